@@ -1,0 +1,267 @@
+/**
+ * Service configuration: read from the environment (plus an optional `.env` file),
+ * validated by one zod schema into a typed {@linkcode Config}.
+ *
+ * A bad or missing value never produces a stack trace: {@linkcode loadConfig} throws a
+ * {@linkcode ConfigError} whose message lists every problem and how to fix it.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { parseEnv } from "node:util";
+
+const E164 = /^\+[1-9]\d{6,14}$/;
+const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
+
+/** Hints shown next to a variable when its value is missing or wrong. */
+const HINTS: Record<string, string> = {
+  PORT: "a TCP port number between 1 and 65535, e.g. 8080",
+  HOST: "an interface address to listen on, e.g. 0.0.0.0 or 127.0.0.1",
+  PUBLIC_URL:
+    "the public https origin Twilio reaches, e.g. https://voice.example.com (no path, no query)",
+  OPENAI_API_KEY: "your OpenAI API key (sk-...)",
+  OPENAI_REALTIME_URL:
+    "a ws:// or wss:// URL without a query, e.g. wss://api.openai.com/v1/realtime",
+  OPENAI_REALTIME_MODEL: "a Realtime model name, e.g. gpt-realtime",
+  OPENAI_VOICE: "a Realtime voice, e.g. marin",
+  TWILIO_AUTH_TOKEN: "the auth token of your Twilio account (Console > Account info)",
+  TWILIO_ACCOUNT_SID: "your Twilio Account SID: AC followed by 32 hex characters",
+  TWILIO_VALIDATE_SIGNATURES: "true or false (false only for local development)",
+  AUDIO_FORMAT: "pcmu (pass-through) or pcm16 (transcode)",
+  DATABASE_URL: "sqlite:PATH (e.g. sqlite:./data/agent.db) or postgres://user@host:5432/db",
+  BUSINESS_FILE: "path to a business profile JSON file",
+  TRANSFER_NUMBER: "an E.164 phone number, e.g. +15551234567",
+  SMS_FROM: "an E.164 phone number of your Twilio account, e.g. +15551234567",
+  LOG_LEVEL: LOG_LEVELS.join(", "),
+  LOG_FORMAT: "json or pretty",
+  MAX_CALLS: "a positive whole number of concurrent calls, e.g. 50",
+  MAX_CALL_SECONDS: "a positive whole number of seconds, e.g. 1800",
+  DRAIN_SECONDS: "a whole number of seconds to let calls finish on shutdown, e.g. 30",
+  IDLE_CHECKIN_SECONDS: "seconds of caller silence before the agent checks in, e.g. 15",
+  IDLE_HANGUP_SECONDS: "seconds of caller silence before the agent ends the call, e.g. 45",
+  VAD_TYPE: "server_vad or semantic_vad",
+  VAD_THRESHOLD: "a number between 0 and 1, e.g. 0.5",
+  VAD_PREFIX_PADDING_MS: "milliseconds, e.g. 300",
+  VAD_SILENCE_MS: "milliseconds, e.g. 500",
+  VAD_EAGERNESS: "low, medium, high or auto",
+};
+
+const optionalText = z.string().trim().transform((s) => s === "" ? undefined : s).optional();
+const int = (min: number, max: number, fallback: number) =>
+  z.string().trim().default(String(fallback)).pipe(
+    z.coerce.number<string>().int().min(min).max(max),
+  );
+const bool = (fallback: boolean) =>
+  z.string().trim().toLowerCase().default(String(fallback)).pipe(
+    z.enum(["true", "false", "1", "0", "yes", "no"]),
+  ).transform((s) => s === "true" || s === "1" || s === "yes");
+const e164 = optionalText.pipe(z.string().regex(E164).optional());
+
+/** Origin that must be https, except for loopback hosts during local development. */
+const publicUrl = z.string().trim().pipe(z.url()).transform((raw, ctx) => {
+  const url = new URL(raw);
+  const loopback = ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && loopback)) {
+    ctx.addIssue({ code: "custom", message: "must use https://" });
+  }
+  if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) {
+    ctx.addIssue({ code: "custom", message: "must be an origin only (no path, query or #)" });
+  }
+  return url.origin;
+});
+
+const realtimeUrl = z.string().trim().pipe(z.url()).refine((raw) => {
+  const url = new URL(raw);
+  return (url.protocol === "wss:" || url.protocol === "ws:") && !url.search;
+}, "must be a ws:// or wss:// URL without a query string");
+
+const databaseUrl = z.string().trim().refine(
+  (s) => /^sqlite:.+/.test(s) || /^postgres(ql)?:\/\/.+/.test(s),
+  "must start with sqlite: or postgres://",
+);
+
+/** The one schema all environment variables go through. */
+export const EnvSchema = z.object({
+  PORT: int(1, 65535, 8080),
+  HOST: z.string().trim().min(1).default("0.0.0.0"),
+  PUBLIC_URL: publicUrl,
+  OPENAI_API_KEY: z.string().trim().min(1),
+  OPENAI_REALTIME_URL: realtimeUrl.default("wss://api.openai.com/v1/realtime"),
+  OPENAI_REALTIME_MODEL: z.string().trim().min(1).default("gpt-realtime"),
+  OPENAI_VOICE: z.string().trim().min(1).default("marin"),
+  TWILIO_AUTH_TOKEN: z.string().trim().min(1),
+  TWILIO_ACCOUNT_SID: optionalText.pipe(z.string().regex(/^AC[0-9a-fA-F]{32}$/).optional()),
+  TWILIO_VALIDATE_SIGNATURES: bool(true),
+  AUDIO_FORMAT: z.enum(["pcmu", "pcm16"]).default("pcmu"),
+  DATABASE_URL: databaseUrl.default("sqlite:./data/agent.db"),
+  BUSINESS_FILE: optionalText,
+  TRANSFER_NUMBER: e164,
+  SMS_FROM: e164,
+  LOG_LEVEL: z.string().trim().toLowerCase().transform((s) => s === "warn" ? "warning" : s)
+    .pipe(z.enum(LOG_LEVELS)).default("info"),
+  LOG_FORMAT: z.enum(["json", "pretty"]).optional(),
+  MAX_CALLS: int(1, 100_000, 50),
+  MAX_CALL_SECONDS: int(10, 86_400, 1800),
+  DRAIN_SECONDS: int(0, 3600, 30),
+  IDLE_CHECKIN_SECONDS: int(1, 3600, 15),
+  IDLE_HANGUP_SECONDS: int(1, 3600, 45),
+  VAD_TYPE: z.enum(["server_vad", "semantic_vad"]).default("server_vad"),
+  VAD_THRESHOLD: z.string().trim().default("0.5").pipe(z.coerce.number<string>().min(0).max(1)),
+  VAD_PREFIX_PADDING_MS: int(0, 5000, 300),
+  VAD_SILENCE_MS: int(0, 10_000, 500),
+  VAD_EAGERNESS: z.enum(["low", "medium", "high", "auto"]).default("auto"),
+});
+
+type Env = z.output<typeof EnvSchema>;
+
+/** Validated, typed configuration of the whole service. */
+export interface Config {
+  port: number;
+  host: string;
+  /** Public https origin without trailing slash, e.g. `https://voice.example.com`. */
+  publicUrl: string;
+  openai: {
+    apiKey: string;
+    /** Base URL; the connection appends `?model=`. */
+    realtimeUrl: string;
+    model: string;
+    voice: string;
+  };
+  twilio: {
+    authToken: string;
+    accountSid?: string;
+    validateSignatures: boolean;
+  };
+  audioFormat: "pcmu" | "pcm16";
+  databaseUrl: string;
+  /** Business profile path; undefined means the bundled example. */
+  businessFile?: string;
+  transferNumber?: string;
+  smsFrom?: string;
+  log: { level: Env["LOG_LEVEL"]; format: "json" | "pretty" };
+  limits: {
+    maxCalls: number;
+    maxCallSeconds: number;
+    drainSeconds: number;
+    idleCheckinSeconds: number;
+    idleHangupSeconds: number;
+  };
+  vad:
+    | { type: "server_vad"; threshold: number; prefixPaddingMs: number; silenceDurationMs: number }
+    | { type: "semantic_vad"; eagerness: "low" | "medium" | "high" | "auto" };
+}
+
+/** Thrown by {@linkcode loadConfig}; `message` is ready to print to an operator. */
+export class ConfigError extends Error {
+  /** One line per problem, `NAME: what is wrong (what to set)`. */
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(
+      `Configuration error: ${problems.length} problem${problems.length === 1 ? "" : "s"}\n` +
+        problems.map((p) => `  - ${p}`).join("\n") +
+        "\nSet these in the environment or in a .env file in the working directory.",
+    );
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+/** Options for {@linkcode loadConfig}. */
+export interface LoadConfigOptions {
+  /** Whether stdout is a terminal (decides the default log format). */
+  isTty?: boolean;
+}
+
+/**
+ * Validates an environment map into a {@linkcode Config}.
+ *
+ * @param env variables, e.g. `mergeEnv(Deno.env.toObject(), dotenvText)`
+ * @throws {ConfigError} listing every problem at once
+ */
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  options: LoadConfigOptions = {},
+): Config {
+  // An empty value counts as unset, so `PORT=` in a .env file falls back to the default.
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ""),
+  );
+  const result = EnvSchema.safeParse(present);
+  if (!result.success) {
+    const problems = new Map<string, string>();
+    for (const issue of result.error.issues) {
+      const name = String(issue.path[0] ?? "environment");
+      if (problems.has(name)) continue;
+      const missing = present[name] === undefined;
+      const what = missing ? "is required but not set" : `is invalid (${issue.message})`;
+      problems.set(name, `${name} ${what}; expected ${HINTS[name] ?? "a valid value"}`);
+    }
+    throw new ConfigError([...problems.values()]);
+  }
+  const e = result.data;
+  if (e.IDLE_HANGUP_SECONDS <= e.IDLE_CHECKIN_SECONDS) {
+    throw new ConfigError([
+      `IDLE_HANGUP_SECONDS (${e.IDLE_HANGUP_SECONDS}) must be greater than IDLE_CHECKIN_SECONDS (${e.IDLE_CHECKIN_SECONDS})`,
+    ]);
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl: e.PUBLIC_URL,
+    openai: {
+      apiKey: e.OPENAI_API_KEY,
+      realtimeUrl: e.OPENAI_REALTIME_URL,
+      model: e.OPENAI_REALTIME_MODEL,
+      voice: e.OPENAI_VOICE,
+    },
+    twilio: {
+      authToken: e.TWILIO_AUTH_TOKEN,
+      accountSid: e.TWILIO_ACCOUNT_SID,
+      validateSignatures: e.TWILIO_VALIDATE_SIGNATURES,
+    },
+    audioFormat: e.AUDIO_FORMAT,
+    databaseUrl: e.DATABASE_URL,
+    businessFile: e.BUSINESS_FILE,
+    transferNumber: e.TRANSFER_NUMBER,
+    smsFrom: e.SMS_FROM,
+    log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT ?? (options.isTty ? "pretty" : "json") },
+    limits: {
+      maxCalls: e.MAX_CALLS,
+      maxCallSeconds: e.MAX_CALL_SECONDS,
+      drainSeconds: e.DRAIN_SECONDS,
+      idleCheckinSeconds: e.IDLE_CHECKIN_SECONDS,
+      idleHangupSeconds: e.IDLE_HANGUP_SECONDS,
+    },
+    vad: e.VAD_TYPE === "semantic_vad" ? { type: "semantic_vad", eagerness: e.VAD_EAGERNESS } : {
+      type: "server_vad",
+      threshold: e.VAD_THRESHOLD,
+      prefixPaddingMs: e.VAD_PREFIX_PADDING_MS,
+      silenceDurationMs: e.VAD_SILENCE_MS,
+    },
+  };
+}
+
+/**
+ * Combines the real environment with the text of a `.env` file. The real environment
+ * wins, so an operator can override a file value with `VAR=x ./voice-agent`.
+ * (Unlike `process.loadEnvFile`, which overwrites variables already set.)
+ */
+export function mergeEnv(
+  real: Record<string, string | undefined>,
+  dotenvText: string | undefined,
+): Record<string, string | undefined> {
+  if (!dotenvText) return { ...real };
+  const fromFile = parseEnv(dotenvText) as Record<string, string>;
+  return { ...fromFile, ...real };
+}
+
+/** A copy of the config safe to log: secrets replaced by a short marker. */
+export function redactConfig(config: Config): Record<string, unknown> {
+  const mask = (s: string | undefined) => s === undefined ? undefined : `[redacted ${s.length}]`;
+  return {
+    ...config,
+    openai: { ...config.openai, apiKey: mask(config.openai.apiKey) },
+    twilio: { ...config.twilio, authToken: mask(config.twilio.authToken) },
+    databaseUrl: config.databaseUrl.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:[redacted]@"),
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * The entry point as an operator meets it: a real process, real flags, real env.
+ */
+import assert from "node:assert/strict";
+import { fromFileUrl } from "./support/paths.ts";
+import { freePort, waitForHealth } from "./support/process.ts";
+
+const MAIN = fromFileUrl(new URL("../main.ts", import.meta.url));
+const CONFIG = fromFileUrl(new URL("../deno.json", import.meta.url));
+const PERMS = ["--allow-net", "--allow-env", "--allow-read", "--allow-write", "--allow-sys"];
+/** Only what deno itself needs to find its cache: nothing of ours leaks in. */
+const BASE_ENV: Record<string, string> = Object.fromEntries(
+  ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME"].flatMap((k) => {
+    const v = Deno.env.get(k);
+    return v === undefined ? [] : [[k, v]];
+  }),
+);
+
+function run(args: string[], env: Record<string, string>, cwd?: string) {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "--config", CONFIG, ...PERMS, MAIN, ...args],
+    env: { ...BASE_ENV, NO_COLOR: "1", ...env },
+    clearEnv: true,
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+Deno.test("main: --version and --help", async () => {
+  const version = await run(["--version"], {}).output();
+  assert.equal(version.code, 0);
+  assert.match(new TextDecoder().decode(version.stdout), /^\d+\.\d+\.\d+\n$/);
+  const help = await run(["--help"], {}).output();
+  assert.equal(help.code, 0);
+  assert.match(new TextDecoder().decode(help.stdout), /Usage:\n\s+voice-agent \[serve\]/);
+  const bad = await run(["--frobnicate"], {}).output();
+  assert.equal(bad.code, 2);
+});
+
+Deno.test("main: without the required variables it exits 1 with one readable message", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = await run(["serve"], {}, dir).output();
+    assert.equal(out.code, 1);
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.match(stderr, /^Configuration error: 3 problems/);
+    for (const name of ["PUBLIC_URL", "OPENAI_API_KEY", "TWILIO_AUTH_TOKEN"]) {
+      assert.match(stderr, new RegExp(`- ${name} is required`));
+    }
+    assert.doesNotMatch(stderr, /\bat .*:\d+:\d+/, "no stack trace");
+    assert.equal(new TextDecoder().decode(out.stdout), "");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("main: starts with the three required variables (from .env) and serves /healthz", async () => {
+  const dir = await Deno.makeTempDir();
+  const port = await freePort();
+  await Deno.writeTextFile(
+    `${dir}/.env`,
+    `PUBLIC_URL=https://voice.example.com\nOPENAI_API_KEY=sk-from-dotenv\nPORT=1\n`,
+  );
+  const child = run(["serve"], {
+    TWILIO_AUTH_TOKEN: "token-from-env",
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    DATABASE_URL: `sqlite:${dir}/agent.db`,
+  }, dir).spawn();
+  try {
+    const health = await waitForHealth(`http://127.0.0.1:${port}`);
+    assert.equal(health.status, "ok");
+  } finally {
+    child.kill("SIGTERM");
+    const out = await child.output();
+    const logs = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert.doesNotMatch(logs, /sk-from-dotenv|token-from-env/, "secrets stay out of logs");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
