@@ -1,0 +1,176 @@
+/**
+ * The tool registry: each tool the model can call is a zod schema, a handler and a
+ * timeout. The JSON Schema the session advertises is generated from the zod schema, and
+ * the same schema validates what the model sends back, so the two can never disagree.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** What a handler gets besides its arguments. */
+export interface ToolContext {
+  /** Twilio CallSid of the call the tool runs for. */
+  callSid: string;
+  /** The caller's number in E.164 form when Twilio gave one. */
+  callerNumber?: string;
+  /** Aborted when the tool times out or the call ends. */
+  signal: AbortSignal;
+}
+
+/** One tool: name, description for the model, argument schema, handler, timeout. */
+export interface Tool<S extends z.ZodType = z.ZodType> {
+  name: string;
+  description: string;
+  parameters: S;
+  /** Handler deadline; past it the model gets a `timeout` error result. */
+  timeoutMs: number;
+  handler(args: z.output<S>, ctx: ToolContext): Promise<unknown>;
+}
+
+/** Defines a tool with its argument types inferred from the schema. */
+export function defineTool<S extends z.ZodType>(tool: Tool<S>): Tool {
+  return tool as unknown as Tool;
+}
+
+/** A function tool as the Realtime session expects it. */
+export interface ToolDefinition {
+  type: "function";
+  name: string;
+  description: string;
+  parameters: Record<string, unknown>;
+}
+
+/** Error codes a tool result can carry back to the model. */
+export type ToolErrorCode = "unknown_tool" | "invalid_arguments" | "timeout" | "failed";
+
+/** The outcome of one tool call, as recorded and as returned to the model. */
+export type ToolOutcome =
+  | { ok: true; output: unknown; durationMs: number }
+  | {
+    ok: false;
+    error: { code: ToolErrorCode; message: string; issues?: string[] };
+    durationMs: number;
+  };
+
+/** Converts a zod schema to the JSON Schema object a function tool advertises. */
+export function toParametersSchema(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: "input" }) as Record<
+    string,
+    unknown
+  >;
+  return rest;
+}
+
+/** Holds the tools of one call and runs them safely. */
+export class ToolRegistry {
+  #tools = new Map<string, Tool>();
+
+  constructor(tools: Tool[]) {
+    for (const tool of tools) {
+      if (this.#tools.has(tool.name)) throw new Error(`duplicate tool ${tool.name}`);
+      this.#tools.set(tool.name, tool);
+    }
+  }
+
+  /** Tool names, in registration order. */
+  get names(): string[] {
+    return [...this.#tools.keys()];
+  }
+
+  /** The function definitions for `session.update`. */
+  definitions(): ToolDefinition[] {
+    return [...this.#tools.values()].map((t) => ({
+      type: "function",
+      name: t.name,
+      description: t.description,
+      parameters: toParametersSchema(t.parameters),
+    }));
+  }
+
+  /**
+   * Runs a tool for the model: parses the JSON arguments, validates them, runs the
+   * handler under its timeout. Never throws: every failure becomes an error outcome
+   * the model can read and recover from.
+   */
+  async invoke(
+    name: string,
+    argumentsJson: string,
+    ctx: Omit<ToolContext, "signal"> & { signal?: AbortSignal },
+  ): Promise<ToolOutcome> {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    const tool = this.#tools.get(name);
+    if (!tool) {
+      return {
+        ok: false,
+        error: {
+          code: "unknown_tool",
+          message: `no tool named ${name}; available: ${this.names.join(", ")}`,
+        },
+        durationMs: elapsed(),
+      };
+    }
+    let raw: unknown;
+    try {
+      raw = argumentsJson.trim() === "" ? {} : JSON.parse(argumentsJson);
+    } catch {
+      return {
+        ok: false,
+        error: { code: "invalid_arguments", message: "arguments are not valid JSON" },
+        durationMs: elapsed(),
+      };
+    }
+    const parsed = tool.parameters.safeParse(raw);
+    if (!parsed.success) {
+      return {
+        ok: false,
+        error: {
+          code: "invalid_arguments",
+          message: `invalid arguments for ${name}; fix them and call again`,
+          issues: parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`),
+        },
+        durationMs: elapsed(),
+      };
+    }
+    const controller = new AbortController();
+    const onOuterAbort = () => controller.abort(ctx.signal?.reason);
+    ctx.signal?.addEventListener("abort", onOuterAbort, { once: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), tool.timeoutMs);
+    });
+    try {
+      const result = await Promise.race([
+        tool.handler(parsed.data, { ...ctx, signal: controller.signal }),
+        timeout,
+      ]);
+      if (result === "timeout") {
+        controller.abort(new Error("tool timed out"));
+        return {
+          ok: false,
+          error: {
+            code: "timeout",
+            message:
+              `${name} did not finish within ${tool.timeoutMs} ms; tell the caller and offer to try again`,
+          },
+          durationMs: elapsed(),
+        };
+      }
+      return { ok: true, output: result, durationMs: elapsed() };
+    } catch (error) {
+      return {
+        ok: false,
+        error: { code: "failed", message: `${name} failed: ${(error as Error).message}` },
+        durationMs: elapsed(),
+      };
+    } finally {
+      clearTimeout(timer);
+      ctx.signal?.removeEventListener("abort", onOuterAbort);
+    }
+  }
+}
+
+/** Serializes an outcome as the `output` string of a `function_call_output` item. */
+export function outcomeToOutput(outcome: ToolOutcome): string {
+  return JSON.stringify(outcome.ok ? outcome.output : { error: outcome.error });
+}

@@ -1,0 +1,148 @@
+/**
+ * What the caller has actually heard of the agent's audio.
+ *
+ * Twilio plays media in order and echoes a mark once the audio queued before it has
+ * played, but it ALSO echoes every pending mark when a `clear` flushes the buffer, so an
+ * echo alone does not prove the audio was heard. This tracker records each chunk sent
+ * (item id, cumulative ms), takes genuine echoes as proof of play, and on barge-in
+ * estimates the exact position of the playhead by time since the last proof, capped by
+ * the next unconfirmed mark. The result is the `audio_end_ms` for
+ * `conversation.item.truncate`: integer, never more than the audio sent for the item.
+ *
+ * Pure bookkeeping: no sockets, time comes from an injected clock.
+ *
+ * @module
+ */
+
+/** mu-law at 8 kHz: one byte per sample, 8 samples per millisecond. */
+export const MULAW_BYTES_PER_MS = 8;
+
+interface PendingChunk {
+  mark: string;
+  itemId: string;
+  /** Item audio position (ms) where this chunk starts and ends. */
+  startMs: number;
+  endMs: number;
+  /** Clock time the chunk was handed to Twilio. */
+  sentAt: number;
+}
+
+/** A truncation to send to the model after a barge-in. */
+export interface Truncation {
+  itemId: string;
+  /** Integer ms of the item's audio the caller heard. */
+  audioEndMs: number;
+}
+
+/** Tracks sent audio and Twilio mark echoes for one call. */
+export class Playout {
+  #clock: () => number;
+  #seq = 0;
+  #pending: PendingChunk[] = [];
+  /** Marks flushed by a `clear`: their echoes prove nothing and are ignored. */
+  #flushed = new Set<string>();
+  #sentMs = new Map<string, number>();
+  #heardMs = new Map<string, number>();
+  #lastProofAt = -Infinity;
+  #drainWaiters: Array<() => void> = [];
+
+  /** @param clock milliseconds, monotonic (e.g. `performance.now`) */
+  constructor(clock: () => number = () => performance.now()) {
+    this.#clock = clock;
+  }
+
+  /**
+   * Records a chunk of `bytes` mu-law bytes of `itemId` just sent to Twilio and returns
+   * the mark name to send right after it.
+   */
+  chunkSent(itemId: string, bytes: number): string {
+    const startMs = this.#sentMs.get(itemId) ?? 0;
+    const endMs = startMs + bytes / MULAW_BYTES_PER_MS;
+    this.#sentMs.set(itemId, endMs);
+    const mark = `a${++this.#seq}`;
+    this.#pending.push({ mark, itemId, startMs, endMs, sentAt: this.#clock() });
+    return mark;
+  }
+
+  /**
+   * Handles a mark echoed by Twilio. Returns false for marks that are not ours or were
+   * flushed by a clear (those prove nothing).
+   */
+  markEchoed(name: string): boolean {
+    if (this.#flushed.delete(name)) return false;
+    const index = this.#pending.findIndex((c) => c.mark === name);
+    if (index < 0) return false;
+    // Echoes come in order: everything up to this mark has played.
+    for (const chunk of this.#pending.splice(0, index + 1)) {
+      this.#heardMs.set(chunk.itemId, chunk.endMs);
+    }
+    this.#lastProofAt = this.#clock();
+    if (this.#pending.length === 0) this.#notifyDrained();
+    return true;
+  }
+
+  /** True while audio has been sent that Twilio has not confirmed as played. */
+  hasUnplayed(): boolean {
+    return this.#pending.length > 0;
+  }
+
+  /** Milliseconds of `itemId` audio sent to Twilio so far. */
+  sentMs(itemId: string): number {
+    return this.#sentMs.get(itemId) ?? 0;
+  }
+
+  /** Milliseconds of `itemId` audio confirmed played (by genuine mark echoes). */
+  confirmedMs(itemId: string): number {
+    return this.#heardMs.get(itemId) ?? 0;
+  }
+
+  /**
+   * Call on barge-in, right after sending Twilio `clear`: returns one truncation per
+   * item with unplayed audio, and forgets the flushed chunks (their echoes will be
+   * ignored). Returns an empty list when nothing was pending.
+   */
+  interrupt(): Truncation[] {
+    if (this.#pending.length === 0) return [];
+    const now = this.#clock();
+    const heard = new Map<string, number>();
+    // Walk the playhead forward from the last proof of play.
+    let t = Math.max(this.#pending[0].sentAt, this.#lastProofAt);
+    let playing = true;
+    for (const chunk of this.#pending) {
+      if (!heard.has(chunk.itemId)) heard.set(chunk.itemId, chunk.startMs);
+      if (!playing) continue;
+      t = Math.max(t, chunk.sentAt);
+      const duration = chunk.endMs - chunk.startMs;
+      if (now >= t + duration) {
+        heard.set(chunk.itemId, chunk.endMs);
+        t += duration;
+      } else {
+        heard.set(chunk.itemId, chunk.startMs + Math.max(0, now - t));
+        playing = false;
+      }
+    }
+    for (const chunk of this.#pending) this.#flushed.add(chunk.mark);
+    this.#pending = [];
+    this.#notifyDrained();
+    const truncations: Truncation[] = [];
+    for (const [itemId, ms] of heard) {
+      const capped = Math.min(ms, this.sentMs(itemId));
+      const audioEndMs = Math.max(0, Math.floor(capped));
+      this.#heardMs.set(itemId, audioEndMs);
+      truncations.push({ itemId, audioEndMs });
+    }
+    return truncations;
+  }
+
+  /** Resolves once every chunk sent so far has been played (or flushed). */
+  whenDrained(): Promise<void> {
+    if (this.#pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  #notifyDrained(): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}

@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { Playout } from "../../src/call/playout.ts";
+
+function clock() {
+  let now = 1000;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+Deno.test("playout: genuine echoes confirm play; nothing pending means no truncation", () => {
+  const c = clock();
+  const p = new Playout(c.now);
+  const m1 = p.chunkSent("item1", 800); // 100 ms
+  const m2 = p.chunkSent("item1", 1600); // 200 ms
+  assert.equal(p.sentMs("item1"), 300);
+  assert.ok(p.hasUnplayed());
+  c.advance(100);
+  assert.equal(p.markEchoed(m1), true);
+  assert.equal(p.confirmedMs("item1"), 100);
+  c.advance(200);
+  assert.equal(p.markEchoed(m2), true);
+  assert.equal(p.hasUnplayed(), false);
+  assert.deepEqual(p.interrupt(), []);
+});
+
+Deno.test("playout: barge-in mid-chunk truncates to the playhead, not the last mark", () => {
+  const c = clock();
+  const p = new Playout(c.now);
+  const m1 = p.chunkSent("item1", 800); // 0-100 ms
+  p.chunkSent("item1", 800); // 100-200 ms
+  p.chunkSent("item1", 800); // 200-300 ms
+  c.advance(100);
+  p.markEchoed(m1);
+  c.advance(37); // 137 ms played
+  assert.deepEqual(p.interrupt(), [{ itemId: "item1", audioEndMs: 137 }]);
+  assert.equal(p.hasUnplayed(), false);
+});
+
+Deno.test("playout: echoes caused by clear are ignored", () => {
+  const c = clock();
+  const p = new Playout(c.now);
+  const m1 = p.chunkSent("item1", 800);
+  const m2 = p.chunkSent("item1", 800);
+  c.advance(50);
+  assert.deepEqual(p.interrupt(), [{ itemId: "item1", audioEndMs: 50 }]);
+  // Twilio now echoes both marks because of the clear.
+  assert.equal(p.markEchoed(m1), false);
+  assert.equal(p.markEchoed(m2), false);
+  assert.equal(p.confirmedMs("item1"), 50);
+  assert.equal(p.markEchoed("someone-else"), false);
+});
+
+Deno.test("playout: estimate never exceeds the audio sent for the item", () => {
+  const c = clock();
+  const p = new Playout(c.now);
+  p.chunkSent("item1", 160); // 20 ms
+  c.advance(5_000); // the echo is late, but only 20 ms exist
+  assert.deepEqual(p.interrupt(), [{ itemId: "item1", audioEndMs: 20 }]);
+});
+
+Deno.test("playout: audio sent after a pause starts playing when sent", () => {
+  const c = clock();
+  const p = new Playout(c.now);
+  const m1 = p.chunkSent("a", 800); // 100 ms
+  c.advance(100);
+  p.markEchoed(m1);
+  c.advance(1000); // silence, then a new item
+  p.chunkSent("b", 1600); // 200 ms
+  c.advance(30);
+  assert.deepEqual(p.interrupt(), [{ itemId: "b", audioEndMs: 30 }]);
+});
+
+Deno.test("playout: two items pending: first fully heard, second partly", () => {
+  const c = clock();
+  const p = new Playout(c.now);
+  p.chunkSent("a", 400); // 50 ms
+  p.chunkSent("b", 800); // 100 ms
+  c.advance(70.9);
+  assert.deepEqual(p.interrupt(), [
+    { itemId: "a", audioEndMs: 50 },
+    { itemId: "b", audioEndMs: 20 },
+  ]);
+});
+
+Deno.test("playout: whenDrained resolves on the last genuine echo or on interrupt", async () => {
+  const c = clock();
+  const p = new Playout(c.now);
+  await p.whenDrained(); // nothing pending
+  const m = p.chunkSent("a", 160);
+  let drained = false;
+  const waiting = p.whenDrained().then(() => (drained = true));
+  await Promise.resolve();
+  assert.equal(drained, false);
+  p.markEchoed(m);
+  await waiting;
+  assert.equal(drained, true);
+  p.chunkSent("a", 160);
+  const second = p.whenDrained();
+  p.interrupt();
+  await second;
+});
