@@ -1,0 +1,208 @@
+/**
+ * The connection's own record of the conversation so far, kept so a fresh Realtime session
+ * (after a drop, or before the 60-minute limit) can be given the context and continue.
+ *
+ * It records what the caller said (transcripts), what the assistant said (transcripts, cut
+ * to what the caller heard when an item was truncated), text messages the service added,
+ * and function calls with their outputs. Item ids are those of the session that produced
+ * them; re-injected copies get new ids from the new session.
+ *
+ * @module
+ */
+import {
+  assistantTextItem,
+  type ConversationItemInput,
+  functionCallOutputItem,
+  systemTextItem,
+  userTextItem,
+} from "./protocol.ts";
+
+/** One entry of the record. */
+export type LogEntry =
+  | { kind: "user"; itemId?: string; text: string | null }
+  | { kind: "system"; text: string }
+  | {
+    kind: "assistant";
+    itemId: string;
+    text: string;
+    done: boolean;
+    /** Audio received for the item, ms. */
+    audioMs: number;
+    /** Audio the caller heard, when the item was truncated. */
+    heardMs?: number;
+  }
+  | { kind: "function_call"; callId: string; name: string; arguments: string }
+  | { kind: "function_output"; callId: string; output: string };
+
+/** The kind of the last entry, which decides whether the model should speak next. */
+export type LastKind = LogEntry["kind"] | "none";
+
+/** Keeps the conversation as a list of entries in the order the items were created. */
+export class ConversationLog {
+  readonly #entries: LogEntry[] = [];
+  readonly #userByItem = new Map<string, Extract<LogEntry, { kind: "user" }>>();
+  readonly #assistantByItem = new Map<string, Extract<LogEntry, { kind: "assistant" }>>();
+
+  /** All entries, oldest first (read-only view). */
+  get entries(): readonly LogEntry[] {
+    return this.#entries;
+  }
+
+  /** A user audio item was created; its transcript arrives later (asynchronously). */
+  userAudioItem(itemId: string): void {
+    if (this.#userByItem.has(itemId)) return;
+    const entry: LogEntry = { kind: "user", itemId, text: null };
+    this.#userByItem.set(itemId, entry);
+    this.#entries.push(entry);
+  }
+
+  /** The transcript of a user audio item (creates the entry if the item was not seen). */
+  userTranscript(itemId: string, text: string): void {
+    const entry = this.#userByItem.get(itemId);
+    if (entry) entry.text = text;
+    else {
+      const created: LogEntry = { kind: "user", itemId, text };
+      this.#userByItem.set(itemId, created);
+      this.#entries.push(created);
+    }
+  }
+
+  /** A user text message the service sent. */
+  userText(text: string): void {
+    this.#entries.push({ kind: "user", text });
+  }
+
+  /** A system text message the service sent. */
+  systemText(text: string): void {
+    this.#entries.push({ kind: "system", text });
+  }
+
+  /** An assistant message item started. */
+  assistantItem(itemId: string): void {
+    if (this.#assistantByItem.has(itemId)) return;
+    const entry: LogEntry = { kind: "assistant", itemId, text: "", done: false, audioMs: 0 };
+    this.#assistantByItem.set(itemId, entry);
+    this.#entries.push(entry);
+  }
+
+  /** Part of the assistant's transcript (kept so a drop mid-sentence keeps what was said). */
+  assistantTranscriptDelta(itemId: string, delta: string): void {
+    const entry = this.#assistant(itemId);
+    if (!entry.done) entry.text += delta;
+  }
+
+  /** The full transcript of an assistant item. */
+  assistantTranscriptDone(itemId: string, text: string): void {
+    const entry = this.#assistant(itemId);
+    entry.text = text;
+    entry.done = true;
+  }
+
+  /** Audio received for an assistant item, in ms. */
+  assistantAudio(itemId: string, ms: number): void {
+    this.#assistant(itemId).audioMs += ms;
+  }
+
+  /** Audio received so far for an assistant item of this log, ms (0 if unknown). */
+  assistantAudioMs(itemId: string): number {
+    return this.#assistantByItem.get(itemId)?.audioMs ?? 0;
+  }
+
+  /** Whether an assistant item with this id was recorded. */
+  hasAssistantItem(itemId: string): boolean {
+    return this.#assistantByItem.has(itemId);
+  }
+
+  /** The caller heard only `heardMs` of the item's audio. */
+  truncated(itemId: string, heardMs: number): void {
+    const entry = this.#assistantByItem.get(itemId);
+    if (entry) entry.heardMs = heardMs;
+  }
+
+  /** The model called a function. */
+  functionCall(callId: string, name: string, args: string): void {
+    if (this.#entries.some((e) => e.kind === "function_call" && e.callId === callId)) return;
+    this.#entries.push({ kind: "function_call", callId, name, arguments: args });
+  }
+
+  /** The service answered a function call. */
+  functionOutput(callId: string, output: string): void {
+    this.#entries.push({ kind: "function_output", callId, output });
+  }
+
+  /** Kind of the last entry that carries content (empty assistant items are skipped). */
+  lastKind(): LastKind {
+    for (let i = this.#entries.length - 1; i >= 0; i--) {
+      const e = this.#entries[i];
+      if (e.kind === "assistant" && spokenText(e) === "") continue;
+      if (e.kind === "user" && e.text === null) continue;
+      return e.kind;
+    }
+    return "none";
+  }
+
+  /**
+   * The conversation as items to re-inject, oldest first, at most `maxItems` (the newest).
+   * Untranscribed user audio and unanswered function calls are left out (the model would
+   * otherwise call again with no result); truncated assistant text is cut to what was heard.
+   */
+  toItems(maxItems = 200): ConversationItemInput[] {
+    const answered = new Set<string>();
+    for (const e of this.#entries) if (e.kind === "function_output") answered.add(e.callId);
+    const items: ConversationItemInput[] = [];
+    for (const e of this.#entries) {
+      switch (e.kind) {
+        case "user":
+          if (e.text) items.push(userTextItem(e.text));
+          break;
+        case "system":
+          items.push(systemTextItem(e.text));
+          break;
+        case "assistant": {
+          const text = spokenText(e);
+          if (text) items.push(assistantTextItem(text));
+          break;
+        }
+        case "function_call":
+          if (answered.has(e.callId)) {
+            items.push({
+              type: "function_call",
+              call_id: e.callId,
+              name: e.name,
+              arguments: e.arguments,
+            });
+          }
+          break;
+        case "function_output":
+          items.push(functionCallOutputItem(e.callId, e.output));
+          break;
+      }
+    }
+    let start = Math.max(0, items.length - maxItems);
+    // Never start with a tool result whose call was cut off.
+    while (start < items.length && items[start].type === "function_call_output") start++;
+    return items.slice(start);
+  }
+
+  #assistant(itemId: string): Extract<LogEntry, { kind: "assistant" }> {
+    let entry = this.#assistantByItem.get(itemId);
+    if (!entry) {
+      this.assistantItem(itemId);
+      entry = this.#assistantByItem.get(itemId)!;
+    }
+    return entry;
+  }
+}
+
+/**
+ * The part of an assistant item's transcript the caller heard. Truncated items are cut in
+ * proportion to heard/received audio, at a word boundary (the API keeps no alignment).
+ */
+export function spokenText(e: Extract<LogEntry, { kind: "assistant" }>): string {
+  const text = e.text.trim();
+  if (e.heardMs === undefined || e.audioMs <= 0 || e.heardMs >= e.audioMs) return text;
+  const cut = Math.floor(text.length * Math.max(0, e.heardMs) / e.audioMs);
+  if (cut <= 0) return "";
+  const space = text.lastIndexOf(" ", cut);
+  return (space > 0 ? text.slice(0, space) : text.slice(0, cut)).trim();
+}
