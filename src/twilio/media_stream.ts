@@ -1,0 +1,570 @@
+/**
+ * Twilio Media Streams over one WebSocket: zod schemas for every inbound message, builders
+ * for the outbound ones, and {@linkcode TwilioStream}, which turns frames into typed events.
+ *
+ * Hot path: a `media` frame arrives every 20 ms per call. It is checked by hand (the few
+ * fields used); zod validates only the rare events. Outbound media JSON is built by string
+ * concatenation (base64 and a validated streamSid need no escaping). Nothing a peer sends
+ * can throw out of this module: bad frames are counted, logged (rate-limited) and dropped.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { type Logger, logger } from "../log.ts";
+
+// ---------------------------------------------------------------------------------------------
+// Inbound schemas (Twilio -> server)
+
+/** Twilio sends sequence numbers, chunks and timestamps as decimal strings. */
+const numericString = z.string().regex(/^\d{1,15}$/);
+
+/** `{"event":"connected","protocol":"Call","version":"1.0.0"}` */
+export const ConnectedMessageSchema = z.object({
+  event: z.literal("connected"),
+  protocol: z.string(),
+  version: z.string(),
+});
+
+/** The `start` object: what the stream carries and the `<Parameter>`s from the TwiML. */
+export const StreamStartSchema = z.object({
+  accountSid: z.string().min(1),
+  streamSid: z.string().min(1),
+  callSid: z.string().min(1),
+  tracks: z.array(z.string()),
+  customParameters: z.record(z.string(), z.string()).default({}),
+  mediaFormat: z.object({
+    encoding: z.string(),
+    sampleRate: z.number(),
+    channels: z.number(),
+  }),
+});
+
+/** `start`: the first message after `connected`. */
+export const StartMessageSchema = z.object({
+  event: z.literal("start"),
+  sequenceNumber: numericString,
+  streamSid: z.string().min(1),
+  start: StreamStartSchema,
+});
+
+/** `media`: base64 mu-law 8 kHz, `timestamp` in ms since the stream started. */
+export const MediaMessageSchema = z.object({
+  event: z.literal("media"),
+  sequenceNumber: numericString,
+  streamSid: z.string().min(1),
+  media: z.object({
+    track: z.string(),
+    chunk: numericString,
+    timestamp: numericString,
+    payload: z.string(),
+  }),
+});
+
+/** `dtmf`: one key press of the caller. */
+export const DtmfMessageSchema = z.object({
+  event: z.literal("dtmf"),
+  sequenceNumber: numericString,
+  streamSid: z.string().min(1),
+  dtmf: z.object({ track: z.string(), digit: z.string().regex(/^[0-9*#A-Da-dw]$/) }),
+});
+
+/** `mark`: echo of a mark the server sent. */
+export const MarkMessageSchema = z.object({
+  event: z.literal("mark"),
+  sequenceNumber: numericString,
+  streamSid: z.string().min(1),
+  mark: z.object({ name: z.string() }),
+});
+
+/** `stop`: the call ended or was redirected to other TwiML (e.g. a transfer). */
+export const StopMessageSchema = z.object({
+  event: z.literal("stop"),
+  sequenceNumber: numericString,
+  streamSid: z.string().min(1),
+  stop: z.object({ accountSid: z.string(), callSid: z.string() }),
+});
+
+/** Any inbound message. */
+export const InboundMessageSchema = z.discriminatedUnion("event", [
+  ConnectedMessageSchema,
+  StartMessageSchema,
+  MediaMessageSchema,
+  DtmfMessageSchema,
+  MarkMessageSchema,
+  StopMessageSchema,
+]);
+
+/** A parsed inbound message. */
+export type InboundMessage = z.infer<typeof InboundMessageSchema>;
+
+/** The `start` payload plus fields the service reads from its custom parameters. */
+export type StreamStart = z.infer<typeof StreamStartSchema> & {
+  /** Caller number, from the `from` custom parameter (set by the voice webhook). */
+  from?: string;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Outbound messages (server -> Twilio): exactly the documented fields.
+
+/** Stream SIDs are `MZ` + 32 hex characters; checked once so they can be concatenated safely. */
+export const STREAM_SID_PATTERN = /^MZ[0-9a-fA-F]{32}$/;
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Outbound `media` exactly as Twilio accepts it (strict: extra fields are an error). */
+export const OutboundMediaSchema = z.strictObject({
+  event: z.literal("media"),
+  streamSid: z.string().regex(STREAM_SID_PATTERN),
+  media: z.strictObject({ payload: z.string().regex(BASE64) }),
+});
+
+/** Outbound `mark`. */
+export const OutboundMarkSchema = z.strictObject({
+  event: z.literal("mark"),
+  streamSid: z.string().regex(STREAM_SID_PATTERN),
+  mark: z.strictObject({ name: z.string() }),
+});
+
+/** Outbound `clear`. */
+export const OutboundClearSchema = z.strictObject({
+  event: z.literal("clear"),
+  streamSid: z.string().regex(STREAM_SID_PATTERN),
+});
+
+/** Any outbound message. */
+export const OutboundMessageSchema = z.discriminatedUnion("event", [
+  OutboundMediaSchema,
+  OutboundMarkSchema,
+  OutboundClearSchema,
+]);
+
+/** A parsed outbound message. */
+export type OutboundMessage = z.infer<typeof OutboundMessageSchema>;
+
+/**
+ * `{"event":"media","streamSid":S,"media":{"payload":B64}}` by concatenation.
+ * `streamSid` must match {@linkcode STREAM_SID_PATTERN} and `payload` be base64 (not re-checked).
+ */
+export function buildMediaMessage(streamSid: string, payloadBase64: string): string {
+  return '{"event":"media","streamSid":"' + streamSid + '","media":{"payload":"' +
+    payloadBase64 + '"}}';
+}
+
+/** `{"event":"mark","streamSid":S,"mark":{"name":N}}` (the name is JSON-escaped). */
+export function buildMarkMessage(streamSid: string, name: string): string {
+  return JSON.stringify({ event: "mark", streamSid, mark: { name } });
+}
+
+/** `{"event":"clear","streamSid":S}` */
+export function buildClearMessage(streamSid: string): string {
+  return JSON.stringify({ event: "clear", streamSid });
+}
+
+// ---------------------------------------------------------------------------------------------
+// TwilioStream
+
+/** mu-law encodes silence as 0xFF. */
+export const MULAW_SILENCE = 0xff;
+/** 8 kHz mu-law: 8 bytes per millisecond. */
+const BYTES_PER_MS = 8;
+const SILENCE_FRAME_BYTES = 160;
+/** One shared, read-only frame of silence (never handed out for mutation). */
+const SILENCE = new Uint8Array(SILENCE_FRAME_BYTES).fill(MULAW_SILENCE);
+
+/** Why an inbound frame was dropped. */
+export type DropReason =
+  | "binary"
+  | "oversized"
+  | "invalid_json"
+  | "unknown_event"
+  | "invalid_message"
+  | "media_before_start"
+  | "wrong_stream_sid"
+  | "wrong_track"
+  | "invalid_base64"
+  | "duplicate_start"
+  | "after_stop"
+  | "hold_overflow"
+  | "handler_error";
+
+/** Counters of one stream. */
+export interface StreamCounters {
+  /** Text and binary frames received. */
+  framesIn: number;
+  /** Media frames delivered to `onMedia` (including silence fill). */
+  mediaIn: number;
+  /** Silence frames inserted for timestamp gaps. */
+  silenceFramesFilled: number;
+  /** Messages sent (media, mark, clear). */
+  framesOut: number;
+  /** Outbound messages not sent because the socket was not open or the stream not started. */
+  outDropped: number;
+  /** Dropped inbound frames by reason. */
+  dropped: Partial<Record<DropReason, number>>;
+}
+
+/**
+ * The part of a WebSocket the stream uses; the server-side socket from
+ * `Deno.upgradeWebSocket` satisfies it (so do test doubles).
+ */
+export interface StreamSocket {
+  readonly readyState: number;
+  binaryType: BinaryType;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onmessage: ((ev: MessageEvent) => unknown) | null;
+  onclose: ((ev: CloseEvent) => unknown) | null;
+  onerror: ((ev: Event) => unknown) | null;
+}
+
+/** Options of a {@linkcode TwilioStream}. */
+export interface TwilioStreamOptions {
+  /** Frames longer than this (characters) are dropped; default 64 KiB. */
+  maxMessageChars?: number;
+  /** Largest timestamp gap filled with silence, in ms; default 10 000 (longer gaps are filled up to this). */
+  maxGapFillMs?: number;
+  /**
+   * When true, messages after `start` are queued until {@linkcode TwilioStream.release}
+   * (so nothing is lost while the route verifies the call token asynchronously).
+   */
+  holdAfterStart?: boolean;
+  /** Most messages queued while held; default 500 (10 s of media). */
+  maxHeld?: number;
+  /** Logger; default category `twilio.media`. */
+  log?: Logger;
+}
+
+/** WebSocket close codes used by the stream. */
+export const CloseCode = {
+  normal: 1000,
+  policy: 1008,
+  tooBig: 1009,
+  internal: 1011,
+} as const;
+
+const OPEN = 1;
+/** How many drops per stream are logged one by one before only every 1000th is. */
+const DROP_LOG_BURST = 20;
+
+/**
+ * One Twilio media stream. Assign the `on*` handlers, then audio flows:
+ *
+ * ```ts
+ * const { socket, response } = Deno.upgradeWebSocket(req);
+ * const stream = new TwilioStream(socket);
+ * stream.onStart = (start) => console.log(start.callSid);
+ * stream.onMedia = (mulaw, ts) => model.append(mulaw);
+ * stream.sendAudio(reply);
+ * ```
+ *
+ * Bytes passed to `onMedia` must not be modified (silence fill shares one buffer).
+ */
+export class TwilioStream {
+  /** Called once with the validated `start` message. */
+  onStart: (start: StreamStart) => void = () => {};
+  /** Called per inbound frame (and per silence frame filling a gap), in timestamp order. */
+  onMedia: (mulaw: Uint8Array, timestampMs: number) => void = () => {};
+  /** Called for each DTMF key press. */
+  onDtmf: (digit: string) => void = () => {};
+  /** Called when Twilio echoes a mark. */
+  onMark: (name: string) => void = () => {};
+  /** Called when Twilio sends `stop`. */
+  onStop: () => void = () => {};
+  /** Called once when the socket has closed. */
+  onClose: (code: number, reason: string) => void = () => {};
+
+  /** Counters (read them, do not modify). */
+  readonly counters: StreamCounters = {
+    framesIn: 0,
+    mediaIn: 0,
+    silenceFramesFilled: 0,
+    framesOut: 0,
+    outDropped: 0,
+    dropped: {},
+  };
+
+  readonly #socket: StreamSocket;
+  readonly #maxChars: number;
+  readonly #maxGapMs: number;
+  readonly #maxHeld: number;
+  #log: Logger;
+  #streamSid: string | undefined;
+  #start: StreamStart | undefined;
+  #stopped = false;
+  #closed = false;
+  #held: (string | null)[] | undefined;
+  #holdAfterStart: boolean;
+  /** Media time (ms) the next frame is expected at; -1 before the first frame. */
+  #nextTs = -1;
+  #dropCount = 0;
+
+  /** Wraps `socket` (its `onmessage`/`onclose`/`onerror` are taken over). */
+  constructor(socket: StreamSocket, options: TwilioStreamOptions = {}) {
+    this.#socket = socket;
+    this.#maxChars = options.maxMessageChars ?? 64 * 1024;
+    this.#maxGapMs = options.maxGapFillMs ?? 10_000;
+    this.#maxHeld = options.maxHeld ?? 500;
+    this.#holdAfterStart = options.holdAfterStart ?? false;
+    this.#log = options.log ?? logger("twilio", "media");
+    socket.binaryType = "arraybuffer";
+    socket.onmessage = (ev) => this.#onFrame(ev.data);
+    socket.onerror = (ev) => {
+      const message = ev instanceof ErrorEvent ? ev.message : "socket error";
+      this.#log.warn("media socket error: {message}", { message });
+    };
+    socket.onclose = (ev) => {
+      this.#closed = true;
+      this.#held = undefined;
+      this.#safely(() => this.onClose(ev.code, ev.reason));
+    };
+  }
+
+  /** The stream SID once `start` arrived. */
+  get streamSid(): string | undefined {
+    return this.#streamSid;
+  }
+
+  /** The validated `start` payload once it arrived. */
+  get start(): StreamStart | undefined {
+    return this.#start;
+  }
+
+  /** True once the socket closed (or {@linkcode close} was called). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Delivers the messages queued since `start` (see `holdAfterStart`) and stops holding. */
+  release(): void {
+    const held = this.#held;
+    this.#holdAfterStart = false;
+    this.#held = undefined;
+    if (!held) return;
+    for (const data of held) {
+      if (this.#closed) return;
+      if (data === null) this.#drop("binary");
+      else this.#onText(data);
+    }
+  }
+
+  /** Sends mu-law audio to the caller. Returns false when it could not be sent. */
+  sendAudio(mulaw: Uint8Array): boolean {
+    if (mulaw.length === 0) return true;
+    return this.sendAudioBase64(mulaw.toBase64());
+  }
+
+  /**
+   * Sends audio already base64-encoded (e.g. a Realtime `pcmu` delta), without
+   * decoding it. The payload must be base64: it is concatenated into the JSON as is.
+   */
+  sendAudioBase64(payloadBase64: string): boolean {
+    const sid = this.#streamSid;
+    if (sid === undefined || !this.#open()) return this.#outDrop();
+    this.#socket.send(buildMediaMessage(sid, payloadBase64));
+    this.counters.framesOut++;
+    return true;
+  }
+
+  /** Sends a mark; Twilio echoes it once the audio sent before it has played (or is cleared). */
+  mark(name: string): boolean {
+    const sid = this.#streamSid;
+    if (sid === undefined || !this.#open()) return this.#outDrop();
+    this.#socket.send(buildMarkMessage(sid, name));
+    this.counters.framesOut++;
+    return true;
+  }
+
+  /** Drops all audio Twilio has buffered for the caller (barge-in); pending marks are echoed. */
+  clear(): boolean {
+    const sid = this.#streamSid;
+    if (sid === undefined || !this.#open()) return this.#outDrop();
+    this.#socket.send(buildClearMessage(sid));
+    this.counters.framesOut++;
+    return true;
+  }
+
+  /** Closes the socket (Twilio then runs the TwiML after `</Connect>`). */
+  close(code: number = CloseCode.normal, reason = ""): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#held = undefined;
+    try {
+      this.#socket.close(code, reason.slice(0, 120));
+    } catch (error) {
+      this.#log.warn("closing media socket failed: {error}", { error });
+    }
+  }
+
+  #open(): boolean {
+    return !this.#closed && this.#socket.readyState === OPEN;
+  }
+
+  #outDrop(): false {
+    this.counters.outDropped++;
+    return false;
+  }
+
+  #onFrame(data: unknown): void {
+    this.counters.framesIn++;
+    if (this.#closed) return;
+    if (this.#held) {
+      if (this.#held.length >= this.#maxHeld) this.#drop("hold_overflow");
+      else this.#held.push(typeof data === "string" ? data : null);
+      return;
+    }
+    if (typeof data !== "string") {
+      this.#drop("binary");
+      return;
+    }
+    this.#onText(data);
+  }
+
+  #onText(data: string): void {
+    if (data.length > this.#maxChars) {
+      this.#drop("oversized", { length: data.length });
+      return;
+    }
+    let msg: unknown;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      this.#drop("invalid_json");
+      return;
+    }
+    if (typeof msg !== "object" || msg === null) {
+      this.#drop("invalid_json");
+      return;
+    }
+    const event = (msg as { event?: unknown }).event;
+    if (event === "media") this.#onMedia(msg as Record<string, unknown>);
+    else if (event === "start") this.#onStartMessage(msg);
+    else if (event === "connected") this.#onConnected(msg);
+    else if (event === "dtmf" || event === "mark" || event === "stop") this.#onEvent(msg);
+    else {this.#drop("unknown_event", {
+        event: typeof event === "string" ? event.slice(0, 40) : "",
+      });}
+  }
+
+  /** Hand-checked: only the fields used. Full zod here costs more than the rest of the path. */
+  #onMedia(msg: Record<string, unknown>): void {
+    if (this.#streamSid === undefined) return this.#drop("media_before_start");
+    if (this.#stopped) return this.#drop("after_stop");
+    if (msg.streamSid !== this.#streamSid) return this.#drop("wrong_stream_sid");
+    const media = msg.media as Record<string, unknown> | null | undefined;
+    if (typeof media !== "object" || media === null) return this.#drop("invalid_message");
+    const { payload, timestamp, track } = media;
+    if (typeof payload !== "string" || typeof timestamp !== "string") {
+      return this.#drop("invalid_message");
+    }
+    if (track !== "inbound") return this.#drop("wrong_track");
+    const ts = Number(timestamp);
+    if (!Number.isSafeInteger(ts) || ts < 0 || timestamp.length > 15) {
+      return this.#drop("invalid_message");
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = Uint8Array.fromBase64(payload);
+    } catch {
+      return this.#drop("invalid_base64");
+    }
+    if (bytes.length === 0) return;
+    if (this.#nextTs >= 0 && ts > this.#nextTs) this.#fillGap(this.#nextTs, ts);
+    const end = ts + bytes.length / BYTES_PER_MS;
+    if (end > this.#nextTs) this.#nextTs = end;
+    this.counters.mediaIn++;
+    this.#safely(() => this.onMedia(bytes, ts));
+  }
+
+  /** Inserts silence from `from` to `to` (ms) so downstream time matches the caller's. */
+  #fillGap(from: number, to: number): void {
+    let gapMs = to - from;
+    if (gapMs > this.#maxGapMs) {
+      this.#log.warn("media timestamp jumped {gapMs} ms; filling only {maxMs} ms", {
+        gapMs,
+        maxMs: this.#maxGapMs,
+        callSid: this.#start?.callSid,
+      });
+      from = to - this.#maxGapMs;
+      gapMs = this.#maxGapMs;
+    }
+    let bytesLeft = Math.round(gapMs * BYTES_PER_MS);
+    let at = from;
+    while (bytesLeft > 0 && !this.#closed) {
+      const n = Math.min(bytesLeft, SILENCE_FRAME_BYTES);
+      const frame = n === SILENCE_FRAME_BYTES ? SILENCE : SILENCE.subarray(0, n);
+      this.counters.mediaIn++;
+      this.counters.silenceFramesFilled++;
+      const frameTs = at;
+      this.#safely(() => this.onMedia(frame, frameTs));
+      bytesLeft -= n;
+      at += n / BYTES_PER_MS;
+    }
+  }
+
+  #onConnected(msg: unknown): void {
+    const parsed = ConnectedMessageSchema.safeParse(msg);
+    if (!parsed.success) return this.#drop("invalid_message");
+    this.#log.debug("media stream connected, protocol {protocol} {version}", parsed.data);
+  }
+
+  #onStartMessage(msg: unknown): void {
+    if (this.#streamSid !== undefined) return this.#drop("duplicate_start");
+    const parsed = StartMessageSchema.safeParse(msg);
+    if (!parsed.success) {
+      this.#drop("invalid_message");
+      this.close(CloseCode.policy, "invalid start message");
+      return;
+    }
+    const { streamSid, start } = parsed.data;
+    if (!STREAM_SID_PATTERN.test(streamSid) || start.streamSid !== streamSid) {
+      this.#drop("invalid_message");
+      this.close(CloseCode.policy, "invalid streamSid in start message");
+      return;
+    }
+    this.#streamSid = streamSid;
+    this.#start = { ...start, from: start.customParameters.from };
+    this.#log = this.#log.with({ callSid: start.callSid, streamSid });
+    if (this.#holdAfterStart) this.#held = [];
+    this.#safely(() => this.onStart(this.#start as StreamStart));
+  }
+
+  #onEvent(msg: unknown): void {
+    const parsed = InboundMessageSchema.safeParse(msg);
+    if (!parsed.success) return this.#drop("invalid_message");
+    const m = parsed.data;
+    if (m.event === "connected" || m.event === "start" || m.event === "media") return;
+    if (this.#streamSid === undefined) return this.#drop("media_before_start");
+    if (m.streamSid !== this.#streamSid) return this.#drop("wrong_stream_sid");
+    if (this.#stopped) return this.#drop("after_stop");
+    if (m.event === "dtmf") this.#safely(() => this.onDtmf(m.dtmf.digit));
+    else if (m.event === "mark") this.#safely(() => this.onMark(m.mark.name));
+    else {
+      this.#stopped = true;
+      this.#log.info("media stream stopped by Twilio");
+      this.#safely(() => this.onStop());
+    }
+  }
+
+  /** Runs a consumer callback; its exception is logged, never propagated into the socket. */
+  #safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.#drop("handler_error", { error });
+    }
+  }
+
+  #drop(reason: DropReason, extra: Record<string, unknown> = {}): void {
+    const d = this.counters.dropped;
+    d[reason] = (d[reason] ?? 0) + 1;
+    this.#dropCount++;
+    // Every drop is counted; log lines are capped so a misbehaving peer cannot flood the log.
+    if (this.#dropCount <= DROP_LOG_BURST || this.#dropCount % 1000 === 0) {
+      this.#log.warn("dropped media stream frame: {reason} ({total} dropped so far)", {
+        reason,
+        total: this.#dropCount,
+        ...extra,
+      });
+    }
+  }
+}

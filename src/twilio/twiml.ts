@@ -1,0 +1,72 @@
+/**
+ * TwiML documents the service answers with, built by `twilio.twiml.VoiceResponse`
+ * (so attribute and text escaping is the library's, not ours).
+ *
+ * @module
+ */
+import twilio from "twilio";
+import { mediaStreamUrl } from "./signature.ts";
+
+/** Path Twilio posts stream status callbacks to. */
+export const STREAM_STATUS_PATH = "/twilio/stream-status";
+
+/** Input of {@linkcode streamTwiml}. */
+export interface StreamTwimlOptions {
+  /** Public https origin, e.g. `https://voice.example.com`. */
+  publicUrl: string;
+  /** Delivered in `start.customParameters` (name and value under 500 chars each). */
+  parameters: Record<string, string>;
+}
+
+/**
+ * `<Connect><Stream url="wss://HOST/twilio/media" statusCallback=…>` with `<Parameter>`s,
+ * then `<Hangup/>`: TwiML after `</Connect>` runs only once the server closes the socket.
+ *
+ * @example
+ * ```ts
+ * streamTwiml({ publicUrl: "https://voice.example.com", parameters: { callToken: "v1.x.y" } });
+ * ```
+ */
+export function streamTwiml(options: StreamTwimlOptions): string {
+  const response = new twilio.twiml.VoiceResponse();
+  const stream = response.connect().stream({
+    url: mediaStreamUrl(options.publicUrl),
+    statusCallback: new URL(options.publicUrl).origin + STREAM_STATUS_PATH,
+    statusCallbackMethod: "POST",
+  });
+  for (const [name, value] of Object.entries(options.parameters)) {
+    if (name.length + value.length >= 500) {
+      throw new RangeError(`stream parameter ${name} is too long for Twilio (500 chars max)`);
+    }
+    stream.parameter({ name, value });
+  }
+  response.hangup();
+  return response.toString();
+}
+
+/** Input of {@linkcode busyTwiml}. */
+export interface BusyTwimlOptions {
+  /** When set, the caller is connected to this number after the apology. */
+  transferNumber?: string;
+  /** Override of the spoken apology. */
+  message?: string;
+}
+
+/** A polite `<Say>` for when no call can be taken (draining, at capacity), plus an optional `<Dial>`. */
+export function busyTwiml(options: BusyTwimlOptions = {}): string {
+  const response = new twilio.twiml.VoiceResponse();
+  const message = options.message ??
+    (options.transferNumber
+      ? "Thanks for calling. All of our lines are busy right now, so let me connect you to a colleague."
+      : "Thanks for calling. All of our lines are busy right now. Please call again in a few minutes. Goodbye.");
+  response.say(message);
+  if (options.transferNumber) response.dial(options.transferNumber);
+  return response.toString();
+}
+
+/** `<Response><Dial>number</Dial></Response>`: used to redirect a live call (transfer). */
+export function transferTwiml(number: string): string {
+  const response = new twilio.twiml.VoiceResponse();
+  response.dial(number);
+  return response.toString();
+}
