@@ -1,0 +1,102 @@
+/**
+ * A real server with only the Twilio routes, for tests: records what the routes report
+ * and tracks every accepted stream so a test can wait until all sockets have closed.
+ *
+ * @module
+ */
+import { type Config, loadConfig } from "../../src/config.ts";
+import { startServer } from "../../src/server.ts";
+import type { StreamStart, TwilioStream } from "../../src/twilio/media_stream.ts";
+import {
+  type Admission,
+  type CallStatusInfo,
+  type IncomingCallInfo,
+  type StreamStatusInfo,
+  twilioRoutes,
+} from "../../src/twilio/routes.ts";
+
+/** Test auth token (never a real one). */
+export const TEST_AUTH_TOKEN = "test-auth-token-0123456789abcdef";
+/** Test account SID. */
+export const TEST_ACCOUNT_SID = "AC" + "0".repeat(32);
+/** Public origin the tests pretend Twilio calls. */
+export const TEST_PUBLIC_URL = "https://voice.example.com";
+
+/** A config as the service would load it, with test values. */
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({
+    PUBLIC_URL: TEST_PUBLIC_URL,
+    OPENAI_API_KEY: "sk-test",
+    TWILIO_AUTH_TOKEN: TEST_AUTH_TOKEN,
+    TWILIO_ACCOUNT_SID: TEST_ACCOUNT_SID,
+    ...env,
+  });
+}
+
+/** An accepted stream and a promise for its close. */
+export interface AcceptedStream {
+  stream: TwilioStream;
+  start: StreamStart;
+  closed: Promise<{ code: number; reason: string }>;
+}
+
+/** Options of {@linkcode startTwilioTestServer}. */
+export interface TwilioTestServerOptions {
+  env?: Record<string, string>;
+  admission?: () => Admission;
+  /** Called after the stream is recorded; default: echo every inbound frame back. */
+  onStream?: (stream: TwilioStream, start: StreamStart) => void;
+  maxBodyBytes?: number;
+  startTimeoutMs?: number;
+}
+
+/** Wires a stream to send every inbound frame straight back (fresh bytes each time). */
+export function echo(stream: TwilioStream): void {
+  stream.onMedia = (mulaw) => {
+    stream.sendAudio(mulaw);
+  };
+}
+
+/** Starts the server on a free loopback port. */
+export function startTwilioTestServer(options: TwilioTestServerOptions = {}) {
+  const config = testConfig(options.env);
+  const incoming: IncomingCallInfo[] = [];
+  const statuses: CallStatusInfo[] = [];
+  const streamStatuses: StreamStatusInfo[] = [];
+  const streams: AcceptedStream[] = [];
+  const onStream = options.onStream ?? echo;
+  const routes = twilioRoutes({
+    config,
+    admission: options.admission ?? (() => ({ accept: true })),
+    onIncomingCall: (info) => incoming.push(info),
+    onStream: (stream, start) => {
+      const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+        stream.onClose = (code, reason) => resolve({ code, reason });
+      });
+      streams.push({ stream, start, closed });
+      onStream(stream, start);
+    },
+    onCallStatus: (s) => statuses.push(s),
+    onStreamStatus: (s) => streamStatuses.push(s),
+    maxBodyBytes: options.maxBodyBytes,
+    startTimeoutMs: options.startTimeoutMs,
+  });
+  const server = startServer({ hostname: "127.0.0.1", port: 0, routes });
+  const baseUrl = `http://127.0.0.1:${server.addr.port}`;
+  return {
+    config,
+    server,
+    baseUrl,
+    incoming,
+    statuses,
+    streamStatuses,
+    streams,
+    /** Options for the fake caller aimed at this server. */
+    callerOptions: { serverUrl: baseUrl, publicUrl: TEST_PUBLIC_URL, authToken: TEST_AUTH_TOKEN },
+    /** Waits for every accepted stream to close, then stops the server. */
+    async close(): Promise<void> {
+      await Promise.all(streams.map((s) => s.closed));
+      await server.shutdown();
+    },
+  };
+}
