@@ -1,0 +1,413 @@
+/**
+ * PostgreSQL backend (`npm:postgres`), for deployments with several instances.
+ *
+ * How double booking is prevented: each write transaction first takes a transaction-scoped
+ * advisory lock named after the business-local *date* it touches
+ * (`pg_advisory_xact_lock(hashtextextended('booking-day:<schema>:2026-11-27', 0))`), then
+ * reads that day's confirmed bookings, checks capacity and inserts, and commits (which
+ * releases the lock). Why this and not the alternatives:
+ * - an exclusion constraint can only say "no two rows overlap", i.e. capacity 1; the salon
+ *   has capacity 2 and overlaps are partial (a 60-minute and a 30-minute booking);
+ * - SERIALIZABLE would also be correct, but under a burst for the same slot most
+ *   transactions abort and must be retried, and correctness then rests on every caller's
+ *   retry loop;
+ * - a per-day lock is correct because a booking always lies inside one local day (it must
+ *   fit in that day's opening ranges), so the capacity check of a booking only ever reads
+ *   rows of its own day, and every writer of that day holds the same lock. Under READ
+ *   COMMITTED each statement after the lock sees everything committed before it. Different
+ *   days (and different schemas) do not wait for each other; a hash collision between two
+ *   keys would only make them wait, never make them wrong.
+ * Lock order (no deadlocks): idempotency-key lock, then booking row (`FOR UPDATE`), then day
+ * locks in ascending date order. The unique index on `idempotency_key` is a backstop.
+ *
+ * @module
+ */
+import postgres from "postgres";
+import type { BusinessProfile } from "./business.ts";
+import { dayBounds } from "./availability.ts";
+import type { CallRecord, StoreOptions } from "./store.ts";
+import {
+  type BookDecision,
+  type BookingRow,
+  type CancelDecision,
+  checkCallRecord,
+  checkMovable,
+  decideBook,
+  decideCancel,
+  decideReschedule,
+  newBookingId,
+  type PreparedBook,
+  type PreparedReschedule,
+  type RescheduleDecision,
+  rowsToIntervals,
+  StoreBase,
+} from "./store_core.ts";
+
+type Sql = postgres.Sql;
+type Tx = postgres.TransactionSql;
+type SqlRow = Record<string, unknown>;
+type Json = postgres.JSONValue;
+
+/** Schema versions, applied in order and recorded in `schema_migrations`. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE bookings (
+     id              text PRIMARY KEY,
+     service_id      text NOT NULL,
+     service_name    text NOT NULL,
+     start_at        timestamptz NOT NULL,
+     end_at          timestamptz NOT NULL,
+     customer_name   text NOT NULL,
+     customer_phone  text NOT NULL,
+     phone_digits    text NOT NULL,
+     status          text NOT NULL CHECK (status IN ('confirmed', 'cancelled')),
+     call_sid        text,
+     idempotency_key text UNIQUE,
+     created_at      timestamptz NOT NULL,
+     updated_at      timestamptz NOT NULL,
+     CHECK (end_at > start_at)
+   );
+   CREATE INDEX bookings_confirmed_start ON bookings (start_at) WHERE status = 'confirmed';
+   CREATE INDEX bookings_phone ON bookings (phone_digits);
+   CREATE TABLE calls (
+     call_sid     text PRIMARY KEY,
+     from_number  text NOT NULL,
+     to_number    text NOT NULL,
+     started_at   timestamptz NOT NULL,
+     ended_at     timestamptz,
+     outcome      text NOT NULL,
+     transcript   jsonb NOT NULL,
+     tool_calls   jsonb NOT NULL,
+     latency      jsonb NOT NULL,
+     barge_ins    jsonb NOT NULL,
+     extra        jsonb,
+     updated_at   timestamptz NOT NULL
+   );
+   CREATE INDEX calls_started ON calls (started_at);`,
+];
+
+const BOOKING_COLUMNS = `id, service_id, service_name, start_at, end_at, customer_name,
+  customer_phone, phone_digits, status, call_sid, idempotency_key, created_at, updated_at`;
+
+// A booking fits in one opening day (≤ 25 h with DST), so this bounds the index scan.
+const MAX_BOOKING_MS = 26 * 60 * 60 * 1000;
+
+/** Errors worth retrying the whole transaction for. */
+const RETRYABLE = new Set(["40001", "40P01"]);
+
+function ms(value: unknown): number {
+  return value instanceof Date ? value.getTime() : new Date(String(value)).getTime();
+}
+
+function toBookingRow(r: SqlRow): BookingRow {
+  return {
+    id: String(r.id),
+    serviceId: String(r.service_id),
+    serviceName: String(r.service_name),
+    startMs: ms(r.start_at),
+    endMs: ms(r.end_at),
+    customerName: String(r.customer_name),
+    customerPhone: String(r.customer_phone),
+    phoneDigits: String(r.phone_digits),
+    status: r.status === "cancelled" ? "cancelled" : "confirmed",
+    callSid: r.call_sid === null ? null : String(r.call_sid),
+    idempotencyKey: r.idempotency_key === null ? null : String(r.idempotency_key),
+    createdMs: ms(r.created_at),
+    updatedMs: ms(r.updated_at),
+  };
+}
+
+function toCallRecord(r: SqlRow): CallRecord {
+  const record: CallRecord = {
+    callSid: String(r.call_sid),
+    from: String(r.from_number),
+    to: String(r.to_number),
+    startedAt: Temporal.Instant.fromEpochMilliseconds(ms(r.started_at)).toString(),
+    outcome: String(r.outcome),
+    transcript: r.transcript as CallRecord["transcript"],
+    toolCalls: r.tool_calls as CallRecord["toolCalls"],
+    latency: r.latency as CallRecord["latency"],
+    bargeIns: r.barge_ins as CallRecord["bargeIns"],
+  };
+  if (r.ended_at !== null) {
+    record.endedAt = Temporal.Instant.fromEpochMilliseconds(ms(r.ended_at)).toString();
+  }
+  if (r.extra !== null) record.extra = r.extra as Record<string, unknown>;
+  return record;
+}
+
+function pgCode(err: unknown): string | undefined {
+  return err instanceof postgres.PostgresError ? err.code : undefined;
+}
+
+function pgConstraint(err: unknown): string | undefined {
+  return err instanceof postgres.PostgresError
+    ? (err as postgres.PostgresError & { constraint_name?: string }).constraint_name
+    : undefined;
+}
+
+/** {@linkcode BookingStore} on PostgreSQL. */
+export class PostgresBookingStore extends StoreBase {
+  /** Backend name. */
+  readonly kind = "postgres" as const;
+  readonly #sql: Sql;
+  readonly #schema: string;
+
+  private constructor(
+    sql: Sql,
+    schema: string,
+    profile: BusinessProfile,
+    clock: () => Temporal.Instant,
+  ) {
+    super(profile, clock);
+    this.#sql = sql;
+    this.#schema = schema;
+  }
+
+  /**
+   * Creates the connection pool (connections open lazily). `opts.schema` selects the schema
+   * (created by {@linkcode migrate}); all queries run with `search_path` set to it.
+   */
+  static open(
+    url: string,
+    profile: BusinessProfile,
+    opts: StoreOptions = {},
+  ): PostgresBookingStore {
+    const schema = opts.schema ?? "public";
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+      throw new RangeError(`Invalid PostgreSQL schema name "${schema}"`);
+    }
+    const sql = postgres(url, {
+      max: opts.maxConnections ?? 10,
+      idle_timeout: 30,
+      connect_timeout: 10,
+      onnotice: () => {},
+      connection: { search_path: schema, application_name: "voice-agent" },
+    });
+    return new PostgresBookingStore(
+      sql,
+      schema,
+      profile,
+      opts.clock ?? (() => Temporal.Now.instant()),
+    );
+  }
+
+  /** Runs `fn` in a transaction, retrying on serialization failures and deadlocks. */
+  async #tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await this.#sql.begin((tx) => fn(tx)) as T;
+      } catch (err) {
+        if (attempt < 5 && RETRYABLE.has(pgCode(err) ?? "")) continue;
+        throw err;
+      }
+    }
+  }
+
+  async #lock(tx: Tx, name: string): Promise<void> {
+    await tx`SELECT pg_advisory_xact_lock(hashtextextended(${name}, 0))`;
+  }
+
+  async #lockDays(tx: Tx, starts: readonly Temporal.ZonedDateTime[]): Promise<void> {
+    const dates = [
+      ...new Set(starts.map((s) => s.withTimeZone(this.profile.timeZone).toPlainDate().toString())),
+    ]
+      .sort();
+    for (const d of dates) await this.#lock(tx, `booking-day:${this.#schema}:${d}`);
+  }
+
+  async #dayIntervals(tx: Tx | Sql, start: Temporal.ZonedDateTime): Promise<BookingRow[]> {
+    const b = dayBounds(this.profile, start.withTimeZone(this.profile.timeZone).toPlainDate());
+    return await this.#intervalsOn(tx, b.start.epochMilliseconds, b.end.epochMilliseconds);
+  }
+
+  async #intervalsOn(q: Tx | Sql, fromMs: number, toMs: number): Promise<BookingRow[]> {
+    const rows = await q.unsafe(
+      `SELECT ${BOOKING_COLUMNS} FROM bookings
+       WHERE status = 'confirmed' AND start_at < $1 AND start_at > $2 AND end_at > $3`,
+      [new Date(toMs), new Date(fromMs - MAX_BOOKING_MS), new Date(fromMs)],
+    );
+    return rows.map(toBookingRow);
+  }
+
+  async #rowById(q: Tx | Sql, id: string, forUpdate = false): Promise<BookingRow | undefined> {
+    const rows = await q.unsafe(
+      `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = $1${forUpdate ? " FOR UPDATE" : ""}`,
+      [id],
+    );
+    return rows.length ? toBookingRow(rows[0]) : undefined;
+  }
+
+  async #update(tx: Tx, row: BookingRow): Promise<void> {
+    await tx`UPDATE bookings SET service_id = ${row.serviceId}, service_name = ${row.serviceName},
+      start_at = ${new Date(row.startMs)}, end_at = ${new Date(row.endMs)}, status = ${row.status},
+      call_sid = ${row.callSid}, updated_at = ${new Date(row.updatedMs)} WHERE id = ${row.id}`;
+  }
+
+  /** @inheritdoc */
+  async migrate(): Promise<void> {
+    const schema = this.#schema;
+    await this.#sql.begin(async (tx) => {
+      // Several instances may start together: one migrates, the others wait, then see it done.
+      await this.#lock(tx, `voice-agent-migrate:${schema}`);
+      await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+      await tx.unsafe(
+        `CREATE TABLE IF NOT EXISTS "${schema}".schema_migrations (
+           version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+      );
+      const done = new Set(
+        (await tx.unsafe(`SELECT version FROM "${schema}".schema_migrations`)).map((r) =>
+          Number(r.version)
+        ),
+      );
+      for (let v = 1; v <= MIGRATIONS.length; v++) {
+        if (done.has(v)) continue;
+        await tx.unsafe(MIGRATIONS[v - 1]);
+        await tx.unsafe(`INSERT INTO "${schema}".schema_migrations (version) VALUES ($1)`, [v]);
+      }
+    });
+  }
+
+  /** @inheritdoc */
+  protected async bookTx(prep: PreparedBook): Promise<BookDecision> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await this.#tx(async (tx): Promise<BookDecision> => {
+          if (prep.idempotencyKey !== null) {
+            await this.#lock(tx, `booking-key:${this.#schema}:${prep.idempotencyKey}`);
+          }
+          await this.#lockDays(tx, [prep.start]);
+          const keyRows = prep.idempotencyKey === null ? [] : await tx.unsafe(
+            `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = $1`,
+            [prep.idempotencyKey],
+          );
+          const decision = decideBook({
+            profile: this.profile,
+            now: this.now(),
+            prep,
+            keyRow: keyRows.length ? toBookingRow(keyRows[0]) : undefined,
+            existing: rowsToIntervals(await this.#dayIntervals(tx, prep.start)),
+          });
+          if (decision.kind !== "insert") return decision;
+          const row = attempt === 1 ? decision.row : { ...decision.row, id: newBookingId() };
+          await tx`INSERT INTO bookings (id, service_id, service_name, start_at, end_at,
+              customer_name, customer_phone, phone_digits, status, call_sid, idempotency_key,
+              created_at, updated_at)
+            VALUES (${row.id}, ${row.serviceId}, ${row.serviceName}, ${new Date(row.startMs)},
+              ${new Date(row.endMs)}, ${row.customerName}, ${row.customerPhone},
+              ${row.phoneDigits}, ${row.status}, ${row.callSid}, ${row.idempotencyKey},
+              ${new Date(row.createdMs)}, ${new Date(row.updatedMs)})`;
+          return { kind: "insert", row };
+        });
+      } catch (err) {
+        // A reference collision: the whole transaction rolled back; try again with a new id.
+        if (attempt < 5 && pgCode(err) === "23505" && pgConstraint(err) === "bookings_pkey") {
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  /** @inheritdoc */
+  protected rescheduleTx(prep: PreparedReschedule): Promise<RescheduleDecision> {
+    return this.#tx(async (tx): Promise<RescheduleDecision> => {
+      const now = this.now();
+      const row = await this.#rowById(tx, prep.id, true);
+      const refusal = checkMovable(row, prep.phoneDigits, now);
+      if (refusal || !row) return refusal!;
+      const oldStart = Temporal.Instant.fromEpochMilliseconds(row.startMs).toZonedDateTimeISO(
+        this.profile.timeZone,
+      );
+      await this.#lockDays(tx, [oldStart, prep.start]);
+      const decision = decideReschedule({
+        profile: this.profile,
+        now,
+        row,
+        prep,
+        existing: rowsToIntervals(await this.#dayIntervals(tx, prep.start), row.id),
+      });
+      // Same row, one UPDATE: the old slot is released only as the new one is taken.
+      if (decision.kind === "update") await this.#update(tx, decision.row);
+      return decision;
+    });
+  }
+
+  /** @inheritdoc */
+  protected cancelTx(
+    id: string,
+    phone: string | undefined,
+    callSid: string | null,
+  ): Promise<CancelDecision> {
+    // Cancelling only frees capacity, so the row lock is enough (no day lock).
+    return this.#tx(async (tx) => {
+      const decision = decideCancel(await this.#rowById(tx, id, true), phone, this.now(), callSid);
+      if (decision.kind === "update") await this.#update(tx, decision.row);
+      return decision;
+    });
+  }
+
+  /** @inheritdoc */
+  protected selectRow(id: string): Promise<BookingRow | undefined> {
+    return this.#rowById(this.#sql, id);
+  }
+
+  /** @inheritdoc */
+  protected selectIntervals(fromMs: number, toMs: number): Promise<BookingRow[]> {
+    return this.#intervalsOn(this.#sql, fromMs, toMs);
+  }
+
+  /** @inheritdoc */
+  protected async selectByPhoneSuffix(suffix: string): Promise<BookingRow[]> {
+    const rows = await this.#sql.unsafe(
+      `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE phone_digits LIKE $1 ORDER BY start_at`,
+      [`%${suffix}`],
+    );
+    return rows.map(toBookingRow);
+  }
+
+  /** @inheritdoc */
+  async saveCall(record: CallRecord): Promise<void> {
+    checkCallRecord(record);
+    const sql = this.#sql;
+    const ended = record.endedAt === undefined
+      ? null
+      : new Date(Temporal.Instant.from(record.endedAt).epochMilliseconds);
+    await sql`INSERT INTO calls (call_sid, from_number, to_number, started_at, ended_at, outcome,
+        transcript, tool_calls, latency, barge_ins, extra, updated_at)
+      VALUES (${record.callSid}, ${record.from}, ${record.to},
+        ${new Date(Temporal.Instant.from(record.startedAt).epochMilliseconds)}, ${ended},
+        ${record.outcome}, ${sql.json(record.transcript as unknown as Json)},
+        ${sql.json(record.toolCalls as unknown as Json)}, ${sql.json(record.latency as Json)},
+        ${sql.json(record.bargeIns as unknown as Json)},
+        ${record.extra === undefined ? null : sql.json(record.extra as Json)},
+        ${new Date(this.now().epochMilliseconds)})
+      ON CONFLICT (call_sid) DO UPDATE SET
+        from_number = excluded.from_number, to_number = excluded.to_number,
+        started_at = excluded.started_at, ended_at = excluded.ended_at,
+        outcome = excluded.outcome, transcript = excluded.transcript,
+        tool_calls = excluded.tool_calls, latency = excluded.latency,
+        barge_ins = excluded.barge_ins, extra = excluded.extra, updated_at = excluded.updated_at`;
+  }
+
+  /** @inheritdoc */
+  async getCall(callSid: string): Promise<CallRecord | undefined> {
+    const rows = await this.#sql`SELECT * FROM calls WHERE call_sid = ${callSid}`;
+    return rows.length ? toCallRecord(rows[0]) : undefined;
+  }
+
+  /** @inheritdoc */
+  async recentCalls(limit = 20): Promise<CallRecord[]> {
+    const rows = await this.#sql`SELECT * FROM calls ORDER BY started_at DESC LIMIT ${limit}`;
+    return rows.map(toCallRecord);
+  }
+
+  /** @inheritdoc */
+  async ping(): Promise<void> {
+    await this.#sql`SELECT 1`;
+  }
+
+  /** @inheritdoc */
+  async close(): Promise<void> {
+    await this.#sql.end({ timeout: 5 });
+  }
+}

@@ -1,0 +1,399 @@
+/**
+ * SQLite backend (the default), on `node:sqlite`.
+ *
+ * Correctness across processes: every write runs in `BEGIN IMMEDIATE`, which takes SQLite's
+ * single write lock before the first read, so "read the day's bookings, check capacity,
+ * insert" cannot interleave with another writer in this or any other process using the same
+ * file. Waiting writers block for up to `busy_timeout` (transactions last well under a
+ * millisecond, so waits are short). WAL lets readers run while a writer holds the lock.
+ *
+ * `DatabaseSync` is synchronous, which is what makes the transactions safe within one process
+ * too: a transaction body never awaits, so no other task can run statements in the middle.
+ *
+ * @module
+ */
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type { BusinessProfile } from "./business.ts";
+import { dayBounds } from "./availability.ts";
+import type { CallRecord, StoreOptions } from "./store.ts";
+import {
+  type BookDecision,
+  type BookingRow,
+  type CancelDecision,
+  checkCallRecord,
+  checkMovable,
+  decideBook,
+  decideCancel,
+  decideReschedule,
+  newBookingId,
+  type PreparedBook,
+  type PreparedReschedule,
+  type RescheduleDecision,
+  rowsToIntervals,
+  StoreBase,
+} from "./store_core.ts";
+
+type SqlRow = Record<string, unknown>;
+
+/** Schema versions, applied in order; `PRAGMA user_version` records how many ran. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE bookings (
+     id              TEXT PRIMARY KEY,
+     service_id      TEXT NOT NULL,
+     service_name    TEXT NOT NULL,
+     start_ms        INTEGER NOT NULL,
+     end_ms          INTEGER NOT NULL,
+     customer_name   TEXT NOT NULL,
+     customer_phone  TEXT NOT NULL,
+     phone_digits    TEXT NOT NULL,
+     status          TEXT NOT NULL CHECK (status IN ('confirmed', 'cancelled')),
+     call_sid        TEXT,
+     idempotency_key TEXT UNIQUE,
+     created_ms      INTEGER NOT NULL,
+     updated_ms      INTEGER NOT NULL,
+     CHECK (end_ms > start_ms)
+   ) STRICT;
+   CREATE INDEX bookings_confirmed_start ON bookings (start_ms) WHERE status = 'confirmed';
+   CREATE INDEX bookings_phone ON bookings (phone_digits);
+   CREATE TABLE calls (
+     call_sid     TEXT PRIMARY KEY,
+     from_number  TEXT NOT NULL,
+     to_number    TEXT NOT NULL,
+     started_ms   INTEGER NOT NULL,
+     ended_ms     INTEGER,
+     outcome      TEXT NOT NULL,
+     transcript   TEXT NOT NULL,
+     tool_calls   TEXT NOT NULL,
+     latency      TEXT NOT NULL,
+     barge_ins    TEXT NOT NULL,
+     extra        TEXT,
+     updated_ms   INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX calls_started ON calls (started_ms);`,
+];
+
+const BOOKING_COLUMNS = `id, service_id, service_name, start_ms, end_ms, customer_name,
+  customer_phone, phone_digits, status, call_sid, idempotency_key, created_ms, updated_ms`;
+
+// A booking fits in one opening day (≤ 25 h with DST), so this bounds the index scan.
+const MAX_BOOKING_MS = 26 * 60 * 60 * 1000;
+
+function toBookingRow(r: SqlRow): BookingRow {
+  return {
+    id: String(r.id),
+    serviceId: String(r.service_id),
+    serviceName: String(r.service_name),
+    startMs: Number(r.start_ms),
+    endMs: Number(r.end_ms),
+    customerName: String(r.customer_name),
+    customerPhone: String(r.customer_phone),
+    phoneDigits: String(r.phone_digits),
+    status: r.status === "cancelled" ? "cancelled" : "confirmed",
+    callSid: r.call_sid === null ? null : String(r.call_sid),
+    idempotencyKey: r.idempotency_key === null ? null : String(r.idempotency_key),
+    createdMs: Number(r.created_ms),
+    updatedMs: Number(r.updated_ms),
+  };
+}
+
+function toCallRecord(r: SqlRow): CallRecord {
+  const record: CallRecord = {
+    callSid: String(r.call_sid),
+    from: String(r.from_number),
+    to: String(r.to_number),
+    startedAt: Temporal.Instant.fromEpochMilliseconds(Number(r.started_ms)).toString(),
+    outcome: String(r.outcome),
+    transcript: JSON.parse(String(r.transcript)),
+    toolCalls: JSON.parse(String(r.tool_calls)),
+    latency: JSON.parse(String(r.latency)),
+    bargeIns: JSON.parse(String(r.barge_ins)),
+  };
+  if (r.ended_ms !== null) {
+    record.endedAt = Temporal.Instant.fromEpochMilliseconds(Number(r.ended_ms)).toString();
+  }
+  if (r.extra !== null) record.extra = JSON.parse(String(r.extra));
+  return record;
+}
+
+/** {@linkcode BookingStore} on a SQLite file (or `:memory:`). */
+export class SqliteBookingStore extends StoreBase {
+  /** Backend name. */
+  readonly kind = "sqlite" as const;
+  readonly #db: DatabaseSync;
+  readonly #statements = new Map<string, StatementSync>();
+  #closed = false;
+
+  private constructor(
+    db: DatabaseSync,
+    profile: BusinessProfile,
+    clock: () => Temporal.Instant,
+  ) {
+    super(profile, clock);
+    this.#db = db;
+  }
+
+  /**
+   * Opens the database file (creating its directory), sets WAL and `busy_timeout`.
+   * Call {@linkcode migrate} (or use `openStore`, which does) before use.
+   */
+  static open(path: string, profile: BusinessProfile, opts: StoreOptions = {}): SqliteBookingStore {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    const db = new DatabaseSync(path);
+    try {
+      // busy_timeout first, so the WAL switch itself waits for a concurrent opener.
+      db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(opts.busyTimeoutMs ?? 5000))}`);
+      if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
+      db.exec("PRAGMA synchronous = NORMAL");
+      db.exec("PRAGMA foreign_keys = ON");
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return new SqliteBookingStore(db, profile, opts.clock ?? (() => Temporal.Now.instant()));
+  }
+
+  #stmt(sql: string): StatementSync {
+    let s = this.#statements.get(sql);
+    if (!s) {
+      s = this.#db.prepare(sql);
+      this.#statements.set(sql, s);
+    }
+    return s;
+  }
+
+  #get(sql: string, ...params: SQLInputValue[]): SqlRow | undefined {
+    return this.#stmt(sql).get(...params) as SqlRow | undefined;
+  }
+
+  #all(sql: string, ...params: SQLInputValue[]): SqlRow[] {
+    return this.#stmt(sql).all(...params) as SqlRow[];
+  }
+
+  /** Runs `fn` inside `BEGIN IMMEDIATE … COMMIT`; rolls back if it throws. Never awaits. */
+  #tx<T>(fn: () => T): T {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = fn();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (err) {
+      try {
+        this.#db.exec("ROLLBACK");
+      } catch {
+        // already rolled back by SQLite (e.g. after SQLITE_FULL)
+      }
+      throw err;
+    }
+  }
+
+  /** @inheritdoc */
+  migrate(): Promise<void> {
+    this.#tx(() => {
+      const version = Number(this.#get("PRAGMA user_version")?.user_version ?? 0);
+      for (let v = version; v < MIGRATIONS.length; v++) this.#db.exec(MIGRATIONS[v]);
+      if (version < MIGRATIONS.length) this.#db.exec(`PRAGMA user_version = ${MIGRATIONS.length}`);
+    });
+    return Promise.resolve();
+  }
+
+  #rowById(id: string): BookingRow | undefined {
+    const r = this.#get(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = ?`, id);
+    return r ? toBookingRow(r) : undefined;
+  }
+
+  #intervals(fromMs: number, toMs: number): BookingRow[] {
+    return this.#all(
+      `SELECT ${BOOKING_COLUMNS} FROM bookings
+       WHERE status = 'confirmed' AND start_ms < ? AND start_ms > ? AND end_ms > ?`,
+      toMs,
+      fromMs - MAX_BOOKING_MS,
+      fromMs,
+    ).map(toBookingRow);
+  }
+
+  #dayIntervals(start: Temporal.ZonedDateTime): BookingRow[] {
+    const b = dayBounds(this.profile, start.toPlainDate());
+    return this.#intervals(b.start.epochMilliseconds, b.end.epochMilliseconds);
+  }
+
+  #insert(row: BookingRow): BookingRow {
+    for (let attempt = 0;; attempt++) {
+      try {
+        this.#stmt(
+          `INSERT INTO bookings (${BOOKING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(
+          row.id,
+          row.serviceId,
+          row.serviceName,
+          row.startMs,
+          row.endMs,
+          row.customerName,
+          row.customerPhone,
+          row.phoneDigits,
+          row.status,
+          row.callSid,
+          row.idempotencyKey,
+          row.createdMs,
+          row.updatedMs,
+        );
+        return row;
+      } catch (err) {
+        // A reference collision (1 in ~10⁸ per booking): draw another one.
+        if (attempt < 5 && /UNIQUE constraint failed: bookings\.id/.test(String(err))) {
+          row = { ...row, id: newBookingId() };
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  #update(row: BookingRow): void {
+    this.#stmt(
+      `UPDATE bookings SET service_id = ?, service_name = ?, start_ms = ?, end_ms = ?,
+         status = ?, call_sid = ?, updated_ms = ? WHERE id = ?`,
+    ).run(
+      row.serviceId,
+      row.serviceName,
+      row.startMs,
+      row.endMs,
+      row.status,
+      row.callSid,
+      row.updatedMs,
+      row.id,
+    );
+  }
+
+  /** @inheritdoc */
+  protected bookTx(prep: PreparedBook): Promise<BookDecision> {
+    return Promise.resolve(this.#tx(() => {
+      const keyRow = prep.idempotencyKey === null ? undefined : this.#get(
+        `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = ?`,
+        prep.idempotencyKey,
+      );
+      const decision = decideBook({
+        profile: this.profile,
+        now: this.now(),
+        prep,
+        keyRow: keyRow ? toBookingRow(keyRow) : undefined,
+        existing: rowsToIntervals(this.#dayIntervals(prep.start)),
+      });
+      if (decision.kind === "insert") return { kind: "insert", row: this.#insert(decision.row) };
+      return decision;
+    }));
+  }
+
+  /** @inheritdoc */
+  protected rescheduleTx(prep: PreparedReschedule): Promise<RescheduleDecision> {
+    return Promise.resolve(this.#tx((): RescheduleDecision => {
+      const now = this.now();
+      const row = this.#rowById(prep.id);
+      const refusal = checkMovable(row, prep.phoneDigits, now);
+      if (refusal || !row) return refusal!;
+      const decision = decideReschedule({
+        profile: this.profile,
+        now,
+        row,
+        prep,
+        existing: rowsToIntervals(this.#dayIntervals(prep.start), row.id),
+      });
+      // Same row, one UPDATE: the old slot is released only as the new one is taken.
+      if (decision.kind === "update") this.#update(decision.row);
+      return decision;
+    }));
+  }
+
+  /** @inheritdoc */
+  protected cancelTx(
+    id: string,
+    phone: string | undefined,
+    callSid: string | null,
+  ): Promise<CancelDecision> {
+    return Promise.resolve(this.#tx(() => {
+      const decision = decideCancel(this.#rowById(id), phone, this.now(), callSid);
+      if (decision.kind === "update") this.#update(decision.row);
+      return decision;
+    }));
+  }
+
+  /** @inheritdoc */
+  protected selectRow(id: string): Promise<BookingRow | undefined> {
+    return Promise.resolve(this.#rowById(id));
+  }
+
+  /** @inheritdoc */
+  protected selectIntervals(fromMs: number, toMs: number): Promise<BookingRow[]> {
+    return Promise.resolve(this.#intervals(fromMs, toMs));
+  }
+
+  /** @inheritdoc */
+  protected selectByPhoneSuffix(suffix: string): Promise<BookingRow[]> {
+    return Promise.resolve(
+      this.#all(
+        `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE phone_digits LIKE ? ORDER BY start_ms`,
+        `%${suffix}`,
+      ).map(toBookingRow),
+    );
+  }
+
+  /** @inheritdoc */
+  saveCall(record: CallRecord): Promise<void> {
+    checkCallRecord(record);
+    this.#stmt(
+      `INSERT INTO calls (call_sid, from_number, to_number, started_ms, ended_ms, outcome,
+         transcript, tool_calls, latency, barge_ins, extra, updated_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (call_sid) DO UPDATE SET
+         from_number = excluded.from_number, to_number = excluded.to_number,
+         started_ms = excluded.started_ms, ended_ms = excluded.ended_ms,
+         outcome = excluded.outcome, transcript = excluded.transcript,
+         tool_calls = excluded.tool_calls, latency = excluded.latency,
+         barge_ins = excluded.barge_ins, extra = excluded.extra, updated_ms = excluded.updated_ms`,
+    ).run(
+      record.callSid,
+      record.from,
+      record.to,
+      Temporal.Instant.from(record.startedAt).epochMilliseconds,
+      record.endedAt === undefined ? null : Temporal.Instant.from(record.endedAt).epochMilliseconds,
+      record.outcome,
+      JSON.stringify(record.transcript),
+      JSON.stringify(record.toolCalls),
+      JSON.stringify(record.latency),
+      JSON.stringify(record.bargeIns),
+      record.extra === undefined ? null : JSON.stringify(record.extra),
+      this.now().epochMilliseconds,
+    );
+    return Promise.resolve();
+  }
+
+  /** @inheritdoc */
+  getCall(callSid: string): Promise<CallRecord | undefined> {
+    const r = this.#get("SELECT * FROM calls WHERE call_sid = ?", callSid);
+    return Promise.resolve(r ? toCallRecord(r) : undefined);
+  }
+
+  /** @inheritdoc */
+  recentCalls(limit = 20): Promise<CallRecord[]> {
+    return Promise.resolve(
+      this.#all("SELECT * FROM calls ORDER BY started_ms DESC LIMIT ?", limit).map(toCallRecord),
+    );
+  }
+
+  /** @inheritdoc */
+  ping(): Promise<void> {
+    this.#get("SELECT 1 AS one");
+    return Promise.resolve();
+  }
+
+  /** @inheritdoc */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#statements.clear();
+      this.#db.close();
+    }
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,670 @@
+/**
+ * What both store backends share: the row shape, the booking decisions (pure functions the
+ * backends call inside their write transaction) and the read-side logic built on top.
+ *
+ * A backend supplies storage primitives and three transactions (book, reschedule, cancel);
+ * each transaction reads what it needs, calls the matching `decide*` function here, and
+ * writes the outcome, all under its write lock. Keeping the rules here means SQLite and
+ * PostgreSQL cannot drift apart.
+ *
+ * @module
+ */
+import { type BusinessProfile, findService, type Service } from "./business.ts";
+import {
+  type BookingInterval,
+  closedDateEntry,
+  DateInputError,
+  dayBounds,
+  evaluateStart,
+  freeSlots,
+  isoWithOffset,
+  lastBookableDate,
+  nearestSlots,
+  parseDateInput,
+  parseStartInput,
+  type Slot,
+  spokenDate,
+  spokenLabel,
+  todayInZone,
+  type UnavailableReason,
+  weekdayOf,
+} from "./availability.ts";
+import type {
+  Booking,
+  BookingStatus,
+  BookingStore,
+  BookRequest,
+  BookResult,
+  CallRecord,
+  CancelResult,
+  FindOptions,
+  FreeSlotsQuery,
+  FreeSlotsResult,
+  RescheduleRequest,
+  RescheduleResult,
+} from "./store.ts";
+import { logger } from "../log.ts";
+
+/** A booking as stored, with instants as epoch milliseconds. */
+export interface BookingRow {
+  id: string;
+  serviceId: string;
+  serviceName: string;
+  startMs: number;
+  endMs: number;
+  customerName: string;
+  customerPhone: string;
+  phoneDigits: string;
+  status: BookingStatus;
+  callSid: string | null;
+  idempotencyKey: string | null;
+  createdMs: number;
+  updatedMs: number;
+}
+
+/** A validated book request, ready for a transaction. */
+export interface PreparedBook {
+  service: Service;
+  start: Temporal.ZonedDateTime;
+  customerName: string;
+  customerPhone: string;
+  phoneDigits: string;
+  callSid: string | null;
+  idempotencyKey: string | null;
+}
+
+/** Outcome of a backend's book transaction. */
+export type BookDecision =
+  | { kind: "insert"; row: BookingRow }
+  | { kind: "replay"; row: BookingRow }
+  | { kind: "conflict"; row: BookingRow }
+  | { kind: "unavailable"; reason: UnavailableReason; message: string };
+
+/** Outcome of a backend's reschedule transaction. */
+export type RescheduleDecision =
+  | { kind: "update"; row: BookingRow; previous: BookingRow }
+  | {
+    kind: "fail";
+    reason: "not_found" | "phone_mismatch" | "cancelled" | "already_started" | UnavailableReason;
+    message: string;
+  };
+
+/** Outcome of a backend's cancel transaction. */
+export type CancelDecision =
+  | { kind: "update"; row: BookingRow }
+  | { kind: "already"; row: BookingRow }
+  | { kind: "fail"; reason: "not_found" | "phone_mismatch" | "already_started"; message: string };
+
+const log = logger("booking");
+
+// No 0/O, 1/I/L, U: easy to read out and to hear back.
+const ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/** A short booking reference (6 characters, ~7×10⁸ values; stores retry on collision). */
+export function newBookingId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  let id = "";
+  for (const b of bytes) id += ID_ALPHABET[b % ID_ALPHABET.length];
+  return id;
+}
+
+/** Normalises a booking reference the way a caller might say it ("k7m-4qx" → "K7M4QX"). */
+export function normalizeBookingId(id: string): string {
+  return id.toUpperCase().replace(/[^0-9A-Z]/g, "");
+}
+
+/** The digits of a phone number, without leading zeros (`+1 (212) 555-0142` → `12125550142`). */
+export function phoneDigits(phone: string): string {
+  return phone.replace(/\D/g, "").replace(/^0+/, "");
+}
+
+/**
+ * True when two digit strings are the same number: equal, or one is the other with a
+ * country code in front (the shorter must have at least 9 digits to avoid loose matches).
+ */
+export function phonesMatch(a: string, b: string): boolean {
+  if (a === "" || b === "") return false;
+  if (a === b) return true;
+  const [short, long] = a.length < b.length ? [a, b] : [b, a];
+  return short.length >= 9 && long.endsWith(short) && long.length - short.length <= 3;
+}
+
+/** The last digits used to pre-filter phone matches in SQL. */
+export function phoneSuffix(digits: string): string {
+  return digits.slice(-9);
+}
+
+/** Converts a stored row to the public {@linkcode Booking}. */
+export function rowToBooking(row: BookingRow, profile: BusinessProfile): Booking {
+  const start = Temporal.Instant.fromEpochMilliseconds(row.startMs).toZonedDateTimeISO(
+    profile.timeZone,
+  );
+  const end = Temporal.Instant.fromEpochMilliseconds(row.endMs).toZonedDateTimeISO(
+    profile.timeZone,
+  );
+  return {
+    id: row.id,
+    serviceId: row.serviceId,
+    serviceName: row.serviceName,
+    start: isoWithOffset(start),
+    end: isoWithOffset(end),
+    label: spokenLabel(start, profile.locale),
+    customerName: row.customerName,
+    customerPhone: row.customerPhone,
+    status: row.status,
+    callSid: row.callSid,
+    idempotencyKey: row.idempotencyKey,
+    createdAt: Temporal.Instant.fromEpochMilliseconds(row.createdMs).toString(),
+    updatedAt: Temporal.Instant.fromEpochMilliseconds(row.updatedMs).toString(),
+  };
+}
+
+/** Turns rows into intervals, skipping one booking (the one being moved). */
+export function rowsToIntervals(
+  rows: readonly { startMs: number; endMs: number; id?: string }[],
+  excludeId?: string,
+): BookingInterval[] {
+  const out: BookingInterval[] = [];
+  for (const r of rows) {
+    if (excludeId !== undefined && r.id === excludeId) continue;
+    out.push({
+      start: Temporal.Instant.fromEpochMilliseconds(r.startMs),
+      end: Temporal.Instant.fromEpochMilliseconds(r.endMs),
+    });
+  }
+  return out;
+}
+
+/** Validates a book request; everything that needs no database. */
+export function prepareBook(
+  profile: BusinessProfile,
+  req: BookRequest,
+): { ok: true; prep: PreparedBook } | Extract<BookResult, { ok: false }> {
+  const fail = (
+    reason: "unknown_service" | "invalid_start" | "invalid_request",
+    message: string,
+  ): Extract<BookResult, { ok: false }> => ({ ok: false, reason, message, alternatives: [] });
+  const service = findService(profile, req.serviceId);
+  if (!service) {
+    return fail(
+      "unknown_service",
+      `Unknown service "${req.serviceId}". Services: ${
+        profile.services.map((s) => s.id).join(", ")
+      }.`,
+    );
+  }
+  const customerName = (req.customerName ?? "").trim();
+  const customerPhone = (req.customerPhone ?? "").trim();
+  const digits = phoneDigits(customerPhone);
+  if (customerName === "") return fail("invalid_request", "The customer's name is required.");
+  if (digits.length < 6) {
+    return fail("invalid_request", "A valid customer phone number is required.");
+  }
+  let start: Temporal.ZonedDateTime;
+  try {
+    start = parseStartInput(req.start, profile);
+  } catch (err) {
+    return fail("invalid_start", (err as Error).message);
+  }
+  const key = req.idempotencyKey?.trim();
+  return {
+    ok: true,
+    prep: {
+      service,
+      start,
+      customerName,
+      customerPhone,
+      phoneDigits: digits,
+      callSid: req.callSid ?? null,
+      idempotencyKey: key ? key : null,
+    },
+  };
+}
+
+/**
+ * The booking decision, made inside the write transaction with what it just read:
+ * the row holding the idempotency key (if any) and the confirmed bookings of that day.
+ */
+export function decideBook(args: {
+  profile: BusinessProfile;
+  now: Temporal.Instant;
+  prep: PreparedBook;
+  keyRow: BookingRow | undefined;
+  existing: readonly BookingInterval[];
+}): BookDecision {
+  const { profile, now, prep, keyRow, existing } = args;
+  if (keyRow) {
+    const same = keyRow.serviceId === prep.service.id &&
+      keyRow.startMs === prep.start.epochMilliseconds &&
+      phonesMatch(keyRow.phoneDigits, prep.phoneDigits);
+    return same ? { kind: "replay", row: keyRow } : { kind: "conflict", row: keyRow };
+  }
+  const verdict = evaluateStart({
+    profile,
+    service: prep.service,
+    start: prep.start,
+    now,
+    existing,
+  });
+  if (!verdict.ok) return { kind: "unavailable", reason: verdict.reason, message: verdict.message };
+  const nowMs = now.epochMilliseconds;
+  return {
+    kind: "insert",
+    row: {
+      id: newBookingId(),
+      serviceId: prep.service.id,
+      serviceName: prep.service.name,
+      startMs: verdict.start.epochMilliseconds,
+      endMs: verdict.end.epochMilliseconds,
+      customerName: prep.customerName,
+      customerPhone: prep.customerPhone,
+      phoneDigits: prep.phoneDigits,
+      status: "confirmed",
+      callSid: prep.callSid,
+      idempotencyKey: prep.idempotencyKey,
+      createdMs: nowMs,
+      updatedMs: nowMs,
+    },
+  };
+}
+
+/** A validated reschedule request. */
+export interface PreparedReschedule {
+  id: string;
+  service: Service | undefined;
+  start: Temporal.ZonedDateTime;
+  phoneDigits: string | undefined;
+  callSid: string | null;
+}
+
+/** Checks the parts of a reschedule request that need no database. */
+export function prepareReschedule(
+  profile: BusinessProfile,
+  req: RescheduleRequest,
+): { ok: true; prep: PreparedReschedule } | Extract<RescheduleResult, { ok: false }> {
+  let service: Service | undefined;
+  if (req.serviceId !== undefined) {
+    service = findService(profile, req.serviceId);
+    if (!service) {
+      return {
+        ok: false,
+        reason: "unknown_service",
+        message: `Unknown service "${req.serviceId}".`,
+        alternatives: [],
+      };
+    }
+  }
+  let start: Temporal.ZonedDateTime;
+  try {
+    start = parseStartInput(req.newStart, profile);
+  } catch (err) {
+    return {
+      ok: false,
+      reason: "invalid_start",
+      message: (err as Error).message,
+      alternatives: [],
+    };
+  }
+  return {
+    ok: true,
+    prep: {
+      id: normalizeBookingId(req.id),
+      service,
+      start,
+      phoneDigits: req.phone === undefined ? undefined : phoneDigits(req.phone),
+      callSid: req.callSid ?? null,
+    },
+  };
+}
+
+/** First half of the reschedule decision: may this booking be moved at all? */
+export function checkMovable(
+  row: BookingRow | undefined,
+  phone: string | undefined,
+  now: Temporal.Instant,
+): Extract<RescheduleDecision, { kind: "fail" }> | undefined {
+  if (!row) {
+    return { kind: "fail", reason: "not_found", message: "No booking with that reference." };
+  }
+  if (phone !== undefined && !phonesMatch(row.phoneDigits, phone)) {
+    return {
+      kind: "fail",
+      reason: "phone_mismatch",
+      message: "That booking was made with a different phone number.",
+    };
+  }
+  if (row.status === "cancelled") {
+    return { kind: "fail", reason: "cancelled", message: "That booking was cancelled." };
+  }
+  if (row.startMs <= now.epochMilliseconds) {
+    return { kind: "fail", reason: "already_started", message: "That appointment has started." };
+  }
+  return undefined;
+}
+
+/**
+ * Second half: can it go to the new start, given the other confirmed bookings of the new
+ * day (the booking itself excluded, so it may overlap its own old slot)?
+ */
+export function decideReschedule(args: {
+  profile: BusinessProfile;
+  now: Temporal.Instant;
+  row: BookingRow;
+  prep: PreparedReschedule;
+  existing: readonly BookingInterval[];
+}): RescheduleDecision {
+  const { profile, now, row, prep, existing } = args;
+  const service = prep.service ?? findService(profile, row.serviceId);
+  if (!service) {
+    return {
+      kind: "fail",
+      reason: "outside_hours",
+      message: `The service "${row.serviceName}" is no longer offered; pick a service.`,
+    };
+  }
+  const verdict = evaluateStart({ profile, service, start: prep.start, now, existing });
+  if (!verdict.ok) return { kind: "fail", reason: verdict.reason, message: verdict.message };
+  return {
+    kind: "update",
+    previous: row,
+    row: {
+      ...row,
+      serviceId: service.id,
+      serviceName: service.name,
+      startMs: verdict.start.epochMilliseconds,
+      endMs: verdict.end.epochMilliseconds,
+      callSid: prep.callSid ?? row.callSid,
+      updatedMs: now.epochMilliseconds,
+    },
+  };
+}
+
+/** The cancel decision. Cancelling twice is fine; cancelling the past is not. */
+export function decideCancel(
+  row: BookingRow | undefined,
+  phone: string | undefined,
+  now: Temporal.Instant,
+  callSid: string | null,
+): CancelDecision {
+  if (!row) {
+    return { kind: "fail", reason: "not_found", message: "No booking with that reference." };
+  }
+  if (phone !== undefined && !phonesMatch(row.phoneDigits, phone)) {
+    return {
+      kind: "fail",
+      reason: "phone_mismatch",
+      message: "That booking was made with a different phone number.",
+    };
+  }
+  if (row.status === "cancelled") return { kind: "already", row };
+  if (row.startMs <= now.epochMilliseconds) {
+    return { kind: "fail", reason: "already_started", message: "That appointment has started." };
+  }
+  return {
+    kind: "update",
+    row: {
+      ...row,
+      status: "cancelled",
+      callSid: callSid ?? row.callSid,
+      updatedMs: now.epochMilliseconds,
+    },
+  };
+}
+
+/** Validates a call record enough that JSON columns always round-trip. */
+export function checkCallRecord(record: CallRecord): void {
+  if (!record.callSid) throw new TypeError("CallRecord.callSid is required");
+  Temporal.Instant.from(record.startedAt);
+  if (record.endedAt !== undefined) Temporal.Instant.from(record.endedAt);
+}
+
+/**
+ * The backend-independent half of a store. Subclasses provide storage primitives and
+ * the three write transactions; this class turns them into the {@linkcode BookingStore} API.
+ */
+export abstract class StoreBase implements BookingStore {
+  /** Backend name. */
+  abstract readonly kind: "sqlite" | "postgres";
+  /** The business whose rules apply. */
+  protected readonly profile: BusinessProfile;
+  /** The clock. */
+  protected readonly now: () => Temporal.Instant;
+
+  /** Keeps the profile and clock. */
+  constructor(profile: BusinessProfile, clock: () => Temporal.Instant) {
+    this.profile = profile;
+    this.now = clock;
+  }
+
+  /** Creates or upgrades the schema. */
+  abstract migrate(): Promise<void>;
+  /** Inserts or replaces a call record. */
+  abstract saveCall(record: CallRecord): Promise<void>;
+  /** Reads a call record. */
+  abstract getCall(callSid: string): Promise<CallRecord | undefined>;
+  /** Newest call records. */
+  abstract recentCalls(limit?: number): Promise<CallRecord[]>;
+  /** Health check. */
+  abstract ping(): Promise<void>;
+  /** Closes the database. */
+  abstract close(): Promise<void>;
+
+  /** Reads one row by id. */
+  protected abstract selectRow(id: string): Promise<BookingRow | undefined>;
+  /** Confirmed bookings overlapping `[from, to)`. */
+  protected abstract selectIntervals(fromMs: number, toMs: number): Promise<BookingRow[]>;
+  /** Rows whose phone digits end with `suffix`. */
+  protected abstract selectByPhoneSuffix(suffix: string): Promise<BookingRow[]>;
+  /** Atomically: idempotency lookup, capacity check ({@linkcode decideBook}), insert. */
+  protected abstract bookTx(prep: PreparedBook): Promise<BookDecision>;
+  /** Atomically: read row, {@linkcode checkMovable}, {@linkcode decideReschedule}, update. */
+  protected abstract rescheduleTx(prep: PreparedReschedule): Promise<RescheduleDecision>;
+  /** Atomically: read row, {@linkcode decideCancel}, update. */
+  protected abstract cancelTx(
+    id: string,
+    phone: string | undefined,
+    callSid: string | null,
+  ): Promise<CancelDecision>;
+
+  /** @inheritdoc */
+  async listFreeSlots(query: FreeSlotsQuery): Promise<FreeSlotsResult> {
+    const { profile } = this;
+    const service = findService(profile, query.serviceId);
+    if (!service) {
+      return {
+        ok: false,
+        reason: "unknown_service",
+        message: `Unknown service "${query.serviceId}". Services: ${
+          profile.services.map((s) => s.id).join(", ")
+        }.`,
+      };
+    }
+    const now = this.now();
+    let date: Temporal.PlainDate;
+    try {
+      date = typeof query.date === "string" ? parseDateInput(query.date, profile, now) : query.date;
+    } catch (err) {
+      if (err instanceof DateInputError) {
+        return { ok: false, reason: "invalid_date", message: err.message };
+      }
+      throw err;
+    }
+    if (Temporal.PlainDate.compare(date, todayInZone(profile, now)) < 0) {
+      return { ok: false, reason: "in_past", message: `${date.toString()} is in the past.` };
+    }
+    const last = lastBookableDate(profile, now);
+    if (Temporal.PlainDate.compare(date, last) > 0) {
+      return {
+        ok: false,
+        reason: "beyond_horizon",
+        message: `Bookings can be made up to ${profile.bookingHorizonDays} days ahead (until ${
+          spokenDate(last, profile.locale)
+        }).`,
+      };
+    }
+    const holiday = closedDateEntry(profile, date);
+    const closed = holiday !== undefined || profile.openingHours[weekdayOf(date)].length === 0;
+    const { start, end } = dayBounds(profile, date);
+    const rows = closed
+      ? []
+      : await this.selectIntervals(start.epochMilliseconds, end.epochMilliseconds);
+    const slots = closed
+      ? []
+      : freeSlots({ profile, service, date, now, existing: rowsToIntervals(rows) });
+    const nextAvailable = slots.length > 0
+      ? []
+      : await this.alternatives(service, date.add({ days: 1 }).toZonedDateTime(profile.timeZone));
+    return {
+      ok: true,
+      date: date.toString(),
+      dateLabel: spokenDate(date, profile.locale),
+      closed,
+      ...(holiday?.reason ? { closedReason: holiday.reason } : {}),
+      slots,
+      nextAvailable,
+    };
+  }
+
+  /** @inheritdoc */
+  async book(req: BookRequest): Promise<BookResult> {
+    const prepared = prepareBook(this.profile, req);
+    if (!prepared.ok) return prepared;
+    const { prep } = prepared;
+    const decision = await this.bookTx(prep);
+    switch (decision.kind) {
+      case "insert":
+        log.info("Booked {id} {service} at {start}", {
+          id: decision.row.id,
+          service: decision.row.serviceId,
+          start: prep.start.toString(),
+          callSid: prep.callSid,
+        });
+        return { ok: true, booking: rowToBooking(decision.row, this.profile), replayed: false };
+      case "replay":
+        return { ok: true, booking: rowToBooking(decision.row, this.profile), replayed: true };
+      case "conflict":
+        return {
+          ok: false,
+          reason: "idempotency_conflict",
+          message:
+            `Idempotency key "${prep.idempotencyKey}" was already used for a different booking (${decision.row.id}).`,
+          alternatives: [],
+        };
+      case "unavailable":
+        return {
+          ok: false,
+          reason: decision.reason,
+          message: decision.message,
+          alternatives: await this.alternatives(prep.service, prep.start),
+        };
+    }
+  }
+
+  /** @inheritdoc */
+  async getBooking(id: string): Promise<Booking | undefined> {
+    const row = await this.selectRow(normalizeBookingId(id));
+    return row ? rowToBooking(row, this.profile) : undefined;
+  }
+
+  /** @inheritdoc */
+  async findByPhone(phone: string, opts: FindOptions = {}): Promise<Booking[]> {
+    const digits = phoneDigits(phone);
+    if (digits.length < 6) return [];
+    const nowMs = this.now().epochMilliseconds;
+    const rows = await this.selectByPhoneSuffix(phoneSuffix(digits));
+    return rows
+      .filter((r) => phonesMatch(r.phoneDigits, digits))
+      .filter((r) => opts.includeCancelled || r.status === "confirmed")
+      .filter((r) => opts.includePast || r.startMs > nowMs)
+      .sort((a, b) => a.startMs - b.startMs)
+      .map((r) => rowToBooking(r, this.profile));
+  }
+
+  /** @inheritdoc */
+  async cancel(id: string, phone?: string, callSid?: string): Promise<CancelResult> {
+    const digits = phone === undefined ? undefined : phoneDigits(phone);
+    const decision = await this.cancelTx(normalizeBookingId(id), digits, callSid ?? null);
+    switch (decision.kind) {
+      case "update":
+        log.info("Cancelled {id}", { id: decision.row.id, callSid });
+        return {
+          ok: true,
+          booking: rowToBooking(decision.row, this.profile),
+          alreadyCancelled: false,
+        };
+      case "already":
+        return {
+          ok: true,
+          booking: rowToBooking(decision.row, this.profile),
+          alreadyCancelled: true,
+        };
+      case "fail":
+        return { ok: false, reason: decision.reason, message: decision.message };
+    }
+  }
+
+  /** @inheritdoc */
+  async reschedule(req: RescheduleRequest): Promise<RescheduleResult> {
+    const prepared = prepareReschedule(this.profile, req);
+    if (!prepared.ok) return prepared;
+    const decision = await this.rescheduleTx(prepared.prep);
+    if (decision.kind === "update") {
+      const previous = rowToBooking(decision.previous, this.profile);
+      log.info("Rescheduled {id} from {from} to {to}", {
+        id: decision.row.id,
+        from: previous.start,
+        to: prepared.prep.start.toString(),
+        callSid: req.callSid,
+      });
+      return {
+        ok: true,
+        booking: rowToBooking(decision.row, this.profile),
+        previous: { start: previous.start, end: previous.end, serviceId: previous.serviceId },
+      };
+    }
+    let alternatives: Slot[] = [];
+    const slotProblem = !["not_found", "phone_mismatch", "cancelled", "already_started"].includes(
+      decision.reason,
+    );
+    if (slotProblem) {
+      const row = await this.selectRow(prepared.prep.id);
+      const service = prepared.prep.service ?? (row && findService(this.profile, row.serviceId));
+      if (service) {
+        alternatives = await this.alternatives(service, prepared.prep.start, row?.id);
+      }
+    }
+    return { ok: false, reason: decision.reason, message: decision.message, alternatives };
+  }
+
+  /** Free slots near `wanted` (same day first, else the next open days). */
+  protected async alternatives(
+    service: Service,
+    wanted: Temporal.ZonedDateTime,
+    excludeId?: string,
+  ): Promise<Slot[]> {
+    const { profile } = this;
+    const now = this.now();
+    const searchDays = 14;
+    const today = todayInZone(profile, now);
+    let first = wanted.withTimeZone(profile.timeZone).toPlainDate();
+    if (Temporal.PlainDate.compare(first, today) < 0) first = today;
+    const from = dayBounds(profile, first).start.epochMilliseconds;
+    const to = dayBounds(profile, first.add({ days: searchDays })).end.epochMilliseconds;
+    const rows = await this.selectIntervals(from, to);
+    const intervals = rowsToIntervals(rows, excludeId);
+    return nearestSlots({
+      profile,
+      service,
+      wanted,
+      now,
+      searchDays,
+      existingOn: (date) => {
+        const b = dayBounds(profile, date);
+        return intervals.filter((i) =>
+          Temporal.Instant.compare(i.start, b.end) < 0 &&
+          Temporal.Instant.compare(i.end, b.start) > 0
+        );
+      },
+    });
+  }
+}
