@@ -1,0 +1,268 @@
+import assert from "node:assert/strict";
+import {
+  buildClearMessage,
+  buildMarkMessage,
+  buildMediaMessage,
+  OutboundMessageSchema,
+  type StreamSocket,
+  TwilioStream,
+} from "../../src/twilio/media_stream.ts";
+
+const SID = "MZ" + "0123456789abcdef".repeat(2);
+const CALL = "CA" + "f".repeat(32);
+
+/** A socket double: frames are pushed in with `receive`, sent ones are recorded. */
+class FakeSocket implements StreamSocket {
+  readyState = 1;
+  binaryType: BinaryType = "blob";
+  sent: string[] = [];
+  closedWith: { code?: number; reason?: string } | undefined;
+  onmessage: ((ev: MessageEvent) => unknown) | null = null;
+  onclose: ((ev: CloseEvent) => unknown) | null = null;
+  onerror: ((ev: Event) => unknown) | null = null;
+  send(data: string): void {
+    this.sent.push(data);
+  }
+  close(code?: number, reason?: string): void {
+    this.closedWith = { code, reason };
+    this.readyState = 3;
+  }
+  receive(data: unknown): void {
+    this.onmessage?.(new MessageEvent("message", { data }));
+  }
+  json(msg: unknown): void {
+    this.receive(JSON.stringify(msg));
+  }
+}
+
+function startMsg(customParameters: Record<string, string> = { from: "+15557654321" }) {
+  return {
+    event: "start",
+    sequenceNumber: "1",
+    streamSid: SID,
+    start: {
+      accountSid: "AC" + "0".repeat(32),
+      streamSid: SID,
+      callSid: CALL,
+      tracks: ["inbound"],
+      customParameters,
+      mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
+    },
+  };
+}
+
+function mediaMsg(seq: number, timestamp: number, bytes: Uint8Array, streamSid = SID) {
+  return {
+    event: "media",
+    sequenceNumber: String(seq),
+    streamSid,
+    media: {
+      track: "inbound",
+      chunk: String(seq - 1),
+      timestamp: String(timestamp),
+      payload: bytes.toBase64(),
+    },
+  };
+}
+
+function setup() {
+  const socket = new FakeSocket();
+  const stream = new TwilioStream(socket);
+  const media: { bytes: Uint8Array; ts: number }[] = [];
+  stream.onMedia = (bytes, ts) => media.push({ bytes: bytes.slice(), ts });
+  return { socket, stream, media };
+}
+
+Deno.test("TwilioStream: start, media, dtmf, mark, stop become typed events", () => {
+  const { socket, stream, media } = setup();
+  const events: string[] = [];
+  stream.onStart = (s) => events.push(`start ${s.callSid} ${s.from}`);
+  stream.onDtmf = (d) => events.push(`dtmf ${d}`);
+  stream.onMark = (n) => events.push(`mark ${n}`);
+  stream.onStop = () => events.push("stop");
+  socket.json({ event: "connected", protocol: "Call", version: "1.0.0" });
+  socket.json(startMsg());
+  socket.json(mediaMsg(2, 0, new Uint8Array(160).fill(1)));
+  socket.json(mediaMsg(3, 20, new Uint8Array(160).fill(2)));
+  socket.json({
+    event: "dtmf",
+    streamSid: SID,
+    sequenceNumber: "4",
+    dtmf: { track: "inbound_track", digit: "5" },
+  });
+  socket.json({ event: "mark", sequenceNumber: "5", streamSid: SID, mark: { name: "m1" } });
+  socket.json({
+    event: "stop",
+    sequenceNumber: "6",
+    streamSid: SID,
+    stop: { accountSid: "AC1", callSid: CALL },
+  });
+  socket.json(mediaMsg(7, 40, new Uint8Array(160)));
+  assert.deepEqual(events, [`start ${CALL} +15557654321`, "dtmf 5", "mark m1", "stop"]);
+  assert.deepEqual(media.map((m) => [m.ts, m.bytes[0], m.bytes.length]), [[0, 1, 160], [
+    20,
+    2,
+    160,
+  ]]);
+  assert.equal(stream.streamSid, SID);
+  assert.deepEqual(stream.counters.dropped, { after_stop: 1 });
+  assert.equal(socket.binaryType, "arraybuffer");
+});
+
+Deno.test("TwilioStream: timestamp gaps are filled with mu-law silence", () => {
+  const { socket, stream, media } = setup();
+  socket.json(startMsg());
+  socket.json(mediaMsg(2, 100, new Uint8Array(160).fill(7)));
+  socket.json(mediaMsg(3, 180, new Uint8Array(160).fill(8))); // 60 ms missing
+  socket.json(mediaMsg(4, 205, new Uint8Array(160).fill(9))); // 5 ms missing
+  socket.json(mediaMsg(5, 225, new Uint8Array(160).fill(10))); // on time
+  assert.deepEqual(
+    media.map((m) => [m.ts, m.bytes.length, m.bytes[0]]),
+    [
+      [100, 160, 7],
+      [120, 160, 255],
+      [140, 160, 255],
+      [160, 160, 255],
+      [180, 160, 8],
+      [200, 40, 255],
+      [205, 160, 9],
+      [225, 160, 10],
+    ],
+  );
+  assert.equal(stream.counters.silenceFramesFilled, 4);
+  const total = media.reduce((n, m) => n + m.bytes.length, 0);
+  assert.equal(total, (245 - 100) * 8, "delivered audio spans exactly the caller's media time");
+});
+
+Deno.test("TwilioStream: huge timestamp jumps fill at most maxGapFillMs", () => {
+  const socket = new FakeSocket();
+  const stream = new TwilioStream(socket, { maxGapFillMs: 1000 });
+  let bytes = 0;
+  stream.onMedia = (m) => bytes += m.length;
+  socket.json(startMsg());
+  socket.json(mediaMsg(2, 0, new Uint8Array(160)));
+  socket.json(mediaMsg(3, 99_999_999, new Uint8Array(160)));
+  assert.equal(bytes, 160 + 1000 * 8 + 160);
+});
+
+Deno.test("TwilioStream: every kind of bad frame is counted and dropped, never thrown", () => {
+  const { socket, stream, media } = setup();
+  socket.json(mediaMsg(1, 0, new Uint8Array(160))); // before start
+  socket.receive(new Uint8Array([1, 2, 3]).buffer); // binary
+  socket.receive("{not json");
+  socket.receive("42");
+  socket.receive("null");
+  socket.json({ event: "bogus" });
+  socket.json({ noEvent: true });
+  socket.json(startMsg());
+  socket.json(startMsg()); // duplicate
+  socket.json(mediaMsg(2, 0, new Uint8Array(160), "MZ" + "9".repeat(32))); // wrong streamSid
+  socket.json({
+    ...mediaMsg(3, 0, new Uint8Array(160)),
+    media: { track: "inbound", chunk: "1", timestamp: "0", payload: "@@not base64@@" },
+  });
+  socket.json({
+    ...mediaMsg(4, 0, new Uint8Array(160)),
+    media: { track: "outbound", chunk: "1", timestamp: "0", payload: "AAAA" },
+  });
+  socket.json({
+    ...mediaMsg(5, 0, new Uint8Array(160)),
+    media: { track: "inbound", chunk: "1", timestamp: 0, payload: "AAAA" },
+  });
+  socket.json({
+    ...mediaMsg(6, 0, new Uint8Array(160)),
+    media: { track: "inbound", chunk: "1", timestamp: "-5", payload: "AAAA" },
+  });
+  socket.json({ ...mediaMsg(7, 0, new Uint8Array(160)), media: null });
+  socket.json({ event: "dtmf", streamSid: SID, sequenceNumber: "8", dtmf: { digit: 5 } });
+  socket.receive(JSON.stringify(mediaMsg(9, 0, new Uint8Array(160))) + " ".repeat(70_000));
+  assert.deepEqual(stream.counters.dropped, {
+    media_before_start: 1,
+    binary: 1,
+    invalid_json: 3,
+    unknown_event: 2,
+    duplicate_start: 1,
+    wrong_stream_sid: 1,
+    invalid_base64: 1,
+    wrong_track: 1,
+    invalid_message: 4,
+    oversized: 1,
+  });
+  assert.equal(media.length, 0);
+  assert.equal(socket.closedWith, undefined, "the stream survives all of it");
+  socket.json(mediaMsg(10, 0, new Uint8Array(160).fill(3)));
+  assert.equal(media.length, 1);
+});
+
+Deno.test("TwilioStream: an invalid start closes the socket with a reason", () => {
+  const { socket, stream } = setup();
+  let started = false;
+  stream.onStart = () => started = true;
+  const bad = startMsg();
+  bad.start.callSid = "";
+  socket.json(bad);
+  assert.deepEqual(socket.closedWith, { code: 1008, reason: "invalid start message" });
+  assert.equal(started, false);
+  const { socket: s2 } = setup();
+  const badSid = { ...startMsg(), streamSid: 'MZ"injected' };
+  badSid.start.streamSid = badSid.streamSid;
+  s2.json(badSid);
+  assert.equal(s2.closedWith?.reason, "invalid streamSid in start message");
+});
+
+Deno.test("TwilioStream: a throwing handler is contained", () => {
+  const { socket, stream } = setup();
+  stream.onMedia = () => {
+    throw new Error("consumer bug");
+  };
+  socket.json(startMsg());
+  socket.json(mediaMsg(2, 0, new Uint8Array(160)));
+  socket.json(mediaMsg(3, 20, new Uint8Array(160)));
+  assert.equal(stream.counters.dropped.handler_error, 2);
+});
+
+Deno.test("TwilioStream: holdAfterStart queues frames until release", () => {
+  const socket = new FakeSocket();
+  const stream = new TwilioStream(socket, { holdAfterStart: true, maxHeld: 3 });
+  const ts: number[] = [];
+  stream.onMedia = (_, t) => ts.push(t);
+  socket.json(startMsg());
+  for (let i = 0; i < 4; i++) socket.json(mediaMsg(2 + i, i * 20, new Uint8Array(160)));
+  assert.deepEqual(ts, []);
+  stream.release();
+  assert.deepEqual(ts, [0, 20, 40]);
+  assert.equal(stream.counters.dropped.hold_overflow, 1);
+  socket.json(mediaMsg(9, 80, new Uint8Array(160)));
+  assert.deepEqual(ts, [0, 20, 40, 60, 80], "the overflowed frame became silence fill");
+});
+
+Deno.test("TwilioStream: outbound messages carry exactly Twilio's fields", () => {
+  const { socket, stream } = setup();
+  assert.equal(stream.sendAudio(new Uint8Array([1])), false, "nothing goes out before start");
+  socket.json(startMsg());
+  assert.equal(stream.sendAudio(new Uint8Array([0xff, 0x7f, 0x00])), true);
+  stream.sendAudioBase64("AAEC");
+  stream.mark('item_1:"420"');
+  stream.clear();
+  const parsed = socket.sent.map((s) => OutboundMessageSchema.parse(JSON.parse(s)));
+  assert.deepEqual(parsed, [
+    { event: "media", streamSid: SID, media: { payload: "/38A" } },
+    { event: "media", streamSid: SID, media: { payload: "AAEC" } },
+    { event: "mark", streamSid: SID, mark: { name: 'item_1:"420"' } },
+    { event: "clear", streamSid: SID },
+  ]);
+  assert.equal(stream.counters.framesOut, 4);
+  assert.equal(stream.counters.outDropped, 1);
+  assert.deepEqual(JSON.parse(buildMediaMessage(SID, "QQ==")), {
+    event: "media",
+    streamSid: SID,
+    media: { payload: "QQ==" },
+  });
+  assert.equal(
+    buildMarkMessage(SID, "a"),
+    `{"event":"mark","streamSid":"${SID}","mark":{"name":"a"}}`,
+  );
+  assert.equal(buildClearMessage(SID), `{"event":"clear","streamSid":"${SID}"}`);
+  stream.close(1000, "done");
+  assert.equal(stream.sendAudio(new Uint8Array([1])), false);
+});
