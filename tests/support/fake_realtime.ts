@@ -1,0 +1,1080 @@
+/**
+ * A fake OpenAI Realtime (GA) server for tests, strict enough to catch protocol mistakes.
+ *
+ * - Checks the handshake like the real service: path `/v1/realtime`, a known `model` query,
+ *   `Authorization: Bearer KEY`, and no `OpenAI-Beta` header (error event, then close with
+ *   `invalid_request_error.<code>` as the reason).
+ * - Validates every client event against the GA shapes (unknown fields are errors).
+ * - Sends `session.created` (with `expires_at`) and `session.updated` (merged config).
+ * - Runs an energy VAD on the decoded input audio (mu-law 8 kHz or PCM16 24 kHz) and emits
+ *   `speech_started`/`speech_stopped` with `audio_start_ms` (includes prefix padding) and
+ *   `audio_end_ms` (includes the silence duration), measured in audio time.
+ * - Commits the turn, transcribes it from a script, and answers with a scripted response:
+ *   audio deltas (tone, faster than real time) with a transcript, or function calls.
+ * - Enforces one active response, truncate bounds, `call_id` existence for tool outputs,
+ *   voice changes after audio; barge-in (speech during a response) cancels it.
+ * - Can drop connections on cue and ends sessions at their TTL (`session_expired`).
+ *
+ * @module
+ */
+import { z } from "zod";
+import { decodeMulaw, encodeMulaw } from "../../src/codec/mulaw.ts";
+
+/** An item in a fake session's conversation. */
+export interface FakeItem {
+  id: string;
+  type: "message" | "function_call" | "function_call_output";
+  role?: "user" | "assistant" | "system";
+  /** Text of a text message, the transcript of user audio, or the assistant transcript. */
+  text?: string;
+  /** How the item was created. */
+  origin: "client" | "audio" | "response";
+  callId?: string;
+  name?: string;
+  arguments?: string;
+  output?: string;
+  /** Assistant audio sent for the item, ms. */
+  audioMs: number;
+  /** Set once the client truncated it. */
+  truncatedMs?: number;
+}
+
+/** What the fake answers. */
+export type ScriptedResponse =
+  | {
+    /** Assistant audio to stream, ms. */
+    audioMs: number;
+    /** Its transcript. */
+    transcript: string;
+    /** Drop the connection after this much audio of the response was sent (on cue). */
+    dropAfterMs?: number;
+  }
+  | { functionCalls: { name: string; arguments: string }[] };
+
+/** What the responder knows when asked for a response. */
+export interface ResponseContext {
+  /** Why a response is produced: a VAD-committed user turn, or the client's response.create. */
+  trigger: "turn" | "response.create";
+  /** Index of the session (connection) in {@linkcode FakeRealtime.sessions}. */
+  sessionIndex: number;
+  /** The conversation of this session, oldest first. */
+  items: readonly FakeItem[];
+  /** The newest item, if any. */
+  lastItem: FakeItem | undefined;
+  /** Text of the newest user message, if any. */
+  lastUserText: string | undefined;
+  /** Per-response instructions from response.create. */
+  instructions?: string;
+}
+
+/** Decides each response. */
+export type Responder = (ctx: ResponseContext) => ScriptedResponse;
+
+/** Options of {@linkcode startFakeRealtime}. */
+export interface FakeRealtimeOptions {
+  apiKey?: string;
+  /** Accepted models; default `["gpt-realtime"]`. */
+  models?: string[];
+  /** Transcript of the Nth VAD turn (0-based, counted across sessions). */
+  transcripts?: string[] | ((turn: number) => string);
+  responder?: Responder;
+  /** Audio per delta, ms. Default 100. */
+  chunkMs?: number;
+  /** Wall time between deltas, ms (100 ms chunks every 5 ms = 20x real time). Default 5. */
+  chunkIntervalMs?: number;
+  /** Session lifetime; `expires_at` is derived from it. Default 60 minutes. */
+  sessionTtlMs?: number;
+  /** RMS (PCM16 scale) of a speech frame at VAD threshold 0.5 (scales linearly). Default 500. */
+  vadRmsAtHalf?: number;
+}
+
+/** One connection the fake accepted. */
+export interface FakeSession {
+  index: number;
+  id: string;
+  /** Request URL of the handshake. */
+  url: string;
+  headers: Headers;
+  /** Every client event received, parsed (appends are stored as `{type, bytes}`). */
+  clientEvents: Record<string, unknown>[];
+  /** Types of every server event sent, in order. */
+  serverEvents: string[];
+  /** Error events sent. */
+  errors: { type: string; code: string; message: string; param: string | null }[];
+  /** Effective session configuration (after session.update). */
+  config: Record<string, unknown>;
+  items: FakeItem[];
+  /** Input audio received, ms. */
+  inputMs: number;
+  closed: boolean;
+  /** Close code seen from the client (undefined if the server closed). */
+  closeCode?: number;
+}
+
+/** Handshakes the fake refused. */
+export interface RejectedHandshake {
+  code: string;
+  url: string;
+}
+
+/** The running fake. */
+export interface FakeRealtime {
+  /** `ws://127.0.0.1:PORT/v1/realtime` (add `?model=`). */
+  url: string;
+  sessions: FakeSession[];
+  rejected: RejectedHandshake[];
+  /** Replaces the responder. */
+  setResponder(fn: Responder): void;
+  /** Sends raw text to an open session's client (to test unknown/malformed/error events). */
+  inject(sessionIndex: number, text: string): void;
+  /** Closes open connections abruptly (code 1011), or only the given session. */
+  dropConnection(sessionIndex?: number): void;
+  /** Resolves when `predicate` holds (polled), rejects after `timeoutMs`. */
+  waitFor(predicate: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
+  /** Stops the server, closes sockets, waits for response streams to end. */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Client event schemas (GA only; strict: unknown parameters are rejected like the API does)
+// ---------------------------------------------------------------------------------------
+
+const AudioFormat = z.union([
+  z.strictObject({ type: z.literal("audio/pcmu") }),
+  z.strictObject({ type: z.literal("audio/pcma") }),
+  z.strictObject({ type: z.literal("audio/pcm"), rate: z.literal(24000) }),
+]);
+const TurnDetection = z.discriminatedUnion("type", [
+  z.strictObject({
+    type: z.literal("server_vad"),
+    threshold: z.number().min(0).max(1).optional(),
+    prefix_padding_ms: z.number().int().min(0).optional(),
+    silence_duration_ms: z.number().int().min(0).optional(),
+    create_response: z.boolean().optional(),
+    interrupt_response: z.boolean().optional(),
+    idle_timeout_ms: z.number().int().nullable().optional(),
+  }),
+  z.strictObject({
+    type: z.literal("semantic_vad"),
+    eagerness: z.enum(["low", "medium", "high", "auto"]).optional(),
+    create_response: z.boolean().optional(),
+    interrupt_response: z.boolean().optional(),
+  }),
+]);
+const Tool = z.strictObject({
+  type: z.literal("function"),
+  name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/),
+  description: z.string().optional(),
+  parameters: z.record(z.string(), z.unknown()).optional(),
+});
+const SessionSchema = z.strictObject({
+  type: z.literal("realtime"),
+  model: z.string().optional(),
+  output_modalities: z.array(z.enum(["audio", "text"])).optional(),
+  instructions: z.string().optional(),
+  audio: z.strictObject({
+    input: z.strictObject({
+      format: AudioFormat.optional(),
+      transcription: z.strictObject({
+        model: z.string(),
+        language: z.string().optional(),
+        prompt: z.string().optional(),
+      }).nullable().optional(),
+      noise_reduction: z.strictObject({ type: z.enum(["near_field", "far_field"]) }).nullable()
+        .optional(),
+      turn_detection: TurnDetection.nullable().optional(),
+    }).optional(),
+    output: z.strictObject({
+      format: AudioFormat.optional(),
+      voice: z.string().optional(),
+      speed: z.number().optional(),
+    }).optional(),
+  }).optional(),
+  tools: z.array(Tool).optional(),
+  tool_choice: z.union([z.enum(["auto", "none", "required"]), z.record(z.string(), z.unknown())])
+    .optional(),
+  max_output_tokens: z.union([z.number().int(), z.literal("inf")]).optional(),
+  tracing: z.unknown().optional(),
+  truncation: z.unknown().optional(),
+  include: z.array(z.string()).optional(),
+});
+const InputText = z.strictObject({ type: z.literal("input_text"), text: z.string() });
+const OutputText = z.strictObject({ type: z.literal("output_text"), text: z.string() });
+const ItemCreate = z.union([
+  z.strictObject({
+    id: z.string().optional(),
+    type: z.literal("message"),
+    role: z.enum(["user", "system"]),
+    content: z.array(InputText).min(1),
+  }),
+  z.strictObject({
+    id: z.string().optional(),
+    type: z.literal("message"),
+    role: z.literal("assistant"),
+    content: z.array(OutputText).min(1),
+  }),
+  z.strictObject({
+    id: z.string().optional(),
+    type: z.literal("function_call"),
+    call_id: z.string().min(1),
+    name: z.string().min(1),
+    arguments: z.string(),
+  }),
+  z.strictObject({
+    id: z.string().optional(),
+    type: z.literal("function_call_output"),
+    call_id: z.string().min(1),
+    output: z.string(),
+  }),
+]);
+const eventId = { event_id: z.string().optional() };
+/** Strict zod schema of every GA client event the fake accepts (exported for builder tests). */
+export const ClientEventSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("session.update"), ...eventId, session: SessionSchema }),
+  z.strictObject({
+    type: z.literal("input_audio_buffer.append"),
+    ...eventId,
+    audio: z.string().min(1),
+  }),
+  z.strictObject({ type: z.literal("input_audio_buffer.commit"), ...eventId }),
+  z.strictObject({ type: z.literal("input_audio_buffer.clear"), ...eventId }),
+  z.strictObject({
+    type: z.literal("conversation.item.create"),
+    ...eventId,
+    previous_item_id: z.string().nullable().optional(),
+    item: ItemCreate,
+  }),
+  z.strictObject({
+    type: z.literal("conversation.item.truncate"),
+    ...eventId,
+    item_id: z.string(),
+    content_index: z.number().int().min(0),
+    audio_end_ms: z.number().int().min(0),
+  }),
+  z.strictObject({ type: z.literal("conversation.item.delete"), ...eventId, item_id: z.string() }),
+  z.strictObject({
+    type: z.literal("response.create"),
+    ...eventId,
+    response: z.strictObject({
+      instructions: z.string().optional(),
+      tool_choice: z.enum(["auto", "none", "required"]).optional(),
+      metadata: z.record(z.string(), z.string()).optional(),
+      conversation: z.enum(["auto", "none"]).optional(),
+      output_modalities: z.array(z.enum(["audio", "text"])).optional(),
+      max_output_tokens: z.union([z.number().int(), z.literal("inf")]).optional(),
+    }).optional(),
+  }),
+  z.strictObject({
+    type: z.literal("response.cancel"),
+    ...eventId,
+    response_id: z.string().optional(),
+  }),
+]);
+type ClientEventT = z.infer<typeof ClientEventSchema>;
+const ClientEvent = ClientEventSchema;
+
+// ---------------------------------------------------------------------------------------
+
+const FATAL_CLOSE = { auth: 3000, beta: 4000 } as const;
+const FRAME_MS = 20;
+
+interface ActiveResponse {
+  id: string;
+  cancelled: false | string;
+}
+
+interface VadState {
+  rate: number;
+  /** Samples analysed so far (session-wide). */
+  samples: number;
+  carry: Int16Array;
+  carryLen: number;
+  speaking: boolean;
+  /** Consecutive speech frames before speaking. */
+  run: number;
+  runStartMs: number;
+  lastSpeechEndMs: number;
+  /** Start of uncommitted audio (after the last commit), ms. */
+  bufferStartMs: number;
+  itemId: string | undefined;
+}
+
+let idCounter = 0;
+const nextId = (prefix: string) => `${prefix}_${(++idCounter).toString(36).padStart(6, "0")}`;
+
+/** Starts the fake on 127.0.0.1 with a free port. */
+export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeRealtime> {
+  const apiKey = opts.apiKey ?? "test-key";
+  const models = new Set(opts.models ?? ["gpt-realtime"]);
+  const chunkMs = opts.chunkMs ?? 100;
+  const chunkIntervalMs = opts.chunkIntervalMs ?? 5;
+  const ttlMs = opts.sessionTtlMs ?? 60 * 60 * 1000;
+  const vadRmsAtHalf = opts.vadRmsAtHalf ?? 500;
+  let responder: Responder = opts.responder ??
+    (() => ({ audioMs: 500, transcript: "Okay." }));
+  let userTurns = 0;
+
+  const sessions: FakeSession[] = [];
+  const rejected: RejectedHandshake[] = [];
+  const sockets = new Map<FakeSession, WebSocket>();
+  const running = new Set<Promise<void>>();
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        resolve();
+      }, ms);
+      timers.add(t);
+    });
+
+  const transcriptFor = (turn: number): string => {
+    const t = opts.transcripts;
+    if (typeof t === "function") return t(turn);
+    return t?.[turn] ?? `user turn ${turn + 1}`;
+  };
+
+  function handleSocket(ws: WebSocket, s: FakeSession): void {
+    let active: ActiveResponse | null = null;
+    let audioOutputStarted = false;
+    const vad: VadState = {
+      rate: 24000,
+      samples: 0,
+      carry: new Int16Array(480),
+      carryLen: 0,
+      speaking: false,
+      run: 0,
+      runStartMs: 0,
+      lastSpeechEndMs: 0,
+      bufferStartMs: 0,
+      itemId: undefined,
+    };
+
+    const send = (type: string, payload: Record<string, unknown> = {}) => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      s.serverEvents.push(type);
+      ws.send(JSON.stringify({ type, event_id: nextId("event"), ...payload }));
+    };
+    const error = (
+      code: string,
+      message: string,
+      param: string | null = null,
+      clientEventId?: string,
+    ) => {
+      s.errors.push({ type: "invalid_request_error", code, message, param });
+      send("error", {
+        error: {
+          type: "invalid_request_error",
+          code,
+          message,
+          param,
+          event_id: clientEventId ?? null,
+        },
+      });
+    };
+    const cfg = () => s.config as unknown as ConfigShape;
+    const inputFormat = () => cfg().audio.input.format.type;
+    const lastItemId = () => s.items.at(-1)?.id ?? null;
+
+    const expiry = setTimeout(() => {
+      timers.delete(expiry);
+      error("session_expired", "Your session hit the maximum duration of 60 minutes.");
+      closeSocket(ws, 1000, "session expired");
+    }, ttlMs);
+    timers.add(expiry);
+
+    send("session.created", { session: sessionView(s) });
+
+    ws.onclose = (e) => {
+      s.closed = true;
+      if (s.closeCode === undefined) s.closeCode = e.code;
+      clearTimeout(expiry);
+      timers.delete(expiry);
+      if (active) active.cancelled = "closed";
+      sockets.delete(s);
+    };
+
+    ws.onmessage = (m) => {
+      if (typeof m.data !== "string") {
+        error("invalid_value", "Binary frames are not supported; send JSON text events.");
+        return;
+      }
+      let raw: unknown;
+      try {
+        raw = JSON.parse(m.data);
+      } catch {
+        error("invalid_json", "The event is not valid JSON.");
+        return;
+      }
+      const parsed = ClientEvent.safeParse(raw);
+      const rawObj = (typeof raw === "object" && raw !== null ? raw : {}) as Record<
+        string,
+        unknown
+      >;
+      const clientEventId = typeof rawObj.event_id === "string" ? rawObj.event_id : undefined;
+      if (!parsed.success) {
+        s.clientEvents.push(rawObj);
+        const issue = parsed.error.issues[0];
+        const code = issue.code === "unrecognized_keys" ? "unknown_parameter" : "invalid_value";
+        error(
+          code,
+          `Invalid event: ${issue.message} at ${issue.path.join(".")}`,
+          issue.path.join(".") || null,
+          clientEventId,
+        );
+        return;
+      }
+      const e = parsed.data;
+      if (e.type === "input_audio_buffer.append") {
+        s.clientEvents.push({ type: e.type, bytes: e.audio.length });
+      } else s.clientEvents.push(rawObj);
+      handleEvent(e, clientEventId);
+    };
+
+    function handleEvent(e: ClientEventT, evId: string | undefined): void {
+      switch (e.type) {
+        case "session.update": {
+          const next = e.session;
+          const voice = next.audio?.output?.voice;
+          if (voice !== undefined && audioOutputStarted && voice !== cfg().audio.output.voice) {
+            error("cannot_update_voice", "Cannot update a session's voice after audio output.");
+            return;
+          }
+          if (next.model !== undefined && !models.has(next.model)) {
+            error("invalid_value", `Model ${next.model} is not supported.`, "session.model", evId);
+            return;
+          }
+          s.config = deepMerge(s.config, next as Record<string, unknown>);
+          const td = cfg().audio.input.turn_detection;
+          if (td && td.type === "server_vad") {
+            td.threshold ??= 0.5;
+            td.prefix_padding_ms ??= 300;
+            td.silence_duration_ms ??= 200;
+          }
+          send("session.updated", { session: sessionView(s) });
+          return;
+        }
+        case "input_audio_buffer.append": {
+          let bytes: Uint8Array;
+          try {
+            bytes = Uint8Array.fromBase64(e.audio);
+          } catch {
+            error(
+              "invalid_value",
+              "Invalid 'audio'. Expected base64-encoded audio bytes.",
+              "audio",
+            );
+            return;
+          }
+          const fmt = inputFormat();
+          if (fmt === "audio/pcm" && bytes.length % 2 !== 0) {
+            error("invalid_value", "PCM16 audio must have an even number of bytes.", "audio");
+            return;
+          }
+          const samples = fmt === "audio/pcm" ? pcm16FromBytes(bytes) : decodeMulaw(bytes);
+          vad.rate = fmt === "audio/pcm" ? 24000 : 8000;
+          s.inputMs += (samples.length / vad.rate) * 1000;
+          runVad(samples);
+          return;
+        }
+        case "input_audio_buffer.commit": {
+          const ms = (vad.samples + vad.carryLen) / vad.rate * 1000;
+          if (ms - vad.bufferStartMs < 100) {
+            error(
+              "input_audio_buffer_commit_empty",
+              "Error committing input audio buffer: buffer too small.",
+            );
+            return;
+          }
+          commitTurn(vad.itemId ?? nextId("item"), false);
+          vad.bufferStartMs = ms;
+          return;
+        }
+        case "input_audio_buffer.clear":
+          vad.bufferStartMs = (vad.samples + vad.carryLen) / vad.rate * 1000;
+          send("input_audio_buffer.cleared");
+          return;
+        case "conversation.item.create": {
+          const it = e.item;
+          if (it.id !== undefined && s.items.some((x) => x.id === it.id)) {
+            error("item_id_exists", `Item ${it.id} already exists.`, "item.id", evId);
+            return;
+          }
+          if (it.type === "function_call_output") {
+            const call = s.items.find((x) => x.type === "function_call" && x.callId === it.call_id);
+            if (!call) {
+              error(
+                "invalid_value",
+                `Tool call ID '${it.call_id}' not found in conversation.`,
+                "item.call_id",
+                evId,
+              );
+              return;
+            }
+          }
+          const prev = lastItemId();
+          const item: FakeItem = {
+            id: it.id ?? nextId("item"),
+            type: it.type,
+            origin: "client",
+            audioMs: 0,
+          };
+          if (it.type === "message") {
+            item.role = it.role;
+            item.text = it.content.map((c) => c.text).join("");
+          } else if (it.type === "function_call") {
+            item.callId = it.call_id;
+            item.name = it.name;
+            item.arguments = it.arguments;
+          } else {
+            item.callId = it.call_id;
+            item.output = it.output;
+          }
+          s.items.push(item);
+          send("conversation.item.added", { previous_item_id: prev, item: itemView(item) });
+          send("conversation.item.done", { previous_item_id: prev, item: itemView(item) });
+          return;
+        }
+        case "conversation.item.truncate": {
+          const item = s.items.find((x) => x.id === e.item_id);
+          if (!item) {
+            error("item_truncate_invalid_item_id", `Item ${e.item_id} not found.`, "item_id", evId);
+            return;
+          }
+          if (item.type !== "message" || item.role !== "assistant" || item.origin !== "response") {
+            error(
+              "invalid_value",
+              "Only assistant messages with audio can be truncated.",
+              "item_id",
+              evId,
+            );
+            return;
+          }
+          if (e.content_index !== 0) {
+            error("invalid_value", "content_index out of range.", "content_index", evId);
+            return;
+          }
+          if (e.audio_end_ms > item.audioMs) {
+            error(
+              "invalid_value",
+              `Audio content of ${
+                Math.floor(item.audioMs)
+              }ms is already shorter than ${e.audio_end_ms}ms`,
+              "audio_end_ms",
+              evId,
+            );
+            return;
+          }
+          item.truncatedMs = e.audio_end_ms;
+          item.audioMs = e.audio_end_ms;
+          item.text = ""; // the server drops the transcript of truncated audio
+          send("conversation.item.truncated", {
+            item_id: item.id,
+            content_index: 0,
+            audio_end_ms: e.audio_end_ms,
+          });
+          return;
+        }
+        case "conversation.item.delete": {
+          const i = s.items.findIndex((x) => x.id === e.item_id);
+          if (i < 0) {
+            error("item_delete_invalid_item_id", `Item ${e.item_id} not found.`, "item_id", evId);
+            return;
+          }
+          s.items.splice(i, 1);
+          send("conversation.item.deleted", { item_id: e.item_id });
+          return;
+        }
+        case "response.create":
+          if (active) {
+            error(
+              "conversation_already_has_active_response",
+              `Conversation already has an active response in progress: ${active.id}. ` +
+                "Wait until the response is finished before creating a new one.",
+              null,
+              evId,
+            );
+            return;
+          }
+          startResponse("response.create", e.response?.instructions);
+          return;
+        case "response.cancel":
+          if (!active || (e.response_id !== undefined && e.response_id !== active.id)) {
+            error(
+              "response_cancel_not_active",
+              "Cancellation failed: no active response found",
+              null,
+              evId,
+            );
+            return;
+          }
+          active.cancelled = "client_cancelled";
+          return;
+      }
+    }
+
+    function runVad(samples: Int16Array): void {
+      const frame = (vad.rate * FRAME_MS) / 1000;
+      if (vad.carry.length !== frame) {
+        vad.carry = new Int16Array(frame);
+        vad.carryLen = 0;
+      }
+      let i = 0;
+      while (i < samples.length) {
+        const take = Math.min(frame - vad.carryLen, samples.length - i);
+        vad.carry.set(samples.subarray(i, i + take), vad.carryLen);
+        vad.carryLen += take;
+        i += take;
+        if (vad.carryLen === frame) {
+          frameDone(vad.carry);
+          vad.samples += frame;
+          vad.carryLen = 0;
+        }
+      }
+    }
+
+    function frameDone(frame: Int16Array): void {
+      const td = cfg().audio.input.turn_detection;
+      if (!td) return;
+      let sum = 0;
+      for (let k = 0; k < frame.length; k++) sum += frame[k] * frame[k];
+      const rms = Math.sqrt(sum / frame.length);
+      const threshold = td.type === "server_vad" ? td.threshold ?? 0.5 : 0.5;
+      const startMs = (vad.samples / vad.rate) * 1000;
+      const endMs = startMs + FRAME_MS;
+      const speech = rms >= vadRmsAtHalf * (threshold / 0.5);
+      const prefix = td.type === "server_vad" ? td.prefix_padding_ms ?? 300 : 300;
+      const silence = td.type === "server_vad" ? td.silence_duration_ms ?? 200 : 500;
+      if (!vad.speaking) {
+        if (!speech) {
+          vad.run = 0;
+          return;
+        }
+        if (vad.run === 0) vad.runStartMs = startMs;
+        vad.run++;
+        if (vad.run < 2) return; // 40 ms of energy before calling it speech
+        vad.speaking = true;
+        vad.lastSpeechEndMs = endMs;
+        vad.itemId = nextId("item");
+        const audioStart = Math.max(vad.bufferStartMs, vad.runStartMs - prefix);
+        send("input_audio_buffer.speech_started", {
+          audio_start_ms: Math.round(audioStart),
+          item_id: vad.itemId,
+        });
+        if (active && td.interrupt_response !== false) active.cancelled = "turn_detected";
+        return;
+      }
+      if (speech) {
+        vad.lastSpeechEndMs = endMs;
+        return;
+      }
+      if (endMs - vad.lastSpeechEndMs >= silence) {
+        vad.speaking = false;
+        vad.run = 0;
+        const itemId = vad.itemId!;
+        vad.itemId = undefined;
+        const audioEnd = Math.round(vad.lastSpeechEndMs + silence);
+        send("input_audio_buffer.speech_stopped", { audio_end_ms: audioEnd, item_id: itemId });
+        vad.bufferStartMs = endMs;
+        commitTurn(itemId, td.create_response !== false);
+      }
+    }
+
+    function commitTurn(itemId: string, respond: boolean): void {
+      const prev = lastItemId();
+      const turn = userTurns++;
+      const item: FakeItem = {
+        id: itemId,
+        type: "message",
+        role: "user",
+        origin: "audio",
+        audioMs: 0,
+      };
+      s.items.push(item);
+      send("input_audio_buffer.committed", { previous_item_id: prev, item_id: itemId });
+      const view = {
+        id: itemId,
+        type: "message",
+        role: "user",
+        status: "completed",
+        content: [{ type: "input_audio", transcript: null }],
+      };
+      send("conversation.item.added", { previous_item_id: prev, item: view });
+      send("conversation.item.done", { previous_item_id: prev, item: view });
+      const text = transcriptFor(turn);
+      item.text = text;
+      if (cfg().audio.input.transcription) {
+        send("conversation.item.input_audio_transcription.delta", {
+          item_id: itemId,
+          content_index: 0,
+          delta: text,
+        });
+        send("conversation.item.input_audio_transcription.completed", {
+          item_id: itemId,
+          content_index: 0,
+          transcript: text,
+        });
+      }
+      if (respond) {
+        if (active) {
+          error(
+            "conversation_already_has_active_response",
+            "Conversation already has an active response in progress.",
+          );
+        } else startResponse("turn", undefined);
+      }
+    }
+
+    function startResponse(trigger: ResponseContext["trigger"], instructions?: string): void {
+      const lastUser = [...s.items].reverse().find((x) => x.role === "user");
+      const plan = responder({
+        trigger,
+        sessionIndex: s.index,
+        items: s.items,
+        lastItem: s.items.at(-1),
+        lastUserText: lastUser?.text,
+        instructions,
+      });
+      const resp: ActiveResponse = { id: nextId("resp"), cancelled: false };
+      active = resp;
+      const p = streamResponse(resp, plan).catch((err) => {
+        console.error("fake realtime: response stream failed", err);
+      }).finally(() => {
+        if (active === resp) active = null;
+        running.delete(p);
+      });
+      running.add(p);
+    }
+
+    async function streamResponse(resp: ActiveResponse, plan: ScriptedResponse): Promise<void> {
+      const base = { object: "realtime.response", id: resp.id };
+      send("response.created", { response: { ...base, status: "in_progress", output: [] } });
+      const output: Record<string, unknown>[] = [];
+      if ("functionCalls" in plan) {
+        plan.functionCalls.forEach((fc, outputIndex) => {
+          const prev = lastItemId();
+          const item: FakeItem = {
+            id: nextId("item"),
+            type: "function_call",
+            origin: "response",
+            callId: nextId("call"),
+            name: fc.name,
+            arguments: fc.arguments,
+            audioMs: 0,
+          };
+          s.items.push(item);
+          const ids = { response_id: resp.id, output_index: outputIndex };
+          const inProgress = { ...itemView(item), arguments: "", status: "in_progress" };
+          send("response.output_item.added", { ...ids, item: inProgress });
+          send("conversation.item.added", { previous_item_id: prev, item: inProgress });
+          send("response.function_call_arguments.delta", {
+            ...ids,
+            item_id: item.id,
+            call_id: item.callId,
+            delta: fc.arguments,
+          });
+          send("response.function_call_arguments.done", {
+            ...ids,
+            item_id: item.id,
+            call_id: item.callId,
+            name: fc.name,
+            arguments: fc.arguments,
+          });
+          send("response.output_item.done", { ...ids, item: itemView(item) });
+          send("conversation.item.done", { previous_item_id: prev, item: itemView(item) });
+          output.push(itemView(item));
+        });
+        await sleep(0);
+        send("response.done", { response: { ...base, status: "completed", output } });
+        return;
+      }
+
+      audioOutputStarted = true;
+      const prev = lastItemId();
+      const item: FakeItem = {
+        id: nextId("item"),
+        type: "message",
+        role: "assistant",
+        origin: "response",
+        text: "",
+        audioMs: 0,
+      };
+      s.items.push(item);
+      const ids = { response_id: resp.id, output_index: 0 };
+      const partIds = { ...ids, item_id: item.id, content_index: 0 };
+      const inProgress = {
+        id: item.id,
+        object: "realtime.item",
+        type: "message",
+        role: "assistant",
+        status: "in_progress",
+        content: [],
+      };
+      send("response.output_item.added", { ...ids, item: inProgress });
+      send("conversation.item.added", { previous_item_id: prev, item: inProgress });
+      send("response.content_part.added", {
+        ...partIds,
+        part: { type: "audio", transcript: "" },
+      });
+      const fmt = cfg().audio.output.format.type;
+      const words = plan.transcript.split(/(?<= )/);
+      let wordsSent = 0;
+      let sentMs = 0;
+      while (sentMs < plan.audioMs) {
+        if (resp.cancelled || ws.readyState !== WebSocket.OPEN) break;
+        const ms = Math.min(chunkMs, plan.audioMs - sentMs);
+        send("response.output_audio.delta", { ...partIds, delta: toneChunk(fmt, ms, sentMs) });
+        sentMs += ms;
+        item.audioMs = sentMs;
+        const due = Math.ceil((words.length * sentMs) / plan.audioMs);
+        while (wordsSent < due) {
+          const w = words[wordsSent++];
+          item.text += w;
+          send("response.output_audio_transcript.delta", { ...partIds, delta: w });
+        }
+        if (plan.dropAfterMs !== undefined && sentMs >= plan.dropAfterMs) {
+          closeSocket(ws, 1011, "upstream connect error");
+          return;
+        }
+        await sleep(chunkIntervalMs);
+      }
+      if (ws.readyState !== WebSocket.OPEN) return;
+      if (resp.cancelled) {
+        const done = { ...inProgress, status: "incomplete" };
+        send("response.output_item.done", { ...ids, item: done });
+        send("response.done", {
+          response: {
+            ...base,
+            status: "cancelled",
+            status_details: { type: "cancelled", reason: resp.cancelled },
+            output: [done],
+          },
+        });
+        return;
+      }
+      send("response.output_audio.done", partIds);
+      send("response.output_audio_transcript.done", { ...partIds, transcript: plan.transcript });
+      item.text = plan.transcript;
+      const part = { type: "audio", transcript: plan.transcript };
+      send("response.content_part.done", { ...partIds, part });
+      const done = { ...inProgress, status: "completed", content: [part] };
+      send("response.output_item.done", { ...ids, item: done });
+      send("conversation.item.done", { previous_item_id: prev, item: done });
+      send("response.done", { response: { ...base, status: "completed", output: [done] } });
+    }
+  }
+
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    const url = new URL(req.url);
+    if (url.pathname !== "/v1/realtime") return new Response("not found", { status: 404 });
+    if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("expected a WebSocket upgrade", { status: 426 });
+    }
+    // Headers are unreadable once the request is upgraded: copy them first.
+    const headers = new Headers(req.headers);
+    const { socket, response } = Deno.upgradeWebSocket(req);
+    const reject = (code: string, message: string, closeCode: number) => {
+      rejected.push({ code, url: req.url });
+      socket.onopen = () => {
+        socket.send(JSON.stringify({
+          type: "error",
+          event_id: nextId("event"),
+          error: { type: "invalid_request_error", code, message, param: null, event_id: null },
+        }));
+        socket.close(closeCode, `invalid_request_error.${code}`);
+      };
+      return response;
+    };
+    if (headers.has("openai-beta")) {
+      return reject(
+        "beta_api_shape_disabled",
+        "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API.",
+        FATAL_CLOSE.beta,
+      );
+    }
+    if (headers.get("authorization") !== `Bearer ${apiKey}`) {
+      return reject("invalid_api_key", "Incorrect API key provided.", FATAL_CLOSE.auth);
+    }
+    const model = url.searchParams.get("model");
+    if (model === null || !models.has(model)) {
+      return reject(
+        "model_not_found",
+        `The model '${model}' does not exist or you do not have access to it.`,
+        FATAL_CLOSE.auth,
+      );
+    }
+    const s: FakeSession = {
+      index: sessions.length,
+      id: nextId("sess"),
+      url: req.url,
+      headers,
+      clientEvents: [],
+      serverEvents: [],
+      errors: [],
+      config: defaultConfig(model, ttlMs),
+      items: [],
+      inputMs: 0,
+      closed: false,
+    };
+    sessions.push(s);
+    sockets.set(s, socket);
+    socket.onopen = () => handleSocket(socket, s);
+    return response;
+  });
+
+  const addr = server.addr as Deno.NetAddr;
+  return Promise.resolve({
+    url: `ws://127.0.0.1:${addr.port}/v1/realtime`,
+    sessions,
+    rejected,
+    setResponder(fn) {
+      responder = fn;
+    },
+    inject(sessionIndex, text) {
+      for (const [s, ws] of sockets) {
+        if (s.index === sessionIndex && ws.readyState === WebSocket.OPEN) ws.send(text);
+      }
+    },
+    dropConnection(sessionIndex) {
+      for (const [s, ws] of sockets) {
+        if (sessionIndex === undefined || s.index === sessionIndex) {
+          closeSocket(ws, 1011, "upstream connect error");
+        }
+      }
+    },
+    async waitFor(predicate, timeoutMs = 3000, what = "condition") {
+      const deadline = Date.now() + timeoutMs;
+      while (!predicate()) {
+        if (Date.now() > deadline) throw new Error(`fake realtime: timed out waiting for ${what}`);
+        await sleep(5);
+      }
+    },
+    async close() {
+      for (const ws of sockets.values()) closeSocket(ws, 1001, "server shutting down");
+      for (const s of sessions) s.closed = true;
+      await Promise.all([...running]);
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      await server.shutdown();
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+
+interface ConfigShape {
+  audio: {
+    input: {
+      format: { type: string };
+      transcription: { model: string } | null;
+      turn_detection:
+        | {
+          type: "server_vad";
+          threshold?: number;
+          prefix_padding_ms?: number;
+          silence_duration_ms?: number;
+          create_response?: boolean;
+          interrupt_response?: boolean;
+        }
+        | { type: "semantic_vad"; create_response?: boolean; interrupt_response?: boolean }
+        | null;
+    };
+    output: { format: { type: string }; voice: string };
+  };
+}
+
+function defaultConfig(model: string, ttlMs: number): Record<string, unknown> {
+  return {
+    type: "realtime",
+    object: "realtime.session",
+    model,
+    expires_at: Math.floor((Date.now() + ttlMs) / 1000),
+    output_modalities: ["audio"],
+    instructions: "",
+    audio: {
+      input: {
+        format: { type: "audio/pcm", rate: 24000 },
+        transcription: null,
+        noise_reduction: null,
+        turn_detection: {
+          type: "server_vad",
+          threshold: 0.5,
+          prefix_padding_ms: 300,
+          silence_duration_ms: 200,
+          create_response: true,
+          interrupt_response: true,
+        },
+      },
+      output: { format: { type: "audio/pcm", rate: 24000 }, voice: "alloy", speed: 1 },
+    },
+    tools: [],
+    tool_choice: "auto",
+  };
+}
+
+function sessionView(s: FakeSession): Record<string, unknown> {
+  return { id: s.id, ...structuredClone(s.config) };
+}
+
+function itemView(item: FakeItem): Record<string, unknown> {
+  const base = { id: item.id, object: "realtime.item", type: item.type, status: "completed" };
+  if (item.type === "function_call") {
+    return { ...base, call_id: item.callId, name: item.name, arguments: item.arguments };
+  }
+  if (item.type === "function_call_output") {
+    return { ...base, call_id: item.callId, output: item.output };
+  }
+  const type = item.role === "assistant" ? "output_text" : "input_text";
+  return { ...base, role: item.role, content: [{ type, text: item.text ?? "" }] };
+}
+
+/** Merges a session.update into the config: objects merge, everything else replaces. */
+function deepMerge(
+  base: Record<string, unknown>,
+  patch: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(patch)) {
+    const b = out[k];
+    out[k] = isPlainObject(v) && isPlainObject(b) && !("type" in v && v.type !== b.type)
+      ? deepMerge(b, v)
+      : structuredClone(v);
+  }
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function pcm16FromBytes(bytes: Uint8Array): Int16Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Int16Array(bytes.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = view.getInt16(i * 2, true);
+  return out;
+}
+
+/** `ms` of a 440 Hz tone starting at `offsetMs`, base64 in the output format. */
+function toneChunk(format: string, ms: number, offsetMs: number): string {
+  const rate = format === "audio/pcm" ? 24000 : 8000;
+  const n = Math.round((rate * ms) / 1000);
+  const start = Math.round((rate * offsetMs) / 1000);
+  const pcm = new Int16Array(n);
+  for (let i = 0; i < n; i++) {
+    pcm[i] = Math.round(6000 * Math.sin(2 * Math.PI * 440 * (start + i) / rate));
+  }
+  if (format === "audio/pcm") {
+    const bytes = new Uint8Array(n * 2);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < n; i++) view.setInt16(i * 2, pcm[i], true);
+    return bytes.toBase64();
+  }
+  return encodeMulaw(pcm).toBase64();
+}
+
+function closeSocket(ws: WebSocket, code: number, reason: string): void {
+  if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
+    ws.close(code, reason);
+  }
+}
