@@ -10,6 +10,15 @@ import { redactConfig } from "./config.ts";
 import { logger } from "./log.ts";
 import { healthRoutes, type RunningServer, startServer } from "./server.ts";
 import { VERSION } from "./version.ts";
+import { DEFAULT_BUSINESS_FILE, loadBusinessProfile } from "./booking/business.ts";
+import type { BusinessProfile } from "./booking/business.ts";
+import { type BookingStore, openStore } from "./booking/store.ts";
+import { Metrics } from "./metrics.ts";
+import { loadApologies } from "./assets.ts";
+import { CallManager, type CallManagerDeps } from "./call/manager.ts";
+import { TwilioCallControl } from "./twilio/rest.ts";
+import { twilioRoutes } from "./twilio/routes.ts";
+import type { Route } from "./http.ts";
 
 const log = logger("app");
 
@@ -18,30 +27,121 @@ export interface App {
   server: RunningServer;
   /** Base URL the server listens on, e.g. `http://127.0.0.1:8080`. */
   baseUrl: string;
-  /** Stops the service (graceful shutdown). */
+  calls: CallManager;
+  store: BookingStore;
+  metrics: Metrics;
+  profile: BusinessProfile;
+  /**
+   * Graceful shutdown: stop taking calls, let active ones finish (up to
+   * `DRAIN_SECONDS`), end the rest politely, close the server and the database.
+   */
   stop(): Promise<void>;
 }
 
+/** Test and embedding hooks for {@linkcode startApp}. */
+export interface AppOverrides {
+  /** REST client options (tests point the twilio library at a local fake). */
+  control?: TwilioCallControl;
+  callManager?: Partial<Pick<CallManagerDeps, "limits" | "connectionOptions" | "now">>;
+  /** Seconds to wait for goodbyes after the drain timeout (default 15). */
+  goodbyeSeconds?: number;
+}
+
 /** Starts the service described by `config`. */
-export function startApp(config: Config): Promise<App> {
+export async function startApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const startedAt = Date.now();
-  let draining = false;
   log.info("starting voice-agent {version}", { version: VERSION, config: redactConfig(config) });
-  const routes = [
-    ...healthRoutes({ version: VERSION, startedAt }, () =>
-      Promise.resolve({
-        ready: !draining,
-        checks: { draining: draining ? "yes" : "no" },
-      })),
+  if (!config.twilio.validateSignatures) {
+    log.warn(
+      "TWILIO_VALIDATE_SIGNATURES=false: anyone can place calls on this service. " +
+        "Use only for local development.",
+    );
+  }
+  const profile = loadBusinessProfile(config.businessFile ?? DEFAULT_BUSINESS_FILE);
+  const store = await openStore(config.databaseUrl, profile);
+  const metrics = new Metrics();
+  const control = overrides.control ?? (config.twilio.accountSid
+    ? new TwilioCallControl({
+      accountSid: config.twilio.accountSid,
+      authToken: config.twilio.authToken,
+    })
+    : undefined);
+  if (!control) {
+    log.info("TWILIO_ACCOUNT_SID not set: no transfers or SMS; hang-up closes the stream");
+  }
+  const calls = new CallManager({
+    config,
+    profile,
+    store,
+    metrics,
+    apologies: loadApologies(),
+    control,
+    ...overrides.callManager,
+  });
+
+  const routes: Route[] = [
+    ...healthRoutes({ version: VERSION, startedAt }, async () => {
+      const checks: Record<string, string> = { draining: calls.draining ? "yes" : "no" };
+      let ready = !calls.draining;
+      try {
+        await store.ping();
+        checks.database = "ok";
+      } catch (error) {
+        checks.database = `error: ${(error as Error).message}`;
+        ready = false;
+      }
+      return { ready, checks };
+    }),
+    {
+      method: "GET",
+      path: "/metrics",
+      handler: async () =>
+        new Response(await metrics.render(), { headers: { "content-type": metrics.contentType } }),
+    },
+    ...twilioRoutes({
+      config,
+      admission: () => {
+        const admission = calls.admission();
+        metrics.webhooks.inc({
+          route: "voice",
+          result: admission.accept ? "accepted" : admission.reason,
+        });
+        return admission;
+      },
+      onIncomingCall: (info) => calls.onIncomingCall(info),
+      onStream: (stream, start) => calls.onStream(stream, start),
+      onStreamStatus: (info) => {
+        if (info.streamEvent === "stream-error") {
+          metrics.protocolErrors.inc({ side: "twilio", reason: "stream_error" });
+        }
+      },
+    }),
   ];
   const server = startServer({ hostname: config.host, port: config.port, routes });
   const host = server.addr.hostname === "0.0.0.0" ? "127.0.0.1" : server.addr.hostname;
-  return Promise.resolve({
+  let stopping: Promise<void> | undefined;
+  return {
     server,
     baseUrl: `http://${host}:${server.addr.port}`,
-    async stop() {
-      draining = true;
-      await server.shutdown();
+    calls,
+    store,
+    metrics,
+    profile,
+    stop() {
+      stopping ??= (async () => {
+        log.info("shutting down: draining {count} calls for up to {seconds} s", {
+          count: calls.activeCount,
+          seconds: config.limits.drainSeconds,
+        });
+        await calls.drain(
+          config.limits.drainSeconds * 1000,
+          (overrides.goodbyeSeconds ?? 15) * 1000,
+        );
+        await server.shutdown();
+        await store.close();
+        log.info("stopped");
+      })();
+      return stopping;
     },
-  });
+  };
 }

@@ -1,0 +1,260 @@
+/**
+ * The call manager: admits calls, pre-warms model sessions at the voice webhook, builds
+ * one {@linkcode Call} per verified media stream with its own tools and connection, and
+ * drains calls on shutdown. Nothing here is shared between calls but read-only config.
+ *
+ * @module
+ */
+import type { Config } from "../config.ts";
+import type { BusinessProfile } from "../booking/business.ts";
+import type { Booking, BookingStore } from "../booking/store.ts";
+import type { Metrics } from "../metrics.ts";
+import { logger } from "../log.ts";
+import { buildInstructions } from "../agent/prompt.ts";
+import { bookingTools } from "../agent/booking_tools.ts";
+import { callControlTools } from "../agent/call_control_tools.ts";
+import { type Tool, ToolRegistry } from "../agent/tools.ts";
+import { RealtimeConnection, type RealtimeConnectionOptions } from "../realtime/connection.ts";
+import { PrewarmPool } from "../realtime/prewarm.ts";
+import { buildSessionConfig } from "../realtime/session_config.ts";
+import type { StreamStart, TwilioStream } from "../twilio/media_stream.ts";
+import type { Admission, IncomingCallInfo } from "../twilio/routes.ts";
+import type { TwilioCallControl } from "../twilio/rest.ts";
+import type { Apologies } from "../assets.ts";
+import { audioPathFor } from "./audio_path.ts";
+import { Call, type CallLimits } from "./call.ts";
+
+const log = logger("call");
+
+/** What the manager needs from the rest of the service. */
+export interface CallManagerDeps {
+  config: Config;
+  profile: BusinessProfile;
+  store: BookingStore;
+  metrics: Metrics;
+  apologies: Apologies;
+  /** REST control; absent without `TWILIO_ACCOUNT_SID`. */
+  control?: TwilioCallControl;
+  /** Override timing (tests). */
+  limits?: Partial<CallLimits>;
+  /** Extra Realtime connection options (tests: backoff). */
+  connectionOptions?: Partial<RealtimeConnectionOptions>;
+  /** Current instant for the prompt's "today" (tests). */
+  now?: () => Temporal.Instant;
+}
+
+/** Runs every call of this process. */
+export class CallManager {
+  readonly #deps: CallManagerDeps;
+  readonly #calls = new Map<string, Call>();
+  readonly #prewarm: PrewarmPool;
+  readonly #limits: CallLimits;
+  readonly #canTransfer: boolean;
+  #draining = false;
+
+  constructor(deps: CallManagerDeps) {
+    this.#deps = deps;
+    const { config } = deps;
+    this.#prewarm = new PrewarmPool({ ttlMs: 15_000, maxEntries: config.limits.maxCalls * 2 });
+    this.#canTransfer = Boolean(config.transferNumber && deps.control);
+    this.#limits = {
+      idleCheckinMs: config.limits.idleCheckinSeconds * 1000,
+      idleHangupMs: config.limits.idleHangupSeconds * 1000,
+      maxCallMs: config.limits.maxCallSeconds * 1000,
+      modelReadyMs: 2500,
+      slowToolMs: 1000,
+      ...deps.limits,
+    };
+  }
+
+  /** Calls with an open media stream. */
+  get activeCount(): number {
+    return this.#calls.size;
+  }
+
+  /** True once {@linkcode drain} was called. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Whether a new call may be taken (asked by the voice webhook). */
+  admission(): Admission {
+    if (this.#draining) return { accept: false, reason: "draining" };
+    if (this.#calls.size + this.#prewarm.size >= this.#deps.config.limits.maxCalls) {
+      return { accept: false, reason: "busy" };
+    }
+    return { accept: true };
+  }
+
+  /** Voice webhook accepted a call: open its model session while Twilio sets up the stream. */
+  onIncomingCall(info: IncomingCallInfo): void {
+    this.#prewarm.warm(info.callSid, () => this.#connection(info.callSid, info.from));
+  }
+
+  /** A verified media stream started: run its call. */
+  onStream(stream: TwilioStream, start: StreamStart): void {
+    const callSid = start.callSid;
+    const from = start.from ?? "";
+    const callLog = log.with({ callSid });
+    if (this.#calls.has(callSid)) {
+      callLog.warn("a second media stream for a live call was refused");
+      stream.close(1008, "duplicate stream");
+      return;
+    }
+    // Until the pre-warmed session is claimed, keep the caller's audio (bounded) in order.
+    const early: Uint8Array[] = [];
+    stream.onMedia = (mulaw) => {
+      if (early.length < 250) early.push(mulaw.slice());
+    };
+    void this.#prewarm.claim(callSid).then((warm) => {
+      const connection = warm ?? this.#connection(callSid, from);
+      this.#startCall(stream, start, connection, early);
+    }).catch((error) => {
+      callLog.error("could not start the call: {message}", { message: String(error) });
+      stream.close(1011, "internal error");
+    });
+  }
+
+  #startCall(
+    stream: TwilioStream,
+    start: StreamStart,
+    connection: RealtimeConnection,
+    early: Uint8Array[],
+  ): void {
+    const { config, store, metrics, apologies, control } = this.#deps;
+    const callSid = start.callSid;
+    const from = start.from ?? "";
+    const callLog = log.with({ callSid });
+    // Tools need the call (to end it) and the call needs the tools: bind late.
+    const tools = new ToolRegistry(this.#tools({
+      requestHangUp: (reason) => call.requestHangUp(reason),
+      requestTransfer: (reason) => call.requestTransfer(reason),
+    }));
+    const call: Call = new Call({
+      callSid,
+      from,
+      to: (start.customParameters?.to as string | undefined) ?? "",
+      stream,
+      connection,
+      audio: audioPathFor(config.audioFormat),
+      tools,
+      store,
+      greeting: this.#deps.profile.greeting,
+      limits: this.#limits,
+      apology: this.#canTransfer ? apologies.transfer : apologies.hangUp,
+      transferNumber: this.#canTransfer ? config.transferNumber : undefined,
+      control,
+      metrics,
+      log: callLog,
+    });
+    this.#calls.set(callSid, call);
+    const started = call.start();
+    for (const frame of early) stream.onMedia(frame, 0);
+    started.catch((error) =>
+      callLog.error("call start failed: {message}", { message: String(error) })
+    );
+    call.done.then((record) => {
+      callLog.info("call ended: {outcome}", {
+        outcome: record.outcome,
+        turns: record.latency.turnMs?.length ?? 0,
+        bargeIns: record.bargeIns.length,
+        toolCalls: record.toolCalls.length,
+      });
+    }).finally(() => this.#calls.delete(callSid));
+  }
+
+  /** The tools of one call; with no-op requests it serves to describe them. */
+  #tools(requests: { requestHangUp(r: string): void; requestTransfer(r: string): void }): Tool[] {
+    const { profile, store, config, control } = this.#deps;
+    const sms = config.smsFrom && control ? { from: config.smsFrom, control } : undefined;
+    return [
+      ...bookingTools({
+        profile,
+        store,
+        onBooked: sms
+          ? (booking: Booking, ctx) => this.#sendConfirmation(sms, booking, ctx.callerNumber)
+          : undefined,
+      }),
+      ...callControlTools({
+        requestHangUp: requests.requestHangUp,
+        requestTransfer: this.#canTransfer ? requests.requestTransfer : undefined,
+      }),
+    ];
+  }
+
+  async #sendConfirmation(
+    sms: { from: string; control: TwilioCallControl },
+    booking: Booking,
+    callerNumber: string | undefined,
+  ): Promise<void> {
+    const to = booking.customerPhone.startsWith("+") ? booking.customerPhone : callerNumber;
+    if (!to) return;
+    const { profile } = this.#deps;
+    const body = `${profile.name}: ${booking.serviceName} booked for ${booking.label}. ` +
+      `Reference ${booking.id}. ${profile.policies.cancellation}`;
+    try {
+      await sms.control.sendSms(to, sms.from, body);
+    } catch (error) {
+      log.with({ callSid: booking.callSid ?? undefined }).warn(
+        "confirmation SMS failed: {message}",
+        { message: (error as Error).message },
+      );
+    }
+  }
+
+  /** A fresh, not yet connected Realtime connection for a call. */
+  #connection(callSid: string, callerNumber: string): RealtimeConnection {
+    const { config, profile } = this.#deps;
+    const tools = new ToolRegistry(this.#tools({ requestHangUp() {}, requestTransfer() {} }));
+    const sessionConfig = buildSessionConfig({
+      model: config.openai.model,
+      voice: config.openai.voice,
+      audioFormat: config.audioFormat,
+      instructions: buildInstructions({
+        profile,
+        now: this.#deps.now?.() ?? Temporal.Now.instant(),
+        callerNumber: callerNumber || undefined,
+        canTransfer: this.#canTransfer,
+      }),
+      tools: tools.definitions(),
+      vad: config.vad,
+    });
+    return new RealtimeConnection({
+      url: config.openai.realtimeUrl,
+      model: config.openai.model,
+      apiKey: config.openai.apiKey,
+      sessionConfig,
+      logger: logger("realtime").with({ callSid }),
+      ...this.#deps.connectionOptions,
+    });
+  }
+
+  /**
+   * Stops taking calls and lets the active ones finish for up to `drainMs`; then asks
+   * each to say goodbye and hang up, and waits up to `goodbyeMs` more before closing
+   * whatever is left. Resolves when no call is left.
+   */
+  async drain(drainMs: number, goodbyeMs = 15_000): Promise<void> {
+    this.#draining = true;
+    await this.#prewarm.closeAll();
+    if (!(await this.#waitForCalls(drainMs))) {
+      log.warn("drain timeout: asking {count} calls to wrap up", { count: this.#calls.size });
+      for (const call of this.#calls.values()) call.wrapUp();
+      await this.#waitForCalls(goodbyeMs);
+    }
+  }
+
+  async #waitForCalls(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (this.#calls.size > 0 && Date.now() < deadline) {
+      const pending = [...this.#calls.values()].map((c) => c.done);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all(pending),
+        new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now())))),
+      ]);
+      clearTimeout(timer);
+    }
+    return this.#calls.size === 0;
+  }
+}
