@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { openStore } from "../../src/booking/store.ts";
+import { defineStoreSuite } from "./store_suite.ts";
+import { MONDAY_7AM, testProfile } from "./fixtures.ts";
+
+const URL_PG = Deno.env.get("DATABASE_URL_TEST_PG") ?? "postgres://postgres@127.0.0.1:5432/test";
+
+/** True when a PostgreSQL server answers at the test URL. */
+async function serverAvailable(): Promise<boolean> {
+  const { hostname, port } = new URL(URL_PG);
+  try {
+    const conn = await Deno.connect({ hostname, port: Number(port || 5432) });
+    conn.close();
+  } catch {
+    return false;
+  }
+  const sql = postgres(URL_PG, { max: 1, connect_timeout: 5, onnotice: () => {} });
+  try {
+    await sql`SELECT 1`;
+    return true;
+  } catch (err) {
+    console.warn(`PostgreSQL at ${URL_PG} refused the test login: ${(err as Error).message}`);
+    return false;
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+const available = await serverAvailable();
+if (!available) {
+  console.warn(
+    `SKIPPING PostgreSQL booking store tests: no server at ${URL_PG} ` +
+      `(set DATABASE_URL_TEST_PG, or start PostgreSQL on 127.0.0.1:5432 with database "test").`,
+  );
+}
+
+let counter = 0;
+/** A fresh schema name per store, unique across concurrent test runs. */
+function freshSchema(): string {
+  return `booking_test_${Deno.pid}_${Date.now().toString(36)}_${counter++}`;
+}
+
+async function dropSchema(schema: string): Promise<void> {
+  const sql = postgres(URL_PG, { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+defineStoreSuite("postgres", async (profile, clock) => {
+  const schema = freshSchema();
+  const others: { close(): Promise<void> }[] = [];
+  const store = await openStore(URL_PG, profile, { clock, schema, maxConnections: 4 });
+  return {
+    store,
+    openAnother: async () => {
+      const s = await openStore(URL_PG, profile, { clock, schema, maxConnections: 2 });
+      others.push(s);
+      return s;
+    },
+    cleanup: async () => {
+      await store.close();
+      for (const o of others) await o.close();
+      await dropSchema(schema);
+    },
+  };
+}, { ignore: !available });
+
+Deno.test({
+  name: "postgres: many instances racing for the same slots never exceed capacity",
+  ignore: !available,
+  fn: async () => {
+    const schema = freshSchema();
+    const profile = testProfile();
+    const clock = () => MONDAY_7AM;
+    const instances = 6;
+    const stores = [];
+    for (let i = 0; i < instances; i++) {
+      stores.push(await openStore(URL_PG, profile, { clock, schema, maxConnections: 4 }));
+    }
+    try {
+      const requests = [
+        { serviceId: "mens-cut", start: "2026-03-03T10:00" },
+        { serviceId: "womens-cut", start: "2026-03-03T10:15" },
+        { serviceId: "mens-cut", start: "2026-03-03T10:30" },
+        { serviceId: "colour", start: "2026-03-03T09:00" },
+        { serviceId: "mens-cut", start: "2026-03-03T11:00" },
+        { serviceId: "womens-cut", start: "2026-03-04T14:00" },
+      ];
+      const perInstance = 4;
+      const jobs = stores.flatMap((store, s) =>
+        Array.from({ length: perInstance }, () => requests).flat().map(async (r, i) => {
+          const t0 = performance.now();
+          const result = await store.book({
+            ...r,
+            customerName: `Instance ${s}`,
+            customerPhone: `+1212${String(s).padStart(3, "0")}${String(i).padStart(4, "0")}`,
+          });
+          return { result, ms: performance.now() - t0 };
+        })
+      );
+      const outcomes = await Promise.all(jobs);
+      const confirmations = outcomes.flatMap((o) => o.result.ok ? [o.result.booking] : []);
+      for (const o of outcomes) if (!o.result.ok) assert.equal(o.result.reason, "full");
+
+      const sql = postgres(URL_PG, { max: 1, onnotice: () => {} });
+      try {
+        const rows = await sql.unsafe(
+          `SELECT id, start_at, end_at FROM "${schema}".bookings WHERE status = 'confirmed'`,
+        );
+        const events = rows.flatMap((r) =>
+          [
+            [(r.start_at as Date).getTime(), 1],
+            [(r.end_at as Date).getTime(), -1],
+          ] as [number, number][]
+        ).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+        let n = 0;
+        let peak = 0;
+        for (const [, d] of events) peak = Math.max(peak, n += d);
+        assert.ok(peak <= 2, `peak overlap ${peak} exceeds capacity 2`);
+        assert.equal(rows.length, confirmations.length, "no unreported or lost bookings");
+        const ids = new Set(rows.map((r) => String(r.id)));
+        for (const c of confirmations) assert.ok(ids.has(c.id), `confirmed ${c.id} is missing`);
+        const wed = rows.filter((r) =>
+          (r.start_at as Date).getTime() === Date.parse("2026-03-04T14:00:00-05:00")
+        );
+        assert.equal(wed.length, 2);
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+      const ms = outcomes.map((o) => o.ms).sort((a, b) => a - b);
+      console.log(
+        `postgres race: ${instances} instances, ${ms.length} concurrent requests, ` +
+          `${confirmations.length} confirmed; book() p50 ${
+            ms[Math.floor(ms.length / 2)].toFixed(1)
+          } ms, p95 ${ms[Math.floor(ms.length * 0.95)].toFixed(1)} ms`,
+      );
+    } finally {
+      for (const s of stores) await s.close();
+      await dropSchema(schema);
+    }
+  },
+});
+
+Deno.test({
+  name: "postgres: instances starting together migrate once",
+  ignore: !available,
+  fn: async () => {
+    const schema = freshSchema();
+    const stores = await Promise.all(
+      Array.from(
+        { length: 4 },
+        () => openStore(URL_PG, testProfile(), { schema, maxConnections: 1 }),
+      ),
+    );
+    try {
+      const sql = postgres(URL_PG, { max: 1, onnotice: () => {} });
+      try {
+        const v = await sql.unsafe(`SELECT version FROM "${schema}".schema_migrations`);
+        assert.deepEqual(v.map((r) => r.version), [1]);
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    } finally {
+      for (const s of stores) await s.close();
+      await dropSchema(schema);
+    }
+  },
+});
