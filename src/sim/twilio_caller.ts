@@ -108,13 +108,16 @@ function attributes(tag: string): Record<string, string> {
   return out;
 }
 
+/** Attributes of a tag; `>` may appear inside quoted values (XML does not escape it). */
+const ATTRS = String.raw`(?:\s+[\w:.-]+\s*=\s*"[^"]*")*`;
+
 /** Extracts the `<Connect><Stream url>` and its `<Parameter>`s from TwiML (our TwiML is simple). */
 export function parseStreamTwiml(twiml: string): Pick<WebhookAnswer, "streamUrl" | "parameters"> {
   const connect = /<Connect\b[^>]*>([\s\S]*?)<\/Connect>/.exec(twiml);
-  const stream = connect && /<Stream\b[^>]*>/.exec(connect[1]);
+  const stream = connect && new RegExp(`<Stream\\b${ATTRS}\\s*/?>`).exec(connect[1]);
   const parameters: Record<string, string> = {};
   if (!connect || !stream) return { parameters };
-  for (const m of connect[1].matchAll(/<Parameter\b[^>]*\/?>/g)) {
+  for (const m of connect[1].matchAll(new RegExp(`<Parameter\\b${ATTRS}\\s*/?>`, "g"))) {
     const a = attributes(m[0]);
     if (a.name !== undefined) parameters[a.name] = a.value ?? "";
   }
