@@ -495,8 +495,11 @@ export class RealtimeConnection {
     const started = this.#now();
     let last = "";
     for (let attempt = 1; attempt <= this.#backoff.maxAttempts; attempt++) {
-      if (attempt > 1) {
-        const delay = backoffDelay(attempt - 1, this.#backoff, this.#random);
+      // A first connect tries at once; after a drop even the first retry waits (jittered),
+      // so calls dropped together by an outage do not reconnect in lockstep.
+      const retry = phase === "connecting" ? attempt - 1 : attempt;
+      if (retry > 0) {
+        const delay = backoffDelay(retry, this.#backoff, this.#random);
         if (this.#now() - started + delay > this.#backoff.maxTotalMs) break;
         if (!(await this.#sleep(delay))) return undefined;
       }

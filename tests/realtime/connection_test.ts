@@ -1,0 +1,437 @@
+/**
+ * RealtimeConnection against the fake server: configuration, events, reconnect with
+ * context re-injection and audio buffering, give-up and fatal paths, expiry rollover.
+ */
+import assert from "node:assert/strict";
+import { type FakeRealtime, startFakeRealtime } from "../support/fake_realtime.ts";
+import {
+  backoffDelay,
+  type ConnectionState,
+  RealtimeConnectError,
+  RealtimeConnection,
+  type RealtimeConnectionOptions,
+} from "../../src/realtime/connection.ts";
+import type { ServerEvent } from "../../src/realtime/protocol.ts";
+import { buildSessionConfig } from "../../src/realtime/session_config.ts";
+import { delay, frames, turnFrames } from "./helpers.ts";
+
+const sessionConfig = buildSessionConfig({
+  model: "gpt-realtime",
+  voice: "marin",
+  audioFormat: "pcmu",
+  instructions: "You are the receptionist.",
+  tools: [{
+    type: "function",
+    name: "get_slots",
+    description: "Free slots on a day",
+    parameters: { type: "object", properties: { day: { type: "string" } }, required: ["day"] },
+  }],
+  vad: { type: "server_vad", threshold: 0.5, prefixPaddingMs: 300, silenceDurationMs: 500 },
+});
+
+function makeConn(fake: FakeRealtime, extra: Partial<RealtimeConnectionOptions> = {}) {
+  return new RealtimeConnection({
+    url: fake.url,
+    model: "gpt-realtime",
+    apiKey: "test-key",
+    sessionConfig,
+    backoff: { initialMs: 20, maxMs: 200, maxAttempts: 5, maxTotalMs: 3000 },
+    ...extra,
+  });
+}
+
+/** Waits until the fake saw every session closed (so no socket outlives the test). */
+async function closeAll(fake: FakeRealtime, ...conns: RealtimeConnection[]) {
+  for (const c of conns) c.close();
+  await fake.waitFor(() => fake.sessions.every((s) => s.closed), 2000, "sessions closed");
+  await fake.close();
+}
+
+function sendTurn(conn: RealtimeConnection, speechMs = 600) {
+  for (const f of turnFrames("pcmu", speechMs)) conn.appendAudio(f);
+}
+
+const clientTypes = (fake: FakeRealtime, i: number) =>
+  fake.sessions[i].clientEvents.map((e) => e.type as string);
+
+Deno.test("connect: GA URL, auth, session.update; states observable; events parsed", async () => {
+  const fake = await startFakeRealtime({
+    transcripts: ["Do you have time on Friday?"],
+    responder: () => ({ audioMs: 300, transcript: "Yes, at ten." }),
+  });
+  const conn = makeConn(fake);
+  const states: ConnectionState[] = [];
+  conn.onStateChange((s) => states.push(s));
+  const events: ServerEvent[] = [];
+  conn.onEvent((e) => events.push(e));
+  try {
+    await conn.connect();
+    assert.equal(conn.state, "open");
+    const s = fake.sessions[0];
+    assert.equal(new URL(s.url).searchParams.get("model"), "gpt-realtime");
+    assert.equal(s.headers.get("authorization"), "Bearer test-key");
+    assert.equal(s.headers.has("openai-beta"), false);
+    assert.deepEqual(s.clientEvents[0], { type: "session.update", session: sessionConfig });
+    assert.equal(s.errors.length, 0);
+
+    sendTurn(conn);
+    await fake.waitFor(() => events.some((e) => e.type === "response.done"), 3000, "response");
+    const types: string[] = events.map((e) => e.type);
+    for (
+      const t of [
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+        "conversation.item.added",
+        "conversation.item.input_audio_transcription.completed",
+        "response.output_audio.delta",
+        "response.output_audio_transcript.done",
+      ]
+    ) assert.ok(types.includes(t), `missing ${t}`);
+    assert.deepEqual(conn.conversation.toItems(), [
+      {
+        type: "message",
+        role: "user",
+        content: [{ type: "input_text", text: "Do you have time on Friday?" }],
+      },
+      {
+        type: "message",
+        role: "assistant",
+        content: [{ type: "output_text", text: "Yes, at ten." }],
+      },
+    ]);
+    assert.equal(conn.stats.unknownEvents, 0);
+    assert.equal(conn.stats.malformedEvents, 0);
+  } finally {
+    await closeAll(fake, conn);
+  }
+  assert.deepEqual(states, ["connecting", "open", "closed"]);
+  assert.equal(conn.closeReason?.kind, "client");
+  assert.equal(fake.sessions[0].closeCode, 1000);
+});
+
+Deno.test("reconnect: drop mid-call -> new session gets config, context, buffered audio", async () => {
+  const fake = await startFakeRealtime({
+    transcripts: ["I'd like a haircut", "Friday please"],
+    responder: () => ({ audioMs: 400, transcript: "Sure, which day?" }),
+  });
+  const conn = makeConn(fake, {
+    backoff: { initialMs: 150, maxMs: 300, maxAttempts: 5, maxTotalMs: 3000 },
+    random: () => 1, // the first retry waits exactly 150 ms
+  });
+  const states: ConnectionState[] = [];
+  conn.onStateChange((s) => states.push(s));
+  const sessionsSeen: string[] = [];
+  conn.onSession((i) => sessionsSeen.push(i.reason));
+  try {
+    await conn.connect();
+    sendTurn(conn);
+    await fake.waitFor(
+      () => conn.conversation.entries.some((e) => e.kind === "assistant" && e.done),
+      3000,
+      "first answer",
+    );
+    fake.dropConnection();
+    await fake.waitFor(() => conn.state === "reconnecting", 2000, "reconnecting");
+    // Caller keeps talking while the model is away: 500 ms (25 frames) buffered.
+    const gap = frames("pcmu", [[500, false]]);
+    for (const f of gap) conn.appendAudio(f);
+    await fake.waitFor(() => conn.state === "open", 3000, "reopened");
+    assert.equal(fake.sessions.length, 2);
+    assert.equal(conn.stats.reconnects, 1);
+    assert.equal(conn.stats.droppedAudioChunks, 0);
+    const second = fake.sessions[1].clientEvents;
+    await fake.waitFor(() => second.length >= 3 + gap.length, 2000, "context + audio");
+    assert.equal(second[0].type, "session.update");
+    assert.deepEqual(second.slice(1, 3).map((e) => e.item), [
+      {
+        type: "message",
+        role: "user",
+        content: [{ type: "input_text", text: "I'd like a haircut" }],
+      },
+      {
+        type: "message",
+        role: "assistant",
+        content: [{ type: "output_text", text: "Sure, which day?" }],
+      },
+    ]);
+    // Buffered audio follows the context, in order.
+    assert.deepEqual(clientTypes(fake, 1).slice(3), gap.map(() => "input_audio_buffer.append"));
+    // Last item is the assistant's: the model waits for the caller (no response.create).
+    assert.ok(!clientTypes(fake, 1).includes("response.create"));
+    assert.equal(fake.sessions[1].errors.length, 0);
+
+    // The conversation continues in the new session.
+    sendTurn(conn);
+    await fake.waitFor(
+      () => fake.sessions[1].serverEvents.includes("response.done"),
+      3000,
+      "second answer",
+    );
+    assert.equal(
+      fake.sessions[1].items.filter((i) => i.role === "user").at(-1)?.text,
+      "Friday please",
+    );
+  } finally {
+    await closeAll(fake, conn);
+  }
+  assert.deepEqual(states, ["connecting", "open", "reconnecting", "open", "closed"]);
+  assert.deepEqual(sessionsSeen, ["initial", "reconnect"]);
+});
+
+Deno.test("reconnect: tool output sent while away is re-injected after its call, then answered", async () => {
+  const fake = await startFakeRealtime({
+    transcripts: ["What's free on Friday?"],
+    responder: (ctx) =>
+      ctx.lastItem?.type === "function_call_output"
+        ? {
+          audioMs: 300,
+          transcript: `Friday has ${JSON.parse(ctx.lastItem.output!).slots} slots.`,
+        }
+        : { functionCalls: [{ name: "get_slots", arguments: '{"day":"friday"}' }] },
+  });
+  const conn = makeConn(fake, {
+    backoff: { initialMs: 100, maxMs: 100, maxAttempts: 5, maxTotalMs: 3000 },
+  });
+  const calls: { callId: string; args: string }[] = [];
+  conn.onEvent((e) => {
+    if (e.type === "response.function_call_arguments.done") {
+      calls.push({ callId: e.call_id, args: e.arguments });
+    }
+  });
+  try {
+    await conn.connect();
+    sendTurn(conn);
+    await fake.waitFor(() => calls.length === 1 && !conn.responseActive, 3000, "function call");
+    fake.dropConnection();
+    await fake.waitFor(() => conn.state === "reconnecting", 2000, "reconnecting");
+    // The tool finished while the socket was down.
+    assert.equal(conn.sendFunctionOutput(calls[0].callId, '{"slots":3}'), false);
+    await fake.waitFor(() => conn.state === "open", 3000, "reopened");
+    await fake.waitFor(
+      () => fake.sessions[1].serverEvents.includes("response.done"),
+      3000,
+      "answer after reconnect",
+    );
+    const items = fake.sessions[1].clientEvents.filter((e) => e.type === "conversation.item.create")
+      .map((e) => (e.item as { type: string }).type);
+    assert.deepEqual(items, ["message", "function_call", "function_call_output"]);
+    assert.ok(clientTypes(fake, 1).includes("response.create"));
+    assert.equal(fake.sessions[1].errors.length, 0);
+    const said = fake.sessions[1].items.find((i) => i.role === "assistant");
+    assert.equal(said?.text, "Friday has 3 slots.");
+  } finally {
+    await closeAll(fake, conn);
+  }
+});
+
+Deno.test("reconnect: audio beyond the buffer bound is dropped and counted, never thrown", async () => {
+  const fake = await startFakeRealtime();
+  const conn = makeConn(fake, {
+    maxBufferedAudioMs: 300,
+    backoff: { initialMs: 200, maxMs: 200, maxAttempts: 3, maxTotalMs: 3000 },
+  });
+  try {
+    await conn.connect();
+    fake.dropConnection();
+    await fake.waitFor(() => conn.state === "reconnecting", 2000, "reconnecting");
+    for (const f of frames("pcmu", [[1000, false]])) conn.appendAudio(f); // 50 frames
+    assert.equal(conn.stats.droppedAudioChunks, 35);
+    assert.equal(conn.stats.droppedAudioMs, 700);
+    assert.equal(conn.send('{"type":"response.cancel"}'), false);
+    assert.equal(conn.stats.droppedEvents, 1);
+    await fake.waitFor(() => conn.state === "open", 3000, "reopened");
+    await fake.waitFor(() => fake.sessions[1].inputMs === 300, 2000, "buffer flushed");
+  } finally {
+    await closeAll(fake, conn);
+  }
+});
+
+Deno.test("connect gives up after bounded attempts when nothing listens", async () => {
+  const fake = await startFakeRealtime();
+  const url = fake.url;
+  await fake.close();
+  const conn = new RealtimeConnection({
+    url,
+    model: "gpt-realtime",
+    apiKey: "k",
+    sessionConfig,
+    backoff: { initialMs: 10, maxMs: 40, maxAttempts: 4, maxTotalMs: 5000 },
+  });
+  const err = await conn.connect().then(() => undefined, (e) => e);
+  assert.ok(err instanceof RealtimeConnectError);
+  assert.equal(err.fatal, false);
+  assert.equal(conn.state, "closed");
+  assert.equal(conn.closeReason?.kind, "gave_up");
+  assert.match(conn.closeReason!.message, /4 attempts/);
+});
+
+Deno.test("fatal: wrong key / unknown model fail at once without retrying", async () => {
+  const fake = await startFakeRealtime();
+  try {
+    for (
+      const [apiKey, model, code] of [
+        ["wrong", "gpt-realtime", "invalid_api_key"],
+        ["test-key", "gpt-nope", "model_not_found"],
+      ]
+    ) {
+      const conn = new RealtimeConnection({
+        url: fake.url,
+        model,
+        apiKey,
+        sessionConfig,
+        backoff: { initialMs: 10, maxMs: 10, maxAttempts: 5, maxTotalMs: 5000 },
+      });
+      const err = await conn.connect().then(() => undefined, (e) => e);
+      assert.ok(err instanceof RealtimeConnectError);
+      assert.equal(err.fatal, true);
+      assert.equal(err.code, code);
+      assert.equal(conn.closeReason?.kind, "fatal");
+    }
+    assert.equal(fake.rejected.length, 2); // one attempt each
+  } finally {
+    await fake.close();
+  }
+});
+
+Deno.test("fatal error mid-call ends the session; unknown and malformed events are counted", async () => {
+  const fake = await startFakeRealtime();
+  const conn = makeConn(fake);
+  const errors: string[] = [];
+  conn.onEvent((e) => {
+    if (e.type === "error") errors.push(e.error.code ?? "");
+  });
+  try {
+    await conn.connect();
+    fake.inject(0, JSON.stringify({ type: "output_audio_buffer.started", event_id: "e1" }));
+    fake.inject(0, JSON.stringify({ type: "response.done", event_id: "e2" })); // no response
+    fake.inject(
+      0,
+      JSON.stringify({
+        type: "conversation.item.created",
+        item: { id: "item_x", type: "message", role: "user", content: [{ type: "input_audio" }] },
+      }),
+    );
+    fake.inject(
+      0,
+      JSON.stringify({
+        type: "error",
+        error: { type: "server_error", code: null, message: "transient", event_id: null },
+      }),
+    );
+    await fake.waitFor(() => conn.stats.errorEvents === 1, 2000, "first error");
+    assert.equal(conn.state, "open"); // most errors leave the session open
+    assert.equal(conn.stats.unknownEvents, 1);
+    assert.equal(conn.stats.malformedEvents, 1);
+    assert.equal(conn.conversation.entries[0]?.kind, "user"); // .created accepted as .added
+    fake.inject(
+      0,
+      JSON.stringify({
+        type: "error",
+        error: { type: "invalid_request_error", code: "insufficient_quota", message: "quota" },
+      }),
+    );
+    await fake.waitFor(() => conn.state === "closed", 2000, "closed");
+    assert.equal(conn.closeReason?.kind, "fatal");
+    assert.equal(conn.closeReason?.code, "insufficient_quota");
+    assert.deepEqual(errors, ["", "insufficient_quota"]);
+    assert.equal(fake.sessions.length, 1); // no reconnect after a fatal error
+  } finally {
+    await closeAll(fake, conn);
+  }
+});
+
+Deno.test("expiry: a fresh session takes over before expires_at, after the active response", async () => {
+  const fake = await startFakeRealtime({
+    sessionTtlMs: 60 * 60 * 1000,
+    chunkIntervalMs: 30,
+    responder: () => ({ audioMs: 3000, transcript: "Let me tell you about our opening hours." }),
+  });
+  // Rollover is due 0.2..1.2 s after connect (expires_at has 1 s granularity) while the
+  // first response streams for ~0.9 s, so the swap usually has to wait for response.done.
+  const conn = makeConn(fake, { expiryMarginMs: 60 * 60 * 1000 - 1200 });
+  const log: string[] = [];
+  conn.onEvent((e) => {
+    if (e.type === "response.done") log.push("response.done");
+  });
+  conn.onSession((i) => log.push(`session:${i.reason}`));
+  try {
+    await conn.connect();
+    assert.equal(conn.createResponse(), "sent");
+    assert.equal(conn.createResponse(), "deferred"); // one active response at a time
+    await fake.waitFor(() => conn.stats.rollovers === 1, 4000, "rollover");
+    assert.equal(conn.state, "open");
+    assert.ok(log.indexOf("response.done") < log.indexOf("session:rollover"), log.join(","));
+    await fake.waitFor(() => fake.sessions[0].closed, 2000, "old session closed");
+    assert.equal(fake.sessions[0].closeCode, 1000);
+    const s1 = fake.sessions[1].clientEvents;
+    await fake.waitFor(() => s1.length >= 2, 2000, "context");
+    assert.equal(s1[0].type, "session.update");
+    assert.equal(s1[1].type, "conversation.item.create");
+    assert.equal(conn.stats.reconnects, 0);
+    assert.equal(fake.sessions.every((s) => s.errors.length === 0), true);
+  } finally {
+    await closeAll(fake, conn);
+  }
+});
+
+Deno.test("truncate is clamped to the audio received for the item", async () => {
+  const fake = await startFakeRealtime({
+    responder: () => ({ audioMs: 500, transcript: "one two three four five" }),
+  });
+  const conn = makeConn(fake);
+  try {
+    await conn.connect();
+    conn.createResponse();
+    await fake.waitFor(
+      () => !conn.responseActive && fake.sessions[0].serverEvents.includes("response.done"),
+      3000,
+      "done",
+    );
+    const item = conn.conversation.entries.find((e) => e.kind === "assistant");
+    assert.ok(item && item.kind === "assistant");
+    assert.equal(item.audioMs, 500);
+    assert.equal(conn.truncate(item.itemId, 900), 500); // never more than received
+    assert.equal(conn.truncate(item.itemId, 200.7), 200);
+    await fake.waitFor(
+      () =>
+        fake.sessions[0].serverEvents.filter((t) => t === "conversation.item.truncated").length ===
+          2,
+      2000,
+      "truncated",
+    );
+    assert.equal(fake.sessions[0].errors.length, 0);
+    assert.deepEqual(conn.conversation.toItems(), [
+      { type: "message", role: "assistant", content: [{ type: "output_text", text: "one two" }] },
+    ]);
+  } finally {
+    await closeAll(fake, conn);
+  }
+});
+
+Deno.test("backoffDelay grows exponentially, is capped, and jitters within [exp/2, exp]", () => {
+  const b = { initialMs: 100, maxMs: 1000, maxAttempts: 10, maxTotalMs: 10000 };
+  assert.deepEqual([1, 2, 3, 4, 5].map((n) => backoffDelay(n, b, () => 1)), [
+    100,
+    200,
+    400,
+    800,
+    1000,
+  ]);
+  assert.deepEqual([1, 2, 3, 4, 5].map((n) => backoffDelay(n, b, () => 0)), [
+    50,
+    100,
+    200,
+    400,
+    500,
+  ]);
+});
+
+Deno.test("close() during a pending connect settles connect() and leaves nothing running", async () => {
+  const fake = await startFakeRealtime();
+  const conn = makeConn(fake);
+  const p = conn.connect().then(() => "open", (e) => (e as Error).message);
+  conn.close();
+  assert.equal(await p, "closed by client");
+  await delay(50);
+  await closeAll(fake);
+});
