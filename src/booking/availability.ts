@@ -73,8 +73,6 @@ export interface FreeSlotsInput {
   existing: readonly BookingInterval[];
 }
 
-const NS_PER_MINUTE = 60_000_000_000n;
-
 /** Today's date in the business time zone (not the server's). */
 export function todayInZone(profile: BusinessProfile, now: Temporal.Instant): Temporal.PlainDate {
   return now.toZonedDateTimeISO(profile.timeZone).toPlainDate();
@@ -107,19 +105,20 @@ export function lastBookableDate(
   return todayInZone(profile, now).add({ days: profile.bookingHorizonDays });
 }
 
-/** An opening range of one date as real instants. */
+/** An opening range of one date as real instants (epoch ms). */
 interface DayWindow {
   openMinute: number;
   closeMinute: number;
-  open: Temporal.Instant;
-  close: Temporal.Instant;
+  open: Temporal.ZonedDateTime;
+  openMs: number;
+  closeMs: number;
 }
 
 function atMinute(
   date: Temporal.PlainDate,
   minute: number,
   timeZone: string,
-  disambiguation: "earlier" | "later",
+  disambiguation: "compatible" | "later",
 ): Temporal.ZonedDateTime {
   if (minute >= 1440) return date.add({ days: 1 }).toZonedDateTime({ timeZone });
   if (minute === 0) return date.toZonedDateTime({ timeZone }); // start of day, even if 00:00 is skipped
@@ -127,45 +126,63 @@ function atMinute(
   return plain.toZonedDateTime(timeZone, { disambiguation });
 }
 
-/** The opening ranges of a date as instants (the widest reading when a bound repeats). */
+/**
+ * The opening ranges of a date as instants. An opening time inside a DST gap opens when the
+ * clocks jump; a bound that happens twice takes the widest reading (first open, last close).
+ */
 function dayWindows(profile: BusinessProfile, date: Temporal.PlainDate): DayWindow[] {
   if (closedDateEntry(profile, date)) return [];
   return profile.openingHours[weekdayOf(date)].map((r) => {
     const openMinute = minutesOfDay(r.open);
     const closeMinute = minutesOfDay(r.close);
+    const open = atMinute(date, openMinute, profile.timeZone, "compatible");
     return {
       openMinute,
       closeMinute,
-      open: atMinute(date, openMinute, profile.timeZone, "earlier").toInstant(),
-      close: atMinute(date, closeMinute, profile.timeZone, "later").toInstant(),
+      open,
+      openMs: open.epochMilliseconds,
+      closeMs: atMinute(date, closeMinute, profile.timeZone, "later").epochMilliseconds,
     };
   });
 }
 
-/**
- * Highest number of intervals running at the same time anywhere inside `[start, end)`.
- * The count can only rise where an interval starts, so checking `start` and every interval
- * start inside the window is enough.
- */
+/** An interval as epoch milliseconds (internal, cheaper than Instants in loops). */
+interface MsInterval {
+  s: number;
+  e: number;
+}
+
+function toMs(existing: readonly BookingInterval[]): MsInterval[] {
+  return existing.map((b) => ({ s: b.start.epochMilliseconds, e: b.end.epochMilliseconds }));
+}
+
+function peakMs(existing: readonly MsInterval[], s: number, e: number): number {
+  // The count can only rise where an interval starts, so probing `s` and every interval
+  // start inside the window finds the peak.
+  let peak = 0;
+  for (const probe of existing) {
+    const p = probe.s > s ? probe.s : s;
+    if (p >= e || probe.e <= s) continue;
+    let n = 0;
+    for (const b of existing) if (b.s <= p && b.e > p) n++;
+    if (n > peak) peak = n;
+  }
+  return peak;
+}
+
+/** Highest number of intervals running at the same time anywhere inside `[start, end)`. */
 export function peakOverlap(
   existing: readonly BookingInterval[],
   start: Temporal.Instant,
   end: Temporal.Instant,
 ): number {
-  const s = start.epochNanoseconds;
-  const e = end.epochNanoseconds;
-  const inside = existing.filter((b) => b.start.epochNanoseconds < e && b.end.epochNanoseconds > s);
-  if (inside.length === 0) return 0;
-  let peak = 0;
-  const probes = [s, ...inside.map((b) => b.start.epochNanoseconds).filter((p) => p > s)];
-  for (const p of probes) {
-    let n = 0;
-    for (const b of inside) {
-      if (b.start.epochNanoseconds <= p && b.end.epochNanoseconds > p) n++;
-    }
-    if (n > peak) peak = n;
-  }
-  return peak;
+  return peakMs(toMs(existing), start.epochMilliseconds, end.epochMilliseconds);
+}
+
+/** A candidate start: epoch ms and the UTC offset in force then (e.g. `-05:00`). */
+interface GridStart {
+  ms: number;
+  offset: string;
 }
 
 /** Every grid start of a date that fits the service in its range, before notice/capacity. */
@@ -173,22 +190,38 @@ function gridStarts(
   profile: BusinessProfile,
   service: Service,
   date: Temporal.PlainDate,
-): Temporal.ZonedDateTime[] {
-  const duration = BigInt(service.durationMinutes) * NS_PER_MINUTE;
-  const out: Temporal.ZonedDateTime[] = [];
+): GridStart[] {
+  const duration = service.durationMinutes * 60_000;
+  const step = profile.slotStepMinutes;
+  const out: GridStart[] = [];
   for (const w of dayWindows(profile, date)) {
-    for (let m = w.openMinute; m < w.closeMinute; m += profile.slotStepMinutes) {
+    const transition = w.open.getTimeZoneTransition("next");
+    const openWall = w.open.hour * 60 + w.open.minute;
+    if (
+      (transition === null || transition.epochMilliseconds >= w.closeMs) &&
+      w.open.toPlainDate().equals(date)
+    ) {
+      // Common case: one UTC offset for the whole range, so wall minutes map linearly.
+      for (let m = w.openMinute; m < w.closeMinute; m += step) {
+        if (m < openWall) continue;
+        const ms = w.openMs + (m - openWall) * 60_000;
+        if (ms + duration > w.closeMs) break;
+        out.push({ ms, offset: w.open.offset });
+      }
+      continue;
+    }
+    // The clocks change inside this range: resolve every wall-clock time on its own.
+    for (let m = w.openMinute; m < w.closeMinute; m += step) {
       const plain = date.toPlainDateTime({ hour: Math.floor(m / 60), minute: m % 60 });
       // 0 instants in a spring-forward gap, 2 in a fall-back overlap.
       for (const instant of possibleInstants(plain, profile.timeZone)) {
-        const ns = instant.epochNanoseconds;
-        if (ns < w.open.epochNanoseconds) continue;
-        if (ns + duration > w.close.epochNanoseconds) continue;
-        out.push(instant.toZonedDateTimeISO(profile.timeZone));
+        const ms = instant.epochMilliseconds;
+        if (ms < w.openMs || ms + duration > w.closeMs) continue;
+        out.push({ ms, offset: instant.toZonedDateTimeISO(profile.timeZone).offset });
       }
     }
   }
-  out.sort((a, b) => Temporal.Instant.compare(a.toInstant(), b.toInstant()));
+  out.sort((a, b) => a.ms - b.ms);
   return out;
 }
 
@@ -227,6 +260,26 @@ export function isoWithOffset(zdt: Temporal.ZonedDateTime): string {
   return zdt.toString({ timeZoneName: "never", smallestUnit: "second" });
 }
 
+/** Same as {@linkcode isoWithOffset} from epoch ms and an offset, without Temporal objects. */
+function isoAt(ms: number, offset: string, timeZone: string): string {
+  const m = /^([+-])(\d{2}):(\d{2})$/.exec(offset);
+  if (!m) {
+    return isoWithOffset(Temporal.Instant.fromEpochMilliseconds(ms).toZonedDateTimeISO(timeZone));
+  }
+  const minutes = (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
+  return new Date(ms + minutes * 60_000).toISOString().slice(0, 19) + offset;
+}
+
+function slotAt(profile: BusinessProfile, service: Service, g: GridStart): Slot {
+  const endMs = g.ms + service.durationMinutes * 60_000;
+  const end = Temporal.Instant.fromEpochMilliseconds(endMs).toZonedDateTimeISO(profile.timeZone);
+  return {
+    start: isoAt(g.ms, g.offset, profile.timeZone),
+    end: isoAt(endMs, end.offset, profile.timeZone),
+    label: labelAt(g.ms, profile.timeZone, profile.locale),
+  };
+}
+
 /**
  * Free start times for a service on a local date, in order.
  *
@@ -241,14 +294,14 @@ export function freeSlots(input: FreeSlotsInput): Slot[] {
   const { profile, service, date, now, existing } = input;
   if (Temporal.PlainDate.compare(date, lastBookableDate(profile, now)) > 0) return [];
   if (Temporal.PlainDate.compare(date, todayInZone(profile, now)) < 0) return [];
-  const earliest = now.add({ minutes: profile.minNoticeMinutes });
+  const earliest = now.epochMilliseconds + profile.minNoticeMinutes * 60_000;
+  const duration = service.durationMinutes * 60_000;
+  const taken = toMs(existing);
   const slots: Slot[] = [];
-  for (const start of gridStarts(profile, service, date)) {
-    const startInstant = start.toInstant();
-    if (Temporal.Instant.compare(startInstant, earliest) < 0) continue;
-    const endInstant = startInstant.add({ minutes: service.durationMinutes });
-    if (peakOverlap(existing, startInstant, endInstant) >= profile.capacity) continue;
-    slots.push(toSlot(profile, service, start));
+  for (const g of gridStarts(profile, service, date)) {
+    if (g.ms < earliest) continue;
+    if (peakMs(taken, g.ms, g.ms + duration) >= profile.capacity) continue;
+    slots.push(slotAt(profile, service, g));
   }
   return slots;
 }
@@ -294,10 +347,9 @@ export function evaluateStart(input: {
     };
   }
   const endInstant = startInstant.add({ minutes: service.durationMinutes });
-  const fits = dayWindows(profile, date).some((w) =>
-    Temporal.Instant.compare(startInstant, w.open) >= 0 &&
-    Temporal.Instant.compare(endInstant, w.close) <= 0
-  );
+  const startMs = startInstant.epochMilliseconds;
+  const endMs = endInstant.epochMilliseconds;
+  const fits = dayWindows(profile, date).some((w) => startMs >= w.openMs && endMs <= w.closeMs);
   if (!fits) {
     return {
       ok: false,
@@ -306,7 +358,7 @@ export function evaluateStart(input: {
         `A ${service.durationMinutes}-minute ${service.name} does not fit in the opening hours at that time.`,
     };
   }
-  const onGrid = gridStarts(profile, service, date).some((s) => s.toInstant().equals(startInstant));
+  const onGrid = gridStarts(profile, service, date).some((g) => g.ms === startMs);
   if (!onGrid) {
     return {
       ok: false,
@@ -314,7 +366,7 @@ export function evaluateStart(input: {
       message: `Appointments start every ${profile.slotStepMinutes} minutes from opening time.`,
     };
   }
-  if (peakOverlap(existing, startInstant, endInstant) >= profile.capacity) {
+  if (peakMs(toMs(existing), startMs, endMs) >= profile.capacity) {
     return { ok: false, reason: "full", message: "That time is already fully booked." };
   }
   return { ok: true, start, end: start.add({ minutes: service.durationMinutes }) };
@@ -377,27 +429,48 @@ function cleanSpaces(s: string): string {
   return s.replace(/[\u00a0\u202f]/g, " ");
 }
 
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+/** A cached formatter (creating one costs far more than formatting with it). */
+function formatter(locale: string, timeZone: string): Intl.DateTimeFormat {
+  const key = `${locale}|${timeZone}`;
+  let f = formatters.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat(locale, {
+      timeZone,
+      weekday: "long",
+      day: "numeric",
+      month: "long",
+      hour: "numeric",
+      minute: "2-digit",
+    });
+    formatters.set(key, f);
+  }
+  return f;
+}
+
+function labelAt(ms: number, timeZone: string, locale: string): string {
+  const f = formatter(locale, timeZone);
+  if (!locale.toLowerCase().startsWith("en")) return cleanSpaces(f.format(ms));
+  let weekday = "", day = "", month = "", hour = "", minute = "", period = "";
+  for (const p of f.formatToParts(ms)) {
+    if (p.type === "weekday") weekday = p.value;
+    else if (p.type === "day") day = p.value;
+    else if (p.type === "month") month = p.value;
+    else if (p.type === "hour") hour = p.value;
+    else if (p.type === "minute") minute = p.value;
+    else if (p.type === "dayPeriod") period = p.value;
+  }
+  return `${weekday} ${day} ${month} at ${hour}:${minute}${period ? ` ${period}` : ""}`;
+}
+
 /**
  * A date and time phrased for speech, unambiguous and without abbreviations, e.g.
  * `Wednesday 26 November at 3:00 PM` for English locales; other locales get the
  * locale's own long format.
  */
 export function spokenLabel(zdt: Temporal.ZonedDateTime, locale: string): string {
-  const time = cleanSpaces(zdt.toLocaleString(locale, { hour: "numeric", minute: "2-digit" }));
-  if (locale.toLowerCase().startsWith("en")) {
-    const weekday = zdt.toLocaleString(locale, { weekday: "long" });
-    const month = zdt.toLocaleString(locale, { month: "long" });
-    return `${weekday} ${zdt.day} ${month} at ${time}`;
-  }
-  return cleanSpaces(
-    zdt.toLocaleString(locale, {
-      weekday: "long",
-      day: "numeric",
-      month: "long",
-      hour: "numeric",
-      minute: "2-digit",
-    }),
-  );
+  return labelAt(zdt.epochMilliseconds, zdt.timeZoneId, locale);
 }
 
 /** A spoken date without time, e.g. `Wednesday 26 November`. */

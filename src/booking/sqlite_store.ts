@@ -4,8 +4,13 @@
  * Correctness across processes: every write runs in `BEGIN IMMEDIATE`, which takes SQLite's
  * single write lock before the first read, so "read the day's bookings, check capacity,
  * insert" cannot interleave with another writer in this or any other process using the same
- * file. Waiting writers block for up to `busy_timeout` (transactions last well under a
- * millisecond, so waits are short). WAL lets readers run while a writer holds the lock.
+ * file. WAL lets readers run while a writer holds the lock.
+ *
+ * Waiting for the lock does not block the event loop: SQLite's own busy handler would sleep
+ * inside the call (freezing every live phone call in this process), so `BEGIN IMMEDIATE`
+ * runs with a ~2 ms `busy_timeout` and, if still locked, is retried after an async,
+ * jittered back-off until `busyTimeoutMs` has passed. Transactions last well under a
+ * millisecond, so waits are short.
  *
  * `DatabaseSync` is synchronous, which is what makes the transactions safe within one process
  * too: a transaction body never awaits, so no other task can run statements in the middle.
@@ -36,6 +41,12 @@ import {
 } from "./store_core.ts";
 
 type SqlRow = Record<string, unknown>;
+
+/** SQLITE_BUSY (5) or SQLITE_LOCKED (6): another connection holds the lock. */
+function isBusy(err: unknown): boolean {
+  const code = (err as { errcode?: number }).errcode;
+  return code === 5 || code === 6 || /database is locked|SQLITE_BUSY/i.test(String(err));
+}
 
 /** Schema versions, applied in order; `PRAGMA user_version` records how many ran. */
 const MIGRATIONS: readonly string[] = [
@@ -123,15 +134,18 @@ export class SqliteBookingStore extends StoreBase {
   readonly kind = "sqlite" as const;
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
+  readonly #busyTimeoutMs: number;
   #closed = false;
 
   private constructor(
     db: DatabaseSync,
     profile: BusinessProfile,
     clock: () => Temporal.Instant,
+    busyTimeoutMs: number,
   ) {
     super(profile, clock);
     this.#db = db;
+    this.#busyTimeoutMs = busyTimeoutMs;
   }
 
   /**
@@ -140,18 +154,26 @@ export class SqliteBookingStore extends StoreBase {
    */
   static open(path: string, profile: BusinessProfile, opts: StoreOptions = {}): SqliteBookingStore {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    const busyTimeoutMs = Math.max(0, Math.trunc(opts.busyTimeoutMs ?? 5000));
     const db = new DatabaseSync(path);
     try {
-      // busy_timeout first, so the WAL switch itself waits for a concurrent opener.
-      db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(opts.busyTimeoutMs ?? 5000))}`);
+      // A full busy_timeout while opening, so the WAL switch waits for a concurrent opener.
+      db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
       if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
       db.exec("PRAGMA synchronous = NORMAL");
       db.exec("PRAGMA foreign_keys = ON");
+      // From now on, waits for the write lock happen in #tx, off the event loop.
+      db.exec(`PRAGMA busy_timeout = ${Math.min(2, busyTimeoutMs)}`);
     } catch (err) {
       db.close();
       throw err;
     }
-    return new SqliteBookingStore(db, profile, opts.clock ?? (() => Temporal.Now.instant()));
+    return new SqliteBookingStore(
+      db,
+      profile,
+      opts.clock ?? (() => Temporal.Now.instant()),
+      busyTimeoutMs,
+    );
   }
 
   #stmt(sql: string): StatementSync {
@@ -171,9 +193,22 @@ export class SqliteBookingStore extends StoreBase {
     return this.#stmt(sql).all(...params) as SqlRow[];
   }
 
-  /** Runs `fn` inside `BEGIN IMMEDIATE … COMMIT`; rolls back if it throws. Never awaits. */
-  #tx<T>(fn: () => T): T {
-    this.#db.exec("BEGIN IMMEDIATE");
+  /**
+   * Runs `fn` inside `BEGIN IMMEDIATE … COMMIT`, rolling back if it throws. Only taking the
+   * lock is asynchronous; `fn` itself runs synchronously, so nothing else in this process can
+   * run statements inside the transaction.
+   */
+  async #tx<T>(fn: () => T): Promise<T> {
+    const deadline = performance.now() + this.#busyTimeoutMs;
+    for (let delay = 1;; delay = Math.min(delay * 2, 25)) {
+      try {
+        this.#db.exec("BEGIN IMMEDIATE");
+        break;
+      } catch (err) {
+        if (!isBusy(err) || performance.now() >= deadline) throw err;
+        await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random())));
+      }
+    }
     try {
       const result = fn();
       this.#db.exec("COMMIT");
@@ -190,12 +225,11 @@ export class SqliteBookingStore extends StoreBase {
 
   /** @inheritdoc */
   migrate(): Promise<void> {
-    this.#tx(() => {
+    return this.#tx(() => {
       const version = Number(this.#get("PRAGMA user_version")?.user_version ?? 0);
       for (let v = version; v < MIGRATIONS.length; v++) this.#db.exec(MIGRATIONS[v]);
       if (version < MIGRATIONS.length) this.#db.exec(`PRAGMA user_version = ${MIGRATIONS.length}`);
     });
-    return Promise.resolve();
   }
 
   #rowById(id: string): BookingRow | undefined {
@@ -268,7 +302,7 @@ export class SqliteBookingStore extends StoreBase {
 
   /** @inheritdoc */
   protected bookTx(prep: PreparedBook): Promise<BookDecision> {
-    return Promise.resolve(this.#tx(() => {
+    return this.#tx(() => {
       const keyRow = prep.idempotencyKey === null ? undefined : this.#get(
         `SELECT ${BOOKING_COLUMNS} FROM bookings WHERE idempotency_key = ?`,
         prep.idempotencyKey,
@@ -282,12 +316,12 @@ export class SqliteBookingStore extends StoreBase {
       });
       if (decision.kind === "insert") return { kind: "insert", row: this.#insert(decision.row) };
       return decision;
-    }));
+    });
   }
 
   /** @inheritdoc */
   protected rescheduleTx(prep: PreparedReschedule): Promise<RescheduleDecision> {
-    return Promise.resolve(this.#tx((): RescheduleDecision => {
+    return this.#tx((): RescheduleDecision => {
       const now = this.now();
       const row = this.#rowById(prep.id);
       const refusal = checkMovable(row, prep.phoneDigits, now);
@@ -302,7 +336,7 @@ export class SqliteBookingStore extends StoreBase {
       // Same row, one UPDATE: the old slot is released only as the new one is taken.
       if (decision.kind === "update") this.#update(decision.row);
       return decision;
-    }));
+    });
   }
 
   /** @inheritdoc */
@@ -311,11 +345,11 @@ export class SqliteBookingStore extends StoreBase {
     phone: string | undefined,
     callSid: string | null,
   ): Promise<CancelDecision> {
-    return Promise.resolve(this.#tx(() => {
+    return this.#tx(() => {
       const decision = decideCancel(this.#rowById(id), phone, this.now(), callSid);
       if (decision.kind === "update") this.#update(decision.row);
       return decision;
-    }));
+    });
   }
 
   /** @inheritdoc */
@@ -341,6 +375,10 @@ export class SqliteBookingStore extends StoreBase {
   /** @inheritdoc */
   saveCall(record: CallRecord): Promise<void> {
     checkCallRecord(record);
+    return this.#tx(() => this.#upsertCall(record));
+  }
+
+  #upsertCall(record: CallRecord): void {
     this.#stmt(
       `INSERT INTO calls (call_sid, from_number, to_number, started_ms, ended_ms, outcome,
          transcript, tool_calls, latency, barge_ins, extra, updated_ms)
@@ -365,7 +403,6 @@ export class SqliteBookingStore extends StoreBase {
       record.extra === undefined ? null : JSON.stringify(record.extra),
       this.now().epochMilliseconds,
     );
-    return Promise.resolve();
   }
 
   /** @inheritdoc */

@@ -324,7 +324,7 @@ Deno.test("spoken labels are unambiguous and speech-friendly", () => {
   assert.equal(spokenLabel(z, "en-US"), "Thursday 26 November at 3:00 PM");
   assert.equal(
     spokenLabel(z.with({ hour: 9, minute: 5 }), "en-GB"),
-    "Thursday 26 November at 09:05",
+    "Thursday 26 November at 9:05",
   );
   const fr = spokenLabel(z, "fr-FR");
   assert.match(fr, /jeudi 26 novembre/);
