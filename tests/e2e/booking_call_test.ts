@@ -1,0 +1,155 @@
+/**
+ * The whole product on one call: the fake Twilio caller speaks real speech (espeak-ng
+ * fixtures) in real time, the fake Realtime model asks for slots and books, and the
+ * booking lands in the real database. Runs in both AUDIO_FORMAT modes.
+ */
+import assert from "node:assert/strict";
+import type { Responder } from "../support/fake_realtime.ts";
+import { nextOpenDate, speech, startHarness, waitUntil, withSilence } from "../support/harness.ts";
+
+/** A model that greets, looks up afternoon slots, reads one back, and books it. */
+export function bookingResponder(date: string): Responder {
+  return (ctx) => {
+    const last = ctx.lastItem;
+    if (ctx.trigger === "response.create" && ctx.instructions?.startsWith("Greet")) {
+      return { audioMs: 1200, transcript: "Thanks for calling, how can I help?" };
+    }
+    if (last?.type === "function_call_output" && last.output) {
+      const out = JSON.parse(last.output);
+      if (out.slots?.length) {
+        return { audioMs: 1500, transcript: `I have ${out.slots[0].label}. Does that work?` };
+      }
+      if (out.status === "confirmed") {
+        return { audioMs: 1000, transcript: `You're booked, reference ${out.booking_id}.` };
+      }
+      if (out.status === "unavailable") {
+        return {
+          audioMs: 1000,
+          transcript: `Sorry, that was just taken. I could do ${out.alternatives[0]?.label}.`,
+        };
+      }
+      return { audioMs: 800, transcript: "Sorry, something went wrong." };
+    }
+    const said = ctx.lastUserText ?? "";
+    if (/book/i.test(said)) {
+      return {
+        functionCalls: [{
+          name: "get_slots",
+          arguments: JSON.stringify({ service: "men's cut", date, part_of_day: "afternoon" }),
+        }],
+      };
+    }
+    if (/works/i.test(said)) {
+      const offered = [...ctx.items].reverse().find((i) =>
+        i.type === "function_call_output" && i.output?.includes('"slots"')
+      );
+      const slot = JSON.parse(offered!.output!).slots[0];
+      return {
+        functionCalls: [{
+          name: "book_slot",
+          arguments: JSON.stringify({
+            service: "men's cut",
+            start: slot.start,
+            customer_name: "Sam Rivera",
+          }),
+        }],
+      };
+    }
+    return { audioMs: 500, transcript: "Okay." };
+  };
+}
+
+export const TRANSCRIPTS = [
+  "Hi, I'd like to book a haircut tomorrow afternoon.",
+  "Two thirty works. My name is Sam Rivera.",
+];
+
+for (const format of ["pcmu", "pcm16"] as const) {
+  Deno.test(`e2e (${format}): a caller books a slot by voice; booking and call record are stored`, async () => {
+    const h = await startHarness({
+      // The fixture pauses between sentences; a patient VAD keeps it one turn.
+      env: { AUDIO_FORMAT: format, VAD_SILENCE_MS: "900" },
+      fake: { transcripts: TRANSCRIPTS },
+    });
+    try {
+      const date = nextOpenDate(h.app.profile);
+      h.fake.setResponder(bookingResponder(date));
+      const caller = await h.dial({
+        audio: withSilence(2500, speech("caller_book_haircut")),
+      });
+      // Wait for the slot offer to have been played to the caller, then answer it.
+      await waitUntil(
+        () => h.fake.sessions[0]?.items.some((i) => i.text?.startsWith("I have")) ?? false,
+        20_000,
+        "the slot offer",
+      );
+      await waitUntil(() => caller.agentAudioMsPlayed >= 2700, 10_000, "the offer played");
+      caller.sendAudio(withSilence(300, speech("caller_two_thirty")));
+      let bookings = await h.app.store.findByPhone("+15550001111");
+      await waitUntil(
+        async () => {
+          bookings = await h.app.store.findByPhone("+15550001111");
+          return bookings.length > 0;
+        },
+        20_000,
+        "the booking",
+      );
+      await waitUntil(
+        () => h.fake.sessions[0].items.some((i) => i.text?.startsWith("You're booked")),
+        10_000,
+        "the confirmation",
+      );
+      await waitUntil(() => caller.agentAudioMsPlayed >= 3600, 10_000, "audio played");
+      const result = await caller.hangUp();
+
+      // The booking is in the database.
+      assert.equal(bookings.length, 1);
+      const [booking] = bookings;
+      assert.equal(booking.status, "confirmed");
+      assert.equal(booking.serviceId, "mens-cut");
+      assert.equal(booking.customerName, "Sam Rivera");
+      assert.equal(booking.customerPhone, "+15550001111");
+      assert.equal(booking.callSid, caller.callSid);
+      assert.ok(booking.start.startsWith(date), `${booking.start} on ${date}`);
+
+      // The caller heard the agent: greeting + offer + confirmation, frame-aligned.
+      assert.ok(result.agentAudioMsReceived >= 3600, `${result.agentAudioMsReceived} ms`);
+      assert.equal(result.agentAudioMsReceived % 20, 0, "whole 20 ms frames");
+      assert.deepEqual(result.events.filter((e) => e.type === "violation"), []);
+
+      // The model saw no protocol error and got the caller's audio in its format.
+      const session = h.fake.sessions[0];
+      assert.deepEqual(session.errors, []);
+      const fmt = (session.config.audio as { input: { format: { type: string } } }).input.format;
+      assert.equal(fmt.type, format === "pcmu" ? "audio/pcmu" : "audio/pcm");
+      assert.ok(session.inputMs > 8000, `model received ${session.inputMs} ms of caller audio`);
+
+      // The call record holds transcript, tools and latency.
+      let record = await h.app.store.getCall(caller.callSid);
+      await waitUntil(
+        async () => {
+          record = await h.app.store.getCall(caller.callSid);
+          return record?.endedAt !== undefined;
+        },
+        5000,
+        "the final call record",
+      );
+      assert.ok(record);
+      assert.equal(record.outcome, "booked");
+      assert.equal(record.from, "+15550001111");
+      const said = record.transcript.map((t) => `${t.role}: ${t.text}`).join("\n");
+      assert.match(said, /caller: Hi, I'd like to book a haircut/);
+      assert.match(said, /agent: I have .* Does that work\?/);
+      assert.match(said, /caller: Two thirty works/);
+      assert.match(said, /agent: You're booked/);
+      assert.deepEqual(record.toolCalls.map((t) => t.name), ["get_slots", "book_slot"]);
+      assert.equal(
+        (record.toolCalls[1].result as { status: string }).status,
+        "confirmed",
+      );
+      assert.ok((record.latency.turnMs?.length ?? 0) >= 2, JSON.stringify(record.latency));
+    } finally {
+      await h.close();
+    }
+  });
+}

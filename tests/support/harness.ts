@@ -1,0 +1,120 @@
+/**
+ * End-to-end harness: the real service (startApp) on loopback, wired to the strict fake
+ * Realtime server, with calls placed by the fake Twilio caller (src/sim).
+ */
+import { type App, type AppOverrides, startApp } from "../../src/app.ts";
+import { type Config, loadConfig } from "../../src/config.ts";
+import { TwilioCaller, type TwilioCallerOptions } from "../../src/sim/twilio_caller.ts";
+import { type FakeRealtime, type FakeRealtimeOptions, startFakeRealtime } from "./fake_realtime.ts";
+import { mulawSilence } from "../../src/codec/tones.ts";
+import { isOpenOn, todayInZone } from "../../src/booking/availability.ts";
+import type { BusinessProfile } from "../../src/booking/business.ts";
+
+/** Public origin the fake Twilio signs for (the server itself listens on loopback). */
+export const PUBLIC_URL = "https://voice.example.com";
+/** Auth token shared by the service and the fake Twilio. */
+export const AUTH_TOKEN = "test-twilio-auth-token";
+/** API key the fake Realtime server accepts. */
+export const API_KEY = "sk-test-fake-realtime";
+
+/** Options of {@linkcode startHarness}. */
+export interface HarnessOptions {
+  env?: Record<string, string>;
+  fake?: FakeRealtimeOptions;
+  overrides?: AppOverrides;
+}
+
+/** A running service plus its fakes. */
+export interface Harness {
+  app: App;
+  fake: FakeRealtime;
+  config: Config;
+  dir: string;
+  /** Places a call with the fake Twilio caller. */
+  dial(options?: Partial<TwilioCallerOptions>): Promise<TwilioCaller>;
+  /** Stops everything and removes the temporary directory. */
+  close(): Promise<void>;
+}
+
+/** Starts the fake Realtime server and the service (SQLite in a temp dir, port 0). */
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const dir = await Deno.makeTempDir({ prefix: "voice-agent-e2e-" });
+  const fake = await startFakeRealtime({ apiKey: API_KEY, ...options.fake });
+  const config = {
+    ...loadConfig({
+      PUBLIC_URL,
+      OPENAI_API_KEY: API_KEY,
+      TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+      OPENAI_REALTIME_URL: fake.url,
+      DATABASE_URL: `sqlite:${dir}/agent.db`,
+      HOST: "127.0.0.1",
+      DRAIN_SECONDS: "5",
+      ...options.env,
+    }),
+    port: 0,
+  };
+  let app: App;
+  try {
+    app = await startApp(config, { goodbyeSeconds: 5, ...options.overrides });
+  } catch (error) {
+    await fake.close();
+    throw error;
+  }
+  return {
+    app,
+    fake,
+    config,
+    dir,
+    dial: (o = {}) =>
+      TwilioCaller.dial({
+        serverUrl: app.baseUrl,
+        publicUrl: PUBLIC_URL,
+        authToken: AUTH_TOKEN,
+        from: "+15550001111",
+        to: "+15559990000",
+        ...o,
+      }),
+    async close() {
+      await app.stop();
+      await fake.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** Reads a committed speech fixture (raw 8 kHz mu-law). */
+export function speech(name: string): Uint8Array {
+  return Deno.readFileSync(new URL(`../fixtures/${name}_8k_mulaw.raw`, import.meta.url));
+}
+
+/** `ms` of silence followed by each part, as one mu-law buffer. */
+export function withSilence(ms: number, ...parts: Uint8Array[]): Uint8Array {
+  const chunks = [mulawSilence(ms), ...parts];
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/** The next open day at least two days from now, in the business zone (`YYYY-MM-DD`). */
+export function nextOpenDate(profile: BusinessProfile): string {
+  let date = todayInZone(profile, Temporal.Now.instant()).add({ days: 2 });
+  while (!isOpenOn(profile, date)) date = date.add({ days: 1 });
+  return date.toString();
+}
+
+/** Polls until `predicate` is true. */
+export async function waitUntil(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = "condition",
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
