@@ -84,7 +84,7 @@ Deno.test("sqlite: worker processes racing for the same slots never exceed capac
   const dir = await Deno.makeTempDir({ prefix: "booking-race-" });
   try {
     const path = join(dir, "race.db");
-    (await openStore(`sqlite:${path}`, testProfile())).close();
+    await (await openStore(`sqlite:${path}`, testProfile())).close();
     // Overlapping services and starts, so the check is about overlap, not equal starts.
     const requests = [
       { serviceId: "mens-cut", start: "2026-03-03T10:00" },
