@@ -19,6 +19,7 @@ import { CallManager, type CallManagerDeps } from "./call/manager.ts";
 import { TwilioCallControl } from "./twilio/rest.ts";
 import { twilioRoutes } from "./twilio/routes.ts";
 import type { Route } from "./http.ts";
+import { adminRoutes } from "./admin_routes.ts";
 
 const log = logger("app");
 
@@ -98,6 +99,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       handler: async () =>
         new Response(await metrics.render(), { headers: { "content-type": metrics.contentType } }),
     },
+    ...adminRoutes({ config, store }),
     ...twilioRoutes({
       config,
       admission: () => {
