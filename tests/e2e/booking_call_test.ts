@@ -4,65 +4,8 @@
  * booking lands in the real database. Runs in both AUDIO_FORMAT modes.
  */
 import assert from "node:assert/strict";
-import type { Responder } from "../support/fake_realtime.ts";
+import { bookingResponder, TRANSCRIPTS } from "../support/scripts.ts";
 import { nextOpenDate, speech, startHarness, waitUntil, withSilence } from "../support/harness.ts";
-
-/** A model that greets, looks up afternoon slots, reads one back, and books it. */
-export function bookingResponder(date: string): Responder {
-  return (ctx) => {
-    const last = ctx.lastItem;
-    if (ctx.trigger === "response.create" && ctx.instructions?.startsWith("Greet")) {
-      return { audioMs: 1200, transcript: "Thanks for calling, how can I help?" };
-    }
-    if (last?.type === "function_call_output" && last.output) {
-      const out = JSON.parse(last.output);
-      if (out.slots?.length) {
-        return { audioMs: 1500, transcript: `I have ${out.slots[0].label}. Does that work?` };
-      }
-      if (out.status === "confirmed") {
-        return { audioMs: 1000, transcript: `You're booked, reference ${out.booking_id}.` };
-      }
-      if (out.status === "unavailable") {
-        return {
-          audioMs: 1000,
-          transcript: `Sorry, that was just taken. I could do ${out.alternatives[0]?.label}.`,
-        };
-      }
-      return { audioMs: 800, transcript: "Sorry, something went wrong." };
-    }
-    const said = ctx.lastUserText ?? "";
-    if (/book/i.test(said)) {
-      return {
-        functionCalls: [{
-          name: "get_slots",
-          arguments: JSON.stringify({ service: "men's cut", date, part_of_day: "afternoon" }),
-        }],
-      };
-    }
-    if (/works/i.test(said)) {
-      const offered = [...ctx.items].reverse().find((i) =>
-        i.type === "function_call_output" && i.output?.includes('"slots"')
-      );
-      const slot = JSON.parse(offered!.output!).slots[0];
-      return {
-        functionCalls: [{
-          name: "book_slot",
-          arguments: JSON.stringify({
-            service: "men's cut",
-            start: slot.start,
-            customer_name: "Sam Rivera",
-          }),
-        }],
-      };
-    }
-    return { audioMs: 500, transcript: "Okay." };
-  };
-}
-
-export const TRANSCRIPTS = [
-  "Hi, I'd like to book a haircut tomorrow afternoon.",
-  "Two thirty works. My name is Sam Rivera.",
-];
 
 for (const format of ["pcmu", "pcm16"] as const) {
   Deno.test(`e2e (${format}): a caller books a slot by voice; booking and call record are stored`, async () => {
