@@ -8,6 +8,7 @@ import { parseCli, USAGE } from "./src/cli.ts";
 import { ConfigError, loadConfig } from "./src/config.ts";
 import { environmentWithDotenv } from "./src/env_file.ts";
 import { setupLogging } from "./src/log.ts";
+import { runSimulatorCli } from "./src/sim/cli.ts";
 import { VERSION } from "./src/version.ts";
 
 async function main(argv: string[]): Promise<number> {
@@ -23,8 +24,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`${command.message}\n\n${USAGE}`);
       return 2;
     case "call":
-      console.error("the call simulator is not available in this build");
-      return 2;
+      return await runSimulatorCli(command.args, command.envFile);
     case "serve":
       return await serve(command.envFile);
   }
@@ -55,6 +55,29 @@ async function serve(envFile: string | undefined): Promise<number> {
   return 0;
 }
 
+/**
+ * One readable line for a missing permission (e.g. a binary or task run without
+ * `--allow-net`), instead of a stack trace; undefined for any other error.
+ */
+function permissionMessage(error: unknown): string | undefined {
+  if (!(error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied)) {
+    return undefined;
+  }
+  // Deno's message names the permission and the flag, e.g. "Requires net access to
+  // "127.0.0.1:8080", run again with the --allow-net flag"; keep its first line only.
+  const first = (error as Error).message.split("\n")[0];
+  return `voice-agent cannot start: missing permission: ${first}`;
+}
+
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  let code: number;
+  try {
+    code = await main(Deno.args);
+  } catch (error) {
+    const message = permissionMessage(error);
+    if (message === undefined) throw error;
+    console.error(message);
+    code = 1;
+  }
+  Deno.exit(code);
 }

@@ -40,6 +40,10 @@ export interface TwilioCallerOptions {
   audio?: Uint8Array;
   /** Clock; default `performance.now`. */
   now?: () => number;
+  /** Called for each media message received from the server (decoded mu-law). */
+  onMedia?: (mulaw: Uint8Array) => void;
+  /** Called as each timeline event happens (marks echoed, clears, DTMF, violations). */
+  onEvent?: (event: CallerEvent) => void;
 }
 
 /** The webhook answer. */
@@ -196,6 +200,8 @@ export class TwilioCaller {
 
   readonly #socket: WebSocket;
   readonly #now: () => number;
+  readonly #onMedia: ((mulaw: Uint8Array) => void) | undefined;
+  readonly #onEvent: ((event: CallerEvent) => void) | undefined;
   readonly #events: CallerEvent[] = [];
   readonly #received: Uint8Array[] = [];
   #seq = 0;
@@ -226,6 +232,8 @@ export class TwilioCaller {
     this.callSid = params.CallSid;
     this.accountSid = params.AccountSid;
     this.#now = options.now ?? (() => performance.now());
+    this.#onMedia = options.onMedia;
+    this.#onEvent = options.onEvent;
     if (options.audio) this.sendAudio(options.audio);
     this.done = new Promise((resolve) => this.#resolveDone = resolve);
     socket.onmessage = (ev) => this.#onMessage(ev.data);
@@ -290,7 +298,7 @@ export class TwilioCaller {
       sequenceNumber: String(++this.#seq),
       dtmf: { track: "inbound_track", digit },
     });
-    this.#events.push({ type: "dtmf_sent", atMs: this.#elapsed(), digit });
+    this.#event({ type: "dtmf_sent", atMs: this.#elapsed(), digit });
   }
 
   /** Sends `stop` and closes the socket, like Twilio when the caller hangs up. */
@@ -412,11 +420,16 @@ export class TwilioCaller {
       streamSid: this.streamSid,
       mark: { name },
     });
-    this.#events.push({ type: "mark_echo", atMs: this.#elapsed(), name, cleared });
+    this.#event({ type: "mark_echo", atMs: this.#elapsed(), name, cleared });
+  }
+
+  #event(event: CallerEvent): void {
+    this.#events.push(event);
+    this.#onEvent?.(event);
   }
 
   #violation(message: string): void {
-    this.#events.push({ type: "violation", atMs: this.#elapsed(), message });
+    this.#event({ type: "violation", atMs: this.#elapsed(), message });
   }
 
   #onMessage(data: unknown): void {
@@ -445,13 +458,14 @@ export class TwilioCaller {
       this.#receivedBytes += bytes.length;
       if (this.#queuedBytes === this.#playedBytes) this.#lastPlayTick = this.#now();
       this.#queuedBytes += bytes.length;
+      this.#onMedia?.(bytes);
     } else if (msg.event === "mark") {
       if (this.#queuedBytes <= this.#playedBytes) this.#echoMark(msg.mark.name, false);
       else this.#pendingMarks.push({ name: msg.mark.name, atBytes: this.#queuedBytes });
     } else {
       const droppedMs = (this.#queuedBytes - this.#playedBytes) / BYTES_PER_MS;
       this.#queuedBytes = this.#playedBytes;
-      this.#events.push({
+      this.#event({
         type: "clear",
         atMs: this.#elapsed(),
         playedMsAtClear: this.#playedBytes / BYTES_PER_MS,
