@@ -56,6 +56,11 @@ export interface CallOptions {
   store: BookingStore;
   greeting: string;
   limits: CallLimits;
+  /**
+   * Clock time (see `clock`) by which the model must be ready, counted from the stream's
+   * start; default: `limits.modelReadyMs` after {@linkcode Call.start}.
+   */
+  modelReadyBy?: number;
   /** mu-law 8 kHz apology played when the model cannot be reached. */
   apology: Uint8Array;
   transferNumber?: string;
@@ -167,11 +172,14 @@ export class Call {
       this.#greet();
       return;
     }
-    const readyTimer = this.#after(this.#o.limits.modelReadyMs, () => {
+    if (connection.state === "closed") {
+      this.#modelGone();
+      return;
+    }
+    const readyBy = this.#o.modelReadyBy ?? this.#clock() + this.#o.limits.modelReadyMs;
+    const readyTimer = this.#after(Math.max(0, readyBy - this.#clock()), () => {
       if (connection.state !== "open") {
-        this.#log.error("model not ready after {ms} ms; playing the apology", {
-          ms: this.#o.limits.modelReadyMs,
-        });
+        this.#log.error("model not ready in time; playing the apology");
         connection.close("model not ready in time");
       }
     });

@@ -106,13 +106,37 @@ export class CallManager {
     stream.onMedia = (mulaw) => {
       if (early.length < 250) early.push(mulaw.slice());
     };
-    void this.#prewarm.claim(callSid).then((warm) => {
-      const connection = warm ?? this.#connection(callSid, from);
-      this.#startCall(stream, start, connection, early);
+    // The model must be ready soon after the stream starts, pre-warmed or not.
+    const readyBy = performance.now() + this.#limits.modelReadyMs;
+    void this.#claim(callSid, this.#limits.modelReadyMs).then((claimed) => {
+      const connection = claimed === "timeout"
+        ? this.#closedConnection(callSid, from) // too late: the caller gets the apology
+        : claimed ?? this.#connection(callSid, from);
+      this.#startCall(stream, start, connection, early, readyBy);
     }).catch((error) => {
       callLog.error("could not start the call: {message}", { message: String(error) });
       stream.close(1011, "internal error");
     });
+  }
+
+  /** The pre-warmed connection, undefined when none, or "timeout" if it is not ready in time. */
+  async #claim(
+    callSid: string,
+    waitMs: number,
+  ): Promise<RealtimeConnection | undefined | "timeout"> {
+    const claim = this.#prewarm.claim(callSid);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), waitMs)));
+    const first = await Promise.race([claim, timeout]);
+    clearTimeout(timer);
+    if (first === "timeout") void claim.then((late) => late?.close("claimed too late"));
+    return first;
+  }
+
+  #closedConnection(callSid: string, callerNumber: string): RealtimeConnection {
+    const connection = this.#connection(callSid, callerNumber);
+    connection.close("model not ready in time");
+    return connection;
   }
 
   #startCall(
@@ -120,6 +144,7 @@ export class CallManager {
     start: StreamStart,
     connection: RealtimeConnection,
     early: Uint8Array[],
+    modelReadyBy: number,
   ): void {
     const { config, store, metrics, apologies, control } = this.#deps;
     const callSid = start.callSid;
@@ -141,6 +166,7 @@ export class CallManager {
       store,
       greeting: this.#deps.profile.greeting,
       limits: this.#limits,
+      modelReadyBy,
       apology: this.#canTransfer ? apologies.transfer : apologies.hangUp,
       transferNumber: this.#canTransfer ? config.transferNumber : undefined,
       control,

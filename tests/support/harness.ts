@@ -8,6 +8,8 @@ import { TwilioCaller, type TwilioCallerOptions } from "../../src/sim/twilio_cal
 import { type FakeRealtime, type FakeRealtimeOptions, startFakeRealtime } from "./fake_realtime.ts";
 import { mulawSilence } from "../../src/codec/tones.ts";
 import { isOpenOn, todayInZone } from "../../src/booking/availability.ts";
+import { TwilioCallControl } from "../../src/twilio/rest.ts";
+import { startFakeTwilioRest } from "./fake_twilio_rest.ts";
 import type { BusinessProfile } from "../../src/booking/business.ts";
 
 /** Public origin the fake Twilio signs for (the server itself listens on loopback). */
@@ -16,18 +18,26 @@ export const PUBLIC_URL = "https://voice.example.com";
 export const AUTH_TOKEN = "test-twilio-auth-token";
 /** API key the fake Realtime server accepts. */
 export const API_KEY = "sk-test-fake-realtime";
+/** Account SID of the fake Twilio REST API (when a harness uses it). */
+export const ACCOUNT_SID = "AC" + "0123456789abcdef".repeat(2);
 
 /** Options of {@linkcode startHarness}. */
 export interface HarnessOptions {
   env?: Record<string, string>;
   fake?: FakeRealtimeOptions;
   overrides?: AppOverrides;
+  /** Run a fake Twilio REST API and give the service REST call control. */
+  rest?: boolean;
+  /** Realtime URL to use instead of the fake's (e.g. an unreachable one). */
+  realtimeUrl?: string;
 }
 
 /** A running service plus its fakes. */
 export interface Harness {
   app: App;
   fake: FakeRealtime;
+  /** The fake Twilio REST API, when `rest` was asked for. */
+  rest?: ReturnType<typeof startFakeTwilioRest>;
   config: Config;
   dir: string;
   /** Places a call with the fake Twilio caller. */
@@ -40,12 +50,14 @@ export interface Harness {
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const dir = await Deno.makeTempDir({ prefix: "voice-agent-e2e-" });
   const fake = await startFakeRealtime({ apiKey: API_KEY, ...options.fake });
+  const rest = options.rest ? startFakeTwilioRest(ACCOUNT_SID, AUTH_TOKEN) : undefined;
   const config = {
     ...loadConfig({
       PUBLIC_URL,
       OPENAI_API_KEY: API_KEY,
       TWILIO_AUTH_TOKEN: AUTH_TOKEN,
-      OPENAI_REALTIME_URL: fake.url,
+      OPENAI_REALTIME_URL: options.realtimeUrl ?? fake.url,
+      ...(rest ? { TWILIO_ACCOUNT_SID: ACCOUNT_SID } : {}),
       DATABASE_URL: `sqlite:${dir}/agent.db`,
       HOST: "127.0.0.1",
       DRAIN_SECONDS: "5",
@@ -55,28 +67,45 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
   let app: App;
   try {
-    app = await startApp(config, { goodbyeSeconds: 5, ...options.overrides });
+    app = await startApp(config, {
+      goodbyeSeconds: 5,
+      control: rest
+        ? new TwilioCallControl({
+          accountSid: ACCOUNT_SID,
+          authToken: AUTH_TOKEN,
+          httpClient: rest.httpClient,
+        })
+        : undefined,
+      ...options.overrides,
+    });
   } catch (error) {
     await fake.close();
+    await rest?.close();
     throw error;
   }
   return {
     app,
     fake,
+    rest,
     config,
     dir,
-    dial: (o = {}) =>
-      TwilioCaller.dial({
+    async dial(o = {}) {
+      const caller = await TwilioCaller.dial({
         serverUrl: app.baseUrl,
         publicUrl: PUBLIC_URL,
         authToken: AUTH_TOKEN,
+        accountSid: rest ? ACCOUNT_SID : undefined,
         from: "+15550001111",
         to: "+15559990000",
         ...o,
-      }),
+      });
+      rest?.calls.set(caller.callSid, "in-progress");
+      return caller;
+    },
     async close() {
       await app.stop();
       await fake.close();
+      await rest?.close();
       await Deno.remove(dir, { recursive: true });
     },
   };
