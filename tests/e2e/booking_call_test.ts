@@ -4,6 +4,7 @@
  * booking lands in the real database. Runs in both AUDIO_FORMAT modes.
  */
 import assert from "node:assert/strict";
+import parsePrometheus from "parse-prometheus-text-format";
 import { bookingResponder, TRANSCRIPTS } from "../support/scripts.ts";
 import { nextOpenDate, speech, startHarness, waitUntil, withSilence } from "../support/harness.ts";
 
@@ -91,6 +92,27 @@ for (const format of ["pcmu", "pcm16"] as const) {
         "confirmed",
       );
       assert.ok((record.latency.turnMs?.length ?? 0) >= 2, JSON.stringify(record.latency));
+
+      // The metrics moved, in valid Prometheus text format.
+      const metrics = await (await fetch(`${h.app.baseUrl}/metrics`)).text();
+      const families = parsePrometheus(metrics) as {
+        name: string;
+        metrics: { value?: string; count?: string; labels?: Record<string, string> }[];
+      }[];
+      const value = (name: string, labels: Record<string, string> = {}) =>
+        families.find((f) => f.name === name)?.metrics.filter((m) =>
+          Object.entries(labels).every(([k, v]) => m.labels?.[k] === v)
+        ).reduce((sum, m) => sum + Number(m.value ?? m.count), 0) ?? 0;
+      assert.equal(value("voice_calls_total", { outcome: "booked" }), 1);
+      assert.equal(value("voice_active_calls"), 0);
+      assert.equal(value("voice_tool_calls_total", { tool: "get_slots", result: "ok" }), 1);
+      assert.equal(value("voice_tool_calls_total", { tool: "book_slot", result: "ok" }), 1);
+      assert.equal(value("voice_bookings_total", { result: "confirmed" }), 1);
+      assert.ok(value("voice_frames_relayed_total", { direction: "to_model" }) > 400);
+      assert.ok(value("voice_frames_relayed_total", { direction: "to_caller" }) >= 180);
+      assert.ok(value("voice_turn_latency_seconds") >= 2, "turn latency histogram count");
+      assert.equal(value("voice_webhooks_total", { route: "voice", result: "accepted" }), 1);
+      assert.ok(value("voice_process_resident_memory_bytes") > 0);
     } finally {
       await h.close();
     }
