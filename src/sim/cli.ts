@@ -189,6 +189,8 @@ export interface AgentSegment {
   playedMs: number;
   /** Ended by a `clear` (barge-in). */
   cleared: boolean;
+  /** Marks echoed while it played (Twilio echoes each once the audio before it played). */
+  marks: number;
 }
 
 /** What a simulated call produced. */
@@ -289,7 +291,9 @@ export async function runSimulation(
   const mediaArrivals: number[] = [];
   let receivedBytes = 0;
   const segments: AgentSegment[] = [];
-  let open: { startMs: number; startBytes: number } | undefined;
+  let open: { startMs: number; startBytes: number; marks: number } | undefined;
+  // The turn whose speech has ended and whose reply has not started yet.
+  let awaitingReply: TurnMeasurement | undefined;
   let lastAgentActivity = 0;
   let closed = false;
   let caller: TwilioCaller | undefined;
@@ -302,18 +306,25 @@ export async function runSimulation(
       endMs: at,
       playedMs: Math.round(playedMs - open.startBytes / 8),
       cleared,
+      marks: open.marks,
     };
     segments.push(seg);
     open = undefined;
     lastAgentActivity = at;
-    log(`agent   audio ends (${seg.playedMs} ms played${cleared ? ", cleared" : ""})`, at);
+    log(
+      `agent   audio ends: ${seg.playedMs} ms played, ${seg.marks} marks echoed` +
+        (cleared ? " (cleared by barge-in)" : ""),
+      at,
+    );
   };
   const onEvent = (event: CallerEvent) => {
     if (event.type === "clear") {
       log(`twilio  clear received (barge-in): dropped ${Math.round(event.droppedMs)} ms`);
       closeSegment(true, event.playedMsAtClear);
     } else if (event.type === "mark_echo") {
-      log(`twilio  mark "${event.name}" echoed${event.cleared ? " (cleared)" : ""}`);
+      // One mark per chunk: count them per segment instead of printing each.
+      if (open) open.marks++;
+      if (event.cleared) log(`twilio  mark "${event.name}" echoed on clear`);
     } else if (event.type === "violation") {
       log(`twilio  PROTOCOL VIOLATION by the server: ${event.message}`);
     } else log(`caller  DTMF ${event.digit}`);
@@ -323,8 +334,18 @@ export async function runSimulation(
     mediaArrivals.push(at);
     if (!open) {
       // Played bytes so far equal received bytes before this media (playout was idle).
-      open = { startMs: at, startBytes: receivedBytes };
-      log("agent   audio starts", at);
+      open = { startMs: at, startBytes: receivedBytes, marks: 0 };
+      const turn = awaitingReply;
+      awaitingReply = undefined;
+      if (turn) {
+        turn.firstAgentAudioAtMs = at;
+        turn.latencyMs = Math.round(at - turn.speechEndAtMs);
+      }
+      log(
+        "agent   audio starts" +
+          (turn ? ` (turn ${turn.turn} latency: ${turn.latencyMs} ms after speech end)` : ""),
+        at,
+      );
     }
     receivedBytes += mulaw.length;
     lastAgentActivity = at;
@@ -404,13 +425,16 @@ export async function runSimulation(
       speechEndAtMs: speechEndAt,
     };
     measured.push(m);
+    // Usually the reply starts later (then onMedia measures it); if agent audio arrived
+    // already (a reply to the start of the turn), measure from the arrivals.
+    const early = mediaArrivals.find((t) => t > speechEndAt);
+    if (early !== undefined) {
+      m.firstAgentAudioAtMs = early;
+      m.latencyMs = Math.round(early - speechEndAt);
+      log(`caller  turn ${i + 1} latency: ${m.latencyMs} ms (agent audio already arriving)`);
+    } else awaitingReply = m;
     await waitForAgentTurn(speechEndAt, `reply to turn ${i + 1}`);
-    const first = mediaArrivals.find((t) => t > speechEndAt);
-    if (first !== undefined) {
-      m.firstAgentAudioAtMs = first;
-      m.latencyMs = Math.round(first - speechEndAt);
-      log(`measure turn ${i + 1} latency: ${m.latencyMs} ms (speech end -> first agent audio)`);
-    }
+    awaitingReply = undefined;
   }
   if (!closed && now() >= deadline) log(`caller  --max-seconds reached`);
   log(closed ? "twilio  the server ended the call" : "caller  hangs up");

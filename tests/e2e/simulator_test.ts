@@ -1,0 +1,237 @@
+/**
+ * The call simulator (`voice-agent call`) drives the real service, wired to the fake
+ * Realtime server: as a function and as the `deno task call` subprocess. Also the signed
+ * read-only call record route it reads the transcript from.
+ */
+import assert from "node:assert/strict";
+import { decodeWav } from "../../src/codec/wav.ts";
+import { decodeMulaw } from "../../src/codec/mulaw.ts";
+import { signTwilioRequest } from "../../src/twilio/signature.ts";
+import {
+  callRecordPath,
+  fetchCallRecord,
+  formatCallRecord,
+  runSimulation,
+  type SimulatorOptions,
+} from "../../src/sim/cli.ts";
+import { speechEndMs, wavBytesToMulaw8k } from "../../src/sim/audio_input.ts";
+import type { Responder } from "../support/fake_realtime.ts";
+import { AUTH_TOKEN, type Harness, PUBLIC_URL, startHarness } from "../support/harness.ts";
+import { fromFileUrl } from "../support/paths.ts";
+
+const FIXTURE = fromFileUrl(
+  new URL("../fixtures/caller_book_haircut_8k_pcm16.wav", import.meta.url),
+);
+const GREETING_MS = 1200;
+const REPLY_MS = 1500;
+
+/** Greets, then answers every caller turn with a question. */
+const responder: Responder = (ctx) =>
+  ctx.trigger === "response.create"
+    ? { audioMs: GREETING_MS, transcript: "Thanks for calling, how can I help?" }
+    : { audioMs: REPLY_MS, transcript: "Sure, which day would suit you?" };
+
+async function harness(): Promise<Harness> {
+  const h = await startHarness({
+    env: { VAD_SILENCE_MS: "900" },
+    fake: { transcripts: ["Hi, I'd like to book a haircut tomorrow afternoon."], responder },
+  });
+  return h;
+}
+
+function options(h: Harness, extra: Partial<SimulatorOptions> = {}): SimulatorOptions {
+  return {
+    serverUrl: h.app.baseUrl,
+    publicUrl: PUBLIC_URL,
+    authToken: AUTH_TOKEN,
+    turns: [{ kind: "wav", path: FIXTURE }],
+    outFormat: "mulaw",
+    pauseMs: 600,
+    replyTimeoutMs: 10_000,
+    maxMs: 30_000,
+    from: "+15550001111",
+    ...extra,
+  };
+}
+
+/** Non-silent 20 ms frames of a PCM16 signal. */
+function voicedFrames(pcm: Int16Array): number {
+  let n = 0;
+  for (let at = 0; at + 160 <= pcm.length; at += 160) {
+    let sum = 0;
+    for (let i = at; i < at + 160; i++) sum += pcm[i] * pcm[i];
+    if (Math.sqrt(sum / 160) > 300) n++;
+  }
+  return n;
+}
+
+Deno.test("simulator: a WAV turn against the service; timeline, latency, recording and transcript", async () => {
+  const h = await harness();
+  const dir = await Deno.makeTempDir();
+  try {
+    const lines: string[] = [];
+    const out = `${dir}/agent.wav`;
+    const result = await runSimulation(options(h, { out }), (l) => lines.push(l));
+    const printed = lines.join("\n");
+
+    // The timeline: webhook, stream, greeting, the caller's turn, the reply, the latency.
+    assert.match(
+      printed,
+      /webhook answered in \d+ ms: <Connect><Stream url="wss:\/\/voice\.example\.com\/twilio\/media">/,
+    );
+    assert.match(printed, /stream started: CA[0-9a-f]{32} \/ MZ[0-9a-f]{32}/);
+    assert.match(printed, /caller {2}turn 1 starts: .*caller_book_haircut_8k_pcm16\.wav/);
+    assert.match(printed, /caller {2}turn 1 speech ends/);
+    assert.equal(lines.filter((l) => /agent {3}audio starts/.test(l)).length, 2, printed);
+    assert.match(printed, /agent {3}audio ends: 1200 ms played, 12 marks echoed/);
+
+    // Turn latency: speech end -> first agent audio; at least the server VAD's 900 ms.
+    assert.equal(result.turns.length, 1);
+    const [turn] = result.turns;
+    assert.ok(turn.latencyMs !== undefined, "the agent replied");
+    assert.match(printed, new RegExp(`turn 1 latency: ${turn.latencyMs} ms after speech end`));
+    assert.match(printed, new RegExp(`caller-measured turn latency: turn 1 ${turn.latencyMs} ms`));
+    // The speech end was placed on the fixture's last voiced frame, not its trailing silence.
+    const fixture = wavBytesToMulaw8k(await Deno.readFile(FIXTURE));
+    assert.ok(
+      Math.abs(turn.speechEndAtMs - (turn.sentAtMs + speechEndMs(fixture))) < 200,
+      JSON.stringify(turn),
+    );
+
+    // The recording holds exactly the agent's audio: greeting + reply, all voiced.
+    assert.equal(result.caller.agentAudioMsReceived, GREETING_MS + REPLY_MS);
+    const wav = decodeWav(await Deno.readFile(out));
+    assert.deepEqual([wav.encoding, wav.sampleRate, wav.channels], ["mulaw", 8000, 1]);
+    assert.deepEqual(wav.data, result.agentAudio);
+    assert.equal(wav.data.length, (GREETING_MS + REPLY_MS) * 8);
+    assert.ok(voicedFrames(decodeMulaw(wav.data)) >= (GREETING_MS + REPLY_MS) / 20 - 4);
+    assert.equal(result.segments.length, 2);
+    assert.deepEqual(result.segments.map((s) => s.playedMs), [GREETING_MS, REPLY_MS]);
+    assert.deepEqual(result.caller.events.filter((e) => e.type === "violation"), []);
+
+    // The transcript printed is the stored record's, fetched through the signed route.
+    const stored = await h.app.store.getCall(result.callSid);
+    assert.ok(stored?.endedAt);
+    assert.deepEqual(result.record, stored);
+    assert.ok(stored.transcript.length >= 3, JSON.stringify(stored.transcript));
+    for (const line of formatCallRecord(stored)) assert.ok(lines.includes(line), line);
+    assert.match(printed, /\n {2}agent: Thanks for calling, how can I help\?/);
+    assert.match(printed, /\n {2}caller: Hi, I'd like to book a haircut tomorrow afternoon\./);
+    assert.match(printed, /\n {2}agent: Sure, which day would suit you\?/);
+    assert.match(printed, /server turn latency: \d+ ms/);
+    // The server times speech_stopped (after its 900 ms VAD silence) -> first audio sent;
+    // the caller hears the VAD silence too, so it measures more (thresholds differ a little).
+    assert.equal(stored.latency.turnMs?.length, 1);
+    const serverMs = stored.latency.turnMs[0];
+    assert.ok(turn.latencyMs! >= serverMs + 600, `caller ${turn.latencyMs} / server ${serverMs}`);
+    assert.ok(turn.latencyMs! < serverMs + 1500, `caller ${turn.latencyMs} / server ${serverMs}`);
+  } finally {
+    await h.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("simulator: GET /calls/:sid needs the Twilio signature; 404 for an unknown call", async () => {
+  // Even with webhook validation off, the record route checks signatures (it holds PII).
+  const h = await startHarness({ env: { TWILIO_VALIDATE_SIGNATURES: "false" } });
+  try {
+    const path = callRecordPath("CA" + "0".repeat(32));
+    const unsigned = await fetch(h.app.baseUrl + path);
+    assert.equal(unsigned.status, 403);
+    await unsigned.body?.cancel();
+    const wrongToken = await fetch(h.app.baseUrl + path, {
+      headers: { "x-twilio-signature": signTwilioRequest("not-the-token", PUBLIC_URL + path, {}) },
+    });
+    assert.equal(wrongToken.status, 403);
+    await wrongToken.body?.cancel();
+    // Signed for another path: no replay of one record's signature on another.
+    const otherPath = await fetch(h.app.baseUrl + path, {
+      headers: {
+        "x-twilio-signature": signTwilioRequest(AUTH_TOKEN, PUBLIC_URL + "/calls/CA1", {}),
+      },
+    });
+    assert.equal(otherPath.status, 403);
+    await otherPath.body?.cancel();
+    const missing = await fetchCallRecord(
+      { serverUrl: h.app.baseUrl, publicUrl: PUBLIC_URL, authToken: AUTH_TOKEN },
+      "CA" + "0".repeat(32),
+    );
+    assert.equal(missing, undefined);
+  } finally {
+    await h.close();
+  }
+});
+
+const ROOT = new URL("../../", import.meta.url);
+const CONFIG = fromFileUrl(new URL("deno.json", ROOT));
+const MAIN = fromFileUrl(new URL("main.ts", ROOT));
+
+/** The permission flags of a deno.json task (`deno run FLAGS main.ts ...`). */
+async function taskFlags(task: string): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(CONFIG)) as { tasks: Record<string, string> };
+  return config.tasks[task].split(/\s+/).filter((w) => w.startsWith("--allow-"));
+}
+
+async function hasEspeak(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("espeak-ng", { args: ["--version"] }).output()).success;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("simulator: `deno task call` (its exact permissions) places a call from the command line", async () => {
+  const h = await harness();
+  const dir = await Deno.makeTempDir();
+  try {
+    const say = await hasEspeak();
+    if (!say) console.warn("espeak-ng not found: the subprocess call uses the WAV fixture");
+    const turn = say ? ["--say", "Hi, I'd like to book a haircut tomorrow afternoon."] : [
+      "--wav",
+      FIXTURE,
+    ];
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        "--config",
+        CONFIG,
+        ...(await taskFlags("call")),
+        MAIN,
+        "call",
+        "--server",
+        h.app.baseUrl,
+        "--public-url",
+        PUBLIC_URL,
+        ...turn,
+        "--out",
+        "agent.wav",
+        "--out-format",
+        "pcm16",
+        "--pause-ms",
+        "600",
+        "--max-seconds",
+        "30",
+      ],
+      cwd: dir,
+      env: { TWILIO_AUTH_TOKEN: AUTH_TOKEN, NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, `${stdout}\n${stderr}`);
+    assert.match(stdout, /turn 1 latency: \d+ ms/);
+    const sid = /stream started: (CA[0-9a-f]{32})/.exec(stdout)?.[1];
+    assert.ok(sid, stdout);
+    const stored = await h.app.store.getCall(sid);
+    assert.ok(stored);
+    for (const line of formatCallRecord(stored)) assert.ok(stdout.includes(line), line);
+    const wav = decodeWav(await Deno.readFile(`${dir}/agent.wav`));
+    assert.deepEqual([wav.encoding, wav.sampleRate], ["pcm16", 8000]);
+    assert.equal(wav.data.length, (GREETING_MS + REPLY_MS) * 8 * 2);
+  } finally {
+    await h.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
