@@ -3,12 +3,10 @@
  *
  * @module
  */
-import { startApp } from "./src/app.ts";
 import { parseCli, USAGE } from "./src/cli.ts";
-import { ConfigError, loadConfig } from "./src/config.ts";
+import { loadConfig } from "./src/config.ts";
 import { environmentWithDotenv } from "./src/env_file.ts";
 import { setupLogging } from "./src/log.ts";
-import { runSimulatorCli } from "./src/sim/cli.ts";
 import { VERSION } from "./src/version.ts";
 
 async function main(argv: string[]): Promise<number> {
@@ -24,7 +22,11 @@ async function main(argv: string[]): Promise<number> {
       console.error(`${command.message}\n\n${USAGE}`);
       return 2;
     case "call":
-      return await runSimulatorCli(command.args, command.envFile);
+      // Imported on demand (see serve) so a missing permission met while loading is caught.
+      return await (await import("./src/sim/cli.ts")).runSimulatorCli(
+        command.args,
+        command.envFile,
+      );
     case "serve":
       return await serve(command.envFile);
   }
@@ -38,10 +40,14 @@ async function serve(envFile: string | undefined): Promise<number> {
     });
   } catch (error) {
     // Operators get the message, not a stack trace.
-    console.error(error instanceof ConfigError ? error.message : (error as Error).message);
+    console.error(permissionMessage(error) ?? (error as Error).message);
     return 1;
   }
   await setupLogging(config.log);
+  // Loaded here, not at the top: some npm dependencies read the environment while loading,
+  // and a missing permission must reach the one-line handler below, not crash the import.
+  // (A string-literal specifier, so `deno compile` still embeds it.)
+  const { startApp } = await import("./src/app.ts");
   const app = await startApp(config);
   let stopping = false;
   const onSignal = () => {
