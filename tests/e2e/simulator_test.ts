@@ -4,17 +4,19 @@
  * read-only call record route it reads the transcript from.
  */
 import assert from "node:assert/strict";
-import { decodeWav } from "../../src/codec/wav.ts";
+import { decodeWav, encodeWav } from "../../src/codec/wav.ts";
 import { decodeMulaw } from "../../src/codec/mulaw.ts";
 import { signTwilioRequest } from "../../src/twilio/signature.ts";
 import {
   callRecordPath,
   fetchCallRecord,
   formatCallRecord,
+  parseSimulatorArgs,
   runSimulation,
   type SimulatorOptions,
 } from "../../src/sim/cli.ts";
-import { speechEndMs, wavBytesToMulaw8k } from "../../src/sim/audio_input.ts";
+import { resampleTo8k, speechEndMs, wavBytesToMulaw8k } from "../../src/sim/audio_input.ts";
+import { mulawSilence, synthTone, synthToneMulaw } from "../../src/codec/tones.ts";
 import type { Responder } from "../support/fake_realtime.ts";
 import { AUTH_TOKEN, type Harness, PUBLIC_URL, startHarness } from "../support/harness.ts";
 import { fromFileUrl } from "../support/paths.ts";
@@ -234,4 +236,75 @@ Deno.test("simulator: `deno task call` (its exact permissions) places a call fro
     await h.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+function rms(pcm: Int16Array, from = 0, to = pcm.length): number {
+  let sum = 0;
+  for (let i = from; i < to; i++) sum += pcm[i] * pcm[i];
+  return Math.sqrt(sum / (to - from));
+}
+
+Deno.test("simulator: any-rate WAV input is resampled to 8 kHz (pass band kept, alias band cut)", () => {
+  for (const rate of [22050, 16000, 44100, 24000]) {
+    const pass = resampleTo8k(
+      synthTone({ frequencyHz: 1000, durationMs: 1000, sampleRate: rate }),
+      rate,
+    );
+    assert.ok(Math.abs(pass.length - 8000) <= 40, `${rate}: ${pass.length} samples`);
+    const expected = rms(
+      synthTone({ frequencyHz: 1000, durationMs: 1000, sampleRate: 8000 }),
+      400,
+      7600,
+    );
+    const gainDb = 20 * Math.log10(rms(pass, 400, 7600) / expected);
+    assert.ok(Math.abs(gainDb) < 0.5, `${rate}: 1 kHz gain ${gainDb.toFixed(2)} dB`);
+    // 6 kHz would fold to 2 kHz at 8 kHz: it must be filtered out, not aliased.
+    const stop = resampleTo8k(
+      synthTone({ frequencyHz: 6000, durationMs: 1000, sampleRate: rate }),
+      rate,
+    );
+    const rejectDb = 20 * Math.log10(rms(stop, 400, 7600) / expected);
+    assert.ok(rejectDb < -40, `${rate}: 6 kHz leaks at ${rejectDb.toFixed(1)} dB`);
+  }
+  // A stereo 16 kHz PCM16 file becomes mono 8 kHz mu-law of the right length.
+  const mono = synthTone({ frequencyHz: 440, durationMs: 500, sampleRate: 16000 });
+  const stereo = new Int16Array(mono.length * 2);
+  mono.forEach((v, i) => (stereo[2 * i] = stereo[2 * i + 1] = v));
+  const mulaw = wavBytesToMulaw8k(
+    encodeWav(stereo, { encoding: "pcm16", sampleRate: 16000, channels: 2 }),
+  );
+  assert.ok(Math.abs(mulaw.length - 4000) <= 20, `${mulaw.length}`);
+});
+
+Deno.test("simulator: speech end is the last voiced frame, not trailing silence", () => {
+  const audio = new Uint8Array([
+    ...mulawSilence(400),
+    ...synthToneMulaw({ frequencyHz: 500, durationMs: 1000, fadeMs: 0 }),
+    ...mulawSilence(1200),
+  ]);
+  assert.equal(speechEndMs(audio), 1400);
+  assert.equal(speechEndMs(mulawSilence(500)), 0);
+});
+
+Deno.test("simulator: arguments keep turn order, take defaults from env/.env, list every problem", () => {
+  const env = { PORT: "9090", PUBLIC_URL: "https://voice.example.com", TWILIO_AUTH_TOKEN: "t" };
+  const ok = parseSimulatorArgs(["--say", "one", "--wav", "two.wav", "--say", "three"], env);
+  assert.equal(ok.kind, "run");
+  if (ok.kind !== "run") return;
+  assert.deepEqual(ok.options.turns, [
+    { kind: "say", text: "one" },
+    { kind: "wav", path: "two.wav" },
+    { kind: "say", text: "three" },
+  ]);
+  assert.equal(ok.options.serverUrl, "http://127.0.0.1:9090");
+  assert.equal(ok.options.publicUrl, "https://voice.example.com");
+  assert.equal(ok.options.maxMs, 120_000);
+  assert.equal(parseSimulatorArgs(["--help"], {}).kind, "help");
+  const bad = parseSimulatorArgs(["--out-format", "mp3", "--dtmf", "12x"], {});
+  assert.equal(bad.kind, "error");
+  if (bad.kind !== "error") return;
+  for (const p of [/PUBLIC_URL/, /TWILIO_AUTH_TOKEN/, /--out-format/, /--dtmf/]) {
+    assert.match(bad.message, p);
+  }
+  assert.equal(parseSimulatorArgs(["--frobnicate"], env).kind, "error");
 });
