@@ -1,0 +1,305 @@
+/**
+ * A lean fake Twilio caller for load runs: places the call like Twilio (signed voice
+ * webhook, signed media upgrade, `connected` + `start`), sends a stamped 20 ms mu-law
+ * frame every 20 ms from the shared {@linkcode Ticker}, and plays what it receives in
+ * real time: marks are echoed once the audio before them has played, `clear` drops the
+ * buffer and echoes pending marks (as Twilio does). Outbound messages from the bridge are
+ * checked for Twilio's exact shapes (extra fields or a wrong streamSid are violations).
+ *
+ * @module
+ */
+import { fakeSid, parseStreamTwiml, voiceWebhookParams } from "../../src/sim/twilio_caller.ts";
+import { signTwilioRequest } from "../../src/twilio/signature.ts";
+import { NoDelayWebSocket } from "../../src/realtime/nodelay_websocket.ts";
+import {
+  type CallProbe,
+  FRAME_BYTES,
+  FRAME_MS,
+  type ProbeRegistry,
+  readStamp,
+  type Ticking,
+  writeStamp,
+} from "./probe.ts";
+
+/** Where the bridge listens and how to sign for it. */
+export interface DialTarget {
+  serverUrl: string;
+  publicUrl: string;
+  authToken: string;
+  /** Audio format the bridge uses with the model (decides how frames are matched). */
+  format: "pcmu" | "pcm16";
+}
+
+const BYTES_PER_MS = 8;
+
+/**
+ * Webhooks go through a client that keeps no idle connections, so after the calls the
+ * server's open descriptors show only what the server itself still holds.
+ */
+let webhookClient: Deno.HttpClient | undefined;
+
+async function postWebhook(
+  options: Parameters<typeof voiceWebhookParams>[0],
+): Promise<
+  { status: number; body: string; streamUrl?: string; parameters: Record<string, string> }
+> {
+  webhookClient ??= Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+  const params = voiceWebhookParams(options);
+  const path = "/twilio/voice";
+  const res = await fetch(options.serverUrl + path, {
+    method: "POST",
+    client: webhookClient,
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      "x-twilio-signature": signTwilioRequest(options.authToken, options.publicUrl + path, params),
+    },
+    body: new URLSearchParams(params),
+  });
+  const body = await res.text();
+  return { status: res.status, body, ...parseStreamTwiml(body) };
+}
+
+/** Closes the webhook client (end of a run). */
+export function closeWebhookClient(): void {
+  webhookClient?.close();
+  webhookClient = undefined;
+}
+
+/** One simulated call. Create with {@linkcode LoadCaller.dial}. */
+export class LoadCaller implements Ticking {
+  readonly probe: CallProbe;
+  readonly streamSid = fakeSid("MZ");
+  readonly callSid: string;
+  readonly #accountSid = "AC" + "0".repeat(32);
+  readonly #ws: WebSocket;
+  readonly #registry: ProbeRegistry;
+  readonly #format: "pcmu" | "pcm16";
+  readonly #frame = new Uint8Array(FRAME_BYTES);
+  readonly #msgHead: string;
+  readonly #msgTail: string;
+  #seq = 0;
+  #t0 = 0;
+  #sending = false;
+  // Playout: bytes queued from the server vs. played so far.
+  #queued = 0;
+  #played = 0;
+  #lastPlay = 0;
+  #marks: { name: string; at: number }[] = [];
+  /** Resolves when the socket has closed. */
+  readonly closed: Promise<void>;
+
+  private constructor(
+    ws: WebSocket,
+    callSid: string,
+    probe: CallProbe,
+    registry: ProbeRegistry,
+    format: "pcmu" | "pcm16",
+  ) {
+    this.#ws = ws;
+    this.callSid = callSid;
+    this.probe = probe;
+    this.#registry = registry;
+    this.#format = format;
+    this.#msgHead = '{"event":"media","sequenceNumber":"';
+    this.#msgTail = '"},"streamSid":"' + this.streamSid + '"}';
+    this.closed = new Promise((resolve) => {
+      ws.onclose = () => {
+        this.#sending = false;
+        resolve();
+      };
+    });
+    ws.onmessage = (ev) => this.#onMessage(ev.data);
+  }
+
+  /** Webhook, media socket, `connected` and `start`; audio flows from the next tick. */
+  static async dial(
+    target: DialTarget,
+    registry: ProbeRegistry,
+  ): Promise<LoadCaller> {
+    const probe = registry.create();
+    const options = {
+      serverUrl: target.serverUrl,
+      publicUrl: target.publicUrl,
+      authToken: target.authToken,
+      from: probe.from,
+      to: "+15559990000",
+    };
+    const callSid = fakeSid("CA");
+    const answer = await postWebhook({ ...options, callSid });
+    if (answer.status !== 200 || !answer.streamUrl) {
+      throw new Error(`call not connected (HTTP ${answer.status}): ${answer.body.slice(0, 200)}`);
+    }
+    // Twilio's side does not hold small writes back (Nagle): neither may the harness, or it
+    // would measure its own TCP delays. Deno's WebSocket client cannot turn Nagle off.
+    const target_ = new URL(new URL(answer.streamUrl).pathname, target.serverUrl);
+    target_.protocol = "ws:";
+    const signature = signTwilioRequest(target.authToken, answer.streamUrl, {});
+    const ws = new NoDelayWebSocket(target_.href, {
+      headers: { "x-twilio-signature": signature },
+    }) as unknown as WebSocket;
+    await new Promise<void>((resolve, reject) => {
+      ws.onopen = () => resolve();
+      ws.onerror = (ev) => reject(new Error(`media socket failed: ${(ev as ErrorEvent).message}`));
+    });
+    ws.onerror = null;
+    const caller = new LoadCaller(ws, callSid, probe, registry, target.format);
+    caller.#begin(answer.parameters);
+    return caller;
+  }
+
+  #begin(parameters: Record<string, string>): void {
+    this.#ws.send(JSON.stringify({ event: "connected", protocol: "Call", version: "1.0.0" }));
+    this.#ws.send(JSON.stringify({
+      event: "start",
+      sequenceNumber: String(++this.#seq),
+      start: {
+        accountSid: this.#accountSid,
+        streamSid: this.streamSid,
+        callSid: this.callSid,
+        tracks: ["inbound"],
+        customParameters: parameters,
+        mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
+      },
+      streamSid: this.streamSid,
+    }));
+    this.#t0 = performance.now();
+    this.#lastPlay = this.#t0;
+    this.#sending = true;
+  }
+
+  /** Stops sending audio (end of the measurement; the socket stays open). */
+  pause(): void {
+    this.#sending = false;
+  }
+
+  /** Sends `stop` and closes, like Twilio when the caller hangs up. */
+  hangUp(): Promise<void> {
+    this.#sending = false;
+    if (this.#ws.readyState === WebSocket.OPEN) {
+      this.#ws.send(JSON.stringify({
+        event: "stop",
+        sequenceNumber: String(++this.#seq),
+        streamSid: this.streamSid,
+        stop: { accountSid: this.#accountSid, callSid: this.callSid },
+      }));
+      this.#ws.close(1000, "caller hung up");
+    }
+    return this.closed;
+  }
+
+  /** Sends the frames due by `now` and advances playout. */
+  tick(now: number): void {
+    if (this.#sending && this.#ws.readyState === WebSocket.OPEN) {
+      const due = Math.floor((now - this.#t0) / FRAME_MS) + 1;
+      while (this.probe.upSent.length < due) this.#sendFrame(now);
+    }
+    this.#advancePlayout(now);
+  }
+
+  #sendFrame(now: number): void {
+    const probe = this.probe;
+    const frame = this.#frame;
+    // A quiet hiss, louder while "talking" (cosmetic: the model's VAD is scripted).
+    frame.fill(probe.talking ? 0x20 : 0xfe);
+    const seq = probe.upSent.push(now);
+    writeStamp(frame, probe.idx, seq);
+    const chunk = seq + 1;
+    this.#ws.send(
+      this.#msgHead + (++this.#seq) + '","media":{"track":"inbound","chunk":"' + chunk +
+        '","timestamp":"' + seq * FRAME_MS + '","payload":"' + frame.toBase64() + this.#msgTail,
+    );
+  }
+
+  #advancePlayout(now: number): void {
+    const budget = (now - this.#lastPlay) * BYTES_PER_MS;
+    this.#lastPlay = now;
+    if (this.#queued > this.#played) this.#played = Math.min(this.#queued, this.#played + budget);
+    while (this.#marks.length > 0 && this.#marks[0].at <= this.#played) {
+      this.#echoMark(this.#marks.shift()!.name);
+    }
+  }
+
+  #echoMark(name: string): void {
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
+    this.#ws.send(JSON.stringify({
+      event: "mark",
+      sequenceNumber: String(++this.#seq),
+      streamSid: this.streamSid,
+      mark: { name },
+    }));
+  }
+
+  #onMessage(data: unknown): void {
+    const stats = this.#registry.stats;
+    if (typeof data !== "string") return stats.violation("caller: binary frame");
+    const now = performance.now();
+    let msg: Record<string, unknown>;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return stats.violation("caller: invalid JSON");
+    }
+    if (msg.streamSid !== this.streamSid) return stats.violation("caller: wrong streamSid");
+    const keys = Object.keys(msg).length;
+    if (msg.event === "media") {
+      const media = msg.media as { payload?: unknown } | undefined;
+      if (keys !== 3 || typeof media?.payload !== "string" || Object.keys(media).length !== 1) {
+        return stats.violation("caller: media message with wrong fields");
+      }
+      this.#onAudio(Uint8Array.fromBase64(media.payload), now);
+    } else if (msg.event === "mark") {
+      const mark = msg.mark as { name?: unknown } | undefined;
+      if (keys !== 3 || typeof mark?.name !== "string") {
+        return stats.violation("caller: mark message with wrong fields");
+      }
+      this.#advancePlayout(now);
+      if (this.#queued <= this.#played) this.#echoMark(mark.name);
+      else this.#marks.push({ name: mark.name, at: this.#queued });
+    } else if (msg.event === "clear") {
+      if (keys !== 2) return stats.violation("caller: clear message with wrong fields");
+      this.#advancePlayout(now);
+      this.#queued = this.#played;
+      for (const m of this.#marks.splice(0)) this.#echoMark(m.name);
+      const down = this.probe.down;
+      if (down && !Number.isNaN(down.bargeSentAt)) {
+        stats.clearsReceived++;
+        if (stats.measuring) stats.bargeIn.add(now - down.bargeSentAt);
+        down.bargeSentAt = NaN;
+      }
+    } else {
+      stats.violation(`caller: unknown event ${String(msg.event)}`);
+    }
+  }
+
+  #onAudio(bytes: Uint8Array, now: number): void {
+    const stats = this.#registry.stats;
+    const probe = this.probe;
+    if (probe.steadyFromSeq === Infinity) probe.steadyFromSeq = probe.upSent.length;
+    if (this.#queued === this.#played) this.#lastPlay = now;
+    this.#queued += bytes.length;
+    if (bytes.length % FRAME_BYTES !== 0) stats.violation("caller: media not frame-aligned");
+    for (let at = 0; at + FRAME_BYTES <= bytes.length; at += FRAME_BYTES) {
+      let seq: number;
+      if (this.#format === "pcmu") {
+        const stamp = readStamp(bytes.subarray(at, at + FRAME_BYTES));
+        if (!stamp) {
+          stats.violation("caller: agent frame without stamp");
+          continue;
+        }
+        probe.down ??= this.#registry.sessions[stamp.sessionOrCall];
+        seq = stamp.seq;
+        if (probe.down?.idx !== stamp.sessionOrCall) stats.misordered++;
+      } else {
+        seq = probe.downReceived;
+      }
+      if (seq <= probe.downLastSeq) stats.misordered++;
+      probe.downReceived++;
+      probe.downLastSeq = seq;
+      const down = probe.down;
+      if (!down || !stats.measuring) continue;
+      const latency = now - down.sent.at(seq);
+      stats.down.add(latency);
+      if (down.firstOfResponse.has(seq)) stats.turn.add(latency);
+    }
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The bridge under test, in its own process (so /proc CPU and RSS are the bridge's only).
+ *
+ * ```sh
+ * deno run -A scripts/load/server_main.ts --bridge=ours --format=pcmu \
+ *   --model-url=ws://127.0.0.1:PORT/v1/realtime --db=/tmp/x/agent.db
+ * ```
+ *
+ * Prints one JSON line on stdout once listening: `{"ready":true,"port":P,"statsPort":S}`.
+ * `GET http://127.0.0.1:S/stats?reset=1` returns the event-loop lag (setInterval drift,
+ * 10 ms period) since the last reset and the number of active calls. SIGTERM stops it
+ * (graceful for our bridge: drain, then close the database).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { startApp } from "../../src/app.ts";
+import { loadConfig } from "../../src/config.ts";
+import { setupLogging } from "../../src/log.ts";
+import { NoDelayWebSocket } from "../../src/realtime/nodelay_websocket.ts";
+import { startBaselineBridge } from "./baseline_bridge.ts";
+import { LOAD_API_KEY, LOAD_AUTH_TOKEN, LOAD_PUBLIC_URL } from "./probe.ts";
+import { LoopLag } from "./stats.ts";
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      bridge: { type: "string", default: "ours" },
+      format: { type: "string", default: "pcmu" },
+      "model-url": { type: "string" },
+      db: { type: "string" },
+      ws: { type: "string", default: "nodelay" },
+    },
+  });
+  const modelUrl = values["model-url"];
+  if (!modelUrl) throw new Error("--model-url is required");
+  const lag = new LoopLag();
+  lag.start(10);
+  let activeCalls = () => 0;
+  let stop: () => Promise<void>;
+  let port: number;
+  if (values.bridge === "baseline") {
+    const server = startBaselineBridge({
+      modelUrl,
+      apiKey: LOAD_API_KEY,
+      publicHost: new URL(LOAD_PUBLIC_URL).host,
+    });
+    port = server.addr.port;
+    stop = () => server.shutdown();
+  } else {
+    // Warnings and errors only: per-call info lines are not what is being measured.
+    await setupLogging({ level: "warning", format: "json" });
+    const config = {
+      ...loadConfig({
+        PUBLIC_URL: LOAD_PUBLIC_URL,
+        OPENAI_API_KEY: LOAD_API_KEY,
+        TWILIO_AUTH_TOKEN: LOAD_AUTH_TOKEN,
+        OPENAI_REALTIME_URL: modelUrl,
+        AUDIO_FORMAT: values.format,
+        DATABASE_URL: `sqlite:${values.db ?? "./data/load.db"}`,
+        HOST: "127.0.0.1",
+        MAX_CALLS: "5000",
+        DRAIN_SECONDS: "2",
+        LOG_LEVEL: "warning",
+      }),
+      port: 0,
+    };
+    // `--ws=std` keeps Deno's WebSocket client for the model socket (Nagle on).
+    const connectionOptions = values.ws === "std" ? {} : {
+      webSocketFactory: (url: string, headers: Record<string, string>) =>
+        new NoDelayWebSocket(url, { headers }) as unknown as WebSocket,
+    };
+    const app = await startApp(config, {
+      goodbyeSeconds: 2,
+      callManager: { connectionOptions },
+    });
+    port = app.server.addr.port;
+    activeCalls = () => app.calls.activeCount;
+    stop = () => app.stop();
+  }
+  const stats = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    const summary = lag.samples.summary();
+    if (new URL(req.url).searchParams.has("reset")) lag.samples.clear();
+    return Response.json({ lag: summary, activeCalls: activeCalls() });
+  });
+  Deno.addSignalListener("SIGTERM", () => {
+    lag.stop();
+    void Promise.all([stop(), stats.shutdown()]).finally(() => Deno.exit(0));
+  });
+  console.log(JSON.stringify({ ready: true, port, statsPort: stats.addr.port }));
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,154 @@
+/**
+ * Small numeric helpers for the load harness: a growable sample recorder with
+ * percentiles, and readers for a process's CPU time, RSS and open descriptors in /proc.
+ *
+ * @module
+ */
+
+/** Collects numeric samples (ms) and reports percentiles. */
+export class Samples {
+  #data = new Float64Array(1024);
+  #n = 0;
+
+  /** Number of samples. */
+  get count(): number {
+    return this.#n;
+  }
+
+  /** Adds one sample. */
+  add(v: number): void {
+    if (this.#n === this.#data.length) {
+      const bigger = new Float64Array(this.#data.length * 2);
+      bigger.set(this.#data);
+      this.#data = bigger;
+    }
+    this.#data[this.#n++] = v;
+  }
+
+  /** Forgets every sample. */
+  clear(): void {
+    this.#n = 0;
+  }
+
+  /** p50, p99, max and mean (NaN when empty). */
+  summary(): Summary {
+    if (this.#n === 0) return { count: 0, p50: NaN, p99: NaN, max: NaN, mean: NaN };
+    const sorted = this.#data.slice(0, this.#n).sort();
+    let sum = 0;
+    for (const v of sorted) sum += v;
+    return {
+      count: this.#n,
+      p50: percentile(sorted, 0.5),
+      p99: percentile(sorted, 0.99),
+      max: sorted[sorted.length - 1],
+      mean: sum / this.#n,
+    };
+  }
+}
+
+/** A distribution in brief. */
+export interface Summary {
+  count: number;
+  p50: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
+  return sorted[rank];
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on Linux). */
+const USER_HZ = 100;
+
+/**
+ * Reads a file under /proc/<pid>. Deno asks for full access to read another process's
+ * /proc files directly; without it (e.g. under `deno test` with the usual flags) `cat`
+ * reads them.
+ */
+async function readProc(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (
+      !(error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied)
+    ) {
+      throw error;
+    }
+    const out = await new Deno.Command("cat", { args: [path], stdout: "piped" }).output();
+    return new TextDecoder().decode(out.stdout);
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readProc(`/proc/${pid}/stat`);
+  // The command name (field 2) may contain spaces; fields after it are space separated.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 (1-based), i.e. 11 and 12 after the name.
+  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+}
+
+/** Resident set size of a process in bytes, from /proc/<pid>/status (VmRSS). */
+export async function rssBytes(pid: number): Promise<number> {
+  const status = await readProc(`/proc/${pid}/status`);
+  const m = /VmRSS:\s+(\d+)\s+kB/.exec(status);
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** Open file descriptors (sockets, files, pipes) of a process. */
+export async function openFds(pid: number): Promise<number> {
+  try {
+    let n = 0;
+    for await (const _ of Deno.readDir(`/proc/${pid}/fd`)) n++;
+    return n;
+  } catch {
+    const out = await new Deno.Command("ls", { args: [`/proc/${pid}/fd`], stdout: "piped" })
+      .output();
+    return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).length;
+  }
+}
+
+/** Event-loop lag: drift of a repeating timer, sampled into {@linkcode Samples}. */
+export class LoopLag {
+  readonly samples: Samples = new Samples();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #last = 0;
+
+  /** Starts sampling every `intervalMs`. */
+  start(intervalMs = 10): void {
+    this.#last = performance.now();
+    this.#timer = setInterval(() => {
+      const now = performance.now();
+      this.samples.add(Math.max(0, now - this.#last - intervalMs));
+      this.#last = now;
+    }, intervalMs);
+  }
+
+  /** Stops sampling. */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** Machine facts for the report: core count and CPU model. */
+export function machineInfo(): { cpus: number; model: string; memGiB: number } {
+  let model = "unknown";
+  let cpus = navigator.hardwareConcurrency;
+  try {
+    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    model = /model name\s*:\s*(.+)/.exec(info)?.[1]?.trim() ?? model;
+    cpus = (info.match(/^processor\s*:/gm) ?? []).length || cpus;
+  } catch { /* not Linux */ }
+  let memGiB = NaN;
+  try {
+    const kb = /MemTotal:\s+(\d+)/.exec(Deno.readTextFileSync("/proc/meminfo"))?.[1];
+    memGiB = Number(kb) / 1024 / 1024;
+  } catch { /* not Linux */ }
+  return { cpus, model, memGiB };
+}
