@@ -14,17 +14,23 @@
  * Decoder: `ulaw_expand` from the same library (the G.711 reconstruction levels, scaled to
  * 16 bits: code 0x00 -> -32124, 0x80 -> 32124, 0xFF and 0x7F -> 0).
  *
- * Both directions are table lookups built once at module load (16 KiB + 512 B).
+ * Buffers are converted 16 samples at a time by WebAssembly SIMD kernels (`kernels.wat`):
+ * the encoder reads segment and mantissa off the float32 bits of the biased magnitude, the
+ * decoder multiplies by 2^exponent per lane; both are exact (every input is checked against the
+ * reference functions below in the tests). Inputs are copied into the kernel's memory and the
+ * results copied out, 16384 samples at a time.
  *
  * @module
  */
+
+import { instantiateCodecKernels } from "./wasm.ts";
 
 /** The mu-law code for digital silence (positive zero). */
 export const MULAW_SILENCE = 0xff;
 
 /**
- * Encodes one PCM16 sample with the G.191 `ulaw_compress` algorithm (reference form,
- * used to build the lookup table; prefer {@linkcode encodeMulaw} for buffers).
+ * Encodes one PCM16 sample with the G.191 `ulaw_compress` algorithm (scalar reference form,
+ * checked against the SIMD kernel in the tests; prefer {@linkcode encodeMulaw} for buffers).
  *
  * @example
  * ```ts
@@ -65,54 +71,19 @@ export function ulawExpandSample(code: number): number {
   return sign * ((0x80 << exponent) + step * mantissa + (step >> 1) - 4 * 33);
 }
 
-// Encoding depends only on x >> 2 (for negatives ~x >> 2 === ~(x >> 2)), so a 14-bit table
-// indexed by the top 14 bits of the sample is exact for all 65,536 inputs.
-const ENCODE_TABLE = new Uint8Array(1 << 14);
-for (let i = 0; i < 1 << 14; i++) {
-  const x14 = i >= 1 << 13 ? i - (1 << 14) : i;
-  ENCODE_TABLE[i] = ulawCompressSample(x14 << 2);
-}
-
-const DECODE_TABLE = new Int16Array(256);
-for (let c = 0; c < 256; c++) DECODE_TABLE[c] = ulawExpandSample(c);
-
-/**
- * 32-bit word views over the whole words of typed arrays, one cached per ArrayBuffer (weakly,
- * so nothing is kept alive), so steady-state frames, which reuse their buffers, allocate
- * nothing. Null when the array is not 4-byte aligned or the host is big-endian (the word
- * loops assume little-endian lanes).
- */
-class WordViews<W extends Int32Array | Uint32Array> {
-  readonly #cache = new WeakMap<ArrayBufferLike, W>();
-  readonly #make: (buffer: ArrayBufferLike, byteOffset: number, words: number) => W;
-
-  constructor(make: (buffer: ArrayBufferLike, byteOffset: number, words: number) => W) {
-    this.#make = make;
-  }
-
-  get(a: Int16Array | Uint8Array): W | null {
-    if (!LITTLE_ENDIAN || a.byteOffset % 4 !== 0) return null;
-    const words = a.byteLength >> 2;
-    let view = this.#cache.get(a.buffer);
-    if (view === undefined || view.byteOffset !== a.byteOffset || view.length !== words) {
-      view = this.#make(a.buffer, a.byteOffset, words);
-      this.#cache.set(a.buffer, view);
-    }
-    return view;
-  }
-}
-
-const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
-const encodeIn = new WordViews((b, at, n) => new Int32Array(b, at, n));
-const encodeOut = new WordViews((b, at, n) => new Uint32Array(b, at, n));
-const decodeIn = new WordViews((b, at, n) => new Uint32Array(b, at, n));
-const decodeOut = new WordViews((b, at, n) => new Int32Array(b, at, n));
-// The decode table as 16-bit patterns, ready to be packed two per 32-bit word.
-const DECODE_BITS = new Uint32Array(256);
-for (let c = 0; c < 256; c++) DECODE_BITS[c] = DECODE_TABLE[c] & 0xffff;
+// One module-level kernel instance: int16 samples at 0, codes after them, one chunk each.
+const CHUNK = 16384;
+const PCM_AT = 0;
+const CODES_AT = 2 * CHUNK;
+const kernels = instantiateCodecKernels();
+const kernelPcm = new Int16Array(kernels.memory.buffer, PCM_AT, CHUNK);
+const kernelCodes = new Uint8Array(kernels.memory.buffer, CODES_AT, CHUNK);
+// Views of the first n results, cached while n repeats (steady frames allocate nothing).
+let codesView = kernelCodes.subarray(0, 0);
+let pcmView = kernelPcm.subarray(0, 0);
 
 /**
- * Encodes PCM16 samples to mu-law codes into `out` (allocation-free in steady state).
+ * Encodes PCM16 samples to mu-law codes into `out` (allocation-free for repeated lengths).
  * `out` must hold at least `pcm.length` bytes; returns the number of bytes written.
  *
  * @example
@@ -124,29 +95,18 @@ for (let c = 0; c < 256; c++) DECODE_BITS[c] = DECODE_TABLE[c] & 0xffff;
 export function encodeMulawInto(pcm: Int16Array, out: Uint8Array): number {
   const n = pcm.length;
   if (out.length < n) throw new RangeError(`mu-law output too small: ${out.length} < ${n}`);
-  const t = ENCODE_TABLE;
-  let i = 0;
-  // Four samples per iteration: two 32-bit loads, one 32-bit store. Fewer, wider memory
-  // operations are ~2x faster than the byte loop, which stalls on false store->load
-  // dependencies between the input and output streams.
-  const src = encodeIn.get(pcm);
-  const dst = encodeOut.get(out);
-  if (src !== null && dst !== null) {
-    const words = n >> 2;
-    for (let k = 0, j = 0; k < words; k++, j += 2) {
-      const a = src[j];
-      const b = src[j + 1];
-      dst[k] = t[(a >> 2) & 0x3fff] | (t[a >>> 18] << 8) | (t[(b >> 2) & 0x3fff] << 16) |
-        (t[b >>> 18] << 24);
-    }
-    i = words << 2;
+  for (let at = 0; at < n; at += CHUNK) {
+    const len = Math.min(CHUNK, n - at);
+    kernelPcm.set(len === n ? pcm : pcm.subarray(at, at + len));
+    kernels.mulawEncode(PCM_AT, (len + 15) >> 4, CODES_AT);
+    if (codesView.length !== len) codesView = kernelCodes.subarray(0, len);
+    out.set(codesView, at);
   }
-  for (; i < n; i++) out[i] = t[(pcm[i] >> 2) & 0x3fff];
   return n;
 }
 
 /**
- * Decodes mu-law codes to PCM16 samples into `out` (allocation-free in steady state).
+ * Decodes mu-law codes to PCM16 samples into `out` (allocation-free for repeated lengths).
  * `out` must hold at least `codes.length` samples; returns the number written.
  *
  * @example
@@ -158,22 +118,13 @@ export function encodeMulawInto(pcm: Int16Array, out: Uint8Array): number {
 export function decodeMulawInto(codes: Uint8Array, out: Int16Array): number {
   const n = codes.length;
   if (out.length < n) throw new RangeError(`PCM16 output too small: ${out.length} < ${n}`);
-  let i = 0;
-  // Four codes per 32-bit load, two samples per 32-bit store (see encodeMulawInto).
-  const src = decodeIn.get(codes);
-  const dst = decodeOut.get(out);
-  if (src !== null && dst !== null) {
-    const t = DECODE_BITS;
-    const words = n >> 2;
-    for (let k = 0, j = 0; k < words; k++, j += 2) {
-      const w = src[k];
-      dst[j] = t[w & 0xff] | (t[(w >>> 8) & 0xff] << 16);
-      dst[j + 1] = t[(w >>> 16) & 0xff] | (t[w >>> 24] << 16);
-    }
-    i = words << 2;
+  for (let at = 0; at < n; at += CHUNK) {
+    const len = Math.min(CHUNK, n - at);
+    kernelCodes.set(len === n ? codes : codes.subarray(at, at + len));
+    kernels.mulawDecode(CODES_AT, (len + 15) >> 4, PCM_AT);
+    if (pcmView.length !== len) pcmView = kernelPcm.subarray(0, len);
+    out.set(pcmView, at);
   }
-  const t = DECODE_TABLE;
-  for (; i < n; i++) out[i] = t[codes[i]];
   return n;
 }
 

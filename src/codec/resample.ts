@@ -11,7 +11,7 @@
  * so any split of a signal into frames, of any sizes (odd, 1, 0), yields exactly the samples of
  * processing it in one piece.
  *
- * The filtering runs in small WebAssembly SIMD kernels (`resample_kernels.wat`, f32x4: four
+ * The filtering runs in small WebAssembly SIMD kernels (`kernels.wat`, f32x4: four
  * multiply-adds per instruction, 3-4x faster than the float64 TypeScript loops they replaced).
  * Each resampler owns one kernel instance and its 64 KiB memory, which holds the float32
  * coefficients, the history followed by the current input (a linear window: the last taps are
@@ -24,8 +24,8 @@
  */
 
 import { designLowpass } from "./fir.ts";
-import { RESAMPLE_KERNELS_WASM_BASE64 } from "./resample_kernels.ts";
 import { Scratch } from "./scratch.ts";
+import { instantiateCodecKernels } from "./wasm.ts";
 
 /** Number of taps of the shared 24 kHz low-pass prototype. */
 export const RESAMPLER_TAPS = 109;
@@ -55,21 +55,9 @@ const CHUNK = 4096;
 /** Byte offset of the signal window in kernel memory (coefficients live below it). */
 const WINDOW_AT = 1024;
 
-/** Exports of `resample_kernels.wat`: pointers are byte offsets into `memory`. */
-interface ResampleKernels {
-  memory: WebAssembly.Memory;
-  /** Upsampler: `blocks` blocks of 4 inputs; writes 12 int16 per block. */
-  up3(coefs: number, phaseTaps: number, window: number, blocks: number, out: number): void;
-  /** Downsampler: `blocks` blocks of 4 outputs (input stride 3); writes 4 int16 per block. */
-  down3(coefs: number, quads: number, window: number, blocks: number, out: number): void;
-}
-
-// Compiled once; every resampler instantiates it with its own memory.
-const KERNEL_MODULE = new WebAssembly.Module(Uint8Array.fromBase64(RESAMPLE_KERNELS_WASM_BASE64));
-
-function instantiateKernels(): ResampleKernels {
+function instantiateKernels() {
   if (16 * Math.max(PHASE_TAPS, TAP_QUADS) > WINDOW_AT) throw new Error("filter too long");
-  return new WebAssembly.Instance(KERNEL_MODULE).exports as unknown as ResampleKernels;
+  return instantiateCodecKernels();
 }
 
 /** Rounds a byte offset up to a multiple of 16 (v128 alignment). */

@@ -1,5 +1,10 @@
 import alawmulaw from "alawmulaw";
-import { decodeMulawInto, encodeMulaw, encodeMulawInto } from "../../src/codec/mulaw.ts";
+import {
+  decodeMulaw,
+  decodeMulawInto,
+  encodeMulaw,
+  encodeMulawInto,
+} from "../../src/codec/mulaw.ts";
 import { Downsampler24kTo8k, Upsampler8kTo24k } from "../../src/codec/resample.ts";
 import { MediaTranscoder } from "../../src/codec/transcoder.ts";
 
@@ -16,17 +21,34 @@ const framePcm8 = pcm8k.subarray(4000, 4160);
 const codesOut = new Uint8Array(8000);
 const pcmOut = new Int16Array(8000);
 
-Deno.bench("mu-law encode 1 s (ours)", { group: "mulaw-encode", baseline: true }, () => {
-  encodeMulawInto(pcm8k, codesOut);
+// Like for like, twice: (1) both allocate a new output array per call (alawmulaw's
+// `mulaw.encode(Int16Array)` / `mulaw.decode(Uint8Array)` against our `encodeMulaw` /
+// `decodeMulaw`); (2) both write into the same reused buffer (our `*Into`, which the bridge
+// uses, against alawmulaw's per-sample `encodeSample` / `decodeSample` in a loop).
+const { encodeSample, decodeSample } = alawmulaw.mulaw;
+Deno.bench("mu-law encode 1 s, new array (ours)", { group: "enc-new", baseline: true }, () => {
+  encodeMulaw(pcm8k);
 });
-Deno.bench("mu-law encode 1 s (alawmulaw)", { group: "mulaw-encode" }, () => {
+Deno.bench("mu-law encode 1 s, new array (alawmulaw)", { group: "enc-new" }, () => {
   alawmulaw.mulaw.encode(pcm8k);
 });
-Deno.bench("mu-law decode 1 s (ours)", { group: "mulaw-decode", baseline: true }, () => {
+Deno.bench("mu-law encode 1 s, into buffer (ours)", { group: "enc-into", baseline: true }, () => {
+  encodeMulawInto(pcm8k, codesOut);
+});
+Deno.bench("mu-law encode 1 s, into buffer (alawmulaw)", { group: "enc-into" }, () => {
+  for (let i = 0; i < pcm8k.length; i++) codesOut[i] = encodeSample(pcm8k[i]);
+});
+Deno.bench("mu-law decode 1 s, new array (ours)", { group: "dec-new", baseline: true }, () => {
+  decodeMulaw(codes8k);
+});
+Deno.bench("mu-law decode 1 s, new array (alawmulaw)", { group: "dec-new" }, () => {
+  alawmulaw.mulaw.decode(codes8k);
+});
+Deno.bench("mu-law decode 1 s, into buffer (ours)", { group: "dec-into", baseline: true }, () => {
   decodeMulawInto(codes8k, pcmOut);
 });
-Deno.bench("mu-law decode 1 s (alawmulaw)", { group: "mulaw-decode" }, () => {
-  alawmulaw.mulaw.decode(codes8k);
+Deno.bench("mu-law decode 1 s, into buffer (alawmulaw)", { group: "dec-into" }, () => {
+  for (let i = 0; i < codes8k.length; i++) pcmOut[i] = decodeSample(codes8k[i]);
 });
 
 /** The resampler a user would write first: linear interpolation / every third sample. */
@@ -58,7 +80,7 @@ const frame8 = new Int16Array(160);
 up.processInto(framePcm8, frame24);
 
 Deno.bench(
-  "upsample 20 ms 8k->24k (ours, 109-tap polyphase)",
+  "upsample 20 ms 8k->24k (ours, 109-tap polyphase, wasm SIMD)",
   { group: "up", baseline: true },
   () => {
     up.processInto(framePcm8, frame24);
@@ -68,7 +90,7 @@ Deno.bench("upsample 20 ms 8k->24k (linear interpolation)", { group: "up" }, () 
   lin.process(framePcm8, frame24);
 });
 Deno.bench(
-  "downsample 20 ms 24k->8k (ours, 109-tap FIR)",
+  "downsample 20 ms 24k->8k (ours, 109-tap FIR, wasm SIMD)",
   { group: "down", baseline: true },
   () => {
     down.processInto(frame24, frame8);

@@ -196,9 +196,9 @@ Deno.test("mu-law *Into variants write in place and reject short outputs", () =>
   assert.throws(() => decodeMulawInto(codes, new Int16Array(4)), RangeError);
 });
 
-Deno.test("mu-law: word-at-a-time and byte paths agree for every alignment and length", () => {
-  // The all-inputs encode above and all-codes decode run the aligned 32-bit word loops; here
-  // views at odd offsets (byte loop), short tails and reused buffers must give the same codes.
+Deno.test("mu-law: SIMD kernels are exact for any alignment, length and chunking", () => {
+  // Views at odd offsets, lengths that end mid-block (16 per block), inputs longer than one
+  // 16384-sample chunk and reused buffers must all give the reference codes and levels.
   const all = allPcm16();
   const wantCodes = Uint8Array.from(all, (x) => g191UlawCompress(x));
   const wantPcm = Int16Array.from(wantCodes, (c) => g711Level(c));

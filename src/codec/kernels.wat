@@ -1,9 +1,11 @@
-;; SIMD kernels of the 8 kHz <-> 24 kHz polyphase resamplers (see resample.ts).
-;; Pure functions over the instance's own memory; the caller lays out coefficients, the f32
-;; history+input window and the int16 output area, and keeps all stream state.
-;; Both kernels work in blocks of 4 (inputs up / outputs down) and may read past the valid
-;; window and write up to one block past the valid outputs: the caller leaves slack for that.
-;; Every valid output depends only on its own lanes, so results do not depend on block layout.
+;; WebAssembly SIMD kernels of the codec: the 8 kHz <-> 24 kHz polyphase resamplers
+;; (resample.ts) and G.711 mu-law encode/decode (mulaw.ts). Assemble with
+;; scripts/codec_build_wasm.ts, which writes kernels.ts.
+;; Pure functions over the instance's own memory; the caller lays out coefficients, signal
+;; windows and outputs (byte offsets), and keeps all stream state.
+;; All kernels work in whole blocks and may read past the valid input and write up to one
+;; block past the valid outputs: the caller leaves slack for that. Every valid output depends
+;; only on its own lanes, so results do not depend on where the blocks fall.
 (module
   (memory (export "memory") 1)
 
@@ -104,6 +106,85 @@
           (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t1)))))
         (local.set $x (i32.add (local.get $x) (i32.const 48)))
         (local.set $out (i32.add (local.get $out) (i32.const 8)))
+        (local.set $blocks (i32.sub (local.get $blocks) (i32.const 1)))
+        (br $block))))
+;; mu-law encode, G.191 ulaw_compress exactly, 16 samples per block: int16 at $pcm ->
+  ;; codes at $out. With m = |x| as ones' complement (x ^ (x >> 15)) and
+  ;; a = min((m >> 2) + 33, 0x1fff), the segment is floor(log2 a) - 4 and the 4 mantissa bits
+  ;; follow the leading one: both sit in the float32 bits of a (exact below 2^24), so the
+  ;; 7-bit code, (12 - e) * 16 + (15 - mantissa), is 2239 - (bits(float(a)) >> 19).
+  (func $encode4 (param $x v128) (result v128)
+    (local $a v128)
+    (local.set $a (i32x4.min_s
+      (i32x4.add
+        (i32x4.shr_s (v128.xor (local.get $x) (i32x4.shr_s (local.get $x) (i32.const 15)))
+          (i32.const 2))
+        (v128.const i32x4 33 33 33 33))
+      (v128.const i32x4 0x1fff 0x1fff 0x1fff 0x1fff)))
+    (v128.or
+      (i32x4.sub (v128.const i32x4 2239 2239 2239 2239)
+        (i32x4.shr_u (f32x4.convert_i32x4_s (local.get $a)) (i32.const 19)))
+      ;; the sign bit of the code is set for x >= 0
+      (v128.andnot (v128.const i32x4 0x80 0x80 0x80 0x80)
+        (i32x4.shr_s (local.get $x) (i32.const 31)))))
+
+  (func (export "mulawEncode") (param $pcm i32) (param $blocks i32) (param $out i32)
+    (local $lo v128) (local $hi v128)
+    (block $done
+      (loop $block
+        (br_if $done (i32.eqz (local.get $blocks)))
+        (local.set $lo (v128.load offset=0 align=2 (local.get $pcm)))
+        (local.set $hi (v128.load offset=16 align=2 (local.get $pcm)))
+        ;; codes are 0..255: the signed 32->16 narrow is exact, the unsigned 16->8 too
+        (v128.store align=1 (local.get $out) (i8x16.narrow_i16x8_u
+          (i16x8.narrow_i32x4_s
+            (call $encode4 (i32x4.extend_low_i16x8_s (local.get $lo)))
+            (call $encode4 (i32x4.extend_high_i16x8_s (local.get $lo))))
+          (i16x8.narrow_i32x4_s
+            (call $encode4 (i32x4.extend_low_i16x8_s (local.get $hi)))
+            (call $encode4 (i32x4.extend_high_i16x8_s (local.get $hi))))))
+        (local.set $pcm (i32.add (local.get $pcm) (i32.const 32)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $blocks (i32.sub (local.get $blocks) (i32.const 1)))
+        (br $block))))
+
+  ;; mu-law decode, G.191 ulaw_expand exactly, 8 codes: with m = ~code (bytes widened to
+  ;; int16 lanes), the level is (((m & 15) << 3) + 0x84) << ((m >> 4) & 7)) - 0x84, negated
+  ;; when bit 7 of m is set. The per-lane shift is a multiply by 1 << e.
+  (func $decode8 (param $m v128) (result v128)
+    (local $mag v128) (local $neg v128) (local $e v128)
+    (local.set $e (v128.and (i16x8.shr_u (local.get $m) (i32.const 4))
+      (v128.const i16x8 7 7 7 7 7 7 7 7)))
+    ;; 1 << e for e in 0..7, looked up bytewise: lane index bytes (2e, 2e + 1) = e * 0x202 + 0x100
+    ;; pick table bytes (2^e, 0)
+    (local.set $e (i8x16.swizzle
+      (v128.const i8x16 1 0 2 0 4 0 8 0 16 0 32 0 64 0 128 0)
+      (i16x8.add (i16x8.mul (local.get $e) (v128.const i16x8 0x202 0x202 0x202 0x202 0x202 0x202 0x202 0x202))
+        (v128.const i16x8 0x100 0x100 0x100 0x100 0x100 0x100 0x100 0x100))))
+    (local.set $mag (i16x8.sub
+      (i16x8.mul
+        (i16x8.add (i16x8.shl (v128.and (local.get $m) (v128.const i16x8 15 15 15 15 15 15 15 15))
+          (i32.const 3))
+          (v128.const i16x8 0x84 0x84 0x84 0x84 0x84 0x84 0x84 0x84))
+        (local.get $e))
+      (v128.const i16x8 0x84 0x84 0x84 0x84 0x84 0x84 0x84 0x84)))
+    ;; all ones where bit 7 of m is set: (mag ^ neg) - neg negates those lanes
+    (local.set $neg (i16x8.shr_s (i16x8.shl (local.get $m) (i32.const 8)) (i32.const 15)))
+    (i16x8.sub (v128.xor (local.get $mag) (local.get $neg)) (local.get $neg)))
+
+  ;; 16 codes per block: codes at $codes -> int16 at $out.
+  (func (export "mulawDecode") (param $codes i32) (param $blocks i32) (param $out i32)
+    (local $m v128)
+    (block $done
+      (loop $block
+        (br_if $done (i32.eqz (local.get $blocks)))
+        (local.set $m (v128.not (v128.load align=1 (local.get $codes))))
+        (v128.store offset=0 align=2 (local.get $out)
+          (call $decode8 (i16x8.extend_low_i8x16_u (local.get $m))))
+        (v128.store offset=16 align=2 (local.get $out)
+          (call $decode8 (i16x8.extend_high_i8x16_u (local.get $m))))
+        (local.set $codes (i32.add (local.get $codes) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 32)))
         (local.set $blocks (i32.sub (local.get $blocks) (i32.const 1)))
         (br $block))))
 )
