@@ -93,6 +93,13 @@ export interface LoadResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Waits for `p`, but at most `ms` (the timer is cleared either way). */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 interface ServerProcess {
   pid: number;
   port: number;
@@ -320,7 +327,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     }
 
     // Hang up and check the server let go of everything.
-    await Promise.all(callers.map((c) => Promise.race([c.hangUp(), sleep(5000)])));
+    await Promise.all(callers.map((c) => within(c.hangUp(), 5000)));
     let after = await serverStats(server.statsPort, false);
     const releaseDeadline = Date.now() + 10_000;
     while (after.activeCalls > 0 && Date.now() < releaseDeadline) {
@@ -386,7 +393,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     };
   } finally {
     for (const c of callers) ticker.delete(c);
-    await Promise.all(callers.map((c) => Promise.race([c.hangUp(), sleep(2000)])));
+    await Promise.all(callers.map((c) => within(c.hangUp(), 2000)));
     harnessLag.stop();
     closeWebhookClient();
     await server?.stop();
