@@ -7,11 +7,11 @@ import { speech, startHarness, waitUntil, withSilence } from "../support/harness
 
 Deno.test("e2e: barge-in clears at once and truncates to what the caller actually heard", async () => {
   const h = await startHarness({
-    // Real-time streaming: 100 ms of audio every 100 ms, so the model is still talking.
+    // Twice real time: the caller has a buffer to clear and the model is still talking.
     fake: {
       transcripts: ["Actually, wait, can you repeat that?"],
       chunkMs: 100,
-      chunkIntervalMs: 100,
+      chunkIntervalMs: 50,
       responder: (ctx) =>
         ctx.trigger === "response.create"
           ? {
