@@ -113,23 +113,30 @@
   ;; a = min((m >> 2) + 33, 0x1fff), the segment is floor(log2 a) - 4 and the 4 mantissa bits
   ;; follow the leading one: both sit in the float32 bits of a (exact below 2^24), so the
   ;; 7-bit code, (12 - e) * 16 + (15 - mantissa), is 2239 - (bits(float(a)) >> 19).
-  (func $encode4 (param $x v128) (result v128)
+  ;; (Vector constants live in locals set before the loops: V8 rebuilds a v128.const at every
+  ;; use, which made these loops ~2.5x slower.)
+  (func $encode4 (param $x v128) (param $c33 v128) (param $cmax v128) (param $c2239 v128)
+    (param $c80 v128) (result v128)
     (local $a v128)
     (local.set $a (i32x4.min_s
       (i32x4.add
         (i32x4.shr_s (v128.xor (local.get $x) (i32x4.shr_s (local.get $x) (i32.const 15)))
           (i32.const 2))
-        (v128.const i32x4 33 33 33 33))
-      (v128.const i32x4 0x1fff 0x1fff 0x1fff 0x1fff)))
+        (local.get $c33))
+      (local.get $cmax)))
     (v128.or
-      (i32x4.sub (v128.const i32x4 2239 2239 2239 2239)
+      (i32x4.sub (local.get $c2239)
         (i32x4.shr_u (f32x4.convert_i32x4_s (local.get $a)) (i32.const 19)))
       ;; the sign bit of the code is set for x >= 0
-      (v128.andnot (v128.const i32x4 0x80 0x80 0x80 0x80)
-        (i32x4.shr_s (local.get $x) (i32.const 31)))))
+      (v128.andnot (local.get $c80) (i32x4.shr_s (local.get $x) (i32.const 31)))))
 
   (func (export "mulawEncode") (param $pcm i32) (param $blocks i32) (param $out i32)
     (local $lo v128) (local $hi v128)
+    (local $c33 v128) (local $cmax v128) (local $c2239 v128) (local $c80 v128)
+    (local.set $c33 (v128.const i32x4 33 33 33 33))
+    (local.set $cmax (v128.const i32x4 0x1fff 0x1fff 0x1fff 0x1fff))
+    (local.set $c2239 (v128.const i32x4 2239 2239 2239 2239))
+    (local.set $c80 (v128.const i32x4 0x80 0x80 0x80 0x80))
     (block $done
       (loop $block
         (br_if $done (i32.eqz (local.get $blocks)))
@@ -138,53 +145,58 @@
         ;; codes are 0..255: the signed 32->16 narrow is exact, the unsigned 16->8 too
         (v128.store align=1 (local.get $out) (i8x16.narrow_i16x8_u
           (i16x8.narrow_i32x4_s
-            (call $encode4 (i32x4.extend_low_i16x8_s (local.get $lo)))
-            (call $encode4 (i32x4.extend_high_i16x8_s (local.get $lo))))
+            (call $encode4 (i32x4.extend_low_i16x8_s (local.get $lo))
+              (local.get $c33) (local.get $cmax) (local.get $c2239) (local.get $c80))
+            (call $encode4 (i32x4.extend_high_i16x8_s (local.get $lo))
+              (local.get $c33) (local.get $cmax) (local.get $c2239) (local.get $c80)))
           (i16x8.narrow_i32x4_s
-            (call $encode4 (i32x4.extend_low_i16x8_s (local.get $hi)))
-            (call $encode4 (i32x4.extend_high_i16x8_s (local.get $hi))))))
+            (call $encode4 (i32x4.extend_low_i16x8_s (local.get $hi))
+              (local.get $c33) (local.get $cmax) (local.get $c2239) (local.get $c80))
+            (call $encode4 (i32x4.extend_high_i16x8_s (local.get $hi))
+              (local.get $c33) (local.get $cmax) (local.get $c2239) (local.get $c80)))))
         (local.set $pcm (i32.add (local.get $pcm) (i32.const 32)))
         (local.set $out (i32.add (local.get $out) (i32.const 16)))
         (local.set $blocks (i32.sub (local.get $blocks) (i32.const 1)))
         (br $block))))
 
-  ;; mu-law decode, G.191 ulaw_expand exactly, 8 codes: with m = ~code (bytes widened to
-  ;; int16 lanes), the level is (((m & 15) << 3) + 0x84) << ((m >> 4) & 7)) - 0x84, negated
-  ;; when bit 7 of m is set. The per-lane shift is a multiply by 1 << e.
-  (func $decode8 (param $m v128) (result v128)
-    (local $mag v128) (local $neg v128) (local $e v128)
-    (local.set $e (v128.and (i16x8.shr_u (local.get $m) (i32.const 4))
-      (v128.const i16x8 7 7 7 7 7 7 7 7)))
-    ;; 1 << e for e in 0..7, looked up bytewise: lane index bytes (2e, 2e + 1) = e * 0x202 + 0x100
-    ;; pick table bytes (2^e, 0)
-    (local.set $e (i8x16.swizzle
-      (v128.const i8x16 1 0 2 0 4 0 8 0 16 0 32 0 64 0 128 0)
-      (i16x8.add (i16x8.mul (local.get $e) (v128.const i16x8 0x202 0x202 0x202 0x202 0x202 0x202 0x202 0x202))
-        (v128.const i16x8 0x100 0x100 0x100 0x100 0x100 0x100 0x100 0x100))))
-    (local.set $mag (i16x8.sub
-      (i16x8.mul
-        (i16x8.add (i16x8.shl (v128.and (local.get $m) (v128.const i16x8 15 15 15 15 15 15 15 15))
-          (i32.const 3))
-          (v128.const i16x8 0x84 0x84 0x84 0x84 0x84 0x84 0x84 0x84))
-        (local.get $e))
-      (v128.const i16x8 0x84 0x84 0x84 0x84 0x84 0x84 0x84 0x84)))
-    ;; all ones where bit 7 of m is set: (mag ^ neg) - neg negates those lanes
-    (local.set $neg (i16x8.shr_s (i16x8.shl (local.get $m) (i32.const 8)) (i32.const 15)))
-    (i16x8.sub (v128.xor (local.get $mag) (local.get $neg)) (local.get $neg)))
-
-  ;; 16 codes per block: codes at $codes -> int16 at $out.
+  ;; mu-law decode, G.191 ulaw_expand exactly, 8 codes per block: codes at $codes -> int16 at
+  ;; $out. With m = ~code in int16 lanes, the level is
+  ;; (((m & 15) << 3) + 0x84) << ((m >> 4) & 7)) - 0x84, negated when bit 7 of m is set.
+  ;; The per-lane shift is a multiply by 1 << e, looked up bytewise from a table: the lane
+  ;; index bytes (2e, 2e + 1) = e * 0x202 + 0x100 pick the table bytes (2^e, 0).
   (func (export "mulawDecode") (param $codes i32) (param $blocks i32) (param $out i32)
-    (local $m v128)
+    (local $m v128) (local $pow v128) (local $mag v128) (local $neg v128)
+    (local $c7 v128) (local $c15 v128) (local $c84 v128) (local $c202 v128) (local $c100 v128)
+    (local $pow2 v128)
+    (local.set $c7 (v128.const i16x8 7 7 7 7 7 7 7 7))
+    (local.set $c15 (v128.const i16x8 15 15 15 15 15 15 15 15))
+    (local.set $c84 (v128.const i16x8 0x84 0x84 0x84 0x84 0x84 0x84 0x84 0x84))
+    (local.set $c202 (v128.const i16x8 0x202 0x202 0x202 0x202 0x202 0x202 0x202 0x202))
+    (local.set $c100 (v128.const i16x8 0x100 0x100 0x100 0x100 0x100 0x100 0x100 0x100))
+    (local.set $pow2 (v128.const i8x16 1 0 2 0 4 0 8 0 16 0 32 0 64 0 128 0))
     (block $done
       (loop $block
         (br_if $done (i32.eqz (local.get $blocks)))
-        (local.set $m (v128.not (v128.load align=1 (local.get $codes))))
-        (v128.store offset=0 align=2 (local.get $out)
-          (call $decode8 (i16x8.extend_low_i8x16_u (local.get $m))))
-        (v128.store offset=16 align=2 (local.get $out)
-          (call $decode8 (i16x8.extend_high_i8x16_u (local.get $m))))
-        (local.set $codes (i32.add (local.get $codes) (i32.const 16)))
-        (local.set $out (i32.add (local.get $out) (i32.const 32)))
+        ;; 8 codes widened to int16 lanes, complemented (the high byte is never looked at)
+        (local.set $m (v128.not (v128.load8x8_u align=1 (local.get $codes))))
+        (local.set $pow (i8x16.swizzle (local.get $pow2)
+          (i16x8.add
+            (i16x8.mul
+              (v128.and (i16x8.shr_u (local.get $m) (i32.const 4)) (local.get $c7))
+              (local.get $c202))
+            (local.get $c100))))
+        (local.set $mag (i16x8.sub
+          (i16x8.mul
+            (i16x8.add (i16x8.shl (v128.and (local.get $m) (local.get $c15)) (i32.const 3))
+              (local.get $c84))
+            (local.get $pow))
+          (local.get $c84)))
+        ;; all ones where bit 7 of m is set: (mag ^ neg) - neg negates those lanes
+        (local.set $neg (i16x8.shr_s (i16x8.shl (local.get $m) (i32.const 8)) (i32.const 15)))
+        (v128.store align=2 (local.get $out)
+          (i16x8.sub (v128.xor (local.get $mag) (local.get $neg)) (local.get $neg)))
+        (local.set $codes (i32.add (local.get $codes) (i32.const 8)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
         (local.set $blocks (i32.sub (local.get $blocks) (i32.const 1)))
         (br $block))))
 )

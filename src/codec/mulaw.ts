@@ -16,7 +16,7 @@
  *
  * Buffers are converted 16 samples at a time by WebAssembly SIMD kernels (`kernels.wat`):
  * the encoder reads segment and mantissa off the float32 bits of the biased magnitude, the
- * decoder multiplies by 2^exponent per lane; both are exact (every input is checked against the
+ * decoder multiplies by 2^exponent per lane (8 codes at a time); both are exact (every input is checked against the
  * reference functions below in the tests). Inputs are copied into the kernel's memory and the
  * results copied out, 16384 samples at a time.
  *
@@ -121,7 +121,7 @@ export function decodeMulawInto(codes: Uint8Array, out: Int16Array): number {
   for (let at = 0; at < n; at += CHUNK) {
     const len = Math.min(CHUNK, n - at);
     kernelCodes.set(len === n ? codes : codes.subarray(at, at + len));
-    kernels.mulawDecode(CODES_AT, (len + 15) >> 4, PCM_AT);
+    kernels.mulawDecode(CODES_AT, (len + 7) >> 3, PCM_AT);
     if (pcmView.length !== len) pcmView = kernelPcm.subarray(0, len);
     out.set(pcmView, at);
   }

@@ -20,7 +20,7 @@ export interface CodecKernels {
   down3(coefs: number, quads: number, window: number, blocks: number, out: number): void;
   /** G.711 mu-law encode: `blocks` blocks of 16 int16 samples -> 16 codes. */
   mulawEncode(pcm: number, blocks: number, out: number): void;
-  /** G.711 mu-law decode: `blocks` blocks of 16 codes -> 16 int16 samples. */
+  /** G.711 mu-law decode: `blocks` blocks of 8 codes -> 8 int16 samples. */
   mulawDecode(codes: number, blocks: number, out: number): void;
 }
 
