@@ -108,54 +108,43 @@
         (local.set $out (i32.add (local.get $out) (i32.const 8)))
         (local.set $blocks (i32.sub (local.get $blocks) (i32.const 1)))
         (br $block))))
-;; mu-law encode, G.191 ulaw_compress exactly, 16 samples per block: int16 at $pcm ->
-  ;; codes at $out. With m = |x| as ones' complement (x ^ (x >> 15)) and
+;; mu-law encode, G.191 ulaw_compress exactly, 8 samples per block: int16 at $pcm -> codes
+  ;; at $out. With m = |x| as ones' complement (x ^ (x >> 15)) and
   ;; a = min((m >> 2) + 33, 0x1fff), the segment is floor(log2 a) - 4 and the 4 mantissa bits
   ;; follow the leading one: both sit in the float32 bits of a (exact below 2^24), so the
-  ;; 7-bit code, (12 - e) * 16 + (15 - mantissa), is 2239 - (bits(float(a)) >> 19).
+  ;; 7-bit code, (12 - e) * 16 + (15 - mantissa), is 2239 - (bits(float(a)) >> 19); bit 7 is
+  ;; set for x >= 0.
   ;; (Vector constants live in locals set before the loops: V8 rebuilds a v128.const at every
   ;; use, which made these loops ~2.5x slower.)
-  (func $encode4 (param $x v128) (param $c33 v128) (param $cmax v128) (param $c2239 v128)
-    (param $c80 v128) (result v128)
-    (local $a v128)
-    (local.set $a (i32x4.min_s
-      (i32x4.add
-        (i32x4.shr_s (v128.xor (local.get $x) (i32x4.shr_s (local.get $x) (i32.const 15)))
-          (i32.const 2))
-        (local.get $c33))
-      (local.get $cmax)))
-    (v128.or
-      (i32x4.sub (local.get $c2239)
-        (i32x4.shr_u (f32x4.convert_i32x4_s (local.get $a)) (i32.const 19)))
-      ;; the sign bit of the code is set for x >= 0
-      (v128.andnot (local.get $c80) (i32x4.shr_s (local.get $x) (i32.const 31)))))
-
   (func (export "mulawEncode") (param $pcm i32) (param $blocks i32) (param $out i32)
-    (local $lo v128) (local $hi v128)
-    (local $c33 v128) (local $cmax v128) (local $c2239 v128) (local $c80 v128)
-    (local.set $c33 (v128.const i32x4 33 33 33 33))
-    (local.set $cmax (v128.const i32x4 0x1fff 0x1fff 0x1fff 0x1fff))
+    (local $x v128) (local $a v128) (local $sign v128)
+    (local $c33 v128) (local $cmax v128) (local $c80 v128) (local $c2239 v128)
+    (local.set $c33 (v128.const i16x8 33 33 33 33 33 33 33 33))
+    (local.set $cmax (v128.const i16x8 0x1fff 0x1fff 0x1fff 0x1fff 0x1fff 0x1fff 0x1fff 0x1fff))
+    (local.set $c80 (v128.const i16x8 0x80 0x80 0x80 0x80 0x80 0x80 0x80 0x80))
     (local.set $c2239 (v128.const i32x4 2239 2239 2239 2239))
-    (local.set $c80 (v128.const i32x4 0x80 0x80 0x80 0x80))
     (block $done
       (loop $block
         (br_if $done (i32.eqz (local.get $blocks)))
-        (local.set $lo (v128.load offset=0 align=2 (local.get $pcm)))
-        (local.set $hi (v128.load offset=16 align=2 (local.get $pcm)))
+        (local.set $x (v128.load align=2 (local.get $pcm)))
+        (local.set $sign (i16x8.shr_s (local.get $x) (i32.const 15)))
+        (local.set $a (i16x8.min_s
+          (i16x8.add
+            (i16x8.shr_s (v128.xor (local.get $x) (local.get $sign)) (i32.const 2))
+            (local.get $c33))
+          (local.get $cmax)))
         ;; codes are 0..255: the signed 32->16 narrow is exact, the unsigned 16->8 too
-        (v128.store align=1 (local.get $out) (i8x16.narrow_i16x8_u
+        (local.set $a (v128.or
           (i16x8.narrow_i32x4_s
-            (call $encode4 (i32x4.extend_low_i16x8_s (local.get $lo))
-              (local.get $c33) (local.get $cmax) (local.get $c2239) (local.get $c80))
-            (call $encode4 (i32x4.extend_high_i16x8_s (local.get $lo))
-              (local.get $c33) (local.get $cmax) (local.get $c2239) (local.get $c80)))
-          (i16x8.narrow_i32x4_s
-            (call $encode4 (i32x4.extend_low_i16x8_s (local.get $hi))
-              (local.get $c33) (local.get $cmax) (local.get $c2239) (local.get $c80))
-            (call $encode4 (i32x4.extend_high_i16x8_s (local.get $hi))
-              (local.get $c33) (local.get $cmax) (local.get $c2239) (local.get $c80)))))
-        (local.set $pcm (i32.add (local.get $pcm) (i32.const 32)))
-        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+            (i32x4.sub (local.get $c2239) (i32x4.shr_u
+              (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $a))) (i32.const 19)))
+            (i32x4.sub (local.get $c2239) (i32x4.shr_u
+              (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $a))) (i32.const 19))))
+          (v128.andnot (local.get $c80) (local.get $sign))))
+        (v128.store64_lane align=1 0 (local.get $out)
+          (i8x16.narrow_i16x8_u (local.get $a) (local.get $a)))
+        (local.set $pcm (i32.add (local.get $pcm) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 8)))
         (local.set $blocks (i32.sub (local.get $blocks) (i32.const 1)))
         (br $block))))
 

@@ -14,9 +14,9 @@
  * Decoder: `ulaw_expand` from the same library (the G.711 reconstruction levels, scaled to
  * 16 bits: code 0x00 -> -32124, 0x80 -> 32124, 0xFF and 0x7F -> 0).
  *
- * Buffers are converted 16 samples at a time by WebAssembly SIMD kernels (`kernels.wat`):
+ * Buffers are converted 8 samples at a time by WebAssembly SIMD kernels (`kernels.wat`):
  * the encoder reads segment and mantissa off the float32 bits of the biased magnitude, the
- * decoder multiplies by 2^exponent per lane (8 codes at a time); both are exact (every input is checked against the
+ * decoder multiplies by 2^exponent per lane; both are exact (every input is checked against the
  * reference functions below in the tests). Inputs are copied into the kernel's memory and the
  * results copied out, 16384 samples at a time.
  *
@@ -98,7 +98,7 @@ export function encodeMulawInto(pcm: Int16Array, out: Uint8Array): number {
   for (let at = 0; at < n; at += CHUNK) {
     const len = Math.min(CHUNK, n - at);
     kernelPcm.set(len === n ? pcm : pcm.subarray(at, at + len));
-    kernels.mulawEncode(PCM_AT, (len + 15) >> 4, CODES_AT);
+    kernels.mulawEncode(PCM_AT, (len + 7) >> 3, CODES_AT);
     if (codesView.length !== len) codesView = kernelCodes.subarray(0, len);
     out.set(codesView, at);
   }

@@ -18,7 +18,7 @@ export interface CodecKernels {
   up3(coefs: number, phaseTaps: number, window: number, blocks: number, out: number): void;
   /** 24k -> 8k FIR at every third input: `blocks` blocks of 4 int16 outputs. */
   down3(coefs: number, quads: number, window: number, blocks: number, out: number): void;
-  /** G.711 mu-law encode: `blocks` blocks of 16 int16 samples -> 16 codes. */
+  /** G.711 mu-law encode: `blocks` blocks of 8 int16 samples -> 8 codes. */
   mulawEncode(pcm: number, blocks: number, out: number): void;
   /** G.711 mu-law decode: `blocks` blocks of 8 codes -> 8 int16 samples. */
   mulawDecode(codes: number, blocks: number, out: number): void;
