@@ -4,10 +4,12 @@
  * Twilio plays media in order and echoes a mark once the audio queued before it has
  * played, but it ALSO echoes every pending mark when a `clear` flushes the buffer, so an
  * echo alone does not prove the audio was heard. This tracker records each chunk sent
- * (item id, cumulative ms), takes genuine echoes as proof of play, and on barge-in
- * estimates the exact position of the playhead by time since the last proof, capped by
- * the next unconfirmed mark. The result is the `audio_end_ms` for
- * `conversation.item.truncate`: integer, never more than the audio sent for the item.
+ * (item id, cumulative ms) and takes genuine echoes as proof of play. On barge-in it
+ * estimates the playhead twice: from the last proof (which arrives one network trip
+ * after the audio ended, so it runs late) and from the send schedule (which assumes
+ * playback starts the moment audio is sent, so it runs early), and takes the midpoint:
+ * with a symmetric network path the two errors cancel. The result is the `audio_end_ms`
+ * for `conversation.item.truncate`: integer, never more than the audio sent for the item.
  *
  * Pure bookkeeping: no sockets, time comes from an injected clock.
  *
@@ -25,6 +27,8 @@ interface PendingChunk {
   endMs: number;
   /** Clock time the chunk was handed to Twilio. */
   sentAt: number;
+  /** When it would start playing if playback began the moment audio was sent. */
+  scheduledAt: number;
 }
 
 /** A truncation to send to the model after a barge-in. */
@@ -44,6 +48,8 @@ export class Playout {
   #sentMs = new Map<string, number>();
   #heardMs = new Map<string, number>();
   #lastProofAt = -Infinity;
+  /** When the audio sent so far would finish playing, by the send schedule. */
+  #scheduleEnd = -Infinity;
   #drainWaiters: Array<() => void> = [];
 
   /** @param clock milliseconds, monotonic (e.g. `performance.now`) */
@@ -60,7 +66,10 @@ export class Playout {
     const endMs = startMs + bytes / MULAW_BYTES_PER_MS;
     this.#sentMs.set(itemId, endMs);
     const mark = `a${++this.#seq}`;
-    this.#pending.push({ mark, itemId, startMs, endMs, sentAt: this.#clock() });
+    const sentAt = this.#clock();
+    const scheduledAt = Math.max(sentAt, this.#scheduleEnd);
+    this.#scheduleEnd = scheduledAt + (endMs - startMs);
+    this.#pending.push({ mark, itemId, startMs, endMs, sentAt, scheduledAt });
     return mark;
   }
 
@@ -104,8 +113,26 @@ export class Playout {
   interrupt(): Truncation[] {
     if (this.#pending.length === 0) return [];
     const now = this.#clock();
+    const byProof = this.#playheadFromProof(now);
+    const bySchedule = this.#playheadFromSchedule(now);
+    for (const chunk of this.#pending) this.#flushed.add(chunk.mark);
+    this.#pending = [];
+    this.#scheduleEnd = -Infinity;
+    this.#notifyDrained();
+    const truncations: Truncation[] = [];
+    for (const [itemId, proofMs] of byProof) {
+      const ms = (proofMs + (bySchedule.get(itemId) ?? proofMs)) / 2;
+      const capped = Math.min(ms, this.sentMs(itemId));
+      const audioEndMs = Math.max(0, Math.floor(capped));
+      this.#heardMs.set(itemId, audioEndMs);
+      truncations.push({ itemId, audioEndMs });
+    }
+    return truncations;
+  }
+
+  /** Playhead per pending item, walking forward from the last genuine echo. */
+  #playheadFromProof(now: number): Map<string, number> {
     const heard = new Map<string, number>();
-    // Walk the playhead forward from the last proof of play.
     let t = Math.max(this.#pending[0].sentAt, this.#lastProofAt);
     let playing = true;
     for (const chunk of this.#pending) {
@@ -121,17 +148,20 @@ export class Playout {
         playing = false;
       }
     }
-    for (const chunk of this.#pending) this.#flushed.add(chunk.mark);
-    this.#pending = [];
-    this.#notifyDrained();
-    const truncations: Truncation[] = [];
-    for (const [itemId, ms] of heard) {
-      const capped = Math.min(ms, this.sentMs(itemId));
-      const audioEndMs = Math.max(0, Math.floor(capped));
-      this.#heardMs.set(itemId, audioEndMs);
-      truncations.push({ itemId, audioEndMs });
+    return heard;
+  }
+
+  /** Playhead per pending item, by the send schedule. */
+  #playheadFromSchedule(now: number): Map<string, number> {
+    const heard = new Map<string, number>();
+    for (const chunk of this.#pending) {
+      const duration = chunk.endMs - chunk.startMs;
+      const played = Math.min(duration, Math.max(0, now - chunk.scheduledAt));
+      if (!heard.has(chunk.itemId) || played > 0) {
+        heard.set(chunk.itemId, chunk.startMs + played);
+      }
     }
-    return truncations;
+    return heard;
   }
 
   /** Resolves once every chunk sent so far has been played (or flushed). */

@@ -98,3 +98,15 @@ Deno.test("playout: whenDrained resolves on the last genuine echo or on interrup
   p.interrupt();
   await second;
 });
+
+Deno.test("playout: a late echo and the send schedule are averaged", () => {
+  const c = clock();
+  const p = new Playout(c.now);
+  const m1 = p.chunkSent("item1", 800); // plays 0-100 ms by the schedule
+  p.chunkSent("item1", 800); // 100-200 ms
+  c.advance(140); // the echo of the first chunk arrives 40 ms after it ended
+  p.markEchoed(m1);
+  c.advance(10);
+  // By proof: 100 + 10 = 110 ms; by schedule: 150 ms; midpoint 130 ms.
+  assert.deepEqual(p.interrupt(), [{ itemId: "item1", audioEndMs: 130 }]);
+});
