@@ -86,6 +86,8 @@ export interface FakeRealtimeOptions {
   sessionTtlMs?: number;
   /** RMS (PCM16 scale) of a speech frame at VAD threshold 0.5 (scales linearly). Default 500. */
   vadRmsAtHalf?: number;
+  /** Port to listen on (127.0.0.1); default 0, a free one. */
+  port?: number;
 }
 
 /** One connection the fake accepted. */
@@ -865,7 +867,11 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
     }
   }
 
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: opts.port ?? 0,
+    onListen: () => {},
+  }, (req) => {
     const url = new URL(req.url);
     if (url.pathname !== "/v1/realtime") return new Response("not found", { status: 404 });
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
