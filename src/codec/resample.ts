@@ -12,7 +12,7 @@
  * processing it in one piece.
  *
  * The filtering runs in small WebAssembly SIMD kernels (`kernels.wat`, f32x4: four
- * multiply-adds per instruction, 3-4x faster than the float64 TypeScript loops they replaced).
+ * multiply-adds per instruction, 5-8x faster than the float64 TypeScript loops they replaced).
  * Each resampler owns one kernel instance and its 64 KiB memory, which holds the float32
  * coefficients, the history followed by the current input (a linear window: the last taps are
  * moved to the front after each call), and the int16 output. Float32 keeps ~24 bits: outputs

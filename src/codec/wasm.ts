@@ -24,9 +24,6 @@ export interface CodecKernels {
   mulawDecode(codes: number, blocks: number, out: number): void;
 }
 
-/** Size of a kernel instance's memory in bytes. */
-export const KERNEL_MEMORY_BYTES = 65536;
-
 if (!IS_LITTLE_ENDIAN) throw new Error("the codec's WebAssembly kernels need a little-endian host");
 const MODULE = new WebAssembly.Module(Uint8Array.fromBase64(CODEC_KERNELS_WASM_BASE64));
 
