@@ -112,10 +112,20 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       },
       onIncomingCall: (info) => calls.onIncomingCall(info),
       onStream: (stream, start) => calls.onStream(stream, start),
+      onCallStatus: (info) =>
+        void calls.onTwilioStatus(info.callSid, "twilioStatus", {
+          status: info.callStatus,
+          duration: info.duration,
+          from: info.params.From,
+          to: info.params.To,
+        }),
       onStreamStatus: (info) => {
-        if (info.streamEvent === "stream-error") {
-          metrics.protocolErrors.inc({ side: "twilio", reason: "stream_error" });
-        }
+        if (info.streamEvent !== "stream-error") return;
+        metrics.protocolErrors.inc({ side: "twilio", reason: "stream_error" });
+        void calls.onTwilioStatus(info.callSid, "streamError", {
+          streamSid: info.streamSid,
+          error: info.streamError,
+        });
       },
     }),
   ];

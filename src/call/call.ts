@@ -121,6 +121,9 @@ export class Call {
   readonly #bookings = { confirmed: 0, cancelled: 0, rescheduled: 0 };
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the silence clock runs out, and when the armed idle timer fires (clock ms). */
+  #idleDeadline = 0;
+  #idleTimerAt = 0;
   #idleStage: "none" | "checked_in" = "none";
   #callerSpeaking = false;
   #dtmfDigits: string[] = [];
@@ -129,6 +132,7 @@ export class Call {
   #framesToCaller = 0;
   #droppedLateDeltas = 0;
   readonly #unsubscribe: Array<() => void> = [];
+  readonly #annotations: Record<string, unknown> = {};
 
   constructor(options: CallOptions) {
     this.#o = options;
@@ -390,7 +394,7 @@ export class Call {
         } catch { /* recorded as the raw string */ }
         const outcome = await this.#o.tools.invoke(call.name, call.arguments, {
           callSid: this.#o.callSid,
-          callerNumber: this.#o.from || undefined,
+          callerNumber: callerNumber(this.#o.from),
         });
         this.#recordTool(call, args, outcome, startedAt);
         if (this.#finished) return;
@@ -435,6 +439,11 @@ export class Call {
     } else if (call.name === "reschedule_booking" && status === "rescheduled") {
       this.#bookings.rescheduled++;
     }
+  }
+
+  /** Adds what Twilio reported about the call (status callbacks) to the call record. */
+  annotate(key: string, value: unknown): void {
+    this.#annotations[key] = value;
   }
 
   /** Called by the call-control tools. */
@@ -600,6 +609,7 @@ export class Call {
       },
       bargeIns: this.#bargeIns.map(({ at, heardMs }) => ({ at, heardMs })),
       extra: {
+        ...this.#annotations,
         endReason: this.#endReason,
         framesToModel: this.#framesToModel,
         framesToCaller: this.#framesToCaller,
@@ -662,13 +672,27 @@ export class Call {
    */
   #touchIdle(byCaller = true): void {
     if (this.#finished || this.#fallback) return;
-    if (this.#idleTimer !== undefined) this.#clearTimer(this.#idleTimer);
     if (byCaller) this.#idleStage = "none";
     const { idleCheckinMs, idleHangupMs } = this.#o.limits;
-    this.#idleTimer = this.#after(
-      this.#idleStage === "none" ? idleCheckinMs : idleHangupMs - idleCheckinMs,
-      () => this.#onIdle(),
-    );
+    const now = this.#clock();
+    this.#idleDeadline = now +
+      (this.#idleStage === "none" ? idleCheckinMs : idleHangupMs - idleCheckinMs);
+    // Agent audio touches this every 20 ms: keep the armed timer when it fires no later
+    // than the new deadline (it re-arms itself for the rest), instead of replacing a timer
+    // per frame.
+    if (this.#idleTimer !== undefined && this.#idleTimerAt <= this.#idleDeadline) return;
+    if (this.#idleTimer !== undefined) this.#clearTimer(this.#idleTimer);
+    this.#armIdle(now);
+  }
+
+  #armIdle(now: number): void {
+    this.#idleTimerAt = this.#idleDeadline;
+    this.#idleTimer = this.#after(this.#idleDeadline - now, () => {
+      this.#idleTimer = undefined;
+      const at = this.#clock();
+      if (at < this.#idleDeadline) this.#armIdle(at);
+      else this.#onIdle();
+    });
   }
 
   #onIdle(): void {
@@ -676,7 +700,9 @@ export class Call {
     const busy = this.#callerSpeaking || this.#o.connection.responseActive ||
       this.#playout.hasUnplayed() || this.#endRequest !== undefined;
     if (busy) {
-      this.#idleTimer = this.#after(1000, () => this.#onIdle());
+      const now = this.#clock();
+      this.#idleDeadline = now + 1000;
+      this.#armIdle(now);
       return;
     }
     if (this.#idleStage === "checked_in") {
@@ -711,6 +737,14 @@ export class Call {
     clearTimeout(id);
     this.#timers.delete(id);
   }
+}
+
+/**
+ * The caller's number when it is a real E.164 number (Twilio sends e.g. "anonymous" or
+ * "+266696687" for withheld caller ID; bookings must not default to those).
+ */
+export function callerNumber(from: string | undefined): string | undefined {
+  return from && /^\+[1-9]\d{6,14}$/.test(from) && from !== "+266696687" ? from : undefined;
 }
 
 /** Resolves when a connection that is already connecting becomes open. */

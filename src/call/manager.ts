@@ -22,7 +22,7 @@ import type { Admission, IncomingCallInfo } from "../twilio/routes.ts";
 import type { TwilioCallControl } from "../twilio/rest.ts";
 import type { Apologies } from "../assets.ts";
 import { audioPathFor } from "./audio_path.ts";
-import { Call, type CallLimits } from "./call.ts";
+import { Call, callerNumber, type CallLimits } from "./call.ts";
 
 const log = logger("call");
 
@@ -91,6 +91,44 @@ export class CallManager {
     this.#prewarm.warm(info.callSid, () => this.#connection(info.callSid, info.from));
   }
 
+  /**
+   * Twilio's status callbacks: attached to the live call's record, or to the stored
+   * record once the call is over (a call that never reached the stream gets one).
+   */
+  async onTwilioStatus(callSid: string, key: string, value: Record<string, unknown>) {
+    const live = this.#calls.get(callSid);
+    if (live) {
+      live.annotate(key, value);
+      return;
+    }
+    const { store } = this.#deps;
+    try {
+      const record = await store.getCall(callSid);
+      if (record) {
+        await store.saveCall({ ...record, extra: { ...record.extra, [key]: value } });
+      } else if (key === "twilioStatus") {
+        const now = new Date().toISOString();
+        await store.saveCall({
+          callSid,
+          from: String(value.from ?? ""),
+          to: String(value.to ?? ""),
+          startedAt: now,
+          endedAt: now,
+          outcome: `not_connected_${value.status}`,
+          transcript: [],
+          toolCalls: [],
+          latency: {},
+          bargeIns: [],
+          extra: { [key]: value },
+        });
+      }
+    } catch (error) {
+      log.with({ callSid }).error("recording Twilio status failed: {message}", {
+        message: (error as Error).message,
+      });
+    }
+  }
+
   /** A verified media stream started: run its call. */
   onStream(stream: TwilioStream, start: StreamStart): void {
     const callSid = start.callSid;
@@ -133,8 +171,8 @@ export class CallManager {
     return first;
   }
 
-  #closedConnection(callSid: string, callerNumber: string): RealtimeConnection {
-    const connection = this.#connection(callSid, callerNumber);
+  #closedConnection(callSid: string, from: string): RealtimeConnection {
+    const connection = this.#connection(callSid, from);
     connection.close("model not ready in time");
     return connection;
   }
@@ -229,7 +267,7 @@ export class CallManager {
   }
 
   /** A fresh, not yet connected Realtime connection for a call. */
-  #connection(callSid: string, callerNumber: string): RealtimeConnection {
+  #connection(callSid: string, from: string): RealtimeConnection {
     const { config, profile } = this.#deps;
     const tools = new ToolRegistry(this.#tools({ requestHangUp() {}, requestTransfer() {} }));
     const sessionConfig = buildSessionConfig({
@@ -239,7 +277,7 @@ export class CallManager {
       instructions: buildInstructions({
         profile,
         now: this.#deps.now?.() ?? Temporal.Now.instant(),
-        callerNumber: callerNumber || undefined,
+        callerNumber: callerNumber(from),
         canTransfer: this.#canTransfer,
       }),
       tools: tools.definitions(),

@@ -5,14 +5,25 @@
  */
 import assert from "node:assert/strict";
 import parsePrometheus from "parse-prometheus-text-format";
+import { postSignedForm } from "../../src/sim/twilio_caller.ts";
 import { bookingResponder, TRANSCRIPTS } from "../support/scripts.ts";
-import { nextOpenDate, speech, startHarness, waitUntil, withSilence } from "../support/harness.ts";
+import {
+  ACCOUNT_SID,
+  AUTH_TOKEN,
+  nextOpenDate,
+  PUBLIC_URL,
+  speech,
+  startHarness,
+  waitUntil,
+  withSilence,
+} from "../support/harness.ts";
 
 for (const format of ["pcmu", "pcm16"] as const) {
   Deno.test(`e2e (${format}): a caller books a slot by voice; booking and call record are stored`, async () => {
     const h = await startHarness({
       // The fixture pauses between sentences; a patient VAD keeps it one turn.
-      env: { AUDIO_FORMAT: format, VAD_SILENCE_MS: "900" },
+      env: { AUDIO_FORMAT: format, VAD_SILENCE_MS: "900", SMS_FROM: "+15553334444" },
+      rest: true,
       fake: { transcripts: TRANSCRIPTS },
     });
     try {
@@ -92,6 +103,40 @@ for (const format of ["pcmu", "pcm16"] as const) {
         "confirmed",
       );
       assert.ok((record.latency.turnMs?.length ?? 0) >= 2, JSON.stringify(record.latency));
+
+      // A confirmation SMS went to the caller through the Twilio REST API.
+      const sms = h.rest!.requests.filter((r) => r.path.endsWith("/Messages.json"));
+      assert.equal(sms.length, 1);
+      assert.equal(sms[0].form.To, "+15550001111");
+      assert.equal(sms[0].form.From, "+15553334444");
+      assert.match(sms[0].form.Body, new RegExp(`Reference ${booking.id}`));
+      assert.ok(sms[0].form.Body.includes(booking.label));
+
+      // Twilio's final status callback is added to the record.
+      const status = await postSignedForm(
+        { serverUrl: h.app.baseUrl, publicUrl: PUBLIC_URL, authToken: AUTH_TOKEN },
+        "/twilio/status",
+        {
+          CallSid: caller.callSid,
+          AccountSid: ACCOUNT_SID,
+          CallStatus: "completed",
+          CallDuration: "14",
+          From: "+15550001111",
+          To: "+15559990000",
+        },
+      );
+      assert.equal(status.status, 204);
+      await waitUntil(async () =>
+        (await h.app.store.getCall(caller.callSid))?.extra?.twilioStatus !== undefined
+      );
+      const updated = (await h.app.store.getCall(caller.callSid))!;
+      assert.deepEqual(updated.extra?.twilioStatus, {
+        status: "completed",
+        duration: 14,
+        from: "+15550001111",
+        to: "+15559990000",
+      });
+      assert.equal(updated.outcome, "booked");
 
       // The metrics moved, in valid Prometheus text format.
       const metrics = await (await fetch(`${h.app.baseUrl}/metrics`)).text();

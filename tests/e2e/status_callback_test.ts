@@ -1,0 +1,50 @@
+/** Twilio status callbacks for calls that never reached the media stream. */
+import assert from "node:assert/strict";
+import { postSignedForm } from "../../src/sim/twilio_caller.ts";
+import { AUTH_TOKEN, PUBLIC_URL, startHarness, waitUntil } from "../support/harness.ts";
+
+Deno.test("status callback: a call that was never connected still gets a record", async () => {
+  const h = await startHarness();
+  try {
+    const target = { serverUrl: h.app.baseUrl, publicUrl: PUBLIC_URL, authToken: AUTH_TOKEN };
+    const res = await postSignedForm(target, "/twilio/status", {
+      CallSid: "CA00000000000000000000000000000001",
+      CallStatus: "no-answer",
+      From: "+15550001111",
+      To: "+15559990000",
+    });
+    assert.equal(res.status, 204);
+    await waitUntil(async () =>
+      (await h.app.store.getCall("CA00000000000000000000000000000001")) !== undefined
+    );
+    const record = (await h.app.store.getCall("CA00000000000000000000000000000001"))!;
+    assert.equal(record.outcome, "not_connected_no-answer");
+    assert.equal(record.from, "+15550001111");
+
+    // A stream error for it is recorded too, and counted.
+    const err = await postSignedForm(target, "/twilio/stream-status", {
+      CallSid: "CA00000000000000000000000000000001",
+      StreamSid: "MZ00000000000000000000000000000001",
+      StreamEvent: "stream-error",
+      StreamError: "Stream - WebSocket - Connection Refused",
+    });
+    assert.equal(err.status, 204);
+    await waitUntil(async () =>
+      (await h.app.store.getCall("CA00000000000000000000000000000001"))?.extra?.streamError !==
+        undefined
+    );
+    const metrics = await (await fetch(`${h.app.baseUrl}/metrics`)).text();
+    assert.match(metrics, /voice_protocol_errors_total\{side="twilio",reason="stream_error"\} 1/);
+
+    // Unsigned callbacks are refused.
+    const forged = await fetch(`${h.app.baseUrl}/twilio/status`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "CallSid=CA1&CallStatus=completed",
+    });
+    assert.equal(forged.status, 403);
+    await forged.body?.cancel();
+  } finally {
+    await h.close();
+  }
+});
