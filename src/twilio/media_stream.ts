@@ -439,7 +439,8 @@ export class TwilioStream {
     if (event === "media") this.#onMedia(msg as Record<string, unknown>);
     else if (event === "start") this.#onStartMessage(msg);
     else if (event === "connected") this.#onConnected(msg);
-    else if (event === "dtmf" || event === "mark" || event === "stop") this.#onEvent(msg);
+    else if (event === "mark") this.#onMark(msg as Record<string, unknown>);
+    else if (event === "dtmf" || event === "stop") this.#onEvent(msg);
     else {this.#drop("unknown_event", {
         event: typeof event === "string" ? event.slice(0, 40) : "",
       });}
@@ -472,7 +473,31 @@ export class TwilioStream {
     const end = ts + bytes.length / BYTES_PER_MS;
     if (end > this.#nextTs) this.#nextTs = end;
     this.counters.mediaIn++;
-    this.#safely(() => this.onMedia(bytes, ts));
+    // Inline rather than #safely: no closure per frame on the hot path.
+    try {
+      this.onMedia(bytes, ts);
+    } catch (error) {
+      this.#drop("handler_error", { error });
+    }
+  }
+
+  /**
+   * Mark echoes come back once per outbound chunk (~50/s per call while the agent talks):
+   * hand-checked like media, with the same rules {@linkcode MarkMessageSchema} states.
+   */
+  #onMark(msg: Record<string, unknown>): void {
+    const mark = msg.mark as Record<string, unknown> | null | undefined;
+    const seq = msg.sequenceNumber;
+    if (
+      typeof mark !== "object" || mark === null || typeof mark.name !== "string" ||
+      typeof seq !== "string" || !/^\d{1,15}$/.test(seq) ||
+      typeof msg.streamSid !== "string" || msg.streamSid.length === 0
+    ) return this.#drop("invalid_message");
+    if (this.#streamSid === undefined) return this.#drop("media_before_start");
+    if (msg.streamSid !== this.#streamSid) return this.#drop("wrong_stream_sid");
+    if (this.#stopped) return this.#drop("after_stop");
+    const name = mark.name;
+    this.#safely(() => this.onMark(name));
   }
 
   /** Inserts silence from `from` to `to` (ms) so downstream time matches the caller's. */
