@@ -141,7 +141,7 @@ export class NoDelayWebSocket {
 
   async #readLoop(conn: Deno.Conn, initial: Uint8Array): Promise<void> {
     let buf: Uint8Array = initial.slice();
-    const chunk = new Uint8Array(256 * 1024);
+    const chunk = new Uint8Array(16 * 1024);
     for (;;) {
       // Parse every complete frame in the buffer.
       let at = 0;
