@@ -76,12 +76,17 @@ interface CompiledRoute extends Route {
   pattern: URLPattern;
 }
 
+/** Largest request body any route accepts (routes that read bodies may set less). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
 /**
  * Builds a request handler from a route table. Unknown paths get a JSON 404; a known
- * path with the wrong method gets a JSON 405 with an `Allow` header.
+ * path with the wrong method gets a JSON 405 with an `Allow` header; a declared body over
+ * `maxBodyBytes` gets a JSON 413 before any handler runs.
  */
 export function createRouter(
   routes: Route[],
+  maxBodyBytes = MAX_BODY_BYTES,
 ): (req: Request, remoteAddr?: string) => Promise<Response> {
   const compiled: CompiledRoute[] = routes.map((r) => ({
     ...r,
@@ -89,6 +94,10 @@ export function createRouter(
   }));
   return async (req, remoteAddr) => {
     const pathname = new URL(req.url).pathname;
+    if (Number(req.headers.get("content-length") ?? 0) > maxBodyBytes) {
+      await req.body?.cancel();
+      return jsonError(413, `request body over ${maxBodyBytes} bytes`);
+    }
     const allowed: string[] = [];
     for (const route of compiled) {
       const match = route.pattern.exec({ pathname });

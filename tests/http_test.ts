@@ -42,6 +42,18 @@ Deno.test("router: wrong method is a JSON 405 with Allow", async () => {
   assert.equal((await res.json()).error.status, 405);
 });
 
+Deno.test("router: a declared body over the global limit is a JSON 413", async () => {
+  const res = await createRouter(routes, 8)(
+    new Request("http://x/echo/ann", {
+      method: "POST",
+      body: "0123456789",
+      headers: { "content-length": "10" },
+    }),
+  );
+  assert.equal(res.status, 413);
+  assert.equal((await res.json()).error.status, 413);
+});
+
 Deno.test("readBodyLimited: declared and streamed bodies over the limit are refused", async () => {
   await assert.rejects(
     readBodyLimited(
