@@ -100,7 +100,8 @@ export class Call {
 
   #audioItemId: string | undefined;
   #activeResponseId: string | undefined;
-  readonly #interruptedResponses = new Set<string>();
+  /** Responses whose audio must not reach the caller: interrupted, or already done. */
+  readonly #silencedResponses = new Set<string>();
   #pendingTools: PendingToolCall[] = [];
   #toolChain: Promise<void> = Promise.resolve();
   #endRequest: EndRequest | undefined;
@@ -284,8 +285,8 @@ export class Call {
   }
 
   #onAudioDelta(responseId: string, itemId: string, delta: string): void {
-    if (this.#interruptedResponses.has(responseId) || this.#fallback) {
-      this.#droppedLateDeltas++; // the caller interrupted it, or the apology is playing
+    if (this.#silencedResponses.has(responseId) || this.#fallback) {
+      this.#droppedLateDeltas++; // interrupted or finished, or the apology is playing
       return;
     }
     if (itemId !== this.#audioItemId) {
@@ -331,7 +332,7 @@ export class Call {
     const t0 = this.#clock();
     // Whatever the interrupted response still sends is stale: the server cancels it.
     if (this.#activeResponseId !== undefined) {
-      this.#interruptedResponses.add(this.#activeResponseId);
+      this.#silence(this.#activeResponseId);
     }
     this.#aligner.reset();
     this.#o.audio.resetOutbound();
@@ -349,11 +350,19 @@ export class Call {
     this.#o.metrics?.bargeInReaction.observe(reactionMs / 1000);
   }
 
+  /** Marks a response as silenced; only the newest few are kept (ids never recur). */
+  #silence(responseId: string): void {
+    this.#silencedResponses.add(responseId);
+    if (this.#silencedResponses.size > 32) {
+      this.#silencedResponses.delete(this.#silencedResponses.values().next().value!);
+    }
+  }
+
   // ---------------------------------------------------------------- tools
 
   #onResponseDone(responseId: string, status: string): void {
     if (responseId === this.#activeResponseId) this.#activeResponseId = undefined;
-    this.#interruptedResponses.delete(responseId);
+    this.#silence(responseId); // nothing after response.done is played either
     this.#flushAudio();
     const calls = this.#pendingTools.filter((c) => c.responseId === responseId);
     if (calls.length > 0) {

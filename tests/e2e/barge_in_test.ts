@@ -32,6 +32,24 @@ Deno.test("e2e: barge-in clears at once and truncates to what the caller actuall
     );
     const clear = caller.events.find((e) => e.type === "clear")!;
     assert.equal(clear.type, "clear");
+    // Audio of the interrupted response that was already in flight arrives late: the
+    // service must not play it.
+    const interrupted = h.fake.sessions[0].responses[0];
+    const late = new Uint8Array(1600).fill(0x10).toBase64(); // 200 ms, loud
+    for (let i = 0; i < 3; i++) {
+      h.fake.inject(
+        0,
+        JSON.stringify({
+          type: "response.output_audio.delta",
+          event_id: `event_late_${i}`,
+          response_id: interrupted.id,
+          item_id: interrupted.itemId,
+          output_index: 0,
+          content_index: 0,
+          delta: late,
+        }),
+      );
+    }
     await waitUntil(
       () => caller.agentAudioMsPlayed >= clear.playedMsAtClear + 1000,
       10_000,
@@ -69,6 +87,7 @@ Deno.test("e2e: barge-in clears at once and truncates to what the caller actuall
     await waitUntil(async () => (await h.app.store.getCall(caller.callSid))?.endedAt !== undefined);
     const record = (await h.app.store.getCall(caller.callSid))!;
     assert.equal(record.bargeIns.length, 1);
+    assert.ok((record.extra?.droppedLateDeltas as number) >= 3, "the late deltas were dropped");
     assert.equal(record.bargeIns[0].heardMs, audioEndMs);
     const agentLine = record.transcript.find((t) => t.role === "agent" && t.interrupted);
     assert.ok(agentLine, JSON.stringify(record.transcript));

@@ -106,6 +106,8 @@ export interface FakeSession {
   /** Effective session configuration (after session.update). */
   config: Record<string, unknown>;
   items: FakeItem[];
+  /** Responses in order of creation, with the assistant audio item each one produced. */
+  responses: { id: string; itemId?: string }[];
   /** Input audio received, ms. */
   inputMs: number;
   closed: boolean;
@@ -739,6 +741,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
         instructions,
       });
       const resp: ActiveResponse = { id: nextId("resp"), cancelled: false };
+      s.responses.push({ id: resp.id });
       active = resp;
       const p = streamResponse(resp, plan).catch((err) => {
         console.error("fake realtime: response stream failed", err);
@@ -803,6 +806,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
         audioMs: 0,
       };
       s.items.push(item);
+      s.responses.find((r) => r.id === resp.id)!.itemId = item.id;
       const ids = { response_id: resp.id, output_index: 0 };
       const partIds = { ...ids, item_id: item.id, content_index: 0 };
       const inProgress = {
@@ -918,6 +922,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       clientEvents: [],
       serverEvents: [],
       errors: [],
+      responses: [],
       config: defaultConfig(model, ttlMs),
       items: [],
       inputMs: 0,
