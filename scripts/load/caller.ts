@@ -10,7 +10,7 @@
  */
 import { fakeSid, parseStreamTwiml, voiceWebhookParams } from "../../src/sim/twilio_caller.ts";
 import { signTwilioRequest } from "../../src/twilio/signature.ts";
-import { NoDelayWebSocket } from "../../src/realtime/nodelay_websocket.ts";
+import { NoDelayWebSocket } from "./nodelay_websocket.ts";
 import {
   type CallProbe,
   FRAME_BYTES,

@@ -26,7 +26,7 @@ export interface LoadOptions {
   /** Calls dialled at once while ramping up. Default 20. */
   dialConcurrency?: number;
   scenario?: Partial<Scenario>;
-  /** Model socket of our bridge: `nodelay` (default) or Deno's `std` WebSocket client. */
+  /** Model socket of our bridge: Deno's built-in `std` WebSocket (default, the product) or the `nodelay` experiment. */
   ws?: "nodelay" | "std";
   /** Sample RSS / descriptors / CPU every this many s during the window (soak). */
   sampleEverySeconds?: number;
@@ -225,7 +225,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       options.format,
       model.url,
       `${dir}/agent.db`,
-      options.ws ?? "nodelay",
+      options.ws ?? "std",
     );
     const pid = server.pid;
     await sleep(500);

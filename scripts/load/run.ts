@@ -25,9 +25,10 @@ const VARIANTS: Record<string, Variant> = {
   baseline: { label: "baseline (pcmu)", options: { bridge: "baseline", format: "pcmu" } },
   "ours-pcmu": { label: "ours pcmu", options: { bridge: "ours", format: "pcmu" } },
   "ours-pcm16": { label: "ours pcm16", options: { bridge: "ours", format: "pcm16" } },
-  "ours-pcmu-stdws": {
-    label: "ours pcmu, Deno WebSocket to model",
-    options: { bridge: "ours", format: "pcmu", ws: "std" },
+  // An experiment, not the product: the model socket with Nagle off (see nodelay_websocket.ts).
+  "ours-pcmu-nodelay": {
+    label: "ours pcmu, TCP_NODELAY model socket (experiment)",
+    options: { bridge: "ours", format: "pcmu", ws: "nodelay" },
   },
 };
 

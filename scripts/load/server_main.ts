@@ -17,7 +17,7 @@ import { parseArgs } from "node:util";
 import { startApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
 import { setupLogging } from "../../src/log.ts";
-import { NoDelayWebSocket } from "../../src/realtime/nodelay_websocket.ts";
+import { NoDelayWebSocket } from "./nodelay_websocket.ts";
 import { startBaselineBridge } from "./baseline_bridge.ts";
 import { LOAD_API_KEY, LOAD_AUTH_TOKEN, LOAD_PUBLIC_URL } from "./probe.ts";
 import { LoopLag } from "./stats.ts";
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
       format: { type: "string", default: "pcmu" },
       "model-url": { type: "string" },
       db: { type: "string" },
-      ws: { type: "string", default: "nodelay" },
+      ws: { type: "string", default: "std" },
     },
   });
   const modelUrl = values["model-url"];
@@ -66,8 +66,8 @@ async function main(): Promise<void> {
       }),
       port: 0,
     };
-    // `--ws=std` keeps Deno's WebSocket client for the model socket (Nagle on).
-    const connectionOptions = values.ws === "std" ? {} : {
+    // The product uses Deno's built-in WebSocket (Nagle on); `--ws=nodelay` is an experiment.
+    const connectionOptions = values.ws !== "nodelay" ? {} : {
       webSocketFactory: (url: string, headers: Record<string, string>) =>
         new NoDelayWebSocket(url, { headers }) as unknown as WebSocket,
     };

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import os from "node:os";
 
 /** Collects numeric samples (ms) and reports percentiles. */
 export class Samples {
@@ -136,19 +137,15 @@ export class LoopLag {
   }
 }
 
-/** Machine facts for the report: core count and CPU model. */
+/**
+ * Machine facts for the report: core count, CPU model and memory. (Deno asks for
+ * --allow-all to read /proc/cpuinfo, so these come from node:os and Deno's sys API.)
+ */
 export function machineInfo(): { cpus: number; model: string; memGiB: number } {
-  let model = "unknown";
-  let cpus = navigator.hardwareConcurrency;
-  try {
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
-    model = /model name\s*:\s*(.+)/.exec(info)?.[1]?.trim() ?? model;
-    cpus = (info.match(/^processor\s*:/gm) ?? []).length || cpus;
-  } catch { /* not Linux */ }
-  let memGiB = NaN;
-  try {
-    const kb = /MemTotal:\s+(\d+)/.exec(Deno.readTextFileSync("/proc/meminfo"))?.[1];
-    memGiB = Number(kb) / 1024 / 1024;
-  } catch { /* not Linux */ }
-  return { cpus, model, memGiB };
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length || navigator.hardwareConcurrency,
+    model: cpus[0]?.model?.trim() || "unknown",
+    memGiB: Deno.systemMemoryInfo().total / 1024 ** 3,
+  };
 }

@@ -10,6 +10,11 @@
  * loopback at only 10 calls). This client writes each message at once, coalescing only
  * messages already queued behind a write in progress.
  *
+ * Where it is used: by the load harness's simulated callers (Twilio's side, which does not
+ * delay small writes), and as an opt-in experiment for the model socket
+ * (`scripts/load/server_main.ts --ws=nodelay`). The service itself uses Deno's built-in
+ * `WebSocket`, as its design specifies; this file is the evidence for a change upstream.
+ *
  * Scope: text and binary messages, fragmented messages, ping/pong, the close handshake;
  * no extensions (no permessage-deflate is offered), no subprotocols.
  *
