@@ -125,6 +125,8 @@ async function spawnServer(
       "--allow-read",
       "--allow-write",
       "--allow-sys",
+      // LOAD_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server.
+      ...(Deno.env.get("LOAD_SERVER_FLAGS")?.split(" ").filter(Boolean) ?? []),
       script,
       `--bridge=${bridge}`,
       `--format=${format}`,

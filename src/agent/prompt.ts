@@ -33,26 +33,49 @@ function hoursLines(profile: BusinessProfile): string[] {
   });
 }
 
+/** The parts of the prompt that depend only on the profile, formatted once per profile. */
+interface ProfileText {
+  services: string[];
+  closedDates: { date: Temporal.PlainDate; line: string }[];
+}
+
+// Locale formatting is slow enough to show in a load profile: do it once per profile.
+const profileTexts = new WeakMap<BusinessProfile, ProfileText>();
+
+function profileText(profile: BusinessProfile): ProfileText {
+  let text = profileTexts.get(profile);
+  if (!text) {
+    text = {
+      services: profile.services.map((s) =>
+        `- ${s.name} (id ${s.id}): ${
+          money(s.price, s.currency, profile.locale)
+        }, ${s.durationMinutes} minutes` +
+        (s.description ? `. ${s.description}` : "")
+      ),
+      closedDates: profile.closedDates.map((c) => {
+        const date = Temporal.PlainDate.from(c.date);
+        return {
+          date,
+          line: `- ${spokenDate(date, profile.locale)}${c.reason ? ` (${c.reason})` : ""}`,
+        };
+      }),
+    };
+    profileTexts.set(profile, text);
+  }
+  return text;
+}
+
 /** Builds the session instructions for one call. */
 export function buildInstructions(ctx: PromptContext): string {
   const { profile } = ctx;
   const local = ctx.now.toZonedDateTimeISO(profile.timeZone);
   const today = todayInZone(profile, ctx.now);
   const time = local.toLocaleString(profile.locale, { hour: "numeric", minute: "2-digit" });
-  const upcomingClosed = profile.closedDates
-    .filter((c) => Temporal.PlainDate.compare(Temporal.PlainDate.from(c.date), today) >= 0)
+  const { services, closedDates } = profileText(profile);
+  const upcomingClosed = closedDates
+    .filter((c) => Temporal.PlainDate.compare(c.date, today) >= 0)
     .slice(0, 5)
-    .map((c) =>
-      `- ${spokenDate(Temporal.PlainDate.from(c.date), profile.locale)}${
-        c.reason ? ` (${c.reason})` : ""
-      }`
-    );
-  const services = profile.services.map((s) =>
-    `- ${s.name} (id ${s.id}): ${
-      money(s.price, s.currency, profile.locale)
-    }, ${s.durationMinutes} minutes` +
-    (s.description ? `. ${s.description}` : "")
-  );
+    .map((c) => c.line);
   return [
     `You are the phone receptionist of ${profile.name}, ${profile.address}. You are on a live phone call.`,
     `Speak ${

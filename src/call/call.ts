@@ -104,6 +104,7 @@ export class Call {
   readonly #silencedResponses = new Set<string>();
   #pendingTools: PendingToolCall[] = [];
   #toolChain: Promise<void> = Promise.resolve();
+  #initialSave: Promise<unknown> = Promise.resolve();
   #endRequest: EndRequest | undefined;
   #ending = false;
   #finished = false;
@@ -172,7 +173,8 @@ export class Call {
       }),
     );
     this.#after(this.#o.limits.maxCallMs, () => this.#wrapUp("max_duration"));
-    await this.#saveRecord("in_progress");
+    // Not awaited: the greeting must not wait for the database.
+    this.#initialSave = this.#saveRecord("in_progress");
     if (connection.state === "open") {
       this.#greet();
       return;
@@ -577,10 +579,12 @@ export class Call {
     this.#o.metrics?.framesRelayed.inc({ direction: "to_caller" }, this.#framesToCaller);
     const outcome = this.#outcome();
     this.#o.metrics?.callsTotal.inc({ outcome });
-    // Tool calls in flight finish first so their results are in the record.
-    void this.#toolChain.then(() => this.#saveRecord(outcome)).then(
-      (record) => this.#resolveDone(record),
-    );
+    // Tool calls in flight finish first so their results are in the record, and the
+    // final record is written after the first one.
+    void Promise.all([this.#initialSave, this.#toolChain]).then(() => this.#saveRecord(outcome))
+      .then(
+        (record) => this.#resolveDone(record),
+      );
   }
 
   #outcome(): string {
