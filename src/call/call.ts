@@ -305,7 +305,8 @@ export class Call {
       this.#o.metrics?.protocolErrors.inc({ side: "model", reason: "invalid_audio" });
       return;
     }
-    this.#sendToCaller(itemId, this.#aligner.push(mulaw));
+    this.#aligner.append(mulaw);
+    this.#sendToCaller(itemId, this.#aligner.takeAligned());
   }
 
   #flushAudio(): void {
@@ -546,7 +547,7 @@ export class Call {
     }
     this.#aligner.reset();
     this.#audioItemId = undefined;
-    this.#sendToCaller("apology", this.#aligner.push(this.#o.apology));
+    this.#aligner.append(this.#o.apology);
     this.#sendToCaller("apology", this.#aligner.flush());
     const canTransfer = Boolean(this.#o.control && this.#o.transferNumber);
     this.#endRequest = {

@@ -15,16 +15,13 @@ export class FrameAligner {
   #buf = new Uint8Array(FRAME_BYTES * 64);
   #len = 0;
 
-  /** Bytes waiting for the rest of their frame. */
+  /** Bytes held (whole frames not yet taken, plus the carry). */
   get pending(): number {
     return this.#len;
   }
 
-  /**
-   * Adds `bytes`; returns the whole frames now available (possibly empty). The returned
-   * view is only valid until the next call.
-   */
-  push(bytes: Uint8Array): Uint8Array {
+  /** Adds `bytes` to what is held. */
+  append(bytes: Uint8Array): void {
     const total = this.#len + bytes.length;
     if (total > this.#buf.length) {
       const bigger = new Uint8Array(Math.max(total, this.#buf.length * 2));
@@ -32,18 +29,24 @@ export class FrameAligner {
       this.#buf = bigger;
     }
     this.#buf.set(bytes, this.#len);
-    const aligned = total - (total % FRAME_BYTES);
-    // Hand out a copy: the carry is moved to the front of the buffer right after.
+    this.#len = total;
+  }
+
+  /** Takes the whole frames held (possibly none), keeping the remainder. */
+  takeAligned(): Uint8Array {
+    const aligned = this.#len - (this.#len % FRAME_BYTES);
+    // A copy: the carry is moved to the front of the buffer right after.
     const out = this.#buf.slice(0, aligned);
-    this.#buf.copyWithin(0, aligned, total);
-    this.#len = total - aligned;
+    this.#buf.copyWithin(0, aligned, this.#len);
+    this.#len -= aligned;
     return out;
   }
 
-  /** Returns the remainder padded with silence to a whole frame (empty if none). */
+  /** Takes everything held, the last frame padded with silence (empty if nothing). */
   flush(): Uint8Array {
     if (this.#len === 0) return new Uint8Array(0);
-    const out = new Uint8Array(FRAME_BYTES).fill(MULAW_SILENCE);
+    const size = Math.ceil(this.#len / FRAME_BYTES) * FRAME_BYTES;
+    const out = new Uint8Array(size).fill(MULAW_SILENCE, this.#len);
     out.set(this.#buf.subarray(0, this.#len));
     this.#len = 0;
     return out;
