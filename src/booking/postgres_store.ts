@@ -38,14 +38,17 @@ import {
   newBookingId,
   type PreparedBook,
   type PreparedReschedule,
+  readBookingRow,
+  readCallRecord,
   type RescheduleDecision,
+  type RowDialect,
   rowsToIntervals,
+  type SqlRow,
   StoreBase,
 } from "./store_core.ts";
 
 type Sql = postgres.Sql;
 type Tx = postgres.TransactionSql;
-type SqlRow = Record<string, unknown>;
 type Json = postgres.JSONValue;
 
 /** Schema versions, applied in order and recorded in `schema_migrations`. */
@@ -94,46 +97,13 @@ const MAX_BOOKING_MS = 26 * 60 * 60 * 1000;
 /** Errors worth retrying the whole transaction for. */
 const RETRYABLE = new Set(["40001", "40P01"]);
 
-function ms(value: unknown): number {
-  return value instanceof Date ? value.getTime() : new Date(String(value)).getTime();
-}
-
-function toBookingRow(r: SqlRow): BookingRow {
-  return {
-    id: String(r.id),
-    serviceId: String(r.service_id),
-    serviceName: String(r.service_name),
-    startMs: ms(r.start_at),
-    endMs: ms(r.end_at),
-    customerName: String(r.customer_name),
-    customerPhone: String(r.customer_phone),
-    phoneDigits: String(r.phone_digits),
-    status: r.status === "cancelled" ? "cancelled" : "confirmed",
-    callSid: r.call_sid === null ? null : String(r.call_sid),
-    idempotencyKey: r.idempotency_key === null ? null : String(r.idempotency_key),
-    createdMs: ms(r.created_at),
-    updatedMs: ms(r.updated_at),
-  };
-}
-
-function toCallRecord(r: SqlRow): CallRecord {
-  const record: CallRecord = {
-    callSid: String(r.call_sid),
-    from: String(r.from_number),
-    to: String(r.to_number),
-    startedAt: Temporal.Instant.fromEpochMilliseconds(ms(r.started_at)).toString(),
-    outcome: String(r.outcome),
-    transcript: r.transcript as CallRecord["transcript"],
-    toolCalls: r.tool_calls as CallRecord["toolCalls"],
-    latency: r.latency as CallRecord["latency"],
-    bargeIns: r.barge_ins as CallRecord["bargeIns"],
-  };
-  if (r.ended_at !== null) {
-    record.endedAt = Temporal.Instant.fromEpochMilliseconds(ms(r.ended_at)).toString();
-  }
-  if (r.extra !== null) record.extra = r.extra as Record<string, unknown>;
-  return record;
-}
+const DIALECT: RowDialect = {
+  timeSuffix: "_at",
+  ms: (v) => v instanceof Date ? v.getTime() : new Date(String(v)).getTime(),
+  json: (v) => v,
+};
+const toBookingRow = (r: SqlRow) => readBookingRow(r, DIALECT);
+const toCallRecord = (r: SqlRow) => readCallRecord(r, DIALECT);
 
 function pgCode(err: unknown): string | undefined {
   return err instanceof postgres.PostgresError ? err.code : undefined;

@@ -35,12 +35,14 @@ import {
   newBookingId,
   type PreparedBook,
   type PreparedReschedule,
+  readBookingRow,
+  readCallRecord,
   type RescheduleDecision,
+  type RowDialect,
   rowsToIntervals,
+  type SqlRow,
   StoreBase,
 } from "./store_core.ts";
-
-type SqlRow = Record<string, unknown>;
 
 /** SQLITE_BUSY (5) or SQLITE_LOCKED (6): another connection holds the lock. */
 function isBusy(err: unknown): boolean {
@@ -91,42 +93,13 @@ const BOOKING_COLUMNS = `id, service_id, service_name, start_ms, end_ms, custome
 // A booking fits in one opening day (≤ 25 h with DST), so this bounds the index scan.
 const MAX_BOOKING_MS = 26 * 60 * 60 * 1000;
 
-function toBookingRow(r: SqlRow): BookingRow {
-  return {
-    id: String(r.id),
-    serviceId: String(r.service_id),
-    serviceName: String(r.service_name),
-    startMs: Number(r.start_ms),
-    endMs: Number(r.end_ms),
-    customerName: String(r.customer_name),
-    customerPhone: String(r.customer_phone),
-    phoneDigits: String(r.phone_digits),
-    status: r.status === "cancelled" ? "cancelled" : "confirmed",
-    callSid: r.call_sid === null ? null : String(r.call_sid),
-    idempotencyKey: r.idempotency_key === null ? null : String(r.idempotency_key),
-    createdMs: Number(r.created_ms),
-    updatedMs: Number(r.updated_ms),
-  };
-}
-
-function toCallRecord(r: SqlRow): CallRecord {
-  const record: CallRecord = {
-    callSid: String(r.call_sid),
-    from: String(r.from_number),
-    to: String(r.to_number),
-    startedAt: Temporal.Instant.fromEpochMilliseconds(Number(r.started_ms)).toString(),
-    outcome: String(r.outcome),
-    transcript: JSON.parse(String(r.transcript)),
-    toolCalls: JSON.parse(String(r.tool_calls)),
-    latency: JSON.parse(String(r.latency)),
-    bargeIns: JSON.parse(String(r.barge_ins)),
-  };
-  if (r.ended_ms !== null) {
-    record.endedAt = Temporal.Instant.fromEpochMilliseconds(Number(r.ended_ms)).toString();
-  }
-  if (r.extra !== null) record.extra = JSON.parse(String(r.extra));
-  return record;
-}
+const DIALECT: RowDialect = {
+  timeSuffix: "_ms",
+  ms: (v) => Number(v),
+  json: (v) => JSON.parse(String(v)),
+};
+const toBookingRow = (r: SqlRow) => readBookingRow(r, DIALECT);
+const toCallRecord = (r: SqlRow) => readCallRecord(r, DIALECT);
 
 /** {@linkcode BookingStore} on a SQLite file (or `:memory:`). */
 export class SqliteBookingStore extends StoreBase {

@@ -668,3 +668,59 @@ export abstract class StoreBase implements BookingStore {
     });
   }
 }
+
+/** A database row as the drivers return it. */
+export type SqlRow = Record<string, unknown>;
+
+/**
+ * How a backend's columns differ: SQLite keeps times as epoch ms in `*_ms` columns and
+ * JSON as text; PostgreSQL has `timestamptz` in `*_at` columns and `jsonb`.
+ */
+export interface RowDialect {
+  /** Suffix of the time columns (`start_ms` or `start_at`). */
+  timeSuffix: "_ms" | "_at";
+  /** A time column's value as epoch ms. */
+  ms(value: unknown): number;
+  /** A JSON column's value as a JavaScript value. */
+  json(value: unknown): unknown;
+}
+
+/** Reads a `bookings` row. */
+export function readBookingRow(r: SqlRow, d: RowDialect): BookingRow {
+  const t = (name: string) => d.ms(r[name + d.timeSuffix]);
+  return {
+    id: String(r.id),
+    serviceId: String(r.service_id),
+    serviceName: String(r.service_name),
+    startMs: t("start"),
+    endMs: t("end"),
+    customerName: String(r.customer_name),
+    customerPhone: String(r.customer_phone),
+    phoneDigits: String(r.phone_digits),
+    status: r.status === "cancelled" ? "cancelled" : "confirmed",
+    callSid: r.call_sid === null ? null : String(r.call_sid),
+    idempotencyKey: r.idempotency_key === null ? null : String(r.idempotency_key),
+    createdMs: t("created"),
+    updatedMs: t("updated"),
+  };
+}
+
+/** Reads a `calls` row. */
+export function readCallRecord(r: SqlRow, d: RowDialect): CallRecord {
+  const iso = (name: string) =>
+    Temporal.Instant.fromEpochMilliseconds(d.ms(r[name + d.timeSuffix])).toString();
+  const record: CallRecord = {
+    callSid: String(r.call_sid),
+    from: String(r.from_number),
+    to: String(r.to_number),
+    startedAt: iso("started"),
+    outcome: String(r.outcome),
+    transcript: d.json(r.transcript) as CallRecord["transcript"],
+    toolCalls: d.json(r.tool_calls) as CallRecord["toolCalls"],
+    latency: d.json(r.latency) as CallRecord["latency"],
+    bargeIns: d.json(r.barge_ins) as CallRecord["bargeIns"],
+  };
+  if (r["ended" + d.timeSuffix] !== null) record.endedAt = iso("ended");
+  if (r.extra !== null) record.extra = d.json(r.extra) as Record<string, unknown>;
+  return record;
+}
