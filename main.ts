@@ -48,7 +48,17 @@ async function serve(envFile: string | undefined): Promise<number> {
   // and a missing permission must reach the one-line handler below, not crash the import.
   // (A string-literal specifier, so `deno compile` still embeds it.)
   const { startApp } = await import("./src/app.ts");
-  const app = await startApp(config);
+  let app;
+  try {
+    app = await startApp(config);
+  } catch (error) {
+    // A broken business profile, an unreachable database, a port in use: one clear
+    // message for the operator (BusinessProfileError lists every field at fault).
+    console.error(
+      permissionMessage(error) ?? `voice-agent cannot start: ${(error as Error).message}`,
+    );
+    return 1;
+  }
   let stopping = false;
   const onSignal = () => {
     if (stopping) Deno.exit(130); // second signal: exit now

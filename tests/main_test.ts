@@ -79,3 +79,32 @@ Deno.test("main: starts with the three required variables (from .env) and serves
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("main: a broken business profile stops start-up with the fields at fault", async () => {
+  const dir = await Deno.makeTempDir();
+  const profile = JSON.parse(
+    await Deno.readTextFile(new URL("../assets/business.example.json", import.meta.url)),
+  );
+  profile.services[1].durationMinutes = -30;
+  profile.timeZone = "Mars/Olympus_Mons";
+  await Deno.writeTextFile(`${dir}/business.json`, JSON.stringify(profile));
+  try {
+    const out = await run(["serve"], {
+      PUBLIC_URL: "https://voice.example.com",
+      OPENAI_API_KEY: "sk-x",
+      TWILIO_AUTH_TOKEN: "t",
+      PORT: String(await freePort()),
+      HOST: "127.0.0.1",
+      DATABASE_URL: `sqlite:${dir}/agent.db`,
+      BUSINESS_FILE: `${dir}/business.json`,
+    }, dir).output();
+    assert.equal(out.code, 1);
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.match(stderr, /voice-agent cannot start: Invalid business profile/);
+    assert.match(stderr, /services\[1\]\.durationMinutes: expected a positive integer/);
+    assert.match(stderr, /timeZone: expected an IANA time zone/);
+    assert.doesNotMatch(stderr, /\bat .*:\d+:\d+/, "no stack trace");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
