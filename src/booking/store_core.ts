@@ -317,22 +317,35 @@ export function prepareReschedule(
   };
 }
 
+const NOT_FOUND = {
+  kind: "fail",
+  reason: "not_found",
+  message: "No booking with that reference.",
+} as const;
+
+/** Why `phone` may not change this booking, or undefined when it may (or none given). */
+function phoneMismatch(
+  row: BookingRow,
+  phone: string | undefined,
+): { kind: "fail"; reason: "phone_mismatch"; message: string } | undefined {
+  return phone !== undefined && !phonesMatch(row.phoneDigits, phone)
+    ? {
+      kind: "fail",
+      reason: "phone_mismatch",
+      message: "That booking was made with a different phone number.",
+    }
+    : undefined;
+}
+
 /** First half of the reschedule decision: may this booking be moved at all? */
 export function checkMovable(
   row: BookingRow | undefined,
   phone: string | undefined,
   now: Temporal.Instant,
 ): Extract<RescheduleDecision, { kind: "fail" }> | undefined {
-  if (!row) {
-    return { kind: "fail", reason: "not_found", message: "No booking with that reference." };
-  }
-  if (phone !== undefined && !phonesMatch(row.phoneDigits, phone)) {
-    return {
-      kind: "fail",
-      reason: "phone_mismatch",
-      message: "That booking was made with a different phone number.",
-    };
-  }
+  if (!row) return NOT_FOUND;
+  const mismatch = phoneMismatch(row, phone);
+  if (mismatch) return mismatch;
   if (row.status === "cancelled") {
     return { kind: "fail", reason: "cancelled", message: "That booking was cancelled." };
   }
@@ -386,16 +399,9 @@ export function decideCancel(
   now: Temporal.Instant,
   callSid: string | null,
 ): CancelDecision {
-  if (!row) {
-    return { kind: "fail", reason: "not_found", message: "No booking with that reference." };
-  }
-  if (phone !== undefined && !phonesMatch(row.phoneDigits, phone)) {
-    return {
-      kind: "fail",
-      reason: "phone_mismatch",
-      message: "That booking was made with a different phone number.",
-    };
-  }
+  if (!row) return NOT_FOUND;
+  const mismatch = phoneMismatch(row, phone);
+  if (mismatch) return mismatch;
   if (row.status === "cancelled") return { kind: "already", row };
   if (row.startMs <= now.epochMilliseconds) {
     return { kind: "fail", reason: "already_started", message: "That appointment has started." };
