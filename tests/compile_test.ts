@@ -12,21 +12,18 @@ import { DEFAULT_BUSINESS_FILE } from "../src/booking/business.ts";
 import { assetUrl, loadMulawPrompt } from "../src/assets.ts";
 import { TwilioCaller } from "../src/sim/twilio_caller.ts";
 import { fromFileUrl } from "./support/paths.ts";
-import { freePort, waitForHealth } from "./support/process.ts";
+import {
+  DENO_BASE_ENV as BASE_ENV,
+  DENO_CONFIG,
+  freePort,
+  runMain,
+  waitForHealth,
+} from "./support/process.ts";
 
 const ROOT = new URL("../", import.meta.url);
-const CONFIG = fromFileUrl(new URL("deno.json", ROOT));
-const MAIN = fromFileUrl(new URL("main.ts", ROOT));
+const CONFIG = DENO_CONFIG;
 const PUBLIC_URL = "https://voice.example.com";
 const AUTH_TOKEN = "compile-test-token";
-
-/** Only what deno needs to find its cache: nothing else of this process leaks in. */
-const BASE_ENV: Record<string, string> = Object.fromEntries(
-  ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME"].flatMap((k) => {
-    const v = Deno.env.get(k);
-    return v === undefined ? [] : [[k, v]];
-  }),
-);
 
 async function tasks(): Promise<Record<string, string>> {
   return (JSON.parse(await Deno.readTextFile(CONFIG)) as { tasks: Record<string, string> }).tasks;
@@ -74,15 +71,7 @@ interface Launcher {
 
 const sourceLauncher: Launcher = {
   what: "deno run main.ts",
-  command: (args, perms, env, cwd) =>
-    new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", "--config", CONFIG, ...perms, MAIN, ...args],
-      env: { ...BASE_ENV, NO_COLOR: "1", ...env },
-      clearEnv: true,
-      cwd,
-      stdout: "piped",
-      stderr: "piped",
-    }),
+  command: (args, perms, env, cwd) => runMain(args, perms, env, cwd),
 };
 
 async function serviceEnv(): Promise<{ env: Record<string, string>; port: number }> {

@@ -2,29 +2,12 @@
  * The entry point as an operator meets it: a real process, real flags, real env.
  */
 import assert from "node:assert/strict";
-import { fromFileUrl } from "./support/paths.ts";
-import { freePort, waitForHealth } from "./support/process.ts";
+import { freePort, runMain, waitForHealth } from "./support/process.ts";
 
-const MAIN = fromFileUrl(new URL("../main.ts", import.meta.url));
-const CONFIG = fromFileUrl(new URL("../deno.json", import.meta.url));
 const PERMS = ["--allow-net", "--allow-env", "--allow-read", "--allow-write", "--allow-sys"];
-/** Only what deno itself needs to find its cache: nothing of ours leaks in. */
-const BASE_ENV: Record<string, string> = Object.fromEntries(
-  ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME"].flatMap((k) => {
-    const v = Deno.env.get(k);
-    return v === undefined ? [] : [[k, v]];
-  }),
-);
 
 function run(args: string[], env: Record<string, string>, cwd?: string) {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--config", CONFIG, ...PERMS, MAIN, ...args],
-    env: { ...BASE_ENV, NO_COLOR: "1", ...env },
-    clearEnv: true,
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  });
+  return runMain(args, PERMS, env, cwd);
 }
 
 Deno.test("main: --version and --help", async () => {

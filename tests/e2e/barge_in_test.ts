@@ -84,8 +84,7 @@ Deno.test("e2e: barge-in clears at once and truncates to what the caller actuall
     assert.equal(Math.round(result.agentAudioMsReceived - beforeClear), 1000);
 
     // The call record marks the interruption.
-    await waitUntil(async () => (await h.app.store.getCall(caller.callSid))?.endedAt !== undefined);
-    const record = (await h.app.store.getCall(caller.callSid))!;
+    const record = await h.finalRecord(caller.callSid);
     assert.equal(record.bargeIns.length, 1);
     assert.ok((record.extra?.droppedLateDeltas as number) >= 3, "the late deltas were dropped");
     assert.equal(record.bargeIns[0].heardMs, audioEndMs);

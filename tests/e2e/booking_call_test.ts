@@ -80,16 +80,7 @@ for (const format of ["pcmu", "pcm16"] as const) {
       assert.ok(session.inputMs > 8000, `model received ${session.inputMs} ms of caller audio`);
 
       // The call record holds transcript, tools and latency.
-      let record = await h.app.store.getCall(caller.callSid);
-      await waitUntil(
-        async () => {
-          record = await h.app.store.getCall(caller.callSid);
-          return record?.endedAt !== undefined;
-        },
-        5000,
-        "the final call record",
-      );
-      assert.ok(record);
+      const record = await h.finalRecord(caller.callSid);
       assert.equal(record.outcome, "booked");
       assert.equal(record.from, "+15550001111");
       const said = record.transcript.map((t) => `${t.role}: ${t.text}`).join("\n");

@@ -46,8 +46,7 @@ Deno.test("e2e: end_call hangs up by REST only after the goodbye has played; DTM
       "the key press arrived as text",
     );
     await caller.hangUp(); // Twilio ends the stream after the REST hang-up
-    await waitUntil(async () => (await h.app.store.getCall(caller.callSid))?.endedAt !== undefined);
-    const record = (await h.app.store.getCall(caller.callSid))!;
+    const record = await h.finalRecord(caller.callSid);
     assert.equal(record.outcome, "agent_hung_up");
     assert.deepEqual(record.toolCalls.map((t) => t.name), ["end_call"]);
   } finally {
@@ -72,8 +71,7 @@ Deno.test("e2e: transfer_call transfers by REST after the audio; Twilio's stop i
     const tools = (h.fake.sessions[0].config.tools as { name: string }[]).map((t) => t.name);
     assert.ok(tools.includes("transfer_call"));
     await caller.hangUp();
-    await waitUntil(async () => (await h.app.store.getCall(caller.callSid))?.endedAt !== undefined);
-    assert.equal((await h.app.store.getCall(caller.callSid))!.outcome, "transferred");
+    assert.equal((await h.finalRecord(caller.callSid)).outcome, "transferred");
     assert.equal(h.rest!.requests.filter((r) => r.form.Status).length, 0, "no hang-up");
   } finally {
     await h.close();
@@ -131,8 +129,7 @@ Deno.test("e2e: a silent caller is checked on, then the agent says goodbye and h
     assert.ok(texts.includes("Are you still there?"), texts.join(" | "));
     assert.ok(texts.includes("Goodbye for now."), texts.join(" | "));
     assert.ok(result.agentAudioMsPlayed >= 1680, "greeting, check-in and goodbye all played");
-    await waitUntil(async () => (await h.app.store.getCall(caller.callSid))?.endedAt !== undefined);
-    const record = (await h.app.store.getCall(caller.callSid))!;
+    const record = await h.finalRecord(caller.callSid);
     assert.equal(record.outcome, "agent_hung_up");
     assert.ok(record.transcript.some((t) => t.role === "system" && /check-in/.test(t.text)));
   } finally {

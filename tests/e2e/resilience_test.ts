@@ -77,8 +77,7 @@ Deno.test("e2e: model unreachable: apology within 3 s, then the call is hung up"
     assert.equal(result.closedBy, "server", "the service ended the call");
     // The whole prepared apology (about 7 s) was played before hanging up.
     assert.ok(result.agentAudioMsPlayed > 6000, `${result.agentAudioMsPlayed} ms played`);
-    await waitUntil(async () => (await h.app.store.getCall(caller.callSid))?.endedAt !== undefined);
-    const record = (await h.app.store.getCall(caller.callSid))!;
+    const record = await h.finalRecord(caller.callSid);
     assert.equal(record.outcome, "model_unavailable");
   } finally {
     await h.close();
@@ -105,8 +104,7 @@ Deno.test("e2e: model unreachable with a transfer number: apology, then REST tra
     assert.ok(caller.agentAudioMsPlayed > 4500, "the apology played before the transfer");
     // Twilio now ends the media stream with `stop`; that is a transfer, not a hang-up.
     await caller.hangUp();
-    await waitUntil(async () => (await h.app.store.getCall(caller.callSid))?.endedAt !== undefined);
-    assert.equal((await h.app.store.getCall(caller.callSid))!.outcome, "transferred");
+    assert.equal((await h.finalRecord(caller.callSid)).outcome, "transferred");
     assert.equal(h.rest!.requests.filter((r) => r.form.Status === "completed").length, 0);
   } finally {
     await h.close();

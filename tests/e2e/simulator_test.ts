@@ -20,6 +20,7 @@ import { mulawSilence, synthTone, synthToneMulaw } from "../../src/codec/tones.t
 import type { Responder } from "../support/fake_realtime.ts";
 import { AUTH_TOKEN, type Harness, PUBLIC_URL, startHarness } from "../support/harness.ts";
 import { fromFileUrl } from "../support/paths.ts";
+import { runMain, taskFlags } from "../support/process.ts";
 
 const FIXTURE = fromFileUrl(
   new URL("../fixtures/caller_book_haircut_8k_pcm16.wav", import.meta.url),
@@ -164,16 +165,6 @@ Deno.test("simulator: GET /calls/:sid needs the Twilio signature; 404 for an unk
   }
 });
 
-const ROOT = new URL("../../", import.meta.url);
-const CONFIG = fromFileUrl(new URL("deno.json", ROOT));
-const MAIN = fromFileUrl(new URL("main.ts", ROOT));
-
-/** The permission flags of a deno.json task (`deno run FLAGS main.ts ...`). */
-async function taskFlags(task: string): Promise<string[]> {
-  const config = JSON.parse(await Deno.readTextFile(CONFIG)) as { tasks: Record<string, string> };
-  return config.tasks[task].split(/\s+/).filter((w) => w.startsWith("--allow-"));
-}
-
 async function hasEspeak(): Promise<boolean> {
   try {
     return (await new Deno.Command("espeak-ng", { args: ["--version"] }).output()).success;
@@ -192,14 +183,8 @@ Deno.test("simulator: `deno task call` (its exact permissions) places a call fro
       "--wav",
       FIXTURE,
     ];
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        "--config",
-        CONFIG,
-        ...(await taskFlags("call")),
-        MAIN,
+    const out = await runMain(
+      [
         "call",
         "--server",
         h.app.baseUrl,
@@ -215,11 +200,10 @@ Deno.test("simulator: `deno task call` (its exact permissions) places a call fro
         "--max-seconds",
         "30",
       ],
-      cwd: dir,
-      env: { TWILIO_AUTH_TOKEN: AUTH_TOKEN, NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+      await taskFlags("call"),
+      { TWILIO_AUTH_TOKEN: AUTH_TOKEN },
+      dir,
+    ).output();
     const stdout = new TextDecoder().decode(out.stdout);
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 0, `${stdout}\n${stderr}`);

@@ -35,13 +35,9 @@ Deno.test("e2e: two concurrent calls race for one slot; one books, the other get
       "both answers",
     );
     await Promise.all(callers.map((c) => c.hangUp()));
-    await waitUntil(async () => {
-      const records = await Promise.all(callers.map((c) => h.app.store.getCall(c.callSid)));
-      return records.every((r) => r?.endedAt !== undefined);
-    });
-    const records = await Promise.all(callers.map((c) => h.app.store.getCall(c.callSid)));
+    const records = await Promise.all(callers.map((c) => h.finalRecord(c.callSid)));
     const results = records.map((r) =>
-      r!.toolCalls.find((t) => t.name === "book_slot")!.result as {
+      r.toolCalls.find((t) => t.name === "book_slot")!.result as {
         status: string;
         start?: string;
         alternatives?: { start: string }[];
@@ -60,7 +56,7 @@ Deno.test("e2e: two concurrent calls race for one slot; one books, the other get
     ];
     assert.equal(booked.length, 1, "exactly one booking stored");
     assert.equal(booked[0].start, winner.start);
-    assert.deepEqual(records.map((r) => r!.outcome).sort(), ["booked", "caller_hung_up"]);
+    assert.deepEqual(records.map((r) => r.outcome).sort(), ["booked", "caller_hung_up"]);
   } finally {
     await h.close();
     await Deno.remove(file);

@@ -53,8 +53,7 @@ Deno.test("e2e: invalid tool arguments return a structured error and the model r
     assert.ok(outputs[0].error.issues.some((s: string) => s.startsWith("date:")));
     assert.ok(outputs[1].slots.length > 0);
     assert.deepEqual(h.fake.sessions[0].errors, []);
-    await waitUntil(async () => (await h.app.store.getCall(caller.callSid))?.endedAt !== undefined);
-    const record = (await h.app.store.getCall(caller.callSid))!;
+    const record = await h.finalRecord(caller.callSid);
     assert.match(record.toolCalls[0].error ?? "", /^invalid_arguments/);
     assert.equal(record.toolCalls[1].error, undefined);
   } finally {

@@ -11,6 +11,7 @@ import { isOpenOn, todayInZone } from "../../src/booking/availability.ts";
 import { TwilioCallControl } from "../../src/twilio/rest.ts";
 import { startFakeTwilioRest } from "./fake_twilio_rest.ts";
 import type { BusinessProfile } from "../../src/booking/business.ts";
+import type { CallRecord } from "../../src/booking/store.ts";
 
 /** Public origin the fake Twilio signs for (the server itself listens on loopback). */
 export const PUBLIC_URL = "https://voice.example.com";
@@ -42,6 +43,8 @@ export interface Harness {
   dir: string;
   /** Places a call with the fake Twilio caller. */
   dial(options?: Partial<TwilioCallerOptions>): Promise<TwilioCaller>;
+  /** The call record once the call is over and its final record is saved. */
+  finalRecord(callSid: string): Promise<CallRecord>;
   /** Stops everything and removes the temporary directory. */
   close(): Promise<void>;
 }
@@ -101,6 +104,18 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       });
       rest?.calls.set(caller.callSid, "in-progress");
       return caller;
+    },
+    async finalRecord(callSid) {
+      let record: CallRecord | undefined;
+      await waitUntil(
+        async () => {
+          record = await app.store.getCall(callSid);
+          return record?.endedAt !== undefined;
+        },
+        10_000,
+        `the final record of ${callSid}`,
+      );
+      return record!;
     },
     async close() {
       await app.stop();
