@@ -83,3 +83,30 @@ export class TestClock {
     this.current = this.current.add(d);
   }
 }
+
+/**
+ * Requests the race tests send many times at once: overlapping services and starts, so
+ * the check is about overlap, not equal starts. Wednesday 14:00 must end up booked to
+ * capacity exactly.
+ */
+export const RACE_REQUESTS: readonly { serviceId: string; start: string }[] = [
+  { serviceId: "mens-cut", start: "2026-03-03T10:00" },
+  { serviceId: "womens-cut", start: "2026-03-03T10:15" },
+  { serviceId: "mens-cut", start: "2026-03-03T10:30" },
+  { serviceId: "colour", start: "2026-03-03T09:00" },
+  { serviceId: "mens-cut", start: "2026-03-03T11:00" },
+  { serviceId: "womens-cut", start: "2026-03-04T14:00" },
+];
+
+/**
+ * Most intervals running at one instant (half-open: an end and a start at the same instant
+ * do not overlap). Written independently of the store's own check, to verify it.
+ */
+export function peakOverlap(intervals: { startMs: number; endMs: number }[]): number {
+  const events = intervals.flatMap((r) => [[r.startMs, 1], [r.endMs, -1]] as [number, number][])
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1]); // ends before starts at the same instant
+  let n = 0;
+  let max = 0;
+  for (const [, d] of events) max = Math.max(max, n += d);
+  return max;
+}

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { openStore } from "../../src/booking/store.ts";
 import { defineStoreSuite } from "./store_suite.ts";
-import { MONDAY_7AM, testProfile } from "./fixtures.ts";
+import { MONDAY_7AM, peakOverlap, RACE_REQUESTS, testProfile } from "./fixtures.ts";
 
 const URL_PG = Deno.env.get("DATABASE_URL_TEST_PG") ?? "postgres://postgres@127.0.0.1:5432/test";
 
@@ -82,14 +82,7 @@ Deno.test({
       stores.push(await openStore(URL_PG, profile, { clock, schema, maxConnections: 4 }));
     }
     try {
-      const requests = [
-        { serviceId: "mens-cut", start: "2026-03-03T10:00" },
-        { serviceId: "womens-cut", start: "2026-03-03T10:15" },
-        { serviceId: "mens-cut", start: "2026-03-03T10:30" },
-        { serviceId: "colour", start: "2026-03-03T09:00" },
-        { serviceId: "mens-cut", start: "2026-03-03T11:00" },
-        { serviceId: "womens-cut", start: "2026-03-04T14:00" },
-      ];
+      const requests = RACE_REQUESTS;
       const perInstance = 4;
       const jobs = stores.flatMap((store, s) =>
         Array.from({ length: perInstance }, () => requests).flat().map(async (r, i) => {
@@ -111,15 +104,10 @@ Deno.test({
         const rows = await sql.unsafe(
           `SELECT id, start_at, end_at FROM "${schema}".bookings WHERE status = 'confirmed'`,
         );
-        const events = rows.flatMap((r) =>
-          [
-            [(r.start_at as Date).getTime(), 1],
-            [(r.end_at as Date).getTime(), -1],
-          ] as [number, number][]
-        ).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-        let n = 0;
-        let peak = 0;
-        for (const [, d] of events) peak = Math.max(peak, n += d);
+        const peak = peakOverlap(rows.map((r) => ({
+          startMs: (r.start_at as Date).getTime(),
+          endMs: (r.end_at as Date).getTime(),
+        })));
         assert.ok(peak <= 2, `peak overlap ${peak} exceeds capacity 2`);
         assert.equal(rows.length, confirmations.length, "no unreported or lost bookings");
         const ids = new Set(rows.map((r) => String(r.id)));

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { openStore, parseDatabaseUrl } from "../../src/booking/store.ts";
 import { SqliteBookingStore } from "../../src/booking/sqlite_store.ts";
 import { defineStoreSuite } from "./store_suite.ts";
-import { testProfile } from "./fixtures.ts";
+import { peakOverlap, RACE_REQUESTS, testProfile } from "./fixtures.ts";
 
 defineStoreSuite("sqlite", async (profile, clock) => {
   const dir = await Deno.makeTempDir({ prefix: "booking-sqlite-" });
@@ -71,29 +71,12 @@ Deno.test("sqlite: opening creates the directory, WAL mode and schema version", 
 });
 
 /** Highest number of intervals active at once. */
-function peak(rows: { start_ms: number; end_ms: number }[]): number {
-  const events = rows.flatMap((r) => [[r.start_ms, 1], [r.end_ms, -1]] as [number, number][])
-    .sort((a, b) => a[0] - b[0] || a[1] - b[1]); // ends before starts at the same instant
-  let n = 0;
-  let max = 0;
-  for (const [, d] of events) max = Math.max(max, n += d);
-  return max;
-}
-
 Deno.test("sqlite: worker processes racing for the same slots never exceed capacity", async () => {
   const dir = await Deno.makeTempDir({ prefix: "booking-race-" });
   try {
     const path = join(dir, "race.db");
     await (await openStore(`sqlite:${path}`, testProfile())).close();
-    // Overlapping services and starts, so the check is about overlap, not equal starts.
-    const requests = [
-      { serviceId: "mens-cut", start: "2026-03-03T10:00" },
-      { serviceId: "womens-cut", start: "2026-03-03T10:15" },
-      { serviceId: "mens-cut", start: "2026-03-03T10:30" },
-      { serviceId: "colour", start: "2026-03-03T09:00" },
-      { serviceId: "mens-cut", start: "2026-03-03T11:00" },
-      { serviceId: "womens-cut", start: "2026-03-04T14:00" },
-    ];
+    const requests = RACE_REQUESTS;
     const workers = 8;
     const perWorker = 3; // each worker sends every request 3 times, in its own order
     const startAt = Date.now() + 2500;
@@ -139,7 +122,8 @@ Deno.test("sqlite: worker processes racing for the same slots never exceed capac
         "SELECT id, start_ms, end_ms FROM bookings WHERE status = 'confirmed'",
       )
         .all() as { id: string; start_ms: number; end_ms: number }[];
-      assert.ok(peak(rows) <= 2, `peak overlap ${peak(rows)} exceeds capacity 2`);
+      const peak = peakOverlap(rows.map((r) => ({ startMs: r.start_ms, endMs: r.end_ms })));
+      assert.ok(peak <= 2, `peak overlap ${peak} exceeds capacity 2`);
       assert.equal(rows.length, confirmations.length, "no unreported or lost bookings");
       const byId = new Map(rows.map((r) => [r.id, r]));
       for (const c of confirmations) {
