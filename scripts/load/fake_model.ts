@@ -190,6 +190,17 @@ class ModelSession implements Ticking {
     } catch { /* already closed */ }
   }
 
+  /** `conversation.item.added` for a new item, which becomes the last one. */
+  #itemAdded(itemId: string, item: Record<string, unknown>): void {
+    this.#send({
+      type: "conversation.item.added",
+      event_id: nextId("event"),
+      previous_item_id: this.#lastItemId,
+      item,
+    });
+    this.#lastItemId = itemId;
+  }
+
   #send(event: unknown): void {
     if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(event));
   }
@@ -380,13 +391,7 @@ class ModelSession implements Ticking {
       output_index: 0,
       item,
     });
-    this.#send({
-      type: "conversation.item.added",
-      event_id: nextId("event"),
-      previous_item_id: this.#lastItemId,
-      item,
-    });
-    this.#lastItemId = itemId;
+    this.#itemAdded(itemId, item);
     this.#send({
       type: "response.content_part.added",
       event_id: nextId("event"),
@@ -549,13 +554,7 @@ class ModelSession implements Ticking {
       status: "completed",
       content: [{ type: "input_audio", transcript: null }],
     };
-    this.#send({
-      type: "conversation.item.added",
-      event_id: nextId("event"),
-      previous_item_id: this.#lastItemId,
-      item,
-    });
-    this.#lastItemId = itemId;
+    this.#itemAdded(itemId, item);
     this.#send({
       type: "conversation.item.input_audio_transcription.completed",
       event_id: nextId("event"),
