@@ -3,7 +3,7 @@
  * the connection tests that use it mean something.
  */
 import assert from "node:assert/strict";
-import { startFakeRealtime } from "../support/fake_realtime.ts";
+import { type FakeRealtime, startFakeRealtime } from "../support/fake_realtime.ts";
 import { buildSessionConfig } from "../../src/realtime/session_config.ts";
 import {
   appendAudio,
@@ -11,7 +11,7 @@ import {
   sessionUpdate,
   truncate,
 } from "../../src/realtime/protocol.ts";
-import { frames, rawClient, turnFrames } from "./helpers.ts";
+import { frames, type RawClient, rawClient, turnFrames } from "./helpers.ts";
 
 const AUTH = { Authorization: "Bearer test-key" };
 
@@ -24,6 +24,19 @@ function config(format: "pcmu" | "pcm16", silenceDurationMs = 500) {
     tools: [],
     vad: { type: "server_vad", threshold: 0.5, prefixPaddingMs: 300, silenceDurationMs },
   });
+}
+
+/** A raw client with a configured session (`session.created`, `update`, `updated` done). */
+async function configuredClient(
+  fake: FakeRealtime,
+  format: "pcmu" | "pcm16" = "pcmu",
+  silenceDurationMs = 500,
+): Promise<RawClient> {
+  const c = await rawClient(`${fake.url}?model=gpt-realtime`, AUTH);
+  await c.next("session.created");
+  c.send(sessionUpdate(config(format, silenceDurationMs)));
+  await c.next("session.updated");
+  return c;
 }
 
 Deno.test("fake rejects the beta header with beta_api_shape_disabled and close 4000", async () => {
@@ -117,10 +130,7 @@ for (const format of ["pcmu", "pcm16"] as const) {
   Deno.test(`fake VAD (${format}) reports audio_start_ms/audio_end_ms in audio time`, async () => {
     const fake = await startFakeRealtime({ transcripts: ["I need a haircut"] });
     try {
-      const c = await rawClient(`${fake.url}?model=gpt-realtime`, AUTH);
-      await c.next("session.created");
-      c.send(sessionUpdate(config(format, 500)));
-      await c.next("session.updated");
+      const c = await configuredClient(fake, format);
       // 1000 ms silence, 800 ms tone, 1000 ms silence, sent all at once (a burst).
       for (const f of frames(format, [[1000, false], [800, true], [1000, false]])) {
         c.send(appendAudio(f));
@@ -148,10 +158,7 @@ Deno.test("fake enforces truncate bounds and one active response", async () => {
     chunkIntervalMs: 20,
   });
   try {
-    const c = await rawClient(`${fake.url}?model=gpt-realtime`, AUTH);
-    await c.next("session.created");
-    c.send(sessionUpdate(config("pcmu")));
-    await c.next("session.updated");
+    const c = await configuredClient(fake);
     c.send(responseCreate());
     const created = await c.next("response.created");
     c.send(responseCreate()); // second while active
@@ -193,10 +200,7 @@ Deno.test("fake cancels the active response on barge-in and checks call ids", as
     chunkIntervalMs: 20,
   });
   try {
-    const c = await rawClient(`${fake.url}?model=gpt-realtime`, AUTH);
-    await c.next("session.created");
-    c.send(sessionUpdate(config("pcmu")));
-    await c.next("session.updated");
+    const c = await configuredClient(fake);
     c.send(responseCreate());
     await c.next("response.output_audio.delta");
     for (const f of turnFrames("pcmu").slice(0, 40)) c.send(appendAudio(f)); // speech begins
