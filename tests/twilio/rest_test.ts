@@ -6,15 +6,20 @@ const ACCOUNT = "AC" + "a".repeat(32);
 const TOKEN = "rest-test-token";
 const CALL = "CA" + "b".repeat(32);
 
+/** A call control pointed at the fake REST API. */
+function controlFor(fake: ReturnType<typeof startFakeTwilioRest>): TwilioCallControl {
+  return new TwilioCallControl({
+    accountSid: ACCOUNT,
+    authToken: TOKEN,
+    httpClient: fake.httpClient,
+  });
+}
+
 Deno.test("REST: transfer redirects a live call with <Dial> TwiML", async () => {
   const fake = startFakeTwilioRest(ACCOUNT, TOKEN);
   try {
     fake.calls.set(CALL, "in-progress");
-    const control = new TwilioCallControl({
-      accountSid: ACCOUNT,
-      authToken: TOKEN,
-      httpClient: fake.httpClient,
-    });
+    const control = controlFor(fake);
     await control.transfer(CALL, "+15551234567");
     assert.equal(fake.requests.length, 1);
     assert.equal(fake.requests[0].path, `/2010-04-01/Accounts/${ACCOUNT}/Calls/${CALL}.json`);
@@ -29,11 +34,7 @@ Deno.test("REST: hang up completes a call; an ended or unknown call is not an er
   const fake = startFakeTwilioRest(ACCOUNT, TOKEN);
   try {
     fake.calls.set(CALL, "in-progress");
-    const control = new TwilioCallControl({
-      accountSid: ACCOUNT,
-      authToken: TOKEN,
-      httpClient: fake.httpClient,
-    });
+    const control = controlFor(fake);
     assert.equal(await control.hangUp(CALL), "completed");
     assert.deepEqual(fake.requests[0].form, { Status: "completed" });
     assert.equal(fake.calls.get(CALL), "completed");
@@ -51,11 +52,7 @@ Deno.test("REST: hang up completes a call; an ended or unknown call is not an er
 Deno.test("REST: SMS is sent with To/From/Body; bad credentials and numbers fail clearly", async () => {
   const fake = startFakeTwilioRest(ACCOUNT, TOKEN);
   try {
-    const control = new TwilioCallControl({
-      accountSid: ACCOUNT,
-      authToken: TOKEN,
-      httpClient: fake.httpClient,
-    });
+    const control = controlFor(fake);
     const { sid } = await control.sendSms("+15557654321", "+15550001111", "See you at 3 pm");
     assert.match(sid, /^SM[0-9a-f]{32}$/);
     assert.equal(fake.requests[0].path, `/2010-04-01/Accounts/${ACCOUNT}/Messages.json`);
