@@ -36,7 +36,7 @@ export class TranscodingAudioPath implements AudioPath {
   readonly #transcoder = new MediaTranscoder();
   /** @inheritdoc */
   toModel(mulaw: Uint8Array): string {
-    return this.#transcoder.twilioPayloadToPcm24(mulaw.toBase64());
+    return this.#transcoder.mulawToPcm24Bytes(mulaw).toBase64();
   }
   /** @inheritdoc */
   toCaller(deltaBase64: string): Uint8Array {

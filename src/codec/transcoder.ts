@@ -68,8 +68,23 @@ export class MediaTranscoder {
     const codes = this.#inCodes;
     codes.reserve(base64DecodedLength(payload));
     const n = codes.bytesStorage.setFromBase64(payload).written;
+    return this.mulawToPcm24Bytes(codes.bytes(n));
+  }
+
+  /**
+   * Mu-law codes already decoded from base64 (e.g. a frame `TwilioStream` handed over)
+   * -> PCM16LE bytes at 24 kHz (a view valid until the next call), saving the base64
+   * round trip.
+   *
+   * @example
+   * ```ts
+   * new MediaTranscoder().mulawToPcm24Bytes(new Uint8Array(160).fill(0xff)).length; // 960
+   * ```
+   */
+  mulawToPcm24Bytes(codes: Uint8Array): Uint8Array {
+    const n = codes.length;
     const pcm8 = this.#inPcm8.int16(n);
-    decodeMulawInto(codes.bytes(n), pcm8);
+    decodeMulawInto(codes, pcm8);
     const pcm24 = this.#inPcm24.int16(3 * n);
     this.#up.processInto(pcm8, pcm24);
     return IS_LITTLE_ENDIAN ? this.#inPcm24.bytes(6 * n) : pcm16ToBytes(pcm24);

@@ -21,6 +21,18 @@ Deno.test("transcoder: Twilio frames -> PCM24 equals decode + upsample of the wh
   assert.deepEqual(new Int16Array(got.buffer), want);
 });
 
+Deno.test("transcoder: decoded mu-law bytes in -> the same PCM24 as the base64 payload path", () => {
+  const viaPayload = new MediaTranscoder();
+  const viaBytes = new MediaTranscoder();
+  for (let at = 0; at < speech.length; at += 160) {
+    const frame = speech.subarray(at, at + 160);
+    assert.equal(
+      viaBytes.mulawToPcm24Bytes(frame).toBase64(),
+      viaPayload.twilioPayloadToPcm24(frame.toBase64()),
+    );
+  }
+});
+
 Deno.test("transcoder: PCM24 chunks of any byte size (odd too) -> same Twilio codes", () => {
   const pcm24 = new Upsampler8kTo24k().process(decodeMulaw(speech)).slice();
   const bytes = new Uint8Array(pcm24.buffer);
