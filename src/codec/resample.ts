@@ -82,6 +82,27 @@ export interface StreamResampler {
 }
 
 /**
+ * What both resamplers share: `process` on top of `processInto`, into a buffer reused
+ * from call to call.
+ */
+abstract class ResamplerBase implements StreamResampler {
+  abstract readonly inputRate: number;
+  abstract readonly outputRate: number;
+  abstract readonly delaySamples: number;
+  abstract outputLength(inputLength: number): number;
+  abstract processInto(input: Int16Array, output: Int16Array): number;
+  abstract reset(): void;
+  readonly #out = new Scratch();
+
+  /** @inheritdoc */
+  process(input: Int16Array): Int16Array {
+    const out = this.#out.int16(this.outputLength(input.length));
+    this.processInto(input, out);
+    return out;
+  }
+}
+
+/**
  * 8 kHz -> 24 kHz streaming upsampler (zero-stuffing + polyphase FIR, 37 taps per branch).
  *
  * @example
@@ -90,7 +111,7 @@ export interface StreamResampler {
  * const frame24 = up.process(new Int16Array(160)); // 480 samples
  * ```
  */
-export class Upsampler8kTo24k implements StreamResampler {
+export class Upsampler8kTo24k extends ResamplerBase {
   /** @inheritdoc */
   readonly inputRate = 8000;
   /** @inheritdoc */
@@ -103,10 +124,10 @@ export class Upsampler8kTo24k implements StreamResampler {
   readonly #outAt = align16(WINDOW_AT + 4 * this.#window.length);
   readonly #outAll = new Int16Array(this.#k.memory.buffer, this.#outAt, FACTOR * (CHUNK + 3));
   #outView = this.#outAll.subarray(0, 0);
-  #out = new Scratch();
 
   /** Interleaves the branches: coefs[4j + p] = 3 * h[3(K-1-j) + p] (window oldest first). */
   constructor() {
+    super();
     const coefs = new Float32Array(this.#k.memory.buffer, 0, 4 * PHASE_TAPS);
     for (let j = 0; j < PHASE_TAPS; j++) {
       for (let p = 0; p < FACTOR; p++) {
@@ -148,14 +169,6 @@ export class Upsampler8kTo24k implements StreamResampler {
   }
 
   /** @inheritdoc */
-  process(input: Int16Array): Int16Array {
-    const n = this.outputLength(input.length);
-    const out = this.#out.int16(n);
-    this.processInto(input, out);
-    return out;
-  }
-
-  /** @inheritdoc */
   reset(): void {
     this.#window.fill(0, 0, PHASE_TAPS - 1);
   }
@@ -171,7 +184,7 @@ export class Upsampler8kTo24k implements StreamResampler {
  * const frame8 = down.process(new Int16Array(480)); // 160 samples
  * ```
  */
-export class Downsampler24kTo8k implements StreamResampler {
+export class Downsampler24kTo8k extends ResamplerBase {
   /** @inheritdoc */
   readonly inputRate = 24000;
   /** @inheritdoc */
@@ -191,10 +204,10 @@ export class Downsampler24kTo8k implements StreamResampler {
   #outView = this.#outAll.subarray(0, 0);
   // Input samples still to consume before the next kept (output) sample.
   #skip = 0;
-  #out = new Scratch();
 
   /** Loads the prototype (symmetric, so no reversal) zero padded to whole vectors. */
   constructor() {
+    super();
     new Float32Array(this.#k.memory.buffer, 0, 4 * TAP_QUADS).set(RESAMPLER_PROTOTYPE);
   }
 
@@ -231,14 +244,6 @@ export class Downsampler24kTo8k implements StreamResampler {
     this.#skip += FACTOR * count - n;
     window.copyWithin(0, n, n + RESAMPLER_TAPS - 1);
     return count;
-  }
-
-  /** @inheritdoc */
-  process(input: Int16Array): Int16Array {
-    const n = this.outputLength(input.length);
-    const out = this.#out.int16(n);
-    this.processInto(input, out);
-    return out;
   }
 
   /** @inheritdoc */
