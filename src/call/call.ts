@@ -2,8 +2,8 @@
  * One phone call: the only object that knows both the caller's Twilio media stream and
  * the model's Realtime connection.
  *
- * It relays audio both ways (frame-aligned, with a mark after every chunk), handles
- * barge-in (clear first, then truncate to what was heard, then drop late audio), runs the
+ * It relays audio both ways (frame-aligned; a mark every 100 ms of audio and at its end),
+ * handles barge-in (clear first, then truncate to what was heard, then drop late audio), runs the
  * model's tools one response at a time, keeps the caller from dead air (greeting, slow
  * tool filler, idle check-in, apology when the model is gone), carries out transfer and
  * hang-up after the goodbye has played, and saves the call record at the end.
@@ -309,16 +309,24 @@ export class Call {
     this.#sendToCaller(itemId, this.#aligner.takeAligned());
   }
 
+  /** Sends what the aligner holds and marks the end of the audio sent so far. */
   #flushAudio(): void {
     if (this.#audioItemId !== undefined) {
       this.#sendToCaller(this.#audioItemId, this.#aligner.flush());
     }
+    this.#markTail();
+  }
+
+  #markTail(): void {
+    const mark = this.#playout.markTail();
+    if (mark !== undefined) this.#o.stream.mark(mark);
   }
 
   #sendToCaller(itemId: string, mulaw: Uint8Array): void {
     if (mulaw.length === 0) return;
     if (!this.#o.stream.sendAudio(mulaw)) return;
-    this.#o.stream.mark(this.#playout.chunkSent(itemId, mulaw.length));
+    const mark = this.#playout.chunkSent(itemId, mulaw.length);
+    if (mark !== undefined) this.#o.stream.mark(mark);
     this.#framesToCaller += mulaw.length / FRAME_BYTES;
     if (this.#speechStoppedAt !== undefined) {
       const ms = this.#clock() - this.#speechStoppedAt;
@@ -549,6 +557,7 @@ export class Call {
     this.#audioItemId = undefined;
     this.#aligner.append(this.#o.apology);
     this.#sendToCaller("apology", this.#aligner.flush());
+    this.#markTail();
     const canTransfer = Boolean(this.#o.control && this.#o.transferNumber);
     this.#endRequest = {
       kind: canTransfer ? "transfer" : "hangup",

@@ -11,6 +11,12 @@
  * with a symmetric network path the two errors cancel. The result is the `audio_end_ms`
  * for `conversation.item.truncate`: integer, never more than the audio sent for the item.
  *
+ * Marks are thinned: one per {@linkcode MARK_INTERVAL_MS} of audio (and one at the end of
+ * each stretch of audio, via {@linkcode Playout.markTail}). Every mark costs two WebSocket
+ * messages (ours and Twilio's echo), as many as the audio itself when chunks are 20 ms;
+ * an echo proves every chunk before it too, so coarser proof loses nothing the playhead
+ * estimate needs (it walks forward from the last proof either way).
+ *
  * Pure bookkeeping: no sockets, time comes from an injected clock.
  *
  * @module
@@ -19,8 +25,12 @@
 /** mu-law at 8 kHz: one byte per sample, 8 samples per millisecond. */
 export const MULAW_BYTES_PER_MS = 8;
 
+/** Audio sent between two marks, at most (ms), unless a chunk alone is longer. */
+export const MARK_INTERVAL_MS = 100;
+
 interface PendingChunk {
-  mark: string;
+  /** Set on the chunk a mark follows; unmarked chunks are proven by the next mark. */
+  mark?: string;
   itemId: string;
   /** Item audio position (ms) where this chunk starts and ends. */
   startMs: number;
@@ -51,26 +61,50 @@ export class Playout {
   /** When the audio sent so far would finish playing, by the send schedule. */
   #scheduleEnd = -Infinity;
   #drainWaiters: Array<() => void> = [];
+  #markIntervalMs: number;
+  /** Audio (ms) sent since the last mark. */
+  #unmarkedMs = 0;
 
-  /** @param clock milliseconds, monotonic (e.g. `performance.now`) */
-  constructor(clock: () => number = () => performance.now()) {
+  /**
+   * @param clock milliseconds, monotonic (e.g. `performance.now`)
+   * @param markIntervalMs audio between marks (0: a mark after every chunk)
+   */
+  constructor(
+    clock: () => number = () => performance.now(),
+    markIntervalMs: number = MARK_INTERVAL_MS,
+  ) {
     this.#clock = clock;
+    this.#markIntervalMs = markIntervalMs;
   }
 
   /**
-   * Records a chunk of `bytes` mu-law bytes of `itemId` just sent to Twilio and returns
-   * the mark name to send right after it.
+   * Records a chunk of `bytes` mu-law bytes of `itemId` just sent to Twilio. Returns the
+   * mark name to send right after it once {@linkcode MARK_INTERVAL_MS} of audio has gone
+   * unmarked, else undefined. When the audio stops, call {@linkcode markTail}.
    */
-  chunkSent(itemId: string, bytes: number): string {
+  chunkSent(itemId: string, bytes: number): string | undefined {
     const startMs = this.#sentMs.get(itemId) ?? 0;
     const endMs = startMs + bytes / MULAW_BYTES_PER_MS;
     this.#sentMs.set(itemId, endMs);
-    const mark = `a${++this.#seq}`;
     const sentAt = this.#clock();
     const scheduledAt = Math.max(sentAt, this.#scheduleEnd);
     this.#scheduleEnd = scheduledAt + (endMs - startMs);
-    this.#pending.push({ mark, itemId, startMs, endMs, sentAt, scheduledAt });
-    return mark;
+    this.#pending.push({ itemId, startMs, endMs, sentAt, scheduledAt });
+    this.#unmarkedMs += endMs - startMs;
+    return this.#unmarkedMs >= this.#markIntervalMs ? this.markTail() : undefined;
+  }
+
+  /**
+   * Returns a mark for the audio sent since the last mark (send it right away), or
+   * undefined when there is none. Call it when a stretch of audio ends, so its echo
+   * tells when everything has played.
+   */
+  markTail(): string | undefined {
+    const last = this.#pending.at(-1);
+    if (!last || last.mark !== undefined) return undefined;
+    last.mark = `a${++this.#seq}`;
+    this.#unmarkedMs = 0;
+    return last.mark;
   }
 
   /**
@@ -115,8 +149,9 @@ export class Playout {
     const now = this.#clock();
     const byProof = this.#playheadFromProof(now);
     const bySchedule = this.#playheadFromSchedule(now);
-    for (const chunk of this.#pending) this.#flushed.add(chunk.mark);
+    for (const chunk of this.#pending) if (chunk.mark) this.#flushed.add(chunk.mark);
     this.#pending = [];
+    this.#unmarkedMs = 0;
     this.#scheduleEnd = -Infinity;
     this.#notifyDrained();
     const truncations: Truncation[] = [];

@@ -9,8 +9,8 @@ function clock() {
 Deno.test("playout: genuine echoes confirm play; nothing pending means no truncation", () => {
   const c = clock();
   const p = new Playout(c.now);
-  const m1 = p.chunkSent("item1", 800); // 100 ms
-  const m2 = p.chunkSent("item1", 1600); // 200 ms
+  const m1 = p.chunkSent("item1", 800)!; // 100 ms
+  const m2 = p.chunkSent("item1", 1600)!; // 200 ms
   assert.equal(p.sentMs("item1"), 300);
   assert.ok(p.hasUnplayed());
   c.advance(100);
@@ -25,7 +25,7 @@ Deno.test("playout: genuine echoes confirm play; nothing pending means no trunca
 Deno.test("playout: barge-in mid-chunk truncates to the playhead, not the last mark", () => {
   const c = clock();
   const p = new Playout(c.now);
-  const m1 = p.chunkSent("item1", 800); // 0-100 ms
+  const m1 = p.chunkSent("item1", 800)!; // 0-100 ms
   p.chunkSent("item1", 800); // 100-200 ms
   p.chunkSent("item1", 800); // 200-300 ms
   c.advance(100);
@@ -38,8 +38,8 @@ Deno.test("playout: barge-in mid-chunk truncates to the playhead, not the last m
 Deno.test("playout: echoes caused by clear are ignored", () => {
   const c = clock();
   const p = new Playout(c.now);
-  const m1 = p.chunkSent("item1", 800);
-  const m2 = p.chunkSent("item1", 800);
+  const m1 = p.chunkSent("item1", 800)!;
+  const m2 = p.chunkSent("item1", 800)!;
   c.advance(50);
   assert.deepEqual(p.interrupt(), [{ itemId: "item1", audioEndMs: 50 }]);
   // Twilio now echoes both marks because of the clear.
@@ -60,7 +60,7 @@ Deno.test("playout: estimate never exceeds the audio sent for the item", () => {
 Deno.test("playout: audio sent after a pause starts playing when sent", () => {
   const c = clock();
   const p = new Playout(c.now);
-  const m1 = p.chunkSent("a", 800); // 100 ms
+  const m1 = p.chunkSent("a", 800)!; // 100 ms
   c.advance(100);
   p.markEchoed(m1);
   c.advance(1000); // silence, then a new item
@@ -85,7 +85,8 @@ Deno.test("playout: whenDrained resolves on the last genuine echo or on interrup
   const c = clock();
   const p = new Playout(c.now);
   await p.whenDrained(); // nothing pending
-  const m = p.chunkSent("a", 160);
+  assert.equal(p.chunkSent("a", 160), undefined); // 20 ms: not worth a mark yet
+  const m = p.markTail()!; // the audio ended: mark it
   let drained = false;
   const waiting = p.whenDrained().then(() => (drained = true));
   await Promise.resolve();
@@ -102,11 +103,53 @@ Deno.test("playout: whenDrained resolves on the last genuine echo or on interrup
 Deno.test("playout: a late echo and the send schedule are averaged", () => {
   const c = clock();
   const p = new Playout(c.now);
-  const m1 = p.chunkSent("item1", 800); // plays 0-100 ms by the schedule
+  const m1 = p.chunkSent("item1", 800)!; // plays 0-100 ms by the schedule
   p.chunkSent("item1", 800); // 100-200 ms
   c.advance(140); // the echo of the first chunk arrives 40 ms after it ended
   p.markEchoed(m1);
   c.advance(10);
   // By proof: 100 + 10 = 110 ms; by schedule: 150 ms; midpoint 130 ms.
   assert.deepEqual(p.interrupt(), [{ itemId: "item1", audioEndMs: 130 }]);
+});
+
+Deno.test("playout: 20 ms chunks get one mark per 100 ms; an echo proves the chunks before it", () => {
+  const c = clock();
+  const p = new Playout(c.now);
+  const marks = Array.from({ length: 12 }, () => p.chunkSent("item1", 160));
+  // A mark after the 5th and the 10th chunk, none on the others.
+  assert.deepEqual(
+    marks.map((m, i) => (m === undefined ? "" : String(i + 1))).filter(Boolean),
+    ["5", "10"],
+  );
+  const tail = p.markTail()!; // the audio stops after 12 chunks (240 ms)
+  assert.equal(p.markTail(), undefined, "the tail is marked once");
+  c.advance(100);
+  assert.equal(p.markEchoed(marks[4]!), true);
+  assert.equal(p.confirmedMs("item1"), 100);
+  assert.ok(p.hasUnplayed());
+  c.advance(140);
+  assert.equal(p.markEchoed(tail), true);
+  assert.equal(p.confirmedMs("item1"), 240);
+  assert.equal(p.hasUnplayed(), false);
+});
+
+Deno.test("playout: barge-in between thinned marks still truncates to the playhead", () => {
+  const c = clock();
+  const p = new Playout(c.now);
+  const marks: (string | undefined)[] = [];
+  for (let i = 0; i < 10; i++) marks.push(p.chunkSent("item1", 160)); // 200 ms in 20 ms chunks
+  c.advance(100);
+  p.markEchoed(marks[4]!); // first 100 ms proven, on time
+  c.advance(43);
+  // By proof: 100 + 43; by schedule: 143; no echo of an unmarked chunk is needed.
+  assert.deepEqual(p.interrupt(), [{ itemId: "item1", audioEndMs: 143 }]);
+  // The clear makes Twilio echo the pending mark: it proves nothing.
+  assert.equal(p.markEchoed(marks[9]!), false);
+  assert.equal(p.markTail(), undefined, "nothing left to mark after a clear");
+});
+
+Deno.test("playout: markIntervalMs 0 marks every chunk", () => {
+  const p = new Playout(clock().now, 0);
+  assert.ok(p.chunkSent("a", 160));
+  assert.ok(p.chunkSent("a", 160));
 });
