@@ -191,17 +191,18 @@ export class LoadCaller implements Ticking {
   tick(now: number): void {
     if (this.#sending && this.#ws.readyState === WebSocket.OPEN) {
       const due = Math.floor((now - this.#t0) / FRAME_MS) + 1;
-      while (this.probe.upSent.length < due) this.#sendFrame(now);
+      while (this.probe.upSent.length < due) this.#sendFrame();
     }
     this.#advancePlayout(now);
   }
 
-  #sendFrame(now: number): void {
+  #sendFrame(): void {
     const probe = this.probe;
     const frame = this.#frame;
     // A quiet hiss, louder while "talking" (cosmetic: the model's VAD is scripted).
     frame.fill(probe.talking ? 0x20 : 0xfe);
-    const seq = probe.upSent.push(now);
+    // The send time is now, not the tick's start: the ticker may have served other calls first.
+    const seq = probe.upSent.push(performance.now());
     writeStamp(frame, probe.idx, seq);
     const chunk = seq + 1;
     this.#ws.send(

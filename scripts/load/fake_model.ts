@@ -412,8 +412,9 @@ class ModelSession implements Ticking {
     });
   }
 
-  #sendDelta(r: ActiveResponse, now: number): void {
-    const seq = this.#down.sent.push(now);
+  #sendDelta(r: ActiveResponse): void {
+    // The send time is now, not the tick's start: the ticker may have served others first.
+    const seq = this.#down.sent.push(performance.now());
     if (r.sentFrames === 0) this.#down.firstOfResponse.add(seq);
     r.sentFrames++;
     this.#itemMs.set(r.itemId, r.sentFrames * FRAME_MS);
@@ -498,7 +499,7 @@ class ModelSession implements Ticking {
           this.#bargeIn(now);
           return;
         }
-        this.#sendDelta(r, now);
+        this.#sendDelta(r);
       }
       if (r.sentFrames >= r.frames && this.#response === r) this.#endResponse("completed");
       return;

@@ -11,6 +11,16 @@ import { type Scenario, startFakeModel } from "./fake_model.ts";
 import { LOAD_API_KEY, LOAD_AUTH_TOKEN, LOAD_PUBLIC_URL, ProbeRegistry, Ticker } from "./probe.ts";
 import { cpuSeconds, LoopLag, openFds, rssBytes, type Summary } from "./stats.ts";
 
+/** What `bridge_probe.ts` measured in the bridge process (ms). */
+export interface InBridge {
+  up: Summary;
+  down: Summary;
+  bargeIn: Summary;
+  /** Fake's send -> the frame reaches the bridge's JavaScript. */
+  toBridgeUp: Summary;
+  toBridgeDown: Summary;
+}
+
 /** Which bridge runs in the server process. */
 export type BridgeKind = "baseline" | "ours";
 
@@ -57,6 +67,11 @@ export interface LoadResult {
   turn: Summary;
   /** Model sent speech_started -> caller got `clear` (ms, loopback both ways included). */
   bargeIn: Summary;
+  /**
+   * Measured inside the bridge process (`bridge_probe.ts`): frame arrives on one socket ->
+   * leaves on the other, and speech_started arrives -> clear leaves (ms; `pcmu` only).
+   */
+  inBridge: InBridge;
   bargeInsSent: number;
   clearsReceived: number;
   /** Caller frames lost after call setup (both bridges must be 0). */
@@ -200,7 +215,9 @@ async function spawnServer(
 async function serverStats(
   statsPort: number,
   reset: boolean,
-): Promise<{ lag: Summary; activeCalls: number }> {
+): Promise<
+  { lag: Summary; bridge: InBridge; activeCalls: number }
+> {
   const res = await fetch(`http://127.0.0.1:${statsPort}/stats${reset ? "?reset=1" : ""}`);
   return await res.json();
 }
@@ -368,6 +385,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       down: stats.down.summary(),
       turn: stats.turn.summary(),
       bargeIn: stats.bargeIn.summary(),
+      inBridge: server1.bridge,
       bargeInsSent: stats.bargeInsSent,
       clearsReceived: stats.clearsReceived,
       upLost,

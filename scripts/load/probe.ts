@@ -4,9 +4,10 @@
  * same harness process, so they share one clock and one memory), plus frame stamps and
  * the single ticker that drives every caller and model session in real time.
  *
- * Stamps: in `pcmu` mode every 160-byte frame (both directions) starts with a 12-byte
+ * Stamps: in `pcmu` mode every 160-byte frame (both directions) starts with a 20-byte
  * stamp (magic; call index for caller frames, model session index for model frames;
- * frame sequence) that the bridge carries through untouched,
+ * frame sequence; wall-clock send time as float64 ms, which `bridge_probe.ts` reads in
+ * the bridge process) that the bridge carries through untouched,
  * so the receiver knows exactly which frame arrived and for which call. In `pcm16` mode
  * the bridge transcodes, so bytes cannot carry a stamp: frames are matched by arrival
  * order instead (the n-th 20 ms of audio received is the n-th sent; the transcoder maps
@@ -29,22 +30,38 @@ export const FRAME_BYTES = 160;
 export const FRAME_MS = 20;
 const MAGIC = 0x4c44_5354; // "LDST"
 /** Bytes at the start of a stamped frame. */
-export const STAMP_BYTES = 12;
+export const STAMP_BYTES = 20;
+/** Bytes that name the frame (magic, call or session, sequence): unique per direction. */
+export const STAMP_ID_BYTES = 12;
 
-/** Writes the stamp of frame `seq` of call or session `sessionOrCall` into `frame`. */
+/** Milliseconds since the epoch with sub-millisecond precision, comparable across processes. */
+export function wallClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * Writes the stamp of frame `seq` of call or session `sessionOrCall` into `frame`, with
+ * the wall-clock time now (call it right before sending).
+ */
 export function writeStamp(frame: Uint8Array, sessionOrCall: number, seq: number): void {
   const v = new DataView(frame.buffer, frame.byteOffset, STAMP_BYTES);
   v.setUint32(0, MAGIC);
   v.setUint32(4, sessionOrCall);
   v.setUint32(8, seq);
+  v.setFloat64(12, wallClockMs());
+}
+
+/** The wall-clock send time in a stamp's bytes (at least {@linkcode STAMP_BYTES}). */
+export function stampSentAt(stamp: Uint8Array): number {
+  return new DataView(stamp.buffer, stamp.byteOffset, STAMP_BYTES).getFloat64(12);
 }
 
 /** Reads a stamp; undefined when the bytes do not start with one. */
 export function readStamp(
   frame: Uint8Array,
 ): { sessionOrCall: number; seq: number } | undefined {
-  if (frame.length < STAMP_BYTES) return undefined;
-  const v = new DataView(frame.buffer, frame.byteOffset, STAMP_BYTES);
+  if (frame.length < STAMP_ID_BYTES) return undefined;
+  const v = new DataView(frame.buffer, frame.byteOffset, STAMP_ID_BYTES);
   if (v.getUint32(0) !== MAGIC) return undefined;
   return { sessionOrCall: v.getUint32(4), seq: v.getUint32(8) };
 }

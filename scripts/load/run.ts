@@ -54,6 +54,26 @@ const HEADER = [
   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
 ];
 
+const latMs = (s: Summary) => `${f(s.p50, 3)} / ${f(s.p99, 3)} / ${f(s.max, 2)}`;
+
+/** One row of the in-bridge table (see `bridge_probe.ts`). */
+function inBridgeRow(label: string, r: LoadResult): string {
+  const b = r.inBridge;
+  return `| ${r.calls} | ${label} | ${latMs(b.up)} | ${latMs(b.down)} | ${latMs(b.bargeIn)} | ${
+    b.up.count ?? 0
+  } / ${b.down.count ?? 0} / ${b.bargeIn.count ?? 0} | ${lat(b.toBridgeUp)} | ${
+    lat(b.toBridgeDown)
+  } | ${f(r.serverLag.p99, 1)} |`;
+}
+
+const IN_BRIDGE_HEADER = [
+  "| N | bridge | in bridge up: Twilio media in -> append out, ms p50/p99/max | " +
+  "in bridge down: delta in -> media out | in bridge barge-in: speech_started in -> clear out | " +
+  "samples up / down / barge-in | to bridge up: caller's send -> bridge JS, ms p50/p99/max | " +
+  "to bridge down: model's send -> bridge JS | server loop lag p99 ms |",
+  "|---|---|---|---|---|---|---|---|---|",
+];
+
 function ratios(n: number, base: LoadResult | undefined, ours: LoadResult | undefined): string {
   if (!base || !ours) return "";
   const r = (a: number, b: number) => (b > 0 ? f(a / b, 2) + "x" : "-");
@@ -128,6 +148,7 @@ async function main(): Promise<void> {
         const r = await runLoad({ ...variant.options, calls: n, seconds, progress: say });
         results.push({ n, v, r });
         console.log(row(variant.label, r));
+        say(`in bridge: ${inBridgeRow(variant.label, r)}`);
         if (r.violationLog.length) say(`violations: ${r.violationLog.slice(0, 3).join("; ")}`);
       }
     }
@@ -144,6 +165,20 @@ async function main(): Promise<void> {
       "",
       ...HEADER,
       ...results.map(({ v, r }) => row(VARIANTS[v].label, r)),
+      "",
+      "In-bridge added latency, as issue 9 defines it (receive at one side -> send at the " +
+        "other), measured inside the bridge process by `scripts/load/bridge_probe.ts`: from the " +
+        "moment the frame's `message` event reaches JavaScript to just after the bridge's " +
+        "`send` returns. The time before that (the fake's send, loopback TCP, Nagle on a " +
+        'client socket, the bridge\'s event-loop queue) is the "to bridge" columns: the ' +
+        "fakes write their wall-clock send time into each frame's stamp and the probe " +
+        "subtracts it from its own wall clock on arrival. pcm16 frames carry no stamp " +
+        "through the transcoder, so only pcmu is measured.",
+      "",
+      ...IN_BRIDGE_HEADER,
+      ...results.filter(({ r }) => r.format === "pcmu").map(({ v, r }) =>
+        inBridgeRow(VARIANTS[v].label, r)
+      ),
       "",
       "Ours vs baseline (both pcmu):",
       "",

@@ -8,7 +8,8 @@
  *
  * Prints one JSON line on stdout once listening: `{"ready":true,"port":P,"statsPort":S}`.
  * `GET http://127.0.0.1:S/stats?reset=1` returns the event-loop lag (setInterval drift,
- * 10 ms period) since the last reset and the number of active calls. SIGTERM stops it
+ * 10 ms period) and the in-bridge added latency (`bridge`: up, down, bargeIn; see
+ * `bridge_probe.ts`) since the last reset, and the number of active calls. SIGTERM stops it
  * (graceful for our bridge: drain, then close the database).
  *
  * @module
@@ -17,6 +18,7 @@ import { parseArgs } from "node:util";
 import { startApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
 import { setupLogging } from "../../src/log.ts";
+import { BridgeProbe } from "./bridge_probe.ts";
 import { NoDelayWebSocket } from "./nodelay_websocket.ts";
 import { startBaselineBridge } from "./baseline_bridge.ts";
 import { LOAD_API_KEY, LOAD_AUTH_TOKEN, LOAD_PUBLIC_URL } from "./probe.ts";
@@ -37,6 +39,9 @@ async function main(): Promise<void> {
   if (!modelUrl) throw new Error("--model-url is required");
   const lag = new LoopLag();
   lag.start(10);
+  // Before any socket exists: the probe wraps the socket constructors.
+  const probe = new BridgeProbe();
+  probe.install();
   let activeCalls = () => 0;
   let stop: () => Promise<void>;
   let port: number;
@@ -80,9 +85,22 @@ async function main(): Promise<void> {
     stop = () => app.stop();
   }
   const stats = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
-    const summary = lag.samples.summary();
-    if (new URL(req.url).searchParams.has("reset")) lag.samples.clear();
-    return Response.json({ lag: summary, activeCalls: activeCalls() });
+    const body = {
+      lag: lag.samples.summary(),
+      bridge: {
+        up: probe.up.summary(),
+        down: probe.down.summary(),
+        bargeIn: probe.bargeIn.summary(),
+        toBridgeUp: probe.toBridgeUp.summary(),
+        toBridgeDown: probe.toBridgeDown.summary(),
+      },
+      activeCalls: activeCalls(),
+    };
+    if (new URL(req.url).searchParams.has("reset")) {
+      lag.samples.clear();
+      probe.reset();
+    }
+    return Response.json(body);
   });
   Deno.addSignalListener("SIGTERM", () => {
     lag.stop();
