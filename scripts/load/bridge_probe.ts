@@ -26,7 +26,7 @@
  *
  * @module
  */
-import { stampSentAt, wallClockMs } from "./probe.ts";
+import { readStamp, stampSentAt, wallClockMs } from "./probe.ts";
 import { Samples } from "./stats.ts";
 
 /** Base64 characters of the 12 bytes that name a frame. */
@@ -61,11 +61,15 @@ function noteArrival(
   const start = payloadStart(text, field);
   if (start < 0) return false;
   const now = performance.now();
-  arrivals.set(text.slice(start, start + STAMP_CHARS), { at: now, socket });
+  let stamp: Uint8Array;
   try {
-    const stamp = Uint8Array.fromBase64(text.slice(start, start + STAMP_WITH_TIME_CHARS));
-    trip.add(wallClockMs() - stampSentAt(stamp));
-  } catch { /* not a stamped frame */ }
+    stamp = Uint8Array.fromBase64(text.slice(start, start + STAMP_WITH_TIME_CHARS));
+  } catch {
+    return true; // not base64: the bridge will reject it; nothing to time
+  }
+  if (!readStamp(stamp)) return true; // unstamped audio (pcm16 model frames)
+  arrivals.set(text.slice(start, start + STAMP_CHARS), { at: now, socket });
+  trip.add(wallClockMs() - stampSentAt(stamp));
   return true;
 }
 

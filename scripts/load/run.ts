@@ -150,6 +150,13 @@ async function main(): Promise<void> {
         console.log(row(variant.label, r));
         say(`in bridge: ${inBridgeRow(variant.label, r)}`);
         if (r.violationLog.length) say(`violations: ${r.violationLog.slice(0, 3).join("; ")}`);
+        if (r.serverStderrLines > 0) {
+          say(
+            `server said ${r.serverStderrLines} lines, first: ${
+              r.serverStderr.slice(0, 3).join(" | ")
+            }`,
+          );
+        }
       }
     }
     lines.push(
