@@ -22,12 +22,13 @@
  * Twilio socket).
  *
  * Not free: a listener, a string search and a map entry per frame, the same for our
- * bridge and the baseline. Load-harness only; the service never loads this file.
+ * bridge and the baseline. Memory stays constant (histograms, and arrivals that never
+ * leave are forgotten), so a soak's RSS is the bridge's. Load-harness only; the service never loads this file.
  *
  * @module
  */
 import { readStamp, stampSentAt, wallClockMs } from "./probe.ts";
-import { Samples } from "./stats.ts";
+import { Histogram } from "./stats.ts";
 
 /** Base64 characters of the 12 bytes that name a frame. */
 const STAMP_CHARS = 16;
@@ -56,7 +57,7 @@ function noteArrival(
   field: string,
   socket: WebSocket,
   arrivals: Map<string, Arrival>,
-  trip: Samples,
+  trip: Histogram,
 ): boolean {
   const start = payloadStart(text, field);
   if (start < 0) return false;
@@ -81,15 +82,15 @@ interface Arrival {
 /** Latency samples of the bridge process; see the module documentation. */
 export class BridgeProbe {
   /** Twilio media arrives -> model append sent (ms). */
-  readonly up: Samples = new Samples();
+  readonly up: Histogram = new Histogram();
   /** Model audio delta arrives -> Twilio media sent (ms). */
-  readonly down: Samples = new Samples();
+  readonly down: Histogram = new Histogram();
   /** Model speech_started arrives -> Twilio clear sent (ms). */
-  readonly bargeIn: Samples = new Samples();
+  readonly bargeIn: Histogram = new Histogram();
   /** Caller's send -> the frame reaches the bridge's JavaScript (ms, wall clocks). */
-  readonly toBridgeUp: Samples = new Samples();
+  readonly toBridgeUp: Histogram = new Histogram();
   /** Model's send -> the delta reaches the bridge's JavaScript (ms, wall clocks). */
-  readonly toBridgeDown: Samples = new Samples();
+  readonly toBridgeDown: Histogram = new Histogram();
   readonly #upArrivals = new Map<string, Arrival>();
   readonly #downArrivals = new Map<string, Arrival>();
   readonly #modelOf = new WeakMap<WebSocket, WebSocket>();

@@ -38,6 +38,8 @@ export interface LoadOptions {
   scenario?: Partial<Scenario>;
   /** Model socket of our bridge: Deno's built-in `std` WebSocket (default, the product) or the `nodelay` experiment. */
   ws?: "nodelay" | "std";
+  /** Agent audio between Twilio marks in our bridge (ms); default the product's (100). */
+  markIntervalMs?: number;
   /** Sample RSS / descriptors / CPU every this many s during the window (soak). */
   sampleEverySeconds?: number;
   /** Progress lines go here (default: nowhere). */
@@ -130,6 +132,7 @@ async function spawnServer(
   modelUrl: string,
   db: string,
   ws: string,
+  markIntervalMs: number | undefined,
 ): Promise<ServerProcess> {
   const script = new URL("./server_main.ts", import.meta.url).pathname;
   const child = new Deno.Command(Deno.execPath(), {
@@ -148,6 +151,7 @@ async function spawnServer(
       `--model-url=${modelUrl}`,
       `--db=${db}`,
       `--ws=${ws}`,
+      ...(markIntervalMs === undefined ? [] : [`--mark-interval-ms=${markIntervalMs}`]),
     ],
     stdin: "null",
     stdout: "piped",
@@ -245,6 +249,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       model.url,
       `${dir}/agent.db`,
       options.ws ?? "std",
+      options.markIntervalMs,
     );
     const pid = server.pid;
     await sleep(500);

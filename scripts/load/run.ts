@@ -18,13 +18,18 @@ import { machineInfo, type Summary } from "./stats.ts";
 
 interface Variant {
   label: string;
-  options: Pick<LoadOptions, "bridge" | "format" | "ws">;
+  options: Pick<LoadOptions, "bridge" | "format" | "ws" | "markIntervalMs">;
 }
 
 const VARIANTS: Record<string, Variant> = {
   baseline: { label: "baseline (pcmu)", options: { bridge: "baseline", format: "pcmu" } },
   "ours-pcmu": { label: "ours pcmu", options: { bridge: "ours", format: "pcmu" } },
   "ours-pcm16": { label: "ours pcm16", options: { bridge: "ours", format: "pcm16" } },
+  // The product before marks were thinned: a mark (and its echo) after every chunk.
+  "ours-pcmu-mark-every-chunk": {
+    label: "ours pcmu, a mark after every chunk (before)",
+    options: { bridge: "ours", format: "pcmu", markIntervalMs: 0 },
+  },
   // An experiment, not the product: the model socket with Nagle off (see nodelay_websocket.ts).
   "ours-pcmu-nodelay": {
     label: "ours pcmu, TCP_NODELAY model socket (experiment)",

@@ -33,6 +33,8 @@ async function main(): Promise<void> {
       "model-url": { type: "string" },
       db: { type: "string" },
       ws: { type: "string", default: "std" },
+      // Agent audio between Twilio marks; 0 marks every chunk (the way before marks were thinned).
+      "mark-interval-ms": { type: "string" },
     },
   });
   const modelUrl = values["model-url"];
@@ -78,7 +80,12 @@ async function main(): Promise<void> {
     };
     const app = await startApp(config, {
       goodbyeSeconds: 2,
-      callManager: { connectionOptions },
+      callManager: {
+        connectionOptions,
+        limits: values["mark-interval-ms"] === undefined
+          ? {}
+          : { markIntervalMs: Number(values["mark-interval-ms"]) },
+      },
     });
     port = app.server.addr.port;
     activeCalls = () => app.calls.activeCount;

@@ -25,7 +25,7 @@ import type { Metrics } from "../metrics.ts";
 import { outcomeToOutput, type ToolOutcome, type ToolRegistry } from "../agent/tools.ts";
 import type { AudioPath } from "./audio_path.ts";
 import { FRAME_BYTES, FrameAligner } from "./frame_aligner.ts";
-import { Playout } from "./playout.ts";
+import { MARK_INTERVAL_MS, Playout } from "./playout.ts";
 
 /** REST call control the call can use (absent when `TWILIO_ACCOUNT_SID` is not set). */
 export interface CallControl {
@@ -42,6 +42,8 @@ export interface CallLimits {
   modelReadyMs: number;
   /** A tool slower than this gets a spoken filler. */
   slowToolMs: number;
+  /** Agent audio between Twilio marks (ms); default {@linkcode MARK_INTERVAL_MS}, 0: every chunk. */
+  markIntervalMs?: number;
 }
 
 /** Everything a call needs; built per call by the call manager. */
@@ -140,7 +142,7 @@ export class Call {
     this.#o = options;
     this.#log = options.log;
     this.#clock = options.clock ?? (() => performance.now());
-    this.#playout = new Playout(this.#clock);
+    this.#playout = new Playout(this.#clock, options.limits.markIntervalMs ?? MARK_INTERVAL_MS);
     this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
 
