@@ -53,6 +53,8 @@ export interface SoakSample {
   fds: number;
   cpuPct: number;
   activeCalls: number;
+  /** V8 heap in use right after a full garbage collection (live data). */
+  liveHeapMiB: number;
 }
 
 /** Everything one run measured. */
@@ -99,6 +101,9 @@ export interface LoadResult {
   fdsLoaded: number;
   fdsAfter: number;
   activeCallsAfter: number;
+  /** V8 heap in use after a full collection: before the calls and after every hang-up. */
+  liveHeapIdleMiB: number;
+  liveHeapAfterMiB: number;
   /** Event-loop lag of the server and of the harness over the window (ms). */
   serverLag: Summary;
   harnessLag: Summary;
@@ -143,6 +148,8 @@ async function spawnServer(
       "--allow-read",
       "--allow-write",
       "--allow-sys",
+      // Lets the stats endpoint collect garbage before reading the live heap (soak).
+      "--v8-flags=--expose-gc",
       // LOAD_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server.
       ...(Deno.env.get("LOAD_SERVER_FLAGS")?.split(" ").filter(Boolean) ?? []),
       script,
@@ -219,10 +226,12 @@ async function spawnServer(
 async function serverStats(
   statsPort: number,
   reset: boolean,
+  gc = false,
 ): Promise<
-  { lag: Summary; bridge: InBridge; activeCalls: number }
+  { lag: Summary; bridge: InBridge; activeCalls: number; heapUsedMiB: number }
 > {
-  const res = await fetch(`http://127.0.0.1:${statsPort}/stats${reset ? "?reset=1" : ""}`);
+  const query = [reset ? "reset=1" : "", gc ? "gc=1" : ""].filter(Boolean).join("&");
+  const res = await fetch(`http://127.0.0.1:${statsPort}/stats${query ? `?${query}` : ""}`);
   return await res.json();
 }
 
@@ -255,6 +264,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     await sleep(500);
     const rssIdle = await rssBytes(pid);
     const fdsIdle = await openFds(pid);
+    const liveHeapIdleMiB = (await serverStats(server.statsPort, false, true)).heapUsedMiB;
     ticker.start(2);
     harnessLag.start(10);
 
@@ -309,13 +319,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
           rssMiB: await rssBytes(pid) / 2 ** 20,
           fds: await openFds(pid),
           cpuPct: (100 * (cpu - lastCpu)) / ((now - lastT) / 1000),
-          activeCalls: (await serverStats(server.statsPort, false)).activeCalls,
+          ...await (async () => {
+            const st = await serverStats(server.statsPort, false, true);
+            return { activeCalls: st.activeCalls, liveHeapMiB: st.heapUsedMiB };
+          })(),
         };
         soak.push(s);
         say(
-          `t=${s.atS}s rss=${s.rssMiB.toFixed(1)}MiB fds=${s.fds} cpu=${
-            s.cpuPct.toFixed(0)
-          }% calls=${s.activeCalls}`,
+          `t=${s.atS}s rss=${s.rssMiB.toFixed(1)}MiB heap=${
+            s.liveHeapMiB.toFixed(1)
+          }MiB fds=${s.fds} cpu=${s.cpuPct.toFixed(0)}% calls=${s.activeCalls}`,
         );
         lastCpu = cpu;
         lastT = now;
@@ -360,6 +373,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     }
     await sleep(1000);
     const fdsAfter = await openFds(pid);
+    const liveHeapAfterMiB = (await serverStats(server.statsPort, false, true)).heapUsedMiB;
     if (Deno.env.get("LOAD_DEBUG_FDS")) {
       const tcp = Deno.readTextFileSync("/proc/net/tcp").split("\n").slice(1);
       for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
@@ -409,6 +423,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       fdsIdle,
       fdsLoaded,
       fdsAfter,
+      liveHeapIdleMiB,
+      liveHeapAfterMiB,
       activeCallsAfter: after.activeCalls,
       serverLag: server1.lag,
       harnessLag: harness,

@@ -127,14 +127,19 @@ async function main(): Promise<void> {
     lines.push(
       `### Soak: ours (pcmu), ${calls} calls for ${seconds} s`,
       "",
-      "| t (s) | RSS MiB | open fds | server CPU % | active calls |",
-      "|---|---|---|---|---|",
+      "| t (s) | RSS MiB | live heap MiB (after a full GC) | open fds | server CPU % | active calls |",
+      "|---|---|---|---|---|---|",
       ...r.soak.map((s) =>
-        `| ${s.atS} | ${f(s.rssMiB, 1)} | ${s.fds} | ${f(s.cpuPct, 0)} | ${s.activeCalls} |`
+        `| ${s.atS} | ${f(s.rssMiB, 1)} | ${f(s.liveHeapMiB, 1)} | ${s.fds} | ${
+          f(s.cpuPct, 0)
+        } | ${s.activeCalls} |`
       ),
       "",
-      `Before the calls: RSS ${f(r.rssIdleMiB, 1)} MiB, ${r.fdsIdle} fds. After every call hung ` +
-        `up: ${r.fdsAfter} fds, ${r.activeCallsAfter} active calls. Frames lost up/down: ` +
+      `Before the calls: RSS ${f(r.rssIdleMiB, 1)} MiB, live heap ${
+        f(r.liveHeapIdleMiB, 1)
+      } MiB, ` +
+        `${r.fdsIdle} fds. After every call hung up: live heap ${f(r.liveHeapAfterMiB, 1)} MiB, ` +
+        `${r.fdsAfter} fds, ${r.activeCallsAfter} active calls. Frames lost up/down: ` +
         `${r.upLost}/${r.downLost} of ${r.framesUp}/${r.framesDown}. Latency p99 up/down ` +
         `${f(r.up.p99, 2)}/${f(r.down.p99, 2)} ms. Violations: ${r.violations}.`,
       "",

@@ -9,7 +9,8 @@
  * Prints one JSON line on stdout once listening: `{"ready":true,"port":P,"statsPort":S}`.
  * `GET http://127.0.0.1:S/stats?reset=1` returns the event-loop lag (setInterval drift,
  * 10 ms period) and the in-bridge added latency (`bridge`: up, down, bargeIn; see
- * `bridge_probe.ts`) since the last reset, and the number of active calls. SIGTERM stops it
+ * `bridge_probe.ts`) since the last reset, the number of active calls and the V8 heap in
+ * use (`&gc=1` collects garbage first, when run with `--v8-flags=--expose-gc`). SIGTERM stops it
  * (graceful for our bridge: drain, then close the database).
  *
  * @module
@@ -92,7 +93,12 @@ async function main(): Promise<void> {
     stop = () => app.stop();
   }
   const stats = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    const params = new URL(req.url).searchParams;
+    // `?gc=1` (the harness starts the server with --expose-gc): live heap, not garbage.
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (params.has("gc") && gc) gc();
     const body = {
+      heapUsedMiB: Deno.memoryUsage().heapUsed / 2 ** 20,
       lag: lag.samples.summary(),
       bridge: {
         up: probe.up.summary(),
@@ -103,7 +109,7 @@ async function main(): Promise<void> {
       },
       activeCalls: activeCalls(),
     };
-    if (new URL(req.url).searchParams.has("reset")) {
+    if (params.has("reset")) {
       lag.samples.clear();
       probe.reset();
     }
