@@ -173,9 +173,9 @@ async function main(): Promise<void> {
       `Each call: 20 ms mu-law frames both ways in real time; greeting 1 s, then turns of ` +
         `1 s caller speech + 3 s streamed answer (200 ms lead, then one 20 ms delta per 20 ms); ` +
         `every second answer is barged into 1.2 s in. ${seconds} s measured per run after ` +
-        `ramp-up and 2 s warm-up. "Added latency" is send at one fake -> receive at the other ` +
-        `(one clock), so it includes loopback TCP and the harness's own event-loop delay ` +
-        `(harness lag column). pcm16 frames are matched by order (transcoded bytes carry no ` +
+        `ramp-up and 2 s warm-up. End to end, "added latency" is a fake's send (timed when ` +
+        `each frame is sent) -> arrival at the other fake (one clock), so it includes loopback ` +
+        `TCP, Nagle and both processes' event-loop delay (harness lag column). pcm16 frames are matched by order (transcoded bytes carry no ` +
         `stamp). Barge-in is the model's speech_started send -> clear at the caller ` +
         `(loopback both ways included). Lost frames are counted after call setup (the ` +
         `baseline, like the sample, drops audio until its model socket is open).`,
