@@ -40,6 +40,8 @@ export interface LoadOptions {
   ws?: "nodelay" | "std";
   /** Agent audio between Twilio marks in our bridge (ms); default the product's (100). */
   markIntervalMs?: number;
+  /** Install the in-bridge probe in the server (default true; false measures its cost). */
+  probe?: boolean;
   /** Sample RSS / descriptors / CPU every this many s during the window (soak). */
   sampleEverySeconds?: number;
   /** Progress lines go here (default: nowhere). */
@@ -138,6 +140,7 @@ async function spawnServer(
   db: string,
   ws: string,
   markIntervalMs: number | undefined,
+  probe: boolean,
 ): Promise<ServerProcess> {
   const script = new URL("./server_main.ts", import.meta.url).pathname;
   const child = new Deno.Command(Deno.execPath(), {
@@ -159,6 +162,7 @@ async function spawnServer(
       `--db=${db}`,
       `--ws=${ws}`,
       ...(markIntervalMs === undefined ? [] : [`--mark-interval-ms=${markIntervalMs}`]),
+      `--probe=${probe ? "on" : "off"}`,
     ],
     stdin: "null",
     stdout: "piped",
@@ -259,6 +263,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       `${dir}/agent.db`,
       options.ws ?? "std",
       options.markIntervalMs,
+      options.probe ?? true,
     );
     const pid = server.pid;
     await sleep(500);

@@ -18,13 +18,22 @@ import { machineInfo, type Summary } from "./stats.ts";
 
 interface Variant {
   label: string;
-  options: Pick<LoadOptions, "bridge" | "format" | "ws" | "markIntervalMs">;
+  options: Pick<LoadOptions, "bridge" | "format" | "ws" | "markIntervalMs" | "probe">;
 }
 
 const VARIANTS: Record<string, Variant> = {
   baseline: { label: "baseline (pcmu)", options: { bridge: "baseline", format: "pcmu" } },
   "ours-pcmu": { label: "ours pcmu", options: { bridge: "ours", format: "pcmu" } },
   "ours-pcm16": { label: "ours pcm16", options: { bridge: "ours", format: "pcm16" } },
+  // Without the in-bridge probe, to see what it costs (its figures are then empty).
+  "baseline-no-probe": {
+    label: "baseline (pcmu), no probe",
+    options: { bridge: "baseline", format: "pcmu", probe: false },
+  },
+  "ours-pcmu-no-probe": {
+    label: "ours pcmu, no probe",
+    options: { bridge: "ours", format: "pcmu", probe: false },
+  },
   // The product before marks were thinned: a mark (and its echo) after every chunk.
   "ours-pcmu-mark-every-chunk": {
     label: "ours pcmu, a mark after every chunk (before)",

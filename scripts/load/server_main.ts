@@ -36,6 +36,8 @@ async function main(): Promise<void> {
       ws: { type: "string", default: "std" },
       // Agent audio between Twilio marks; 0 marks every chunk (the way before marks were thinned).
       "mark-interval-ms": { type: "string" },
+      // `--probe=off` runs without the in-bridge probe (to measure what the probe costs).
+      probe: { type: "string", default: "on" },
     },
   });
   const modelUrl = values["model-url"];
@@ -44,7 +46,7 @@ async function main(): Promise<void> {
   lag.start(10);
   // Before any socket exists: the probe wraps the socket constructors.
   const probe = new BridgeProbe();
-  probe.install();
+  if (values.probe !== "off") probe.install();
   let activeCalls = () => 0;
   let stop: () => Promise<void>;
   let port: number;
