@@ -94,6 +94,8 @@ export interface LoadResult {
   /** Server CPU over the window: % of one core, total and per call. */
   cpuPct: number;
   cpuPctPerCall: number;
+  /** The harness process's CPU over the window (callers and fake model), % of one core. */
+  harnessCpuPct: number;
   /** Server RSS: idle before the calls, loaded at the end of the window, per call (KiB). */
   rssIdleMiB: number;
   rssLoadedMiB: number;
@@ -308,6 +310,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     await serverStats(server.statsPort, true);
     harnessLag.samples.clear();
     const cpuA = await cpuSeconds(pid);
+    const harnessCpuA = await cpuSeconds(Deno.pid);
     const tA = performance.now();
     stats.measuring = true;
     const soak: SoakSample[] = [];
@@ -341,6 +344,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     }
     stats.measuring = false;
     const cpuB = await cpuSeconds(pid);
+    const harnessCpuB = await cpuSeconds(Deno.pid);
     const windowS = (performance.now() - tA) / 1000;
     const rssLoaded = await rssBytes(pid);
     const fdsLoaded = await openFds(pid);
@@ -422,6 +426,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       violationLog: stats.violationLog,
       cpuPct,
       cpuPctPerCall: cpuPct / n,
+      harnessCpuPct: (100 * (harnessCpuB - harnessCpuA)) / windowS,
       rssIdleMiB: rssIdle / 2 ** 20,
       rssLoadedMiB: rssLoaded / 2 ** 20,
       rssPerCallKiB: (rssLoaded - rssIdle) / 1024 / n,

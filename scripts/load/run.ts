@@ -57,15 +57,15 @@ function row(label: string, r: LoadResult): string {
     f(r.cpuPct, 0)
   } | ${f(r.cpuPctPerCall, 2)} | ${f(r.rssPerCallKiB, 0)} | ${f(r.serverLag.p99, 1)} / ${
     f(r.serverLag.max, 1)
-  } | ${f(r.harnessLag.p99, 1)} | ${r.violations} |`;
+  } | ${f(r.harnessLag.p99, 1)} | ${f(r.harnessCpuPct, 0)} | ${r.violations} |`;
 }
 
 const HEADER = [
   "| N | bridge | up | caller→model ms p50/p99/max | model→caller ms p50/p99/max | " +
   "turn ms p50/p99/max | barge-in→clear ms p50/p99/max (clears/barge-ins) | lost up/down | " +
   "server CPU % | CPU %/call | RSS KiB/call | server loop lag p99/max ms | harness lag p99 ms | " +
-  "protocol violations |",
-  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  "harness CPU % | protocol violations |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
 ];
 
 const latMs = (s: Summary) => `${f(s.p50, 3)} / ${f(s.p99, 3)} / ${f(s.max, 2)}`;
