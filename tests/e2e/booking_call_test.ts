@@ -9,9 +9,7 @@ import { postSignedForm } from "../../src/sim/twilio_caller.ts";
 import { bookingResponder, TRANSCRIPTS } from "../support/scripts.ts";
 import {
   ACCOUNT_SID,
-  AUTH_TOKEN,
   nextOpenDate,
-  PUBLIC_URL,
   speech,
   startHarness,
   waitUntil,
@@ -104,23 +102,19 @@ for (const format of ["pcmu", "pcm16"] as const) {
       assert.ok(sms[0].form.Body.includes(booking.label));
 
       // Twilio's final status callback is added to the record.
-      const status = await postSignedForm(
-        { serverUrl: h.app.baseUrl, publicUrl: PUBLIC_URL, authToken: AUTH_TOKEN },
-        "/twilio/status",
-        {
-          CallSid: caller.callSid,
-          AccountSid: ACCOUNT_SID,
-          CallStatus: "completed",
-          CallDuration: "14",
-          From: "+15550001111",
-          To: "+15559990000",
-        },
-      );
+      const status = await postSignedForm(h.target, "/twilio/status", {
+        CallSid: caller.callSid,
+        AccountSid: ACCOUNT_SID,
+        CallStatus: "completed",
+        CallDuration: "14",
+        From: "+15550001111",
+        To: "+15559990000",
+      });
       assert.equal(status.status, 204);
-      await waitUntil(async () =>
-        (await h.app.store.getCall(caller.callSid))?.extra?.twilioStatus !== undefined
+      const updated = await h.recordWhen(
+        caller.callSid,
+        (r) => r.extra?.twilioStatus !== undefined,
       );
-      const updated = (await h.app.store.getCall(caller.callSid))!;
       assert.deepEqual(updated.extra?.twilioStatus, {
         status: "completed",
         duration: 14,

@@ -2,14 +2,14 @@
 import assert from "node:assert/strict";
 import { mulawSilence } from "../../src/codec/tones.ts";
 import { postVoiceWebhook, voiceWebhookParams } from "../../src/sim/twilio_caller.ts";
-import { AUTH_TOKEN, PUBLIC_URL, startHarness, waitUntil } from "../support/harness.ts";
+import { startHarness, waitUntil } from "../support/harness.ts";
 
 Deno.test("limits: past MAX_CALLS a new caller gets the polite busy answer", async () => {
   const h = await startHarness({ env: { MAX_CALLS: "1" } });
   try {
     const first = await h.dial({ audio: mulawSilence(200) });
     await waitUntil(() => h.app.calls.activeCount === 1, 5000, "first call active");
-    const target = { serverUrl: h.app.baseUrl, publicUrl: PUBLIC_URL, authToken: AUTH_TOKEN };
+    const target = h.target;
     const second = await postVoiceWebhook(target, voiceWebhookParams(target));
     assert.equal(second.status, 200);
     assert.equal(second.streamUrl, undefined, "no media stream for the second caller");

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { mulawSilence } from "../../src/codec/tones.ts";
 import { postVoiceWebhook, voiceWebhookParams } from "../../src/sim/twilio_caller.ts";
-import { AUTH_TOKEN, PUBLIC_URL, startHarness, waitUntil } from "../support/harness.ts";
+import { startHarness, waitUntil } from "../support/harness.ts";
 
 Deno.test("e2e: shutdown drains an active call: busy answer for new calls, goodbye, then stop", async () => {
   const h = await startHarness({
@@ -33,7 +33,7 @@ Deno.test("e2e: shutdown drains an active call: busy answer for new calls, goodb
       2000,
       "readyz 503",
     );
-    const options = { serverUrl: h.app.baseUrl, publicUrl: PUBLIC_URL, authToken: AUTH_TOKEN };
+    const options = h.target;
     const busy = await postVoiceWebhook(options, voiceWebhookParams(options));
     assert.equal(busy.status, 200);
     assert.equal(busy.streamUrl, undefined);

@@ -44,9 +44,7 @@ async function harness(): Promise<Harness> {
 
 function options(h: Harness, extra: Partial<SimulatorOptions> = {}): SimulatorOptions {
   return {
-    serverUrl: h.app.baseUrl,
-    publicUrl: PUBLIC_URL,
-    authToken: AUTH_TOKEN,
+    ...h.target,
     turns: [{ kind: "wav", path: FIXTURE }],
     outFormat: "mulaw",
     pauseMs: 600,
@@ -155,10 +153,7 @@ Deno.test("simulator: GET /calls/:sid needs the Twilio signature; 404 for an unk
     });
     assert.equal(otherPath.status, 403);
     await otherPath.body?.cancel();
-    const missing = await fetchCallRecord(
-      { serverUrl: h.app.baseUrl, publicUrl: PUBLIC_URL, authToken: AUTH_TOKEN },
-      "CA" + "0".repeat(32),
-    );
+    const missing = await fetchCallRecord(h.target, "CA" + "0".repeat(32));
     assert.equal(missing, undefined);
   } finally {
     await h.close();

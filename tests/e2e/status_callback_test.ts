@@ -1,12 +1,12 @@
 /** Twilio status callbacks for calls that never reached the media stream. */
 import assert from "node:assert/strict";
 import { postSignedForm } from "../../src/sim/twilio_caller.ts";
-import { AUTH_TOKEN, PUBLIC_URL, startHarness, waitUntil } from "../support/harness.ts";
+import { startHarness } from "../support/harness.ts";
 
 Deno.test("status callback: a call that was never connected still gets a record", async () => {
   const h = await startHarness();
   try {
-    const target = { serverUrl: h.app.baseUrl, publicUrl: PUBLIC_URL, authToken: AUTH_TOKEN };
+    const target = h.target;
     const res = await postSignedForm(target, "/twilio/status", {
       CallSid: "CA00000000000000000000000000000001",
       CallStatus: "no-answer",
@@ -14,10 +14,7 @@ Deno.test("status callback: a call that was never connected still gets a record"
       To: "+15559990000",
     });
     assert.equal(res.status, 204);
-    await waitUntil(async () =>
-      (await h.app.store.getCall("CA00000000000000000000000000000001")) !== undefined
-    );
-    const record = (await h.app.store.getCall("CA00000000000000000000000000000001"))!;
+    const record = await h.recordWhen("CA00000000000000000000000000000001", () => true);
     assert.equal(record.outcome, "not_connected_no-answer");
     assert.equal(record.from, "+15550001111");
 
@@ -29,9 +26,9 @@ Deno.test("status callback: a call that was never connected still gets a record"
       StreamError: "Stream - WebSocket - Connection Refused",
     });
     assert.equal(err.status, 204);
-    await waitUntil(async () =>
-      (await h.app.store.getCall("CA00000000000000000000000000000001"))?.extra?.streamError !==
-        undefined
+    await h.recordWhen(
+      "CA00000000000000000000000000000001",
+      (r) => r.extra?.streamError !== undefined,
     );
     const metrics = await (await fetch(`${h.app.baseUrl}/metrics`)).text();
     assert.match(metrics, /voice_protocol_errors_total\{side="twilio",reason="stream_error"\} 1/);

@@ -41,8 +41,12 @@ export interface Harness {
   rest?: ReturnType<typeof startFakeTwilioRest>;
   config: Config;
   dir: string;
+  /** Where signed Twilio-style requests go: the service, the public URL signed for, the token. */
+  target: Pick<TwilioCallerOptions, "serverUrl" | "publicUrl" | "authToken">;
   /** Places a call with the fake Twilio caller. */
   dial(options?: Partial<TwilioCallerOptions>): Promise<TwilioCaller>;
+  /** The call record once `ready` holds for it (waits up to 10 s). */
+  recordWhen(callSid: string, ready: (record: CallRecord) => boolean): Promise<CallRecord>;
   /** The call record once the call is over and its final record is saved. */
   finalRecord(callSid: string): Promise<CallRecord>;
   /** Stops everything and removes the temporary directory. */
@@ -86,17 +90,29 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     await rest?.close();
     throw error;
   }
+  const target = { serverUrl: app.baseUrl, publicUrl: PUBLIC_URL, authToken: AUTH_TOKEN };
+  const recordWhen = async (callSid: string, ready: (record: CallRecord) => boolean) => {
+    let record: CallRecord | undefined;
+    await waitUntil(
+      async () => {
+        record = await app.store.getCall(callSid);
+        return record !== undefined && ready(record);
+      },
+      10_000,
+      `the record of ${callSid}`,
+    );
+    return record!;
+  };
   return {
     app,
     fake,
     rest,
     config,
     dir,
+    target,
     async dial(o = {}) {
       const caller = await TwilioCaller.dial({
-        serverUrl: app.baseUrl,
-        publicUrl: PUBLIC_URL,
-        authToken: AUTH_TOKEN,
+        ...target,
         accountSid: rest ? ACCOUNT_SID : undefined,
         from: "+15550001111",
         to: "+15559990000",
@@ -105,18 +121,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       rest?.calls.set(caller.callSid, "in-progress");
       return caller;
     },
-    async finalRecord(callSid) {
-      let record: CallRecord | undefined;
-      await waitUntil(
-        async () => {
-          record = await app.store.getCall(callSid);
-          return record?.endedAt !== undefined;
-        },
-        10_000,
-        `the final record of ${callSid}`,
-      );
-      return record!;
-    },
+    recordWhen,
+    finalRecord: (callSid) => recordWhen(callSid, (record) => record.endedAt !== undefined),
     async close() {
       await app.stop();
       await fake.close();
