@@ -8,7 +8,12 @@
  *
  * @module
  */
-import { fakeSid, parseStreamTwiml, voiceWebhookParams } from "../../src/sim/twilio_caller.ts";
+import {
+  fakeSid,
+  parseStreamTwiml,
+  startMessage,
+  voiceWebhookParams,
+} from "../../src/sim/twilio_caller.ts";
 import { signTwilioRequest } from "../../src/twilio/signature.ts";
 import { NoDelayWebSocket } from "./nodelay_websocket.ts";
 import {
@@ -149,19 +154,13 @@ export class LoadCaller implements Ticking {
 
   #begin(parameters: Record<string, string>): void {
     this.#ws.send(JSON.stringify({ event: "connected", protocol: "Call", version: "1.0.0" }));
-    this.#ws.send(JSON.stringify({
-      event: "start",
-      sequenceNumber: String(++this.#seq),
-      start: {
-        accountSid: this.#accountSid,
-        streamSid: this.streamSid,
-        callSid: this.callSid,
-        tracks: ["inbound"],
-        customParameters: parameters,
-        mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
-      },
+    this.#ws.send(JSON.stringify(startMessage({
+      accountSid: this.#accountSid,
       streamSid: this.streamSid,
-    }));
+      callSid: this.callSid,
+      customParameters: parameters,
+      sequenceNumber: ++this.#seq,
+    })));
     this.#t0 = performance.now();
     this.#lastPlay = this.#t0;
     this.#sending = true;

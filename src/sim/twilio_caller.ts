@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { OutboundMessageSchema } from "../twilio/media_stream.ts";
+import { OutboundMessageSchema, type StartMessage } from "../twilio/media_stream.ts";
 import { signTwilioRequest } from "../twilio/signature.ts";
 
 const FRAME_MS = 20;
@@ -81,6 +81,36 @@ export interface CallerResult {
 export function fakeSid(prefix: string): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return prefix + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The ids and parameters of a media stream's `start` message. */
+export interface StartMessageFields {
+  accountSid: string;
+  streamSid: string;
+  callSid: string;
+  /** The `<Parameter>`s of the TwiML `<Stream>`. */
+  customParameters: Record<string, string>;
+  sequenceNumber?: number;
+}
+
+/**
+ * Twilio's `start` message (the first after `connected`) for an inbound mu-law 8 kHz
+ * stream, as an object ready for `JSON.stringify`.
+ */
+export function startMessage(s: StartMessageFields): StartMessage {
+  return {
+    event: "start",
+    sequenceNumber: String(s.sequenceNumber ?? 1),
+    streamSid: s.streamSid,
+    start: {
+      accountSid: s.accountSid,
+      streamSid: s.streamSid,
+      callSid: s.callSid,
+      tracks: ["inbound"],
+      customParameters: s.customParameters,
+      mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
+    },
+  };
 }
 
 function unescapeXml(s: string): string {
@@ -335,19 +365,13 @@ export class TwilioCaller {
 
   #begin(): void {
     this.#send({ event: "connected", protocol: "Call", version: "1.0.0" });
-    this.#send({
-      event: "start",
-      sequenceNumber: String(++this.#seq),
-      start: {
-        accountSid: this.accountSid,
-        streamSid: this.streamSid,
-        callSid: this.callSid,
-        tracks: ["inbound"],
-        customParameters: this.answer.parameters,
-        mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
-      },
+    this.#send(startMessage({
+      accountSid: this.accountSid,
       streamSid: this.streamSid,
-    });
+      callSid: this.callSid,
+      customParameters: this.answer.parameters,
+      sequenceNumber: ++this.#seq,
+    }));
     this.#t0 = this.#now();
     this.#lastPlayTick = this.#t0;
     this.#tick();

@@ -97,6 +97,9 @@ export const InboundMessageSchema = z.discriminatedUnion("event", [
 /** A parsed inbound message. */
 export type InboundMessage = z.infer<typeof InboundMessageSchema>;
 
+/** A `start` message. */
+export type StartMessage = z.infer<typeof StartMessageSchema>;
+
 /** The `start` payload plus fields the service reads from its custom parameters. */
 export type StreamStart = z.infer<typeof StreamStartSchema> & {
   /** Caller number, from the `from` custom parameter (set by the voice webhook). */

@@ -3,6 +3,7 @@ import {
   fakeSid,
   openMediaSocket,
   postVoiceWebhook,
+  startMessage,
   TwilioCaller,
   voiceWebhookParams,
 } from "../../src/sim/twilio_caller.ts";
@@ -105,19 +106,12 @@ Deno.test("fuzz: thousands of bad frames on one stream never disturb another cal
   const streamSid = fakeSid("MZ");
   // Garbage before start too.
   for (let i = 0; i < 200; i++) bad.send(garbage(rand, streamSid, i, true));
-  bad.send(JSON.stringify({
-    event: "start",
-    sequenceNumber: "1",
+  bad.send(JSON.stringify(startMessage({
+    accountSid: params.AccountSid,
     streamSid,
-    start: {
-      accountSid: params.AccountSid,
-      streamSid,
-      callSid: params.CallSid,
-      tracks: ["inbound"],
-      customParameters: answer.parameters,
-      mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
-    },
-  }));
+    callSid: params.CallSid,
+    customParameters: answer.parameters,
+  })));
   let sentBad = 200;
   while (good.pendingAudioMs > 0) {
     for (let k = 0; k < 100; k++) bad.send(garbage(rand, streamSid, sentBad++));

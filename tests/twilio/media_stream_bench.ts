@@ -8,6 +8,7 @@ import {
   type StreamSocket,
   TwilioStream,
 } from "../../src/twilio/media_stream.ts";
+import { startMessage } from "../../src/sim/twilio_caller.ts";
 
 const SID = "MZ" + "0123456789abcdef".repeat(2);
 const payload = new Uint8Array(160).map((_, i) => i).toBase64();
@@ -34,19 +35,12 @@ let sink = 0;
 stream.onMedia = (bytes) => sink += bytes.length;
 socket.onmessage?.(
   new MessageEvent("message", {
-    data: JSON.stringify({
-      event: "start",
-      sequenceNumber: "1",
+    data: JSON.stringify(startMessage({
+      accountSid: "AC" + "0".repeat(32),
       streamSid: SID,
-      start: {
-        accountSid: "AC" + "0".repeat(32),
-        streamSid: SID,
-        callSid: "CA" + "0".repeat(32),
-        tracks: ["inbound"],
-        customParameters: {},
-        mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
-      },
-    }),
+      callSid: "CA" + "0".repeat(32),
+      customParameters: {},
+    })),
   }),
 );
 const events = frames.map((data) => new MessageEvent("message", { data }));

@@ -7,6 +7,7 @@ import {
   type StreamSocket,
   TwilioStream,
 } from "../../src/twilio/media_stream.ts";
+import { startMessage } from "../../src/sim/twilio_caller.ts";
 
 const SID = "MZ" + "0123456789abcdef".repeat(2);
 const CALL = "CA" + "f".repeat(32);
@@ -36,19 +37,12 @@ class FakeSocket implements StreamSocket {
 }
 
 function startMsg(customParameters: Record<string, string> = { from: "+15557654321" }) {
-  return {
-    event: "start",
-    sequenceNumber: "1",
+  return startMessage({
+    accountSid: "AC" + "0".repeat(32),
     streamSid: SID,
-    start: {
-      accountSid: "AC" + "0".repeat(32),
-      streamSid: SID,
-      callSid: CALL,
-      tracks: ["inbound"],
-      customParameters,
-      mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
-    },
-  };
+    callSid: CALL,
+    customParameters,
+  });
 }
 
 function mediaMsg(seq: number, timestamp: number, bytes: Uint8Array, streamSid = SID) {

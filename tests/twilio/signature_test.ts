@@ -4,12 +4,14 @@ import {
   fakeSid,
   openMediaSocket,
   postSignedForm,
+  startMessage,
   voiceWebhookParams,
 } from "../../src/sim/twilio_caller.ts";
 import { CallTokenSigner } from "../../src/twilio/call_token.ts";
 import { mediaStreamUrl, parseForm, TwilioSignatureVerifier } from "../../src/twilio/signature.ts";
 import {
   startTwilioTestServer,
+  TEST_ACCOUNT_SID,
   TEST_AUTH_TOKEN,
   TEST_PUBLIC_URL,
   testConfig,
@@ -190,19 +192,12 @@ async function startWithToken(
   await new Promise((resolve) => ws.onopen = resolve);
   const streamSid = fakeSid("MZ");
   ws.send(JSON.stringify({ event: "connected", protocol: "Call", version: "1.0.0" }));
-  ws.send(JSON.stringify({
-    event: "start",
-    sequenceNumber: "1",
+  ws.send(JSON.stringify(startMessage({
+    accountSid: TEST_ACCOUNT_SID,
     streamSid,
-    start: {
-      accountSid: app.config.twilio.accountSid,
-      streamSid,
-      callSid,
-      tracks: ["inbound"],
-      customParameters: callToken === undefined ? {} : { callToken },
-      mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
-    },
-  }));
+    callSid,
+    customParameters: callToken === undefined ? {} : { callToken },
+  })));
   return await closed;
 }
 
