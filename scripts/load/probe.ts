@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { Samples } from "./stats.ts";
+import { Float64List, Samples } from "./stats.ts";
 
 /** Public origin the callers sign for (the bridge listens on loopback). */
 export const LOAD_PUBLIC_URL = "https://voice.example.com";
@@ -66,30 +66,6 @@ export function readStamp(
   return { sessionOrCall: v.getUint32(4), seq: v.getUint32(8) };
 }
 
-/** Growable list of send times, indexed by frame sequence. */
-export class SendTimes {
-  #t = new Float64Array(4096);
-  #n = 0;
-  /** Frames recorded. */
-  get length(): number {
-    return this.#n;
-  }
-  /** Records the send time of the next frame; returns its sequence number. */
-  push(at: number): number {
-    if (this.#n === this.#t.length) {
-      const bigger = new Float64Array(this.#t.length * 2);
-      bigger.set(this.#t);
-      this.#t = bigger;
-    }
-    this.#t[this.#n] = at;
-    return this.#n++;
-  }
-  /** Send time of frame `seq` (NaN if never sent). */
-  at(seq: number): number {
-    return seq < this.#n ? this.#t[seq] : NaN;
-  }
-}
-
 /** Every latency distribution of a run (ms), recorded only while measuring. */
 export class RunStats {
   /** Caller frame sent -> append arrives at the model. */
@@ -122,7 +98,7 @@ export class RunStats {
 /** The model-to-caller audio of one model session (written by the fake model). */
 export class DownStream {
   /** Model deltas (20 ms each): send time by sequence. */
-  readonly sent: SendTimes = new SendTimes();
+  readonly sent: Float64List = new Float64List();
   /** Sequences of deltas that opened a response (for turn latency). */
   readonly firstOfResponse: Set<number> = new Set();
   /** When the model last sent a barge-in `speech_started` (NaN when none is pending). */
@@ -134,7 +110,7 @@ export class DownStream {
 /** One simulated call as both fakes see it. */
 export class CallProbe {
   /** Caller frames: send time by sequence. */
-  readonly upSent: SendTimes = new SendTimes();
+  readonly upSent: Float64List = new Float64List();
   /** Caller frames the model received, and the last sequence seen. */
   upReceived = 0;
   /**

@@ -6,43 +6,74 @@
  */
 import os from "node:os";
 
-/** Collects numeric samples (ms) and reports percentiles. */
-export class Samples {
+/** A growable list of numbers in one `Float64Array` (no object per value). */
+export class Float64List {
   #data = new Float64Array(1024);
   #n = 0;
 
-  /** Number of samples. */
-  get count(): number {
+  /** Values stored. */
+  get length(): number {
     return this.#n;
   }
 
-  /** Adds one sample. */
-  add(v: number): void {
+  /** Appends a value; returns its index. */
+  push(v: number): number {
     if (this.#n === this.#data.length) {
       const bigger = new Float64Array(this.#data.length * 2);
       bigger.set(this.#data);
       this.#data = bigger;
     }
-    this.#data[this.#n++] = v;
+    this.#data[this.#n] = v;
+    return this.#n++;
   }
 
-  /** Forgets every sample. */
+  /** The value at `index` (NaN past the end). */
+  at(index: number): number {
+    return index < this.#n ? this.#data[index] : NaN;
+  }
+
+  /** Forgets every value (keeps the storage). */
   clear(): void {
     this.#n = 0;
   }
 
+  /** A copy of the values, in order. */
+  values(): Float64Array {
+    return this.#data.slice(0, this.#n);
+  }
+}
+
+/** Collects numeric samples (ms) and reports percentiles. */
+export class Samples {
+  readonly #values = new Float64List();
+
+  /** Number of samples. */
+  get count(): number {
+    return this.#values.length;
+  }
+
+  /** Adds one sample. */
+  add(v: number): void {
+    this.#values.push(v);
+  }
+
+  /** Forgets every sample. */
+  clear(): void {
+    this.#values.clear();
+  }
+
   /** p50, p99, max and mean (NaN when empty). */
   summary(): Summary {
-    if (this.#n === 0) return { count: 0, p50: NaN, p99: NaN, max: NaN, mean: NaN };
-    const sorted = this.#data.slice(0, this.#n).sort();
+    if (this.count === 0) return { count: 0, p50: NaN, p99: NaN, max: NaN, mean: NaN };
+    const sorted = this.#values.values().sort();
     let sum = 0;
     for (const v of sorted) sum += v;
     return {
-      count: this.#n,
+      count: sorted.length,
       p50: percentile(sorted, 0.5),
       p99: percentile(sorted, 0.99),
       max: sorted[sorted.length - 1],
-      mean: sum / this.#n,
+      mean: sum / sorted.length,
     };
   }
 }
