@@ -11,7 +11,7 @@
  */
 import type { Config } from "./config.ts";
 import { json, jsonError, type Route } from "./http.ts";
-import type { BookingStore } from "./booking/store.ts";
+import type { BookingStore } from "./booking/types.ts";
 import { TwilioSignatureVerifier } from "./twilio/signature.ts";
 
 /** Path pattern of the call record route. */

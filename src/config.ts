@@ -9,8 +9,8 @@
  */
 import { z } from "zod";
 import { parseEnv } from "node:util";
+import { E164_PATTERN } from "./phone.ts";
 
-const E164 = /^\+[1-9]\d{6,14}$/;
 const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
 
 /** Hints shown next to a variable when its value is missing or wrong. */
@@ -55,7 +55,7 @@ const bool = (fallback: boolean) =>
   z.string().trim().toLowerCase().default(String(fallback)).pipe(
     z.enum(["true", "false", "1", "0", "yes", "no"]),
   ).transform((s) => s === "true" || s === "1" || s === "yes");
-const e164 = optionalText.pipe(z.string().regex(E164).optional());
+const e164 = optionalText.pipe(z.string().regex(E164_PATTERN).optional());
 
 /** Origin that must be https, except for loopback hosts during local development. */
 const publicUrl = z.string().trim().pipe(z.url()).transform((raw, ctx) => {

@@ -9,7 +9,7 @@ import { z } from "zod";
 import type { BusinessProfile, Service } from "../booking/business.ts";
 import { findService } from "../booking/business.ts";
 import type { Slot } from "../booking/availability.ts";
-import type { Booking, BookingStore } from "../booking/store.ts";
+import type { Booking, BookingStore } from "../booking/types.ts";
 import { defineTool, type Tool, type ToolContext } from "./tools.ts";
 
 /** Most slots handed to the model at once: a caller cannot take in more by ear. */

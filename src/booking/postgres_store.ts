@@ -25,7 +25,8 @@
 import postgres from "postgres";
 import type { BusinessProfile } from "./business.ts";
 import { dayBounds } from "./availability.ts";
-import type { CallRecord, StoreOptions } from "./store.ts";
+import type { StoreOptions } from "./types.ts";
+import type { CallRecord } from "../call/record.ts";
 import {
   type BookDecision,
   type BookingRow,

@@ -22,7 +22,8 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { BusinessProfile } from "./business.ts";
 import { dayBounds } from "./availability.ts";
-import type { CallRecord, StoreOptions } from "./store.ts";
+import type { StoreOptions } from "./types.ts";
+import type { CallRecord } from "../call/record.ts";
 import {
   type BookDecision,
   type BookingRow,

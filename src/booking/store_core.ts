@@ -35,14 +35,14 @@ import type {
   BookingStore,
   BookRequest,
   BookResult,
-  CallRecord,
   CancelResult,
   FindOptions,
   FreeSlotsQuery,
   FreeSlotsResult,
   RescheduleRequest,
   RescheduleResult,
-} from "./store.ts";
+} from "./types.ts";
+import type { CallRecord } from "../call/record.ts";
 import { logger } from "../log.ts";
 
 /** A booking as stored, with instants as epoch milliseconds. */

@@ -15,16 +15,14 @@ import type { RealtimeConnection } from "../realtime/connection.ts";
 import type { ServerEvent } from "../realtime/protocol.ts";
 import { spokenText } from "../realtime/conversation_log.ts";
 import type { TwilioStream } from "../twilio/media_stream.ts";
-import type {
-  BookingStore,
-  CallRecord,
-  ToolCallRecord,
-  TranscriptEntry,
-} from "../booking/store.ts";
+import type { BookingStore } from "../booking/types.ts";
+import type { CallRecord, ToolCallRecord, TranscriptEntry } from "./record.ts";
 import type { Metrics } from "../metrics.ts";
+import { callerNumber } from "../phone.ts";
 import { outcomeToOutput, type ToolOutcome, type ToolRegistry } from "../agent/tools.ts";
 import type { AudioPath } from "./audio_path.ts";
-import { FRAME_BYTES, FrameAligner } from "./frame_aligner.ts";
+import { FrameAligner } from "./frame_aligner.ts";
+import { MULAW_FRAME_BYTES } from "../codec/mulaw.ts";
 import { MARK_INTERVAL_MS, Playout } from "./playout.ts";
 
 /** REST call control the call can use (absent when `TWILIO_ACCOUNT_SID` is not set). */
@@ -329,7 +327,7 @@ export class Call {
     if (!this.#o.stream.sendAudio(mulaw)) return;
     const mark = this.#playout.chunkSent(itemId, mulaw.length);
     if (mark !== undefined) this.#o.stream.mark(mark);
-    this.#framesToCaller += mulaw.length / FRAME_BYTES;
+    this.#framesToCaller += mulaw.length / MULAW_FRAME_BYTES;
     if (this.#speechStoppedAt !== undefined) {
       const ms = this.#clock() - this.#speechStoppedAt;
       this.#speechStoppedAt = undefined;
@@ -762,14 +760,6 @@ export class Call {
     clearTimeout(id);
     this.#timers.delete(id);
   }
-}
-
-/**
- * The caller's number when it is a real E.164 number (Twilio sends e.g. "anonymous" or
- * "+266696687" for withheld caller ID; bookings must not default to those).
- */
-export function callerNumber(from: string | undefined): string | undefined {
-  return from && /^\+[1-9]\d{6,14}$/.test(from) && from !== "+266696687" ? from : undefined;
 }
 
 /** Resolves when a connection that is already connecting becomes open. */

@@ -5,14 +5,11 @@
  *
  * @module
  */
-import { MULAW_SILENCE } from "../codec/mulaw.ts";
-
-/** One 20 ms frame of 8 kHz mu-law. */
-export const FRAME_BYTES = 160;
+import { MULAW_FRAME_BYTES, MULAW_SILENCE } from "../codec/mulaw.ts";
 
 /** Accumulates bytes and hands back the frame-aligned part. */
 export class FrameAligner {
-  #buf = new Uint8Array(FRAME_BYTES * 64);
+  #buf = new Uint8Array(MULAW_FRAME_BYTES * 64);
   #len = 0;
 
   /** Bytes held (whole frames not yet taken, plus the carry). */
@@ -34,7 +31,7 @@ export class FrameAligner {
 
   /** Takes the whole frames held (possibly none), keeping the remainder. */
   takeAligned(): Uint8Array {
-    const aligned = this.#len - (this.#len % FRAME_BYTES);
+    const aligned = this.#len - (this.#len % MULAW_FRAME_BYTES);
     // A copy: the carry is moved to the front of the buffer right after.
     const out = this.#buf.slice(0, aligned);
     this.#buf.copyWithin(0, aligned, this.#len);
@@ -45,7 +42,7 @@ export class FrameAligner {
   /** Takes everything held, the last frame padded with silence (empty if nothing). */
   flush(): Uint8Array {
     if (this.#len === 0) return new Uint8Array(0);
-    const size = Math.ceil(this.#len / FRAME_BYTES) * FRAME_BYTES;
+    const size = Math.ceil(this.#len / MULAW_FRAME_BYTES) * MULAW_FRAME_BYTES;
     const out = new Uint8Array(size).fill(MULAW_SILENCE, this.#len);
     out.set(this.#buf.subarray(0, this.#len));
     this.#len = 0;

@@ -7,7 +7,7 @@
  */
 import type { Config } from "../config.ts";
 import type { BusinessProfile } from "../booking/business.ts";
-import type { Booking, BookingStore } from "../booking/store.ts";
+import type { Booking, BookingStore } from "../booking/types.ts";
 import type { Metrics } from "../metrics.ts";
 import { logger } from "../log.ts";
 import { buildInstructions } from "../agent/prompt.ts";
@@ -17,12 +17,14 @@ import { type Tool, ToolRegistry } from "../agent/tools.ts";
 import { RealtimeConnection, type RealtimeConnectionOptions } from "../realtime/connection.ts";
 import { PrewarmPool } from "../realtime/prewarm.ts";
 import { buildSessionConfig } from "../realtime/session_config.ts";
-import type { StreamStart, TwilioStream } from "../twilio/media_stream.ts";
+import type { TwilioStream } from "../twilio/media_stream.ts";
+import type { StreamStart } from "../twilio/protocol.ts";
 import type { Admission, IncomingCallInfo } from "../twilio/routes.ts";
 import type { TwilioCallControl } from "../twilio/rest.ts";
 import type { Apologies } from "../assets.ts";
 import { audioPathFor } from "./audio_path.ts";
-import { Call, callerNumber, type CallLimits } from "./call.ts";
+import { Call, type CallLimits } from "./call.ts";
+import { callerNumber } from "../phone.ts";
 
 const log = logger("call");
 

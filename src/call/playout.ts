@@ -22,8 +22,7 @@
  * @module
  */
 
-/** mu-law at 8 kHz: one byte per sample, 8 samples per millisecond. */
-export const MULAW_BYTES_PER_MS = 8;
+import { MULAW_BYTES_PER_MS } from "../codec/mulaw.ts";
 
 /** Audio sent between two marks, at most (ms), unless a chunk alone is longer. */
 export const MARK_INTERVAL_MS = 100;

@@ -28,6 +28,15 @@ import { instantiateCodecKernels } from "./wasm.ts";
 /** The mu-law code for digital silence (positive zero). */
 export const MULAW_SILENCE = 0xff;
 
+/** mu-law at 8 kHz: one byte per sample, 8 bytes per millisecond. */
+export const MULAW_BYTES_PER_MS = 8;
+
+/** One Twilio media frame: 20 ms of mu-law at 8 kHz (observed, not documented). */
+export const MULAW_FRAME_MS = 20;
+
+/** Bytes in one 20 ms frame (160). */
+export const MULAW_FRAME_BYTES = MULAW_FRAME_MS * MULAW_BYTES_PER_MS;
+
 /**
  * Encodes one PCM16 sample with the G.191 `ulaw_compress` algorithm (scalar reference form,
  * checked against the SIMD kernel in the tests; prefer {@linkcode encodeMulaw} for buffers).

@@ -4,10 +4,7 @@
  * @module
  */
 
-import { encodeMulaw, MULAW_SILENCE } from "./mulaw.ts";
-
-/** Samples in one 20 ms Twilio frame (8 kHz). */
-export const TWILIO_FRAME_SAMPLES = 160;
+import { encodeMulaw, MULAW_BYTES_PER_MS, MULAW_SILENCE } from "./mulaw.ts";
 
 /**
  * `ms` milliseconds of mu-law digital silence at 8 kHz (codes 0xFF), a new array.
@@ -18,7 +15,7 @@ export const TWILIO_FRAME_SAMPLES = 160;
  * ```
  */
 export function mulawSilence(ms = 20): Uint8Array {
-  return new Uint8Array(Math.round(ms * 8)).fill(MULAW_SILENCE);
+  return new Uint8Array(Math.round(ms * MULAW_BYTES_PER_MS)).fill(MULAW_SILENCE);
 }
 
 /**

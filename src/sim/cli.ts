@@ -10,7 +10,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import type { CallRecord } from "../booking/store.ts";
+import type { CallRecord } from "../call/record.ts";
 import { encodeWav } from "../codec/wav.ts";
 import { decodeMulaw } from "../codec/mulaw.ts";
 import { environmentWithDotenv } from "../env_file.ts";

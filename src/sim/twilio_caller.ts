@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { OutboundMessageSchema, type StartMessage } from "../twilio/media_stream.ts";
+import { OutboundMessageSchema, type StartMessage } from "../twilio/protocol.ts";
 import { signTwilioRequest } from "../twilio/signature.ts";
 
 const FRAME_MS = 20;

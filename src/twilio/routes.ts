@@ -9,16 +9,18 @@ import type { Config } from "../config.ts";
 import { BodyTooLargeError, readBodyLimited, type Route } from "../http.ts";
 import { logger } from "../log.ts";
 import { CallTokenSigner } from "./call_token.ts";
-import { CloseCode, type StreamStart, TwilioStream } from "./media_stream.ts";
-import { MEDIA_PATH, parseForm, type TwilioParams, TwilioSignatureVerifier } from "./signature.ts";
-import { busyTwiml, STREAM_STATUS_PATH, streamTwiml } from "./twiml.ts";
+import { CloseCode, TwilioStream } from "./media_stream.ts";
+import {
+  CALL_STATUS_PATH,
+  MEDIA_PATH,
+  STREAM_STATUS_PATH,
+  type StreamStart,
+  VOICE_PATH,
+} from "./protocol.ts";
+import { parseForm, type TwilioParams, TwilioSignatureVerifier } from "./signature.ts";
+import { busyTwiml, streamTwiml } from "./twiml.ts";
 
 const log = logger("twilio", "routes");
-
-/** Path of the incoming-call webhook. */
-export const VOICE_PATH = "/twilio/voice";
-/** Path of the call status callback. */
-export const CALL_STATUS_PATH = "/twilio/status";
 
 /** Name of the `<Parameter>` carrying the call token. */
 export const CALL_TOKEN_PARAM = "callToken";

@@ -10,14 +10,12 @@
 import twilio from "twilio";
 import type { Config } from "../config.ts";
 import { logger } from "../log.ts";
+import { MEDIA_PATH } from "./protocol.ts";
 
 const log = logger("twilio", "signature");
 
 /** Form parameters of a webhook; a name sent more than once keeps every value. */
 export type TwilioParams = Record<string, string | string[]>;
-
-/** Path of the Media Streams WebSocket endpoint. */
-export const MEDIA_PATH = "/twilio/media";
 
 /**
  * The public URL Twilio called: configured origin + the request's path and query.

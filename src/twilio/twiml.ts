@@ -6,9 +6,7 @@
  */
 import twilio from "twilio";
 import { mediaStreamUrl } from "./signature.ts";
-
-/** Path Twilio posts stream status callbacks to. */
-export const STREAM_STATUS_PATH = "/twilio/stream-status";
+import { STREAM_STATUS_PATH } from "./protocol.ts";
 
 /** Input of {@linkcode streamTwiml}. */
 export interface StreamTwimlOptions {

@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import type { BusinessProfile } from "../../src/booking/business.ts";
-import type { BookingStore, BookRequest, CallRecord } from "../../src/booking/store.ts";
+import type { BookingStore, BookRequest } from "../../src/booking/types.ts";
+import type { CallRecord } from "../../src/call/record.ts";
 import { TestClock, testProfile } from "./fixtures.ts";
 
 /** A fresh store plus how to get rid of it. */

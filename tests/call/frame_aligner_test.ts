@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { FRAME_BYTES, FrameAligner } from "../../src/call/frame_aligner.ts";
+import { FrameAligner } from "../../src/call/frame_aligner.ts";
+import { MULAW_FRAME_BYTES as FRAME_BYTES } from "../../src/codec/mulaw.ts";
 
 function bytes(n: number, start: number): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (start + i) % 251);

@@ -11,7 +11,7 @@ import { isOpenOn, todayInZone } from "../../src/booking/availability.ts";
 import { TwilioCallControl } from "../../src/twilio/rest.ts";
 import { startFakeTwilioRest } from "./fake_twilio_rest.ts";
 import type { BusinessProfile } from "../../src/booking/business.ts";
-import type { CallRecord } from "../../src/booking/store.ts";
+import type { CallRecord } from "../../src/call/record.ts";
 
 /** Public origin the fake Twilio signs for (the server itself listens on loopback). */
 export const PUBLIC_URL = "https://voice.example.com";

@@ -6,7 +6,8 @@
  */
 import { type Config, loadConfig } from "../../src/config.ts";
 import { startServer } from "../../src/server.ts";
-import type { StreamStart, TwilioStream } from "../../src/twilio/media_stream.ts";
+import type { TwilioStream } from "../../src/twilio/media_stream.ts";
+import type { StreamStart } from "../../src/twilio/protocol.ts";
 import {
   type Admission,
   type CallStatusInfo,

@@ -2,12 +2,8 @@
  * Hot-path cost of one 20 ms media frame: the stream's hand check vs. a full zod parse,
  * and outbound framing by concatenation vs. JSON.stringify.
  */
-import {
-  buildMediaMessage,
-  MediaMessageSchema,
-  type StreamSocket,
-  TwilioStream,
-} from "../../src/twilio/media_stream.ts";
+import { type StreamSocket, TwilioStream } from "../../src/twilio/media_stream.ts";
+import { buildMediaMessage, MediaMessageSchema } from "../../src/twilio/protocol.ts";
 import { startMessage } from "../../src/sim/twilio_caller.ts";
 
 const SID = "MZ" + "0123456789abcdef".repeat(2);

@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
+import { type StreamSocket, TwilioStream } from "../../src/twilio/media_stream.ts";
 import {
   buildClearMessage,
   buildMarkMessage,
   buildMediaMessage,
   OutboundMessageSchema,
-  type StreamSocket,
-  TwilioStream,
-} from "../../src/twilio/media_stream.ts";
+} from "../../src/twilio/protocol.ts";
 import { startMessage } from "../../src/sim/twilio_caller.ts";
 
 const SID = "MZ" + "0123456789abcdef".repeat(2);
