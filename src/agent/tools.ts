@@ -6,6 +6,8 @@
  * @module
  */
 import { z } from "zod";
+import { type Clock, systemClock } from "../clock.ts";
+import { errorMessage } from "../errors.ts";
 
 /** What a handler gets besides its arguments. */
 export interface ToolContext {
@@ -64,8 +66,11 @@ export function toParametersSchema(schema: z.ZodType): Record<string, unknown> {
 /** Holds the tools of one call and runs them safely. */
 export class ToolRegistry {
   #tools = new Map<string, Tool>();
+  readonly #clock: Clock;
 
-  constructor(tools: Tool[]) {
+  /** @param clock times handlers and their deadlines (default: the system clock) */
+  constructor(tools: Tool[], clock: Clock = systemClock) {
+    this.#clock = clock;
     for (const tool of tools) {
       if (this.#tools.has(tool.name)) throw new Error(`duplicate tool ${tool.name}`);
       this.#tools.set(tool.name, tool);
@@ -97,8 +102,9 @@ export class ToolRegistry {
     argumentsJson: string,
     ctx: Omit<ToolContext, "signal"> & { signal?: AbortSignal },
   ): Promise<ToolOutcome> {
-    const started = performance.now();
-    const elapsed = () => Math.round(performance.now() - started);
+    const clock = this.#clock;
+    const started = clock.now();
+    const elapsed = () => Math.round(clock.now() - started);
     const tool = this.#tools.get(name);
     if (!tool) {
       return {
@@ -135,9 +141,9 @@ export class ToolRegistry {
     const controller = new AbortController();
     const onOuterAbort = () => controller.abort(ctx.signal?.reason);
     ctx.signal?.addEventListener("abort", onOuterAbort, { once: true });
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: unknown;
     const timeout = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), tool.timeoutMs);
+      timer = clock.setTimeout(() => resolve("timeout"), tool.timeoutMs);
     });
     try {
       const result = await Promise.race([
@@ -160,11 +166,11 @@ export class ToolRegistry {
     } catch (error) {
       return {
         ok: false,
-        error: { code: "failed", message: `${name} failed: ${(error as Error).message}` },
+        error: { code: "failed", message: `${name} failed: ${errorMessage(error)}` },
         durationMs: elapsed(),
       };
     } finally {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       ctx.signal?.removeEventListener("abort", onOuterAbort);
     }
   }

@@ -1,40 +1,42 @@
 /**
- * One phone call: the only object that knows both the caller's Twilio media stream and
- * the model's Realtime connection.
+ * One phone call: the only object that knows both the caller's media stream and the
+ * model session (each seen through a narrow port, `ports.ts`).
  *
  * It relays audio both ways (frame-aligned; a mark every 100 ms of audio and at its end),
- * handles barge-in (clear first, then truncate to what was heard, then drop late audio), runs the
- * model's tools one response at a time, keeps the caller from dead air (greeting, slow
- * tool filler, idle check-in, apology when the model is gone), carries out transfer and
- * hang-up after the goodbye has played, and saves the call record at the end.
+ * handles barge-in (clear first, then truncate to what was heard, then drop late audio),
+ * runs the model's tools one response at a time, keeps the caller from dead air (greeting,
+ * slow-tool filler, idle check-in, apology when the model is gone), carries out transfer
+ * and hang-up after the goodbye has played, and saves the call record as it goes.
+ *
+ * Its lifecycle is one {@linkcode CallPhase}, changed only by `#setPhase`:
+ * `starting` (waiting for the model) → `live` → `ending` (goodbye, drain, then transfer or
+ * hang-up; the end reason is decided on entry) → `finished` (reason and outcome, final).
  *
  * @module
  */
 import type { Logger } from "../log.ts";
-import type { RealtimeConnection } from "../realtime/connection.ts";
+import { type Clock, isoNow, TimerGroup, type TimerHandle } from "../clock.ts";
+import { errorMessage } from "../errors.ts";
 import type { ServerEvent } from "../realtime/protocol.ts";
-import { spokenText } from "../realtime/conversation_log.ts";
-import type { TwilioStream } from "../twilio/media_stream.ts";
-import type { BookingStore } from "../booking/types.ts";
-import type { CallRecord, ToolCallRecord, TranscriptEntry } from "./record.ts";
 import type { Metrics } from "../metrics.ts";
 import { callerNumber } from "../phone.ts";
 import { outcomeToOutput, type ToolOutcome, type ToolRegistry } from "../agent/tools.ts";
+import { MULAW_FRAME_BYTES } from "../codec/mulaw.ts";
 import type { AudioPath } from "./audio_path.ts";
 import { FrameAligner } from "./frame_aligner.ts";
-import { MULAW_FRAME_BYTES } from "../codec/mulaw.ts";
+import { IdlePolicy } from "./idle_policy.ts";
 import { MARK_INTERVAL_MS, Playout } from "./playout.ts";
+import type { CallControl, CallerStream, ModelSession } from "./ports.ts";
+import type { CallOutcome, CallRecord } from "./record.ts";
+import { CallRecorder, type ToolRun } from "./recorder.ts";
 
-/** REST call control the call can use (absent when `TWILIO_ACCOUNT_SID` is not set). */
-export interface CallControl {
-  transfer(callSid: string, number: string): Promise<unknown>;
-  hangUp(callSid: string): Promise<unknown>;
-}
+export type { CallControl };
 
 /** Time limits of a call, ms. */
 export interface CallLimits {
   idleCheckinMs: number;
   idleHangupMs: number;
+  /** At this age the agent wraps the call up (says goodbye, then hangs up). */
   maxCallMs: number;
   /** The model must be ready this long after the stream starts, or the apology plays. */
   modelReadyMs: number;
@@ -42,23 +44,36 @@ export interface CallLimits {
   slowToolMs: number;
   /** Agent audio between Twilio marks (ms); default {@linkcode MARK_INTERVAL_MS}, 0: every chunk. */
   markIntervalMs?: number;
+  /**
+   * Past `maxCallMs` + this, or this long into any ending, the call is ended without
+   * waiting any longer (a goodbye that never comes, marks that are never echoed).
+   * Default 20 000.
+   */
+  endingGraceMs?: number;
+  /** After a REST hang-up or transfer, how long Twilio has to send `stop`. Default 5000. */
+  stopGraceMs?: number;
+}
+
+/** Where the call record is saved. */
+export interface CallRecordSink {
+  saveCall(record: CallRecord): Promise<void>;
 }
 
 /** Everything a call needs; built per call by the call manager. */
-export interface CallOptions {
+export interface CallDeps {
   callSid: string;
   from: string;
   to: string;
-  stream: TwilioStream;
-  connection: RealtimeConnection;
+  stream: CallerStream;
+  session: ModelSession;
   audio: AudioPath;
   tools: ToolRegistry;
-  store: BookingStore;
+  records: CallRecordSink;
   greeting: string;
   limits: CallLimits;
   /**
-   * Clock time (see `clock`) by which the model must be ready, counted from the stream's
-   * start; default: `limits.modelReadyMs` after {@linkcode Call.start}.
+   * Clock time by which the model must be ready, counted from the stream's start;
+   * default: `limits.modelReadyMs` after {@linkcode Call.start}.
    */
   modelReadyBy?: number;
   /** mu-law 8 kHz apology played when the model cannot be reached. */
@@ -67,17 +82,7 @@ export interface CallOptions {
   control?: CallControl;
   metrics?: Metrics;
   log: Logger;
-  /** Monotonic clock in ms. */
-  clock?: () => number;
-}
-
-type EndRequest = { kind: "hangup" | "transfer"; reason: string };
-
-interface PendingToolCall {
-  callId: string;
-  name: string;
-  arguments: string;
-  responseId: string;
+  clock: Clock;
 }
 
 /** How a call ended, in the record and in metrics. */
@@ -89,58 +94,102 @@ export type EndReason =
   | "shutdown"
   | "error";
 
+/** What the ending carries out once the last words have played. */
+export interface EndRequest {
+  kind: "hangup" | "transfer";
+  /** Why, in a few words (logged, noted). */
+  why: string;
+  /** The prepared apology is playing (the model is gone). */
+  apology: boolean;
+}
+
+/** Where an ending stands. */
+export type EndingStage = "goodbye" | "draining" | "executing" | "awaiting_stop";
+
+/** The call's lifecycle. */
+export type CallPhase =
+  | { name: "starting" }
+  | { name: "live" }
+  | {
+    name: "ending";
+    request: EndRequest;
+    /** The reason once the request is carried out (or the caller leaves after that). */
+    reason: EndReason;
+    /** The reason if the caller leaves before the request is carried out. */
+    ifCallerLeaves: EndReason;
+    stage: EndingStage;
+  }
+  | { name: "finished"; reason: EndReason; outcome: CallOutcome };
+
+const DTMF_BATCH_MS = 700;
+const DEFAULT_ENDING_GRACE_MS = 20_000;
+const DEFAULT_STOP_GRACE_MS = 5_000;
+/** Tools that change nothing may still answer after the call started ending. */
+const CALL_CONTROL_TOOLS = new Set(["end_call", "transfer_call"]);
+
+type Ending = Extract<CallPhase, { name: "ending" }>;
+
+interface PendingToolCall extends ToolRun {
+  responseId: string;
+}
+
 /** One phone call. Create with the started stream, then {@linkcode Call.start}. */
 export class Call {
-  readonly #o: CallOptions;
+  readonly #deps: CallDeps;
   readonly #log: Logger;
-  readonly #clock: () => number;
+  readonly #clock: Clock;
+  readonly #timers: TimerGroup;
   readonly #playout: Playout;
   readonly #aligner = new FrameAligner();
-  readonly #startedAt = new Date();
+  readonly #idle: IdlePolicy;
+  readonly #recorder: CallRecorder;
 
+  #phase: CallPhase = { name: "starting" };
   #audioItemId: string | undefined;
   #activeResponseId: string | undefined;
   /** Responses whose audio must not reach the caller: interrupted, or already done. */
   readonly #silencedResponses = new Set<string>();
   #pendingTools: PendingToolCall[] = [];
   #toolChain: Promise<void> = Promise.resolve();
-  #initialSave: Promise<unknown> = Promise.resolve();
-  #endRequest: EndRequest | undefined;
-  #ending = false;
-  #finished = false;
-  #fallback = false;
-  #endReason: EndReason | undefined;
+  #toolsRunning = 0;
+  #saves: Promise<unknown> = Promise.resolve();
+  #callerSpeaking = false;
+  #callerTurns = 0;
+  #dtmfDigits: string[] = [];
+  #dtmfTimer: TimerHandle | undefined;
+  readonly #unsubscribe: Array<() => void> = [];
   readonly #done: Promise<CallRecord>;
   #resolveDone!: (r: CallRecord) => void;
 
-  // Timing and record keeping.
-  #speechStoppedAt: number | undefined;
-  readonly #turnMs: number[] = [];
-  readonly #bargeIns: { at: string; heardMs?: number; reactionMs: number }[] = [];
-  readonly #toolCalls: ToolCallRecord[] = [];
-  readonly #itemTimes = new Map<string, string>();
-  readonly #systemNotes: TranscriptEntry[] = [];
-  readonly #bookings = { confirmed: 0, cancelled: 0, rescheduled: 0 };
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
-  /** When the silence clock runs out, and when the armed idle timer fires (clock ms). */
-  #idleDeadline = 0;
-  #idleTimerAt = 0;
-  #idleStage: "none" | "checked_in" = "none";
-  #callerSpeaking = false;
-  #dtmfDigits: string[] = [];
-  #dtmfTimer: ReturnType<typeof setTimeout> | undefined;
-  #framesToModel = 0;
-  #framesToCaller = 0;
-  #droppedLateDeltas = 0;
-  readonly #unsubscribe: Array<() => void> = [];
-  readonly #annotations: Record<string, unknown> = {};
-
-  constructor(options: CallOptions) {
-    this.#o = options;
-    this.#log = options.log;
-    this.#clock = options.clock ?? (() => performance.now());
-    this.#playout = new Playout(this.#clock, options.limits.markIntervalMs ?? MARK_INTERVAL_MS);
+  constructor(deps: CallDeps) {
+    this.#deps = deps;
+    this.#log = deps.log;
+    this.#clock = deps.clock;
+    this.#timers = new TimerGroup(
+      deps.clock,
+      (error) => this.#log.error("call timer failed: {error}", { error: errorMessage(error) }),
+    );
+    this.#playout = new Playout(
+      () => deps.clock.now(),
+      deps.limits.markIntervalMs ?? MARK_INTERVAL_MS,
+    );
+    this.#recorder = new CallRecorder({
+      callSid: deps.callSid,
+      from: deps.from,
+      to: deps.to,
+      clock: deps.clock,
+    });
+    this.#idle = new IdlePolicy({
+      clock: deps.clock,
+      timers: this.#timers,
+      checkInMs: deps.limits.idleCheckinMs,
+      hangUpMs: deps.limits.idleHangupMs,
+      isBusy: () =>
+        this.#callerSpeaking || this.#deps.session.responseActive || this.#playout.hasUnplayed() ||
+        this.#phase.name !== "live",
+      onCheckIn: () => this.#checkIn(),
+      onGiveUp: () => this.#wrapUp("idle"),
+    });
     this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
 
@@ -151,57 +200,43 @@ export class Call {
 
   /** The call's SID. */
   get callSid(): string {
-    return this.#o.callSid;
+    return this.#deps.callSid;
   }
 
-  /** Starts relaying; connects the model if it is not already connected (pre-warm). */
-  async start(): Promise<void> {
-    const { stream, connection } = this.#o;
-    this.#o.metrics?.activeCalls.inc();
-    stream.onMedia = (mulaw) => this.#onCallerAudio(mulaw);
-    stream.onMark = (name) => this.#playout.markEchoed(name);
-    stream.onDtmf = (digit) => this.#onDtmf(digit);
-    stream.onStop = () => this.#onStreamEnded("stop");
-    stream.onClose = () => this.#onStreamEnded("close");
+  /** The current phase (read-only snapshot). */
+  get phase(): Readonly<CallPhase> {
+    return this.#phase;
+  }
+
+  /**
+   * Starts the call: becomes the stream's consumer (a stream that already ended finishes
+   * the call at once), then greets once the model session is open, connecting it if it is
+   * not (pre-warm), or plays the apology when it cannot be ready in time.
+   */
+  start(): void {
+    const { stream, session, metrics } = this.#deps;
+    metrics?.activeCalls.inc();
+    this.#log.info("call started", { from: this.#deps.from, to: this.#deps.to });
+    stream.attach({
+      media: (mulaw) => this.#onCallerAudio(mulaw),
+      mark: (name) => this.#playout.markEchoed(name),
+      dtmf: (digit) => this.#onDtmf(digit),
+      stop: () => this.#onStreamEnded("stop"),
+      close: () => this.#onStreamEnded("close"),
+    });
+    if (this.#phase.name === "finished") return; // the caller was gone before we started
     this.#unsubscribe.push(
-      connection.onEvent((e) => this.#onModelEvent(e)),
-      connection.onStateChange((state) => {
-        if (state === "closed" && !this.#finished && !this.#ending) this.#modelGone();
+      session.on("event", (e) => this.#onModelEvent(e)),
+      session.on("state", (state) => {
+        if (state === "closed") this.#onModelClosed();
       }),
-      connection.onSession((info) => {
-        if (info.reason === "reconnect") this.#o.metrics?.modelReconnects.inc();
+      session.on("session", (info) => {
+        if (info.reason === "reconnect") metrics?.modelReconnects.inc();
       }),
     );
-    this.#after(this.#o.limits.maxCallMs, () => this.#wrapUp("max_duration"));
-    // Not awaited: the greeting must not wait for the database.
-    this.#initialSave = this.#saveRecord("in_progress");
-    if (connection.state === "open") {
-      this.#greet();
-      return;
-    }
-    if (connection.state === "closed") {
-      this.#modelGone();
-      return;
-    }
-    const readyBy = this.#o.modelReadyBy ?? this.#clock() + this.#o.limits.modelReadyMs;
-    const readyTimer = this.#after(Math.max(0, readyBy - this.#clock()), () => {
-      if (connection.state !== "open") {
-        this.#log.error("model not ready in time; playing the apology");
-        connection.close("model not ready in time");
-      }
-    });
-    try {
-      if (connection.state === "idle") await connection.connect();
-      else await waitForOpen(connection);
-      this.#clearTimer(readyTimer);
-      if (!this.#finished) this.#greet();
-    } catch (error) {
-      this.#clearTimer(readyTimer);
-      this.#log.error("model connection failed: {message}", {
-        message: (error as Error).message,
-      });
-      this.#modelGone();
-    }
+    this.#timers.after(this.#deps.limits.maxCallMs, () => this.#wrapUp("max_duration"));
+    this.#save("in_progress"); // not awaited: the greeting must not wait for the database
+    this.#waitForModel();
   }
 
   /**
@@ -212,33 +247,92 @@ export class Call {
     this.#wrapUp("shutdown");
   }
 
+  /** Adds what Twilio reported about the call (status callbacks) to the call record. */
+  annotate(key: string, value: unknown): void {
+    this.#recorder.annotate(key, value);
+  }
+
+  /** Called by the call-control tools: hang up once the goodbye has played. */
+  requestHangUp(why: string): void {
+    this.#endWith({ kind: "hangup", why, apology: false }, "agent_hung_up");
+  }
+
+  /** Called by the call-control tools (only offered when a transfer is possible). */
+  requestTransfer(why: string): void {
+    this.#endWith({ kind: "transfer", why, apology: false }, "transferred");
+  }
+
+  // ---------------------------------------------------------------- phase
+
+  /** Read through a method: a phase check made before an await says nothing after it. */
+  #isOver(): boolean {
+    return this.#phase.name === "finished";
+  }
+
+  #setPhase(next: CallPhase): void {
+    const previous = this.#phase;
+    this.#phase = next;
+    if (previous.name !== next.name) {
+      this.#log.debug("call phase {phase}", { phase: next.name, previous: previous.name });
+    }
+  }
+
+  #waitForModel(): void {
+    const { session } = this.#deps;
+    if (session.state === "open") return this.#greet();
+    if (session.state === "closed") return this.#modelGone();
+    const readyBy = this.#deps.modelReadyBy ?? this.#clock.now() + this.#deps.limits.modelReadyMs;
+    const readyTimer = this.#timers.after(readyBy - this.#clock.now(), () => {
+      if (session.state !== "open") {
+        this.#log.error("model not ready in time; playing the apology");
+        session.close("model not ready in time"); // -> closed -> apology
+      }
+    });
+    const offState = session.on("state", (state) => {
+      if (state !== "open") return;
+      offState();
+      this.#timers.clear(readyTimer);
+      this.#greet();
+    });
+    this.#unsubscribe.push(offState);
+    if (session.state === "idle") {
+      session.connect().catch((error) => {
+        this.#log.error("model connection failed: {error}", { error: errorMessage(error) });
+      });
+    }
+  }
+
   // ---------------------------------------------------------------- caller -> model
 
   #onCallerAudio(mulaw: Uint8Array): void {
-    if (this.#fallback) return;
-    this.#o.connection.appendAudio(this.#o.audio.toModel(mulaw));
-    this.#framesToModel++;
+    const phase = this.#phase;
+    if (phase.name === "finished" || (phase.name === "ending" && phase.request.apology)) return;
+    this.#deps.session.appendAudio(this.#deps.audio.toModel(mulaw));
+    this.#recorder.framesToModel++;
   }
 
   #onDtmf(digit: string): void {
+    if (this.#phase.name !== "live" && this.#phase.name !== "starting") return;
     this.#dtmfDigits.push(digit);
-    this.#touchIdle();
-    // Collect a quick sequence of key presses into one note.
-    if (this.#dtmfTimer !== undefined) this.#clearTimer(this.#dtmfTimer);
-    this.#dtmfTimer = this.#after(700, () => {
+    this.#idle.touch(true);
+    // Collect a quick sequence of key presses into one note and one message.
+    this.#timers.clear(this.#dtmfTimer);
+    this.#dtmfTimer = this.#timers.after(DTMF_BATCH_MS, () => {
       const digits = this.#dtmfDigits.join(" ");
       this.#dtmfDigits = [];
       this.#dtmfTimer = undefined;
-      this.#note(`caller pressed ${digits}`);
-      this.#o.connection.sendUserText(`(caller pressed ${digits})`);
-      this.#o.connection.createResponse();
+      if (this.#phase.name !== "live") return;
+      this.#log.info("caller pressed {digits}", { digits });
+      this.#recorder.note(`caller pressed ${digits}`);
+      this.#deps.session.sendUserText(`(caller pressed ${digits})`);
+      this.#deps.session.createResponse();
     });
   }
 
   // ---------------------------------------------------------------- model -> caller
 
   #onModelEvent(e: ServerEvent): void {
-    if (this.#finished) return;
+    if (this.#phase.name === "finished") return;
     switch (e.type) {
       case "response.output_audio.delta":
         this.#onAudioDelta(e.response_id, e.item_id, e.delta);
@@ -246,17 +340,17 @@ export class Call {
       case "input_audio_buffer.speech_started":
         this.#callerSpeaking = true;
         this.#bargeIn();
-        this.#touchIdle();
+        this.#idle.touch(true);
         return;
       case "input_audio_buffer.speech_stopped":
         this.#callerSpeaking = false;
-        this.#speechStoppedAt = this.#clock();
-        this.#touchIdle();
+        this.#callerTurns++;
+        this.#recorder.callerStoppedSpeaking();
+        this.#log.info("caller turn {turn} ended", { turn: this.#callerTurns });
+        this.#idle.touch(true);
         return;
       case "conversation.item.added":
-        if (!this.#itemTimes.has(e.item.id ?? "")) {
-          this.#itemTimes.set(e.item.id ?? "", new Date().toISOString());
-        }
+        this.#recorder.itemAdded(e.item.id);
         return;
       case "response.created":
         this.#activeResponseId = e.response.id;
@@ -276,7 +370,7 @@ export class Call {
         this.#onResponseDone(e.response.id ?? "", e.response.status ?? "completed");
         return;
       case "error":
-        this.#o.metrics?.protocolErrors.inc({
+        this.#deps.metrics?.protocolErrors.inc({
           side: "model",
           reason: e.error.code ?? e.error.type,
         });
@@ -287,8 +381,11 @@ export class Call {
   }
 
   #onAudioDelta(responseId: string, itemId: string, delta: string): void {
-    if (this.#silencedResponses.has(responseId) || this.#fallback) {
-      this.#droppedLateDeltas++; // interrupted or finished, or the apology is playing
+    const phase = this.#phase;
+    if (
+      this.#silencedResponses.has(responseId) || (phase.name === "ending" && phase.request.apology)
+    ) {
+      this.#recorder.droppedLateDeltas++; // interrupted or finished, or the apology is playing
       return;
     }
     if (itemId !== this.#audioItemId) {
@@ -297,12 +394,10 @@ export class Call {
     }
     let mulaw: Uint8Array;
     try {
-      mulaw = this.#o.audio.toCaller(delta);
+      mulaw = this.#deps.audio.toCaller(delta);
     } catch (error) {
-      this.#log.warn("undecodable audio delta dropped: {message}", {
-        message: (error as Error).message,
-      });
-      this.#o.metrics?.protocolErrors.inc({ side: "model", reason: "invalid_audio" });
+      this.#log.warn("undecodable audio delta dropped: {error}", { error: errorMessage(error) });
+      this.#deps.metrics?.protocolErrors.inc({ side: "model", reason: "invalid_audio" });
       return;
     }
     this.#aligner.append(mulaw);
@@ -319,46 +414,47 @@ export class Call {
 
   #markTail(): void {
     const mark = this.#playout.markTail();
-    if (mark !== undefined) this.#o.stream.mark(mark);
+    if (mark !== undefined) this.#deps.stream.mark(mark);
   }
 
   #sendToCaller(itemId: string, mulaw: Uint8Array): void {
     if (mulaw.length === 0) return;
-    if (!this.#o.stream.sendAudio(mulaw)) return;
+    if (!this.#deps.stream.sendAudio(mulaw)) return;
     const mark = this.#playout.chunkSent(itemId, mulaw.length);
-    if (mark !== undefined) this.#o.stream.mark(mark);
-    this.#framesToCaller += mulaw.length / MULAW_FRAME_BYTES;
-    if (this.#speechStoppedAt !== undefined) {
-      const ms = this.#clock() - this.#speechStoppedAt;
-      this.#speechStoppedAt = undefined;
-      this.#turnMs.push(Math.round(ms));
-      this.#o.metrics?.turnLatency.observe(ms / 1000);
+    if (mark !== undefined) this.#deps.stream.mark(mark);
+    this.#recorder.framesToCaller += mulaw.length / MULAW_FRAME_BYTES;
+    const turnMs = this.#recorder.agentAudioSent();
+    if (turnMs !== undefined) {
+      this.#deps.metrics?.turnLatency.observe(turnMs / 1000);
+      this.#log.info("agent answered turn {turn} in {latencyMs} ms", {
+        turn: this.#callerTurns,
+        latencyMs: Math.round(turnMs),
+      });
     }
-    this.#touchIdle(false);
+    this.#idle.touch(false);
   }
 
   // ---------------------------------------------------------------- barge-in
 
   #bargeIn(): void {
-    const t0 = this.#clock();
+    const t0 = this.#clock.now();
     // Whatever the interrupted response still sends is stale: the server cancels it.
-    if (this.#activeResponseId !== undefined) {
-      this.#silence(this.#activeResponseId);
-    }
+    if (this.#activeResponseId !== undefined) this.#silence(this.#activeResponseId);
     this.#aligner.reset();
-    this.#o.audio.resetOutbound();
-    if (!this.#playout.hasUnplayed() || this.#endRequest) return;
-    this.#o.stream.clear(); // first, before anything else: stop the sound now
-    const reactionMs = this.#clock() - t0;
+    this.#deps.audio.resetOutbound();
+    if (!this.#playout.hasUnplayed() || this.#phase.name === "ending") return;
+    this.#deps.stream.clear(); // first, before anything else: stop the sound now
+    const reactionMs = this.#clock.now() - t0;
     const truncations = this.#playout.interrupt();
-    for (const t of truncations) this.#o.connection.truncate(t.itemId, t.audioEndMs);
-    this.#bargeIns.push({
-      at: new Date().toISOString(),
-      heardMs: truncations.at(-1)?.audioEndMs,
+    for (const t of truncations) this.#deps.session.truncate(t.itemId, t.audioEndMs);
+    const heardMs = truncations.at(-1)?.audioEndMs;
+    this.#recorder.bargeIn(heardMs, reactionMs);
+    this.#log.info("caller barged in after {heardMs} ms of the agent's reply", {
+      heardMs: heardMs ?? 0,
       reactionMs,
     });
-    this.#o.metrics?.bargeIns.inc();
-    this.#o.metrics?.bargeInReaction.observe(reactionMs / 1000);
+    this.#deps.metrics?.bargeIns.inc();
+    this.#deps.metrics?.bargeInReaction.observe(reactionMs / 1000);
   }
 
   /** Marks a response as silenced; only the newest few are kept (ids never recur). */
@@ -379,400 +475,347 @@ export class Call {
     if (calls.length > 0) {
       this.#pendingTools = this.#pendingTools.filter((c) => c.responseId !== responseId);
       // Tools run one response at a time, in order; their results go back together.
-      this.#toolChain = this.#toolChain.then(() => this.#runTools(calls, status === "completed"));
+      this.#toolsRunning++;
+      this.#toolChain = this.#toolChain
+        .then(() => this.#runTools(calls, status === "completed"))
+        .catch((error) => this.#log.error("tools failed: {error}", { error: errorMessage(error) }))
+        .finally(() => {
+          this.#toolsRunning--;
+          this.#continueEnding();
+        });
       return;
     }
-    if (this.#endRequest && !this.#o.connection.responseActive) void this.#carryOutEnd();
+    this.#continueEnding();
   }
 
   async #runTools(calls: PendingToolCall[], completed: boolean): Promise<void> {
-    if (this.#finished) return;
-    const connection = this.#o.connection;
+    if (this.#phase.name === "finished") return;
+    const { session } = this.#deps;
     if (!completed) {
       // The response was cancelled (the caller spoke): do not act on it.
-      for (const call of calls) {
-        connection.sendFunctionOutput(
-          call.callId,
-          JSON.stringify({ status: "not_run", reason: "the caller interrupted" }),
-        );
-      }
+      for (const call of calls) this.#refuseTool(call, "the caller interrupted");
       return;
     }
-    const filler = this.#after(this.#o.limits.slowToolMs, () => {
+    const filler = this.#timers.after(this.#deps.limits.slowToolMs, () => {
+      if (this.#phase.name !== "live") return;
       // Never dead air: the model says a few words while the tool works.
-      connection.createResponse({
+      session.createResponse({
         instructions: "Say only a very short filler such as 'One moment while I check.'",
         tool_choice: "none",
       });
     });
     try {
       for (const call of calls) {
-        const startedAt = new Date().toISOString();
-        let args: unknown = call.arguments;
-        try {
-          args = JSON.parse(call.arguments);
-        } catch { /* recorded as the raw string */ }
-        const outcome = await this.#o.tools.invoke(call.name, call.arguments, {
-          callSid: this.#o.callSid,
-          callerNumber: callerNumber(this.#o.from),
+        if (this.#isOver()) return;
+        if (this.#phase.name === "ending" && !CALL_CONTROL_TOOLS.has(call.name)) {
+          // The goodbye is said or being said: nothing may change that the caller won't hear.
+          this.#refuseTool(call, "the call is ending");
+          continue;
+        }
+        const startedAt = isoNow(this.#clock);
+        const outcome = await this.#deps.tools.invoke(call.name, call.arguments, {
+          callSid: this.#deps.callSid,
+          callerNumber: callerNumber(this.#deps.from),
         });
-        this.#recordTool(call, args, outcome, startedAt);
-        if (this.#finished) return;
-        connection.sendFunctionOutput(call.callId, outcomeToOutput(outcome));
+        this.#recordTool(call, outcome, startedAt);
+        if (this.#isOver()) return;
+        session.sendFunctionOutput(call.callId, outcomeToOutput(outcome));
       }
     } finally {
-      this.#clearTimer(filler);
+      this.#timers.clear(filler);
     }
-    if (this.#endRequest) {
-      if (!connection.responseActive) await this.#carryOutEnd();
-      return;
-    }
-    connection.createResponse();
+    if (this.#phase.name === "live") session.createResponse();
   }
 
-  #recordTool(call: PendingToolCall, args: unknown, outcome: ToolOutcome, startedAt: string) {
-    const result = outcome.ok ? "ok" : outcome.error.code;
-    this.#o.metrics?.toolCalls.inc({ tool: call.name, result });
-    this.#toolCalls.push({
-      name: call.name,
-      callId: call.callId,
-      arguments: args,
-      result: outcome.ok ? outcome.output : undefined,
-      error: outcome.ok ? undefined : `${outcome.error.code}: ${outcome.error.message}`,
-      startedAt,
-      durationMs: outcome.durationMs,
-    });
-    if (!outcome.ok) {
-      this.#log.warn("tool {tool} returned an error: {code}", {
-        tool: call.name,
-        code: outcome.error.code,
-        message: outcome.error.message,
+  #refuseTool(call: PendingToolCall, reason: string): void {
+    const outcome: ToolOutcome = { ok: true, output: { status: "not_run", reason }, durationMs: 0 };
+    this.#recordTool(call, outcome, isoNow(this.#clock));
+    this.#deps.session.sendFunctionOutput(call.callId, outcomeToOutput(outcome));
+  }
+
+  #recordTool(call: PendingToolCall, outcome: ToolOutcome, startedAt: string): void {
+    const result = outcome.ok
+      ? ((outcome.output as { status?: string } | null)?.status ?? "ok")
+      : outcome.error.code;
+    this.#deps.metrics?.toolCalls.inc({ tool: call.name, result: outcome.ok ? "ok" : result });
+    if (call.name === "book_slot" && outcome.ok) {
+      this.#deps.metrics?.bookings.inc({ result });
+    }
+    this.#recorder.tool(call, outcome, startedAt);
+    const fields = { tool: call.name, result, durationMs: outcome.durationMs };
+    if (outcome.ok) this.#log.info("tool {tool}: {result} in {durationMs} ms", fields);
+    else {
+      this.#log.warn("tool {tool}: {result} in {durationMs} ms", {
+        ...fields,
+        detail: outcome.error.message,
       });
-      return;
     }
-    const status = (outcome.output as { status?: string } | null)?.status;
-    if (call.name === "book_slot") {
-      this.#o.metrics?.bookings.inc({ result: status ?? "unknown" });
-      if (status === "confirmed") this.#bookings.confirmed++;
-    } else if (call.name === "cancel_booking" && status === "cancelled") {
-      this.#bookings.cancelled++;
-    } else if (call.name === "reschedule_booking" && status === "rescheduled") {
-      this.#bookings.rescheduled++;
-    }
-  }
-
-  /** Adds what Twilio reported about the call (status callbacks) to the call record. */
-  annotate(key: string, value: unknown): void {
-    this.#annotations[key] = value;
-  }
-
-  /** Called by the call-control tools. */
-  requestHangUp(reason: string): void {
-    this.#endRequest ??= { kind: "hangup", reason };
-  }
-
-  /** Called by the call-control tools (only offered when a transfer is possible). */
-  requestTransfer(reason: string): void {
-    this.#endRequest ??= { kind: "transfer", reason };
+    this.#save("in_progress"); // a crash now keeps what the tools did
   }
 
   // ---------------------------------------------------------------- ending
 
-  /** Transfer or hang up once everything said has been heard. */
-  async #carryOutEnd(): Promise<void> {
-    const request = this.#endRequest;
-    if (!request || this.#ending || this.#finished) return;
-    this.#ending = true;
-    this.#flushAudio();
-    await this.#playout.whenDrained();
-    if (this.#finished) return;
-    const { control, transferNumber, callSid } = this.#o;
-    if (request.kind === "transfer" && control && transferNumber) {
-      this.#endReason = "transferred";
-      this.#log.info("transferring call: {reason}", { reason: request.reason });
-      try {
-        await control.transfer(callSid, transferNumber);
-        return; // Twilio now sends `stop`; that is not a hang-up.
-      } catch (error) {
-        this.#log.error("transfer failed: {message}", { message: (error as Error).message });
-        this.#endReason = "error";
-      }
-    }
-    this.#endReason ??= "agent_hung_up";
-    await this.#hangUp(request.reason);
+  /**
+   * Enters `ending` with its reason (decided here, once), unless the call is already
+   * ending or over. What is still being said is finished first.
+   */
+  #endWith(request: EndRequest, reason: EndReason): boolean {
+    const name = this.#phase.name;
+    if (name === "ending" || name === "finished") return false;
+    // A transfer not yet made is no transfer: a caller who leaves first hung up (during
+    // the apology, the model being gone says more).
+    const ifCallerLeaves: EndReason = request.kind === "hangup"
+      ? reason
+      : request.apology
+      ? "model_unavailable"
+      : "caller_hung_up";
+    this.#setPhase({ name: "ending", request, reason, ifCallerLeaves, stage: "goodbye" });
+    this.#idle.stop();
+    this.#log.info("call ending ({kind}): {why}", { kind: request.kind, why: request.why });
+    // Whatever happens (no goodbye, no echo), the call is over within the grace.
+    this.#timers.after(
+      this.#deps.limits.endingGraceMs ?? DEFAULT_ENDING_GRACE_MS,
+      () => this.#forceEnd(),
+    );
+    this.#continueEnding();
+    return true;
   }
 
-  async #hangUp(reason: string): Promise<void> {
-    this.#log.info("hanging up: {reason}", { reason });
-    const control = this.#o.control;
-    if (control) {
+  /** Carries out the ending once no response is in progress and no tool is running. */
+  #continueEnding(): void {
+    const phase = this.#phase;
+    if (phase.name !== "ending" || phase.stage !== "goodbye") return;
+    const { session } = this.#deps;
+    if (session.state === "open" && session.responseActive) return; // the goodbye is coming
+    if (this.#toolsRunning > 0) return; // their results come first
+    void this.#carryOut(phase);
+  }
+
+  /** Transfer or hang up once everything said has been heard. */
+  async #carryOut(ending: Ending): Promise<void> {
+    this.#setPhase({ ...ending, stage: "draining" });
+    this.#flushAudio();
+    await this.#drained();
+    const phase = this.#phase;
+    if (phase.name === "ending" && phase.stage === "draining") await this.#execute(phase);
+  }
+
+  /** Carries out the request now: transfer (falling back to hang-up) or hang up. */
+  async #execute(ending: Ending): Promise<void> {
+    this.#setPhase({ ...ending, stage: "executing" });
+    const { control, transferNumber, callSid } = this.#deps;
+    const { request } = ending;
+    if (request.kind === "transfer" && control && transferNumber) {
+      this.#log.info("transferring the call: {why}", { why: request.why });
       try {
-        await control.hangUp(this.#o.callSid);
+        await control.transfer(callSid, transferNumber);
+        this.#awaitStop(); // Twilio now sends `stop`; that is not a hang-up
         return;
       } catch (error) {
-        this.#log.error("REST hang-up failed, closing the stream: {message}", {
-          message: (error as Error).message,
+        this.#log.error("transfer failed, hanging up: {error}", { error: errorMessage(error) });
+        const now = this.#phase;
+        if (now.name !== "ending") return;
+        this.#setPhase({ ...now, reason: "error", ifCallerLeaves: "error" });
+      }
+    }
+    await this.#hangUp(request.why);
+  }
+
+  /** Resolves when the audio sent so far has played, or by its deadline. */
+  async #drained(): Promise<void> {
+    let timer: TimerHandle | undefined;
+    await Promise.race([
+      this.#playout.whenDrained(),
+      new Promise<void>((resolve) => {
+        timer = this.#timers.after(this.#playout.drainDeadlineMs(), () => {
+          this.#log.warn("playback not confirmed by its deadline; ending anyway");
+          resolve();
+        });
+      }),
+    ]);
+    this.#timers.clear(timer);
+  }
+
+  async #hangUp(why: string): Promise<void> {
+    this.#log.info("hanging up: {why}", { why });
+    const control = this.#deps.control;
+    if (control) {
+      try {
+        const result = await control.hangUp(this.#deps.callSid);
+        if (result === "completed") return this.#awaitStop();
+        this.#log.info("Twilio says the call had already ended");
+      } catch (error) {
+        this.#log.error("REST hang-up failed, closing the stream: {error}", {
+          error: errorMessage(error),
         });
       }
     }
-    // Without REST: closing the socket runs the <Hangup/> after </Connect>.
-    this.#o.stream.close(1000, "call ended");
-    this.#finish();
+    // Without REST (or when it failed): closing the socket runs the <Hangup/> after </Connect>.
+    this.#finishEnding();
+  }
+
+  /** After a REST transfer or hang-up: Twilio sends `stop`; if it does not, end anyway. */
+  #awaitStop(): void {
+    const phase = this.#phase;
+    if (phase.name !== "ending") return;
+    this.#setPhase({ ...phase, stage: "awaiting_stop" });
+    this.#timers.after(this.#deps.limits.stopGraceMs ?? DEFAULT_STOP_GRACE_MS, () => {
+      this.#log.warn("no stop from Twilio after the REST request; closing the stream");
+      this.#finishEnding();
+    });
+  }
+
+  #finishEnding(): void {
+    const phase = this.#phase;
+    if (phase.name === "ending") this.#finish(phase.reason);
+  }
+
+  /** The ending's grace ran out before the request was carried out: do it now. */
+  #forceEnd(): void {
+    const phase = this.#phase;
+    if (phase.name !== "ending" || (phase.stage !== "goodbye" && phase.stage !== "draining")) {
+      return;
+    }
+    this.#log.warn("ending took too long (stage {stage}); carrying it out now", {
+      stage: phase.stage,
+    });
+    void this.#execute(phase);
   }
 
   #wrapUp(why: "max_duration" | "idle" | "shutdown"): void {
-    if (this.#finished || this.#endRequest) return;
-    if (why === "shutdown") this.#endReason = "shutdown";
-    const connection = this.#o.connection;
-    if (this.#fallback || connection.state !== "open") {
-      this.requestHangUp(why);
-      void this.#carryOutEnd();
-      return;
+    const name = this.#phase.name;
+    if (name !== "live" && name !== "starting") return;
+    const reason: EndReason = why === "shutdown" ? "shutdown" : "agent_hung_up";
+    const request: EndRequest = { kind: "hangup", why, apology: false };
+    const { session } = this.#deps;
+    if (name === "live" && session.state === "open") {
+      const say = {
+        max_duration: "We have reached the time limit for this call.",
+        idle: "It seems the caller is no longer there.",
+        shutdown: "The line has to close now for maintenance.",
+      }[why];
+      this.#recorder.note(`wrap-up: ${why}`);
+      session.sendSystemText(`${say} Say a short, polite goodbye now. Do not call any tool.`);
+      session.createResponse({ tool_choice: "none" }); // ending waits for it when it is sent
     }
-    const say = {
-      max_duration: "We have reached the time limit for this call.",
-      idle: "It seems the caller is no longer there.",
-      shutdown: "The line has to close now for maintenance.",
-    }[why];
-    this.#note(`wrap-up: ${why}`);
-    this.requestHangUp(why);
-    connection.sendSystemText(`${say} Say a short, polite goodbye now. Do not call any tool.`);
-    if (connection.createResponse({ tool_choice: "none" }) === "dropped") void this.#carryOutEnd();
+    this.#endWith(request, reason);
+  }
+
+  #onModelClosed(): void {
+    const phase = this.#phase;
+    if (phase.name === "starting" || phase.name === "live") return this.#modelGone();
+    // Ending: the goodbye will not come; carry out what was asked now.
+    if (phase.name === "ending" && phase.stage === "goodbye") void this.#carryOut(phase);
   }
 
   /** The model is gone for good: apologise with prepared audio, then transfer or hang up. */
   #modelGone(): void {
-    if (this.#fallback || this.#finished) return;
-    this.#fallback = true;
-    this.#endReason = "model_unavailable";
-    this.#log.error("model session unavailable; playing apology", {
-      closeReason: this.#o.connection.closeReason,
+    this.#log.error("model session unavailable; playing the apology", {
+      closeReason: this.#deps.session.closeReason,
     });
-    this.#note("model unavailable: apology played");
+    this.#recorder.note("model unavailable: apology played");
     if (this.#playout.hasUnplayed()) {
-      this.#o.stream.clear();
+      this.#deps.stream.clear();
       this.#playout.interrupt();
     }
     this.#aligner.reset();
     this.#audioItemId = undefined;
-    this.#aligner.append(this.#o.apology);
+    this.#aligner.append(this.#deps.apology);
     this.#sendToCaller("apology", this.#aligner.flush());
     this.#markTail();
-    const canTransfer = Boolean(this.#o.control && this.#o.transferNumber);
-    this.#endRequest = {
-      kind: canTransfer ? "transfer" : "hangup",
-      reason: "model unavailable",
-    };
-    void this.#carryOutEnd().then(() => {
-      if (this.#endReason === "transferred") return;
-      this.#endReason = "model_unavailable";
-    });
+    const canTransfer = Boolean(this.#deps.control && this.#deps.transferNumber);
+    this.#endWith(
+      { kind: canTransfer ? "transfer" : "hangup", why: "model unavailable", apology: true },
+      canTransfer ? "transferred" : "model_unavailable",
+    );
   }
 
   #onStreamEnded(how: "stop" | "close"): void {
-    if (this.#finished) return;
+    const phase = this.#phase;
+    if (phase.name === "finished") return;
     this.#log.info("media stream ended ({how})", { how });
-    if (this.#endReason === undefined) this.#endReason = "caller_hung_up";
-    this.#finish();
+    if (phase.name !== "ending") return this.#finish("caller_hung_up");
+    const carriedOut = phase.stage === "executing" || phase.stage === "awaiting_stop";
+    this.#finish(carriedOut ? phase.reason : phase.ifCallerLeaves);
   }
 
-  #finish(): void {
-    if (this.#finished) return;
-    this.#finished = true;
+  #finish(reason: EndReason): void {
+    if (this.#phase.name === "finished") return;
+    const outcome = this.#outcomeFor(reason);
+    this.#setPhase({ name: "finished", reason, outcome });
+    this.#idle.stop();
+    this.#timers.clearAll();
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
-    for (const timer of this.#timers) clearTimeout(timer);
-    this.#timers.clear();
-    this.#o.connection.close("call ended");
-    this.#o.stream.close(1000, "call ended");
-    this.#o.metrics?.activeCalls.dec();
-    this.#o.metrics?.framesRelayed.inc({ direction: "to_model" }, this.#framesToModel);
-    this.#o.metrics?.framesRelayed.inc({ direction: "to_caller" }, this.#framesToCaller);
-    const outcome = this.#outcome();
-    this.#o.metrics?.callsTotal.inc({ outcome });
-    // Tool calls in flight finish first so their results are in the record, and the
-    // final record is written after the first one.
-    void Promise.all([this.#initialSave, this.#toolChain]).then(() => this.#saveRecord(outcome))
-      .then(
-        (record) => this.#resolveDone(record),
-      );
+    const { session, stream, metrics } = this.#deps;
+    session.close("call ended");
+    stream.close(1000, "call ended");
+    metrics?.activeCalls.dec();
+    metrics?.framesRelayed.inc({ direction: "to_model" }, this.#recorder.framesToModel);
+    metrics?.framesRelayed.inc({ direction: "to_caller" }, this.#recorder.framesToCaller);
+    metrics?.callsTotal.inc({ outcome });
+    this.#log.info("call ended: {outcome} ({reason})", {
+      outcome,
+      reason,
+      turns: this.#recorder.turnMs.length,
+    });
+    // Tool calls in flight finish first so their results are in the record.
+    void this.#toolChain.then(() => this.#save(outcome)).then((record) =>
+      this.#resolveDone(record)
+    );
   }
 
-  #outcome(): string {
-    const reason = this.#endReason ?? "caller_hung_up";
+  #outcomeFor(reason: EndReason): CallOutcome {
     if (reason === "transferred" || reason === "model_unavailable" || reason === "error") {
       return reason;
     }
-    if (this.#bookings.confirmed > 0) return "booked";
-    if (this.#bookings.rescheduled > 0) return "rescheduled";
-    if (this.#bookings.cancelled > 0) return "cancelled";
+    const { bookings } = this.#recorder;
+    if (bookings.confirmed > 0) return "booked";
+    if (bookings.rescheduled > 0) return "rescheduled";
+    if (bookings.cancelled > 0) return "cancelled";
     return reason;
   }
 
-  async #saveRecord(outcome: string): Promise<CallRecord> {
-    const turnMs = this.#turnMs;
-    const sorted = [...turnMs].sort((a, b) => a - b);
-    const pct = (p: number) =>
-      sorted.length
-        ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]
-        : undefined;
-    const record: CallRecord = {
-      callSid: this.#o.callSid,
-      from: this.#o.from,
-      to: this.#o.to,
-      startedAt: this.#startedAt.toISOString(),
-      endedAt: this.#finished ? new Date().toISOString() : undefined,
-      outcome,
-      transcript: this.#transcript(),
-      toolCalls: this.#toolCalls,
-      latency: {
-        turnMs,
-        p50Ms: pct(0.5),
-        p95Ms: pct(0.95),
-        bargeInReactionMs: this.#bargeIns.map((b) => b.reactionMs),
-      },
-      bargeIns: this.#bargeIns.map(({ at, heardMs }) => ({ at, heardMs })),
-      extra: {
-        ...this.#annotations,
-        endReason: this.#endReason,
-        framesToModel: this.#framesToModel,
-        framesToCaller: this.#framesToCaller,
-        droppedLateDeltas: this.#droppedLateDeltas,
-        modelStats: { ...this.#o.connection.stats },
-        streamCounters: this.#o.stream.counters,
-      },
-    };
-    try {
-      await this.#o.store.saveCall(record);
-    } catch (error) {
-      this.#log.error("saving the call record failed: {message}", {
-        message: (error as Error).message,
+  /** Saves the record as it is now, after every earlier save; never rejects. */
+  #save(outcome: CallOutcome): Promise<CallRecord> {
+    const saved = this.#saves.then(async () => {
+      const phase = this.#phase;
+      const record = this.#recorder.build({
+        outcome,
+        ended: outcome !== "in_progress",
+        endReason: phase.name === "finished" ? phase.reason : undefined,
+        conversation: this.#deps.session.conversation.entries,
+        modelStats: { ...this.#deps.session.stats },
+        streamCounters: this.#deps.stream.counters,
       });
-    }
-    return record;
-  }
-
-  #transcript(): TranscriptEntry[] {
-    const out: TranscriptEntry[] = [];
-    const fallbackAt = new Date().toISOString();
-    for (const e of this.#o.connection.conversation.entries) {
-      if (e.kind === "user" && e.text) {
-        out.push({
-          role: "caller",
-          text: e.text,
-          at: this.#itemTimes.get(e.itemId ?? "") ?? fallbackAt,
-        });
-      } else if (e.kind === "assistant" && e.text) {
-        const interrupted = e.heardMs !== undefined && e.heardMs < e.audioMs;
-        out.push({
-          role: "agent",
-          text: spokenText(e),
-          at: this.#itemTimes.get(e.itemId) ?? fallbackAt,
-          ...(interrupted ? { interrupted: true } : {}),
-        });
+      try {
+        await this.#deps.records.saveCall(record);
+      } catch (error) {
+        this.#log.error("saving the call record failed: {error}", { error: errorMessage(error) });
       }
-    }
-    return [...out, ...this.#systemNotes].sort((a, b) => a.at.localeCompare(b.at));
-  }
-
-  #note(text: string): void {
-    this.#systemNotes.push({ role: "system", text, at: new Date().toISOString() });
+      return record;
+    });
+    this.#saves = saved;
+    return saved;
   }
 
   // ---------------------------------------------------------------- greeting and idle
 
   #greet(): void {
-    this.#o.connection.createResponse({
-      instructions: `Greet the caller by saying exactly: "${this.#o.greeting}"`,
+    if (this.#phase.name !== "starting") return;
+    this.#setPhase({ name: "live" });
+    this.#deps.session.createResponse({
+      instructions: `Greet the caller by saying exactly: "${this.#deps.greeting}"`,
       tool_choice: "none",
     });
-    this.#touchIdle();
+    this.#idle.touch(true);
   }
 
-  /**
-   * Restarts the silence clock. Caller activity starts over from "no check-in yet";
-   * the agent's own audio only postpones the current stage (so a check-in does not
-   * reset the road to the idle hang-up).
-   */
-  #touchIdle(byCaller = true): void {
-    if (this.#finished || this.#fallback) return;
-    if (byCaller) this.#idleStage = "none";
-    const { idleCheckinMs, idleHangupMs } = this.#o.limits;
-    const now = this.#clock();
-    this.#idleDeadline = now +
-      (this.#idleStage === "none" ? idleCheckinMs : idleHangupMs - idleCheckinMs);
-    // Agent audio touches this every 20 ms: keep the armed timer when it fires no later
-    // than the new deadline (it re-arms itself for the rest), instead of replacing a timer
-    // per frame.
-    if (this.#idleTimer !== undefined && this.#idleTimerAt <= this.#idleDeadline) return;
-    if (this.#idleTimer !== undefined) this.#clearTimer(this.#idleTimer);
-    this.#armIdle(now);
-  }
-
-  #armIdle(now: number): void {
-    this.#idleTimerAt = this.#idleDeadline;
-    this.#idleTimer = this.#after(this.#idleDeadline - now, () => {
-      this.#idleTimer = undefined;
-      const at = this.#clock();
-      if (at < this.#idleDeadline) this.#armIdle(at);
-      else this.#onIdle();
-    });
-  }
-
-  #onIdle(): void {
-    this.#idleTimer = undefined;
-    const busy = this.#callerSpeaking || this.#o.connection.responseActive ||
-      this.#playout.hasUnplayed() || this.#endRequest !== undefined;
-    if (busy) {
-      const now = this.#clock();
-      this.#idleDeadline = now + 1000;
-      this.#armIdle(now);
-      return;
-    }
-    if (this.#idleStage === "checked_in") {
-      this.#wrapUp("idle");
-      return;
-    }
-    this.#idleStage = "checked_in";
-    this.#note("caller silent: check-in");
-    this.#o.connection.sendSystemText(
+  #checkIn(): void {
+    this.#recorder.note("caller silent: check-in");
+    this.#log.info("caller silent: checking in");
+    this.#deps.session.sendSystemText(
       "The caller has been silent for a while. Briefly ask if they are still there.",
     );
-    this.#o.connection.createResponse({ tool_choice: "none" });
-    this.#touchIdle(false);
+    this.#deps.session.createResponse({ tool_choice: "none" });
   }
-
-  // ---------------------------------------------------------------- timers
-
-  #after(ms: number, fn: () => void): ReturnType<typeof setTimeout> {
-    const id = setTimeout(() => {
-      this.#timers.delete(id);
-      try {
-        fn();
-      } catch (error) {
-        this.#log.error("call timer failed: {message}", { message: (error as Error).message });
-      }
-    }, ms);
-    this.#timers.add(id);
-    return id;
-  }
-
-  #clearTimer(id: ReturnType<typeof setTimeout>): void {
-    clearTimeout(id);
-    this.#timers.delete(id);
-  }
-}
-
-/** Resolves when a connection that is already connecting becomes open. */
-function waitForOpen(connection: RealtimeConnection): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const off = connection.onStateChange((state) => {
-      if (state === "open") {
-        off();
-        resolve();
-      } else if (state === "closed") {
-        off();
-        reject(new Error(connection.closeReason?.message ?? "closed"));
-      }
-    });
-  });
 }

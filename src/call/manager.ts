@@ -10,6 +10,8 @@ import type { BusinessProfile } from "../booking/business.ts";
 import type { Booking, BookingStore } from "../booking/types.ts";
 import type { Metrics } from "../metrics.ts";
 import { logger } from "../log.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { errorMessage } from "../errors.ts";
 import { buildInstructions } from "../agent/prompt.ts";
 import { bookingTools } from "../agent/booking_tools.ts";
 import { callControlTools } from "../agent/call_control_tools.ts";
@@ -43,13 +45,23 @@ export interface CallManagerDeps {
   connectionOptions?: Partial<RealtimeConnectionOptions>;
   /** Current instant for the prompt's "today" (tests). */
   now?: () => Temporal.Instant;
+  /** Time and timers for the calls, the pre-warm pool and the drain (default: system). */
+  clock?: Clock;
+}
+
+/** A CallSid taken by a stream: its call is being built, or runs, until `ended`. */
+interface CallSlot {
+  call: Call | undefined;
+  ended: Promise<void>;
 }
 
 /** Runs every call of this process. */
 export class CallManager {
   readonly #deps: CallManagerDeps;
-  readonly #calls = new Map<string, Call>();
+  /** Reserved synchronously when a stream starts, so a second stream for it is refused. */
+  readonly #calls = new Map<string, CallSlot>();
   readonly #prewarm: PrewarmPool;
+  readonly #clock: Clock;
   readonly #limits: CallLimits;
   readonly #canTransfer: boolean;
   #draining = false;
@@ -57,7 +69,12 @@ export class CallManager {
   constructor(deps: CallManagerDeps) {
     this.#deps = deps;
     const { config } = deps;
-    this.#prewarm = new PrewarmPool({ ttlMs: 15_000, maxEntries: config.limits.maxCalls * 2 });
+    this.#clock = deps.clock ?? systemClock;
+    this.#prewarm = new PrewarmPool({
+      ttlMs: 15_000,
+      maxEntries: config.limits.maxCalls * 2,
+      clock: this.#clock,
+    });
     this.#canTransfer = Boolean(config.transferNumber && deps.control);
     this.#limits = {
       idleCheckinMs: config.limits.idleCheckinSeconds * 1000,
@@ -98,7 +115,7 @@ export class CallManager {
    * record once the call is over (a call that never reached the stream gets one).
    */
   async onTwilioStatus(callSid: string, key: string, value: Record<string, unknown>) {
-    const live = this.#calls.get(callSid);
+    const live = this.#calls.get(callSid)?.call;
     if (live) {
       live.annotate(key, value);
       return;
@@ -125,36 +142,41 @@ export class CallManager {
         });
       }
     } catch (error) {
-      log.with({ callSid }).error("recording Twilio status failed: {message}", {
-        message: (error as Error).message,
+      log.with({ callSid }).error("recording Twilio status failed: {error}", {
+        error: errorMessage(error),
       });
     }
   }
 
-  /** A verified media stream started: run its call. */
+  /**
+   * A verified media stream started: reserve its CallSid now (a second stream for it is
+   * refused), claim the pre-warmed model session (or time out into the apology), then run
+   * the call. The stream holds what the caller sends until the call attaches.
+   */
   onStream(stream: TwilioStream, start: StreamStart): void {
     const callSid = start.callSid;
-    const from = start.from ?? "";
     const callLog = log.with({ callSid });
     if (this.#calls.has(callSid)) {
       callLog.warn("a second media stream for a live call was refused");
       stream.close(1008, "duplicate stream");
       return;
     }
-    // Until the pre-warmed session is claimed, keep the caller's audio (bounded) in order.
-    const early: Uint8Array[] = [];
-    stream.onMedia = (mulaw) => {
-      if (early.length < 250) early.push(mulaw.slice());
-    };
+    const { promise: ended, resolve: release } = Promise.withResolvers<void>();
+    const slot: CallSlot = { call: undefined, ended };
+    this.#calls.set(callSid, slot);
+    ended.then(() => this.#calls.delete(callSid));
     // The model must be ready soon after the stream starts, pre-warmed or not.
-    const readyBy = performance.now() + this.#limits.modelReadyMs;
+    const readyBy = this.#clock.now() + this.#limits.modelReadyMs;
     void this.#claim(callSid, this.#limits.modelReadyMs).then((claimed) => {
-      const connection = claimed === "timeout"
+      const from = start.from ?? "";
+      const session = claimed === "timeout"
         ? this.#closedConnection(callSid, from) // too late: the caller gets the apology
         : claimed ?? this.#connection(callSid, from);
-      this.#startCall(stream, start, connection, early, readyBy);
+      slot.call = this.#startCall(stream, start, session, readyBy);
+      slot.call.done.finally(release);
     }).catch((error) => {
-      callLog.error("could not start the call: {message}", { message: String(error) });
+      callLog.error("could not start the call: {error}", { error: errorMessage(error) });
+      release();
       stream.close(1011, "internal error");
     });
   }
@@ -165,10 +187,12 @@ export class CallManager {
     waitMs: number,
   ): Promise<RealtimeConnection | undefined | "timeout"> {
     const claim = this.#prewarm.claim(callSid);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), waitMs)));
+    let timer: unknown;
+    const timeout = new Promise<"timeout">((r) => {
+      timer = this.#clock.setTimeout(() => r("timeout"), waitMs);
+    });
     const first = await Promise.race([claim, timeout]);
-    clearTimeout(timer);
+    this.#clock.clearTimeout(timer);
     if (first === "timeout") void claim.then((late) => late?.close("claimed too late"));
     return first;
   }
@@ -182,28 +206,29 @@ export class CallManager {
   #startCall(
     stream: TwilioStream,
     start: StreamStart,
-    connection: RealtimeConnection,
-    early: Uint8Array[],
+    session: RealtimeConnection,
     modelReadyBy: number,
-  ): void {
+  ): Call {
     const { config, store, metrics, apologies, control } = this.#deps;
     const callSid = start.callSid;
-    const from = start.from ?? "";
     const callLog = log.with({ callSid });
     // Tools need the call (to end it) and the call needs the tools: bind late.
-    const tools = new ToolRegistry(this.#tools({
-      requestHangUp: (reason) => call.requestHangUp(reason),
-      requestTransfer: (reason) => call.requestTransfer(reason),
-    }));
+    const tools = new ToolRegistry(
+      this.#tools({
+        requestHangUp: (reason) => call.requestHangUp(reason),
+        requestTransfer: (reason) => call.requestTransfer(reason),
+      }),
+      this.#clock,
+    );
     const call: Call = new Call({
       callSid,
-      from,
-      to: (start.customParameters?.to as string | undefined) ?? "",
+      from: start.from ?? "",
+      to: start.customParameters?.to ?? "",
       stream,
-      connection,
+      session,
       audio: audioPathFor(config.audioFormat),
       tools,
-      store,
+      records: store,
       greeting: this.#deps.profile.greeting,
       limits: this.#limits,
       modelReadyBy,
@@ -212,21 +237,10 @@ export class CallManager {
       control,
       metrics,
       log: callLog,
+      clock: this.#clock,
     });
-    this.#calls.set(callSid, call);
-    const started = call.start();
-    for (const frame of early) stream.onMedia(frame, 0);
-    started.catch((error) =>
-      callLog.error("call start failed: {message}", { message: String(error) })
-    );
-    call.done.then((record) => {
-      callLog.info("call ended: {outcome}", {
-        outcome: record.outcome,
-        turns: record.latency.turnMs?.length ?? 0,
-        bargeIns: record.bargeIns.length,
-        toolCalls: record.toolCalls.length,
-      });
-    }).finally(() => this.#calls.delete(callSid));
+    call.start();
+    return call;
   }
 
   /** The tools of one call; with no-op requests it serves to describe them. */
@@ -262,8 +276,8 @@ export class CallManager {
       await sms.control.sendSms(to, sms.from, body);
     } catch (error) {
       log.with({ callSid: booking.callSid ?? undefined }).warn(
-        "confirmation SMS failed: {message}",
-        { message: (error as Error).message },
+        "confirmation SMS failed: {error}",
+        { error: errorMessage(error) },
       );
     }
   }
@@ -271,7 +285,10 @@ export class CallManager {
   /** A fresh, not yet connected Realtime connection for a call. */
   #connection(callSid: string, from: string): RealtimeConnection {
     const { config, profile } = this.#deps;
-    const tools = new ToolRegistry(this.#tools({ requestHangUp() {}, requestTransfer() {} }));
+    const tools = new ToolRegistry(
+      this.#tools({ requestHangUp() {}, requestTransfer() {} }),
+      this.#clock,
+    );
     const sessionConfig = buildSessionConfig({
       model: config.openai.model,
       voice: config.openai.voice,
@@ -291,6 +308,7 @@ export class CallManager {
       apiKey: config.openai.apiKey,
       sessionConfig,
       logger: logger("realtime").with({ callSid }),
+      clock: this.#clock,
       ...this.#deps.connectionOptions,
     });
   }
@@ -305,21 +323,24 @@ export class CallManager {
     await this.#prewarm.closeAll();
     if (!(await this.#waitForCalls(drainMs))) {
       log.warn("drain timeout: asking {count} calls to wrap up", { count: this.#calls.size });
-      for (const call of this.#calls.values()) call.wrapUp();
+      for (const slot of this.#calls.values()) slot.call?.wrapUp();
       await this.#waitForCalls(goodbyeMs);
     }
   }
 
   async #waitForCalls(ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    while (this.#calls.size > 0 && Date.now() < deadline) {
-      const pending = [...this.#calls.values()].map((c) => c.done);
-      let timer: ReturnType<typeof setTimeout> | undefined;
+    const clock = this.#clock;
+    const deadline = clock.now() + ms;
+    while (this.#calls.size > 0 && clock.now() < deadline) {
+      const pending = [...this.#calls.values()].map((slot) => slot.ended);
+      let timer: unknown;
       await Promise.race([
         Promise.all(pending),
-        new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now())))),
+        new Promise<void>((r) => {
+          timer = clock.setTimeout(r, Math.max(0, deadline - clock.now()));
+        }),
       ]);
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
     }
     return this.#calls.size === 0;
   }

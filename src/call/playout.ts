@@ -198,6 +198,15 @@ export class Playout {
     return heard;
   }
 
+  /**
+   * How long to wait for {@linkcode whenDrained} at most, ms: until the audio sent would
+   * have played by the send schedule, plus `marginMs` for the network and the echo.
+   */
+  drainDeadlineMs(marginMs = 3000): number {
+    if (this.#pending.length === 0) return 0;
+    return Math.max(0, this.#scheduleEnd - this.#clock()) + marginMs;
+  }
+
   /** Resolves once every chunk sent so far has been played (or flushed). */
   whenDrained(): Promise<void> {
     if (this.#pending.length === 0) return Promise.resolve();

@@ -1,27 +1,61 @@
 /**
- * One call's connection to the OpenAI Realtime API (GA), over Deno's built-in WebSocket.
+ * One call's connection to the OpenAI Realtime API (GA).
  *
- * It opens and configures the session (`session.update`, waits for `session.updated`),
- * parses server events once and hands them to listeners, and keeps the conversation so
- * far. When the socket drops mid-call it reconnects with exponential backoff and jitter,
- * re-sends the configuration and re-injects the conversation; audio appended meanwhile is
- * buffered (bounded, oldest dropped with a count). Before the session's 60-minute limit it
- * prepares a fresh session, waits for a quiet moment and swaps over the same way.
+ * It opens and configures the session (`handshake.ts`), parses server events once and
+ * emits them, and keeps the conversation so far. When the socket drops mid-call it
+ * reconnects with exponential backoff and jitter, re-sends the configuration and
+ * re-injects the conversation; audio appended meanwhile is buffered (bounded, oldest
+ * dropped with a count). Before the session's 60-minute limit it prepares a fresh
+ * session, waits for a quiet moment and swaps over the same way. Responses go one at a
+ * time through a {@linkcode ResponseGate}.
  *
- * States: `idle` → `connecting` → `open` ⇄ `reconnecting` → `closed`.
+ * States: `idle` → `connecting` → `open` ⇄ `reconnecting` → `closed`; the open state owns
+ * the live socket.
  *
  * @example
  * ```ts
- * const conn = new RealtimeConnection({ url, model, apiKey, sessionConfig });
- * conn.onEvent((e) => { if (e.type === "response.output_audio.delta") play(e.delta); });
+ * import { RealtimeConnection } from "./connection.ts";
+ * import { buildSessionConfig } from "./session_config.ts";
+ * const conn = new RealtimeConnection({
+ *   url: "wss://api.openai.com/v1/realtime",
+ *   model: "gpt-realtime",
+ *   apiKey: "sk-...",
+ *   sessionConfig: buildSessionConfig({
+ *     model: "gpt-realtime",
+ *     voice: "marin",
+ *     audioFormat: "pcmu",
+ *     instructions: "You are the receptionist.",
+ *     tools: [],
+ *     vad: { type: "server_vad", threshold: 0.5, prefixPaddingMs: 300, silenceDurationMs: 500 },
+ *   }),
+ * });
+ * conn.on("event", (e) => {
+ *   if (e.type === "response.output_audio.delta") console.log(e.delta.length);
+ * });
  * await conn.connect();
- * conn.appendAudio(base64Mulaw);
+ * conn.appendAudio("//////////8=");
  * ```
  *
  * @module
  */
 import { type Logger, logger as baseLogger } from "../log.ts";
+import { type Clock, sleep, systemClock, TimerGroup, type TimerHandle } from "../clock.ts";
+import { Emitter } from "../events.ts";
+import { errorMessage } from "../errors.ts";
 import { ConversationLog } from "./conversation_log.ts";
+import {
+  builtInWebSocket,
+  closeQuietly,
+  closeReasonCode,
+  detach,
+  FATAL_ERROR_CODES,
+  isFatalError,
+  type LiveSession,
+  openSession,
+  RealtimeConnectError,
+  type WebSocketFactory,
+  withModel,
+} from "./handshake.ts";
 import {
   appendAudio,
   type ConversationItemInput,
@@ -32,12 +66,20 @@ import {
   responseCreate,
   type ResponseCreateOptions,
   type ServerEvent,
-  sessionUpdate,
   systemText,
   truncate,
   userText,
 } from "./protocol.ts";
-import { bytesPerMs, inputFormatOf, type SessionConfig } from "./session_config.ts";
+import { ResponseGate } from "./response_gate.ts";
+import {
+  base64Bytes,
+  bytesPerMs,
+  inputFormatOf,
+  outputFormatOf,
+  type SessionConfig,
+} from "./session_config.ts";
+
+export { isFatalError, RealtimeConnectError, type WebSocketFactory };
 
 /** Lifecycle state of a {@linkcode RealtimeConnection}. */
 export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | "closed";
@@ -53,16 +95,6 @@ export interface BackoffOptions {
   /** Give up when the episode would last longer than this, ms. */
   maxTotalMs: number;
 }
-
-/** Timer functions, injectable so tests can drive time. */
-export interface Timers {
-  /** Schedules `fn`; returns an opaque handle for `clearTimeout`. */
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(id: unknown): void;
-}
-
-/** Creates the socket; the default uses Deno's `WebSocket` with handshake headers. */
-export type WebSocketFactory = (url: string, headers: Record<string, string>) => WebSocket;
 
 /** Options of {@linkcode RealtimeConnection}. */
 export interface RealtimeConnectionOptions {
@@ -86,9 +118,8 @@ export interface RealtimeConnectionOptions {
   maxReinjectItems?: number;
   /** Supplies the conversation to re-inject instead of the connection's own record. */
   contextProvider?: () => ConversationItemInput[];
-  /** Wall clock in ms (Date.now by default). */
-  now?: () => number;
-  timers?: Timers;
+  /** Time and timers (default: the system clock). */
+  clock?: Clock;
   /** Random source in [0, 1) for jitter. */
   random?: () => number;
   webSocketFactory?: WebSocketFactory;
@@ -133,42 +164,23 @@ export interface ConnectionStats {
 /** Result of {@linkcode RealtimeConnection.createResponse}. */
 export type ResponseRequest = "sent" | "deferred" | "dropped";
 
-/** Error codes after which retrying cannot help. */
-export const FATAL_ERROR_CODES: ReadonlySet<string> = new Set([
-  "invalid_api_key",
-  "model_not_found",
-  "insufficient_quota",
-  "beta_api_shape_disabled",
-  "account_deactivated",
-  "unsupported_model",
-]);
+/** What a connection emits. */
+export type ConnectionEvents = {
+  /** A parsed server event of the active session. */
+  event: [ServerEvent];
+  /** The state changed: `(state, previous)`. */
+  state: [ConnectionState, ConnectionState];
+  /** A session became active (initial, after reconnect, after rollover). */
+  session: [SessionStart];
+};
 
-/** Error types after which retrying cannot help. */
-const FATAL_ERROR_TYPES: ReadonlySet<string> = new Set([
-  "authentication_error",
-  "permission_error",
-]);
-
-/** Whether an `error` event ends the model session for good. */
-export function isFatalError(error: ErrorEvent["error"]): boolean {
-  return (error.code != null && FATAL_ERROR_CODES.has(error.code)) ||
-    FATAL_ERROR_TYPES.has(error.type);
-}
-
-/** Thrown by `connect()` when the session cannot be opened. */
-export class RealtimeConnectError extends Error {
-  /** Whether retrying cannot help (auth, model, rejected configuration). */
-  readonly fatal: boolean;
-  /** The server's error code, when there was one. */
-  readonly code?: string;
-  /** Builds the error. */
-  constructor(message: string, fatal: boolean, code?: string) {
-    super(message);
-    this.name = "RealtimeConnectError";
-    this.fatal = fatal;
-    this.code = code;
-  }
-}
+/** The lifecycle; the open state owns its socket. */
+type Phase =
+  | { name: "idle" }
+  | { name: "connecting" }
+  | { name: "open"; live: LiveSession }
+  | { name: "reconnecting" }
+  | { name: "closed"; reason: CloseReason };
 
 const DEFAULT_BACKOFF: BackoffOptions = {
   initialMs: 250,
@@ -186,49 +198,28 @@ export function backoffDelay(attempt: number, b: BackoffOptions, random: () => n
   return Math.round(exp / 2 + (exp / 2) * random());
 }
 
-const realTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
-};
-
-const defaultFactory: WebSocketFactory = (url, headers) => new WebSocket(url, { headers });
-
-/** A configured socket, ready to take over. */
-interface LiveSession {
-  ws: WebSocket;
-  sessionId: string | undefined;
-  expiresAtMs: number | undefined;
-}
-
-type Listener<A extends unknown[]> = (...args: A) => void;
-
 /** One call's Realtime connection. See the module documentation. */
 export class RealtimeConnection {
   readonly #opts: RealtimeConnectionOptions;
   readonly #log: Logger;
   readonly #backoff: BackoffOptions;
-  readonly #timers: Timers;
-  readonly #now: () => number;
+  readonly #clock: Clock;
+  readonly #timers: TimerGroup;
   readonly #random: () => number;
   readonly #factory: WebSocketFactory;
-  readonly #bytesPerMs: number;
+  readonly #inputBytesPerMs: number;
+  readonly #outputBytesPerMs: number;
   readonly #maxBufferedMs: number;
+  readonly #events: Emitter<ConnectionEvents>;
+  /** Aborted by close(): ends handshakes and backoff sleeps in flight. */
+  readonly #lifetime = new AbortController();
 
-  #state: ConnectionState = "idle";
-  #closeReason: CloseReason | undefined;
-  #live: LiveSession | undefined;
-  /** Sockets being opened/configured (so close() can abort them). */
-  readonly #pending = new Set<WebSocket>();
-  /** Pending retry/rollover timers and the waits they belong to. */
-  readonly #timerIds = new Set<unknown>();
-  readonly #abortWaits = new Set<() => void>();
-  #expiryTimer: unknown;
+  #phase: Phase = { name: "idle" };
   #rollingOver = false;
-
+  #expiryTimer: TimerHandle | undefined;
   readonly #buffer: string[] = [];
   #bufferedMs = 0;
-  #responseActive = false;
-  #responseDeferred: ResponseCreateOptions | undefined | null = null;
+  readonly #gate = new ResponseGate();
   #userSpeaking = false;
   #quietWaiter: (() => void) | undefined;
   /** Audio ms received per assistant item of the current session. */
@@ -247,31 +238,37 @@ export class RealtimeConnection {
   };
   readonly #unknownTypesLogged = new Set<string>();
 
-  readonly #eventListeners = new Set<Listener<[ServerEvent]>>();
-  readonly #stateListeners = new Set<Listener<[ConnectionState, ConnectionState]>>();
-  readonly #sessionListeners = new Set<Listener<[SessionStart]>>();
-
   /** Creates the connection; nothing happens until {@linkcode connect}. */
   constructor(opts: RealtimeConnectionOptions) {
     this.#opts = opts;
     this.#log = opts.logger ?? baseLogger("realtime");
     this.#backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
-    this.#timers = opts.timers ?? realTimers;
-    this.#now = opts.now ?? Date.now;
+    this.#clock = opts.clock ?? systemClock;
+    this.#timers = new TimerGroup(
+      this.#clock,
+      (error) => this.#log.error("realtime timer failed: {error}", { error: errorMessage(error) }),
+    );
     this.#random = opts.random ?? Math.random;
-    this.#factory = opts.webSocketFactory ?? defaultFactory;
-    this.#bytesPerMs = bytesPerMs(inputFormatOf(opts.sessionConfig));
+    this.#factory = opts.webSocketFactory ?? builtInWebSocket;
+    this.#inputBytesPerMs = bytesPerMs(inputFormatOf(opts.sessionConfig));
+    this.#outputBytesPerMs = bytesPerMs(outputFormatOf(opts.sessionConfig));
     this.#maxBufferedMs = opts.maxBufferedAudioMs ?? 2000;
+    this.#events = new Emitter((name, error) =>
+      this.#log.error("realtime listener of {name} threw: {error}", {
+        name: String(name),
+        error: errorMessage(error),
+      })
+    );
   }
 
   /** Current state. */
   get state(): ConnectionState {
-    return this.#state;
+    return this.#phase.name;
   }
 
   /** Why the connection closed (undefined until `closed`). */
   get closeReason(): CloseReason | undefined {
-    return this.#closeReason;
+    return this.#phase.name === "closed" ? this.#phase.reason : undefined;
   }
 
   /** Counters (a live object; copy it to snapshot). */
@@ -284,32 +281,22 @@ export class RealtimeConnection {
     return this.#record;
   }
 
-  /** Whether a model response is in progress (between response.created and .done). */
+  /** Whether a model response is in progress or requested (until its response.done). */
   get responseActive(): boolean {
-    return this.#responseActive;
+    return this.#gate.busy;
   }
 
   /** The current session's id, if open. */
   get sessionId(): string | undefined {
-    return this.#live?.sessionId;
+    return this.#phase.name === "open" ? this.#phase.live.sessionId : undefined;
   }
 
-  /** Subscribes to parsed server events of the active session; returns an unsubscribe. */
-  onEvent(fn: (event: ServerEvent) => void): () => void {
-    this.#eventListeners.add(fn);
-    return () => this.#eventListeners.delete(fn);
-  }
-
-  /** Subscribes to state changes `(state, previous)`; returns an unsubscribe. */
-  onStateChange(fn: (state: ConnectionState, previous: ConnectionState) => void): () => void {
-    this.#stateListeners.add(fn);
-    return () => this.#stateListeners.delete(fn);
-  }
-
-  /** Subscribes to session starts (initial, after reconnect, after rollover). */
-  onSession(fn: (info: SessionStart) => void): () => void {
-    this.#sessionListeners.add(fn);
-    return () => this.#sessionListeners.delete(fn);
+  /** Subscribes to `event`, `state` or `session`; returns the unsubscribe function. */
+  on<K extends keyof ConnectionEvents>(
+    name: K,
+    fn: (...args: ConnectionEvents[K]) => void,
+  ): () => void {
+    return this.#events.on(name, fn);
   }
 
   /**
@@ -318,11 +305,13 @@ export class RealtimeConnection {
    * cannot (state is then `closed`).
    */
   async connect(): Promise<void> {
-    if (this.#state !== "idle") throw new Error(`connect() called in state ${this.#state}`);
-    this.#setState("connecting");
+    if (this.#phase.name !== "idle") {
+      throw new Error(`connect() called in state ${this.#phase.name}`);
+    }
+    this.#setPhase({ name: "connecting" });
     const live = await this.#establish("connecting");
     if (live === undefined) {
-      const r = this.#closeReason!;
+      const r = this.closeReason ?? { kind: "client", message: "closed" };
       throw new RealtimeConnectError(r.message, r.kind === "fatal", r.code);
     }
     this.#activate(live, "initial");
@@ -333,17 +322,17 @@ export class RealtimeConnection {
    * is buffered up to `maxBufferedAudioMs`, oldest first out; after close it is ignored.
    */
   appendAudio(base64: string): void {
-    if (this.#state === "open") {
-      this.#live!.ws.send(appendAudio(base64));
+    const phase = this.#phase;
+    if (phase.name === "open") {
+      phase.live.ws.send(appendAudio(base64));
       return;
     }
-    if (this.#state === "closed") return;
+    if (phase.name === "closed") return;
     const ms = this.#chunkMs(base64);
     this.#buffer.push(base64);
     this.#bufferedMs += ms;
     while (this.#bufferedMs > this.#maxBufferedMs && this.#buffer.length > 0) {
-      const dropped = this.#buffer.shift()!;
-      const droppedMs = this.#chunkMs(dropped);
+      const droppedMs = this.#chunkMs(this.#buffer.shift()!);
       this.#bufferedMs -= droppedMs;
       this.#stats.droppedAudioChunks++;
       this.#stats.droppedAudioMs += droppedMs;
@@ -355,12 +344,13 @@ export class RealtimeConnection {
    * when no session is open: such events are not queued, the record covers what matters.
    */
   send(text: string): boolean {
-    if (this.#state !== "open") {
+    const phase = this.#phase;
+    if (phase.name !== "open") {
       this.#stats.droppedEvents++;
-      this.#log.debug("Dropped client event while not open", { state: this.#state });
+      this.#log.debug("dropped client event while not open", { state: phase.name });
       return false;
     }
-    this.#live!.ws.send(text);
+    phase.live.ws.send(text);
     return true;
   }
 
@@ -387,16 +377,12 @@ export class RealtimeConnection {
    * server allows one active response); without an open session it is dropped.
    */
   createResponse(opts?: ResponseCreateOptions): ResponseRequest {
-    if (this.#state !== "open") {
+    if (this.#phase.name !== "open") {
       this.#stats.droppedEvents++;
       return "dropped";
     }
-    if (this.#responseActive) {
-      this.#responseDeferred = opts;
-      return "deferred";
-    }
-    this.#responseActive = true; // until response.done; avoids a double create
-    this.#live!.ws.send(responseCreate(opts));
+    if (this.#gate.request(opts) === "deferred") return "deferred";
+    this.send(responseCreate(opts));
     return "sent";
   }
 
@@ -409,8 +395,8 @@ export class RealtimeConnection {
     const received = this.#itemAudioMs.get(itemId);
     const ms = Math.max(0, Math.min(Math.floor(heardMs), received ?? 0));
     this.#record.truncated(itemId, ms);
-    if (received === undefined || this.#state !== "open") return undefined;
-    this.#live!.ws.send(truncate(itemId, ms));
+    if (received === undefined || this.#phase.name !== "open") return undefined;
+    this.send(truncate(itemId, ms));
     return ms;
   }
 
@@ -421,69 +407,50 @@ export class RealtimeConnection {
 
   // -------------------------------------------------------------------------------------
 
-  #isClosed(): boolean {
-    return this.#state === "closed";
-  }
-
-  #setState(next: ConnectionState): void {
-    const prev = this.#state;
-    if (prev === next) return;
-    this.#state = next;
-    this.#log.info("Realtime connection state {state}", { state: next, previous: prev });
-    for (const fn of this.#stateListeners) {
-      try {
-        fn(next, prev);
-      } catch (err) {
-        this.#log.error("State listener threw", { error: String(err) });
-      }
-    }
+  #setPhase(next: Phase): void {
+    const prev = this.#phase.name;
+    this.#phase = next;
+    if (prev === next.name) return;
+    this.#log.info("realtime connection state {state}", { state: next.name, previous: prev });
+    this.#events.emit("state", next.name, prev);
   }
 
   #finish(reason: CloseReason): void {
-    if (this.#state === "closed") return;
-    this.#closeReason = reason;
+    const phase = this.#phase;
+    if (phase.name === "closed") return;
     if (reason.kind === "fatal") {
-      this.#log.error("Realtime session ended by fatal error: {message}", {
+      this.#log.error("realtime session ended by fatal error: {message}", {
         message: reason.message,
         code: reason.code,
       });
     } else if (reason.kind === "gave_up") {
-      this.#log.error("Realtime reconnection gave up: {message}", { message: reason.message });
+      this.#log.error("realtime reconnection gave up: {message}", { message: reason.message });
     }
-    if (this.#expiryTimer !== undefined) this.#timers.clearTimeout(this.#expiryTimer);
-    this.#expiryTimer = undefined;
-    for (const id of this.#timerIds) this.#timers.clearTimeout(id);
-    this.#timerIds.clear();
-    for (const abort of [...this.#abortWaits]) abort();
-    for (const ws of this.#pending) closeQuietly(ws);
-    this.#pending.clear();
-    if (this.#live) {
-      detach(this.#live.ws);
-      closeQuietly(this.#live.ws);
-      this.#live = undefined;
+    this.#timers.clearAll();
+    this.#lifetime.abort();
+    if (phase.name === "open") {
+      detach(phase.live.ws);
+      closeQuietly(phase.live.ws);
     }
     this.#buffer.length = 0;
     this.#bufferedMs = 0;
     this.#quietWaiter?.();
-    this.#setState("closed");
+    this.#setPhase({ name: "closed", reason });
   }
 
-  /** Sleeps on the injectable timers; resolves false if the connection closed meanwhile. */
-  #sleep(ms: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const abort = () => {
-        this.#timers.clearTimeout(id);
-        this.#timerIds.delete(id);
-        this.#abortWaits.delete(abort);
-        resolve(false);
-      };
-      const id = this.#timers.setTimeout(() => {
-        this.#timerIds.delete(id);
-        this.#abortWaits.delete(abort);
-        resolve(true);
-      }, ms);
-      this.#timerIds.add(id);
-      this.#abortWaits.add(abort);
+  #handshake(): Promise<LiveSession> {
+    return openSession({
+      url: withModel(this.#opts.url, this.#opts.model),
+      apiKey: this.#opts.apiKey,
+      sessionConfig: this.#opts.sessionConfig,
+      factory: this.#factory,
+      clock: this.#clock,
+      timeoutMs: this.#opts.connectTimeoutMs ?? 10000,
+      signal: this.#lifetime.signal,
+      onError: (e) => {
+        this.#stats.errorEvents++;
+        this.#logError(e);
+      },
     });
   }
 
@@ -492,7 +459,7 @@ export class RealtimeConnection {
    * hit a fatal error (the connection is then closed) or was closed meanwhile.
    */
   async #establish(phase: "connecting" | "reconnecting"): Promise<LiveSession | undefined> {
-    const started = this.#now();
+    const started = this.#clock.now();
     let last = "";
     for (let attempt = 1; attempt <= this.#backoff.maxAttempts; attempt++) {
       // A first connect tries at once; after a drop even the first retry waits (jittered),
@@ -500,19 +467,23 @@ export class RealtimeConnection {
       const retry = phase === "connecting" ? attempt - 1 : attempt;
       if (retry > 0) {
         const delay = backoffDelay(retry, this.#backoff, this.#random);
-        if (this.#now() - started + delay > this.#backoff.maxTotalMs) break;
-        if (!(await this.#sleep(delay))) return undefined;
+        if (this.#clock.now() - started + delay > this.#backoff.maxTotalMs) break;
+        try {
+          await sleep(this.#clock, delay, this.#lifetime.signal);
+        } catch {
+          return undefined; // closed while waiting
+        }
       }
-      if (this.#state !== phase) return undefined;
+      if (this.#phase.name !== phase) return undefined;
       try {
-        const live = await this.#openSession();
-        if (this.#state !== phase) {
+        const live = await this.#handshake();
+        if (this.#phase.name !== phase) {
           closeQuietly(live.ws);
           return undefined;
         }
         return live;
       } catch (err) {
-        if (this.#isClosed()) return undefined;
+        if (this.#lifetime.signal.aborted) return undefined; // closed meanwhile
         const e = err instanceof RealtimeConnectError
           ? err
           : new RealtimeConnectError(String(err), false);
@@ -521,7 +492,7 @@ export class RealtimeConnection {
           return undefined;
         }
         last = e.message;
-        this.#log.warn("Realtime connect attempt {attempt} failed: {message}", {
+        this.#log.warn("realtime connect attempt {attempt} failed: {message}", {
           attempt,
           message: e.message,
           phase,
@@ -531,94 +502,21 @@ export class RealtimeConnection {
     this.#finish({
       kind: "gave_up",
       message: `no session after ${this.#backoff.maxAttempts} attempts / ${
-        this.#now() - started
+        Math.round(this.#clock.now() - started)
       } ms (last: ${last})`,
     });
     return undefined;
   }
 
-  /** Opens one socket and configures it: session.created → session.update → session.updated. */
-  #openSession(): Promise<LiveSession> {
-    const url = withModel(this.#opts.url, this.#opts.model);
-    const ws = this.#factory(url, { Authorization: `Bearer ${this.#opts.apiKey}` });
-    this.#pending.add(ws);
-    return new Promise<LiveSession>((resolve, reject) => {
-      let sessionId: string | undefined;
-      let expiresAtMs: number | undefined;
-      let settled = false;
-      const settle = (err: RealtimeConnectError | undefined) => {
-        if (settled) return;
-        settled = true;
-        this.#timers.clearTimeout(timer);
-        this.#timerIds.delete(timer);
-        this.#abortWaits.delete(abort);
-        this.#pending.delete(ws);
-        if (err) {
-          detach(ws);
-          closeQuietly(ws);
-          reject(err);
-        } else {
-          detach(ws);
-          resolve({ ws, sessionId, expiresAtMs });
-        }
-      };
-      const abort = () => settle(new RealtimeConnectError("connection closed", false));
-      this.#abortWaits.add(abort);
-      const timer = this.#timers.setTimeout(
-        () => settle(new RealtimeConnectError("timed out opening the session", false)),
-        this.#opts.connectTimeoutMs ?? 10000,
-      );
-      this.#timerIds.add(timer);
-      ws.onmessage = (m: MessageEvent) => {
-        if (typeof m.data !== "string") return;
-        const parsed = parseServerEvent(m.data);
-        if (!parsed.ok) return;
-        const e = parsed.event;
-        if (e.type === "session.created") {
-          sessionId = e.session.id;
-          if (e.session.expires_at !== undefined) expiresAtMs = e.session.expires_at * 1000;
-          ws.send(sessionUpdate(this.#opts.sessionConfig));
-        } else if (e.type === "session.updated") {
-          settle(undefined);
-        } else if (e.type === "error") {
-          this.#stats.errorEvents++;
-          this.#logError(e);
-          // A rejected configuration will not improve by retrying; a server error may.
-          const fatal = isFatalError(e.error) || e.error.type === "invalid_request_error";
-          settle(
-            new RealtimeConnectError(
-              `${e.error.type}/${e.error.code ?? "-"}: ${e.error.message}`,
-              fatal,
-              e.error.code ?? undefined,
-            ),
-          );
-        }
-      };
-      ws.onclose = (c: CloseEvent) => {
-        const code = closeReasonCode(c.reason);
-        settle(
-          new RealtimeConnectError(
-            `socket closed (${c.code}${c.reason ? ` ${c.reason}` : ""})`,
-            code !== undefined && FATAL_ERROR_CODES.has(code),
-            code,
-          ),
-        );
-      };
-      ws.onerror = () => {/* a close event follows */};
-    });
-  }
-
   /** Makes a configured socket the active one and restores the conversation. */
   #activate(live: LiveSession, reason: SessionStart["reason"]): void {
-    const old = this.#live;
+    const old = this.#phase.name === "open" ? this.#phase.live : undefined;
     if (old) {
       detach(old.ws);
       closeQuietly(old.ws);
     }
-    this.#live = live;
     this.#itemAudioMs = new Map();
-    this.#responseActive = false;
-    this.#responseDeferred = null;
+    this.#gate.reset();
     this.#userSpeaking = false;
     const ws = live.ws;
     ws.onmessage = (m: MessageEvent) => this.#onMessage(m);
@@ -629,7 +527,7 @@ export class RealtimeConnection {
       const items = this.#opts.contextProvider?.() ??
         this.#record.toItems(this.#opts.maxReinjectItems ?? 200);
       for (const item of items) ws.send(createItem(item));
-      this.#log.info("Re-injected {count} conversation items after {reason}", {
+      this.#log.info("re-injected {count} conversation items after {reason}", {
         count: items.length,
         reason,
       });
@@ -639,87 +537,82 @@ export class RealtimeConnection {
     this.#buffer.length = 0;
     this.#bufferedMs = 0;
     this.#scheduleExpiry(live.expiresAtMs);
-    this.#setState("open");
+    this.#setPhase({ name: "open", live });
     if (reason === "reconnect") {
       this.#stats.reconnects++;
       const last = this.#opts.contextProvider ? "none" : this.#record.lastKind();
       // The caller is waiting for an answer: let the model continue.
       if (last === "user" || last === "function_output") this.createResponse();
     } else if (reason === "rollover") this.#stats.rollovers++;
-    this.#log.info("Realtime session active ({reason})", {
+    this.#log.info("realtime session active ({reason})", {
       reason,
       sessionId: live.sessionId,
       bufferedChunksFlushed: buffered,
     });
-    const info: SessionStart = { reason, sessionId: live.sessionId, expiresAtMs: live.expiresAtMs };
-    for (const fn of this.#sessionListeners) {
-      try {
-        fn(info);
-      } catch (err) {
-        this.#log.error("Session listener threw", { error: String(err) });
-      }
-    }
+    this.#events.emit("session", {
+      reason,
+      sessionId: live.sessionId,
+      expiresAtMs: live.expiresAtMs,
+    });
   }
 
   #onDrop(ws: WebSocket, c: CloseEvent): void {
-    if (this.#live?.ws !== ws || this.#state !== "open") return;
+    const phase = this.#phase;
+    if (phase.name !== "open" || phase.live.ws !== ws) return;
     detach(ws);
-    this.#live = undefined;
     const code = closeReasonCode(c.reason);
     if (code !== undefined && FATAL_ERROR_CODES.has(code)) {
       this.#finish({ kind: "fatal", message: `socket closed: ${c.reason}`, code });
       return;
     }
-    this.#log.warn("Realtime socket dropped ({code} {reason}); reconnecting", {
+    this.#log.warn("realtime socket dropped ({code} {reason}); reconnecting", {
       code: c.code,
       reason: c.reason,
     });
-    this.#reconnect();
+    void this.#reconnect();
   }
 
   async #reconnect(): Promise<void> {
-    this.#setState("reconnecting");
+    this.#setPhase({ name: "reconnecting" });
     const live = await this.#establish("reconnecting");
     if (live !== undefined) this.#activate(live, "reconnect");
   }
 
   #scheduleExpiry(expiresAtMs: number | undefined): void {
-    if (this.#expiryTimer !== undefined) this.#timers.clearTimeout(this.#expiryTimer);
+    this.#timers.clear(this.#expiryTimer);
     this.#expiryTimer = undefined;
     if (expiresAtMs === undefined) return;
     const margin = this.#opts.expiryMarginMs ?? 120_000;
-    const delay = Math.max(0, expiresAtMs - margin - this.#now());
-    this.#expiryTimer = this.#timers.setTimeout(() => {
-      this.#expiryTimer = undefined;
-      this.#rollover().catch((err) => this.#log.error("Rollover failed", { error: String(err) }));
-    }, delay);
+    this.#expiryTimer = this.#timers.after(expiresAtMs - margin - this.#clock.wallNow(), () => {
+      this.#rollover().catch((err) =>
+        this.#log.error("rollover failed: {error}", { error: String(err) })
+      );
+    });
   }
 
   /** Prepares a fresh session before expiry and swaps to it at a quiet moment. */
   async #rollover(): Promise<void> {
-    if (this.#state !== "open" || this.#rollingOver) return;
+    if (this.#phase.name !== "open" || this.#rollingOver) return;
     this.#rollingOver = true;
     try {
-      this.#log.info("Session nears its time limit; starting a fresh one");
+      this.#log.info("session nears its time limit; starting a fresh one");
       let next: LiveSession;
       try {
-        next = await this.#openSession();
+        next = await this.#handshake();
       } catch (err) {
         // The old session still works; if it ends, the reconnect path takes over.
-        this.#log.warn("Could not open the fresh session: {message}", {
-          message: err instanceof Error ? err.message : String(err),
+        this.#log.warn("could not open the fresh session: {message}", {
+          message: errorMessage(err),
         });
-        if (this.#state === "open") {
-          const retry = this.#timers.setTimeout(() => {
-            this.#timerIds.delete(retry);
+        if (this.#phase.name === "open") {
+          this.#timers.after(backoffDelay(3, this.#backoff, this.#random), () => {
             this.#rollover().catch(() => {});
-          }, backoffDelay(3, this.#backoff, this.#random));
-          this.#timerIds.add(retry);
+          });
         }
         return;
       }
       await this.#waitQuiet(this.#opts.rolloverQuietWaitMs ?? 20_000);
-      if (this.#state !== "open") {
+      if (this.#phase.name !== "open") {
         closeQuietly(next.ws);
         return;
       }
@@ -731,16 +624,14 @@ export class RealtimeConnection {
 
   /** Resolves when no response is active and the caller is not speaking, or on timeout. */
   #waitQuiet(maxMs: number): Promise<void> {
-    if (!this.#responseActive && !this.#userSpeaking) return Promise.resolve();
+    if (!this.#gate.busy && !this.#userSpeaking) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         this.#quietWaiter = undefined;
-        this.#timers.clearTimeout(id);
-        this.#timerIds.delete(id);
+        this.#timers.clear(timer);
         resolve();
       };
-      const id = this.#timers.setTimeout(done, maxMs);
-      this.#timerIds.add(id);
+      const timer = this.#timers.after(maxMs, done);
       this.#quietWaiter = done;
     });
   }
@@ -748,7 +639,7 @@ export class RealtimeConnection {
   #onMessage(m: MessageEvent): void {
     if (typeof m.data !== "string") {
       this.#stats.malformedEvents++;
-      this.#log.warn("Ignored a binary frame from the Realtime server");
+      this.#log.warn("ignored a binary frame from the Realtime server");
       return;
     }
     const parsed = parseServerEvent(m.data);
@@ -757,11 +648,11 @@ export class RealtimeConnection {
         this.#stats.unknownEvents++;
         if (!this.#unknownTypesLogged.has(parsed.type!)) {
           this.#unknownTypesLogged.add(parsed.type!);
-          this.#log.debug("Ignoring unknown Realtime event type {type}", { type: parsed.type });
+          this.#log.debug("ignoring unknown Realtime event type {type}", { type: parsed.type });
         }
       } else {
         this.#stats.malformedEvents++;
-        this.#log.warn("Malformed Realtime event ({type}): {message}", {
+        this.#log.warn("malformed Realtime event ({type}): {message}", {
           type: parsed.type ?? "?",
           message: parsed.message,
         });
@@ -770,38 +661,29 @@ export class RealtimeConnection {
     }
     const e = parsed.event;
     this.#track(e);
-    for (const fn of this.#eventListeners) {
-      try {
-        fn(e);
-      } catch (err) {
-        this.#log.error("Event listener threw on {type}", { type: e.type, error: String(err) });
-      }
-    }
+    this.#events.emit("event", e);
     if (e.type === "error" && isFatalError(e.error)) {
       this.#finish({ kind: "fatal", message: e.error.message, code: e.error.code ?? undefined });
     }
-    if (this.#quietWaiter && !this.#responseActive && !this.#userSpeaking) this.#quietWaiter();
+    if (this.#quietWaiter && !this.#gate.busy && !this.#userSpeaking) this.#quietWaiter();
   }
 
   /** Keeps response/speech state and the conversation record up to date. */
   #track(e: ServerEvent): void {
+    this.#record.observe(e, this.#outputBytesPerMs);
     switch (e.type) {
-      case "response.output_audio.delta": {
-        const ms = this.#outputChunkMs(e.delta);
-        this.#itemAudioMs.set(e.item_id, (this.#itemAudioMs.get(e.item_id) ?? 0) + ms);
-        this.#record.assistantAudio(e.item_id, ms);
+      case "response.output_audio.delta":
+        this.#itemAudioMs.set(
+          e.item_id,
+          (this.#itemAudioMs.get(e.item_id) ?? 0) + base64Bytes(e.delta) / this.#outputBytesPerMs,
+        );
         break;
-      }
       case "response.created":
-        this.#responseActive = true;
+        this.#gate.created();
         break;
       case "response.done": {
-        this.#responseActive = false;
-        const deferred = this.#responseDeferred;
-        if (deferred !== null) {
-          this.#responseDeferred = null;
-          this.createResponse(deferred);
-        }
+        const next = this.#gate.done();
+        if (next) this.send(responseCreate(next.options));
         break;
       }
       case "input_audio_buffer.speech_started":
@@ -809,30 +691,6 @@ export class RealtimeConnection {
         break;
       case "input_audio_buffer.speech_stopped":
         this.#userSpeaking = false;
-        break;
-      case "conversation.item.added":
-        if (e.item.type === "message" && e.item.role === "user") {
-          if (e.item.content?.some((c) => c.type === "input_audio")) {
-            this.#record.userAudioItem(e.item.id);
-          }
-        }
-        break;
-      case "response.output_item.added":
-        if (e.item.type === "message" && e.item.role === "assistant") {
-          this.#record.assistantItem(e.item.id);
-        }
-        break;
-      case "conversation.item.input_audio_transcription.completed":
-        this.#record.userTranscript(e.item_id, e.transcript);
-        break;
-      case "response.output_audio_transcript.delta":
-        this.#record.assistantTranscriptDelta(e.item_id, e.delta);
-        break;
-      case "response.output_audio_transcript.done":
-        this.#record.assistantTranscriptDone(e.item_id, e.transcript);
-        break;
-      case "response.function_call_arguments.done":
-        this.#record.functionCall(e.call_id, e.name, e.arguments);
         break;
       case "error":
         this.#stats.errorEvents++;
@@ -842,7 +700,7 @@ export class RealtimeConnection {
   }
 
   #logError(e: ErrorEvent): void {
-    this.#log.warn("Realtime error {errorType}/{code}: {message}", {
+    this.#log.warn("realtime error {errorType}/{code}: {message}", {
       errorType: e.error.type,
       code: e.error.code ?? null,
       message: e.error.message,
@@ -852,50 +710,6 @@ export class RealtimeConnection {
   }
 
   #chunkMs(base64: string): number {
-    return base64Bytes(base64) / this.#bytesPerMs;
-  }
-
-  #outputChunkMs(base64: string): number {
-    const out = this.#opts.sessionConfig.audio.output.format.type === "audio/pcmu" ? 8 : 48;
-    return base64Bytes(base64) / out;
-  }
-}
-
-/** Decoded size of a base64 string, without decoding it. */
-export function base64Bytes(b64: string): number {
-  const n = b64.length;
-  if (n === 0) return 0;
-  const pad = b64.charCodeAt(n - 1) === 61 ? (b64.charCodeAt(n - 2) === 61 ? 2 : 1) : 0;
-  return (n * 3) / 4 - pad;
-}
-
-/** Adds `?model=` to the endpoint (keeping any existing query). */
-export function withModel(url: string, model: string): string {
-  const u = new URL(url);
-  u.searchParams.set("model", model);
-  return u.toString();
-}
-
-/** The error code in a close reason like `invalid_request_error.invalid_api_key`. */
-function closeReasonCode(reason: string): string | undefined {
-  if (!reason) return undefined;
-  const dot = reason.lastIndexOf(".");
-  return dot >= 0 ? reason.slice(dot + 1) : reason;
-}
-
-function detach(ws: WebSocket): void {
-  ws.onmessage = null;
-  ws.onclose = null;
-  ws.onerror = null;
-  ws.onopen = null;
-}
-
-function closeQuietly(ws: WebSocket): void {
-  try {
-    if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) {
-      ws.close(1000, "done");
-    }
-  } catch {
-    // already closing
+    return base64Bytes(base64) / this.#inputBytesPerMs;
   }
 }

@@ -13,9 +13,11 @@ import {
   assistantTextItem,
   type ConversationItemInput,
   functionCallOutputItem,
+  type ServerEvent,
   systemTextItem,
   userTextItem,
 } from "./protocol.ts";
+import { base64Bytes } from "./session_config.ts";
 
 /** One entry of the record. */
 export type LogEntry =
@@ -46,6 +48,42 @@ export class ConversationLog {
   /** All entries, oldest first (read-only view). */
   get entries(): readonly LogEntry[] {
     return this.#entries;
+  }
+
+  /**
+   * Records what a server event says about the conversation (items, transcripts, audio
+   * lengths, function calls). `outputBytesPerMs` is the output format's rate (8 for
+   * `pcmu`, 48 for 24 kHz PCM16).
+   */
+  observe(e: ServerEvent, outputBytesPerMs: number): void {
+    switch (e.type) {
+      case "response.output_audio.delta":
+        this.assistantAudio(e.item_id, base64Bytes(e.delta) / outputBytesPerMs);
+        break;
+      case "conversation.item.added":
+        if (
+          e.item.type === "message" && e.item.role === "user" && e.item.id !== undefined &&
+          e.item.content?.some((c) => c.type === "input_audio")
+        ) this.userAudioItem(e.item.id);
+        break;
+      case "response.output_item.added":
+        if (e.item.type === "message" && e.item.role === "assistant" && e.item.id !== undefined) {
+          this.assistantItem(e.item.id);
+        }
+        break;
+      case "conversation.item.input_audio_transcription.completed":
+        this.userTranscript(e.item_id, e.transcript);
+        break;
+      case "response.output_audio_transcript.delta":
+        this.assistantTranscriptDelta(e.item_id, e.delta);
+        break;
+      case "response.output_audio_transcript.done":
+        this.assistantTranscriptDone(e.item_id, e.transcript);
+        break;
+      case "response.function_call_arguments.done":
+        this.functionCall(e.call_id, e.name, e.arguments);
+        break;
+    }
   }
 
   /** A user audio item was created; its transcript arrives later (asynchronously). */

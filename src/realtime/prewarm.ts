@@ -16,6 +16,8 @@
  * @module
  */
 import { type Logger, logger as baseLogger } from "../log.ts";
+import { type Clock, systemClock, type TimerHandle } from "../clock.ts";
+import { errorMessage } from "../errors.ts";
 import type { RealtimeConnection } from "./connection.ts";
 
 /** Options of {@linkcode PrewarmPool}. */
@@ -25,6 +27,8 @@ export interface PrewarmPoolOptions {
   /** Most connections warmed at once (protects against webhook floods). Default 100. */
   maxEntries?: number;
   logger?: Logger;
+  /** Times the unclaimed entries (default: the system clock). */
+  clock?: Clock;
 }
 
 /** Counters for metrics and tests. */
@@ -39,7 +43,7 @@ export interface PrewarmStats {
 interface Entry {
   conn: RealtimeConnection;
   ready: Promise<boolean>;
-  timer: ReturnType<typeof setTimeout>;
+  timer: TimerHandle;
 }
 
 /** Connections warmed per CallSid, handed over once. See the module documentation. */
@@ -48,6 +52,7 @@ export class PrewarmPool {
   readonly #ttlMs: number;
   readonly #max: number;
   readonly #log: Logger;
+  readonly #clock: Clock;
   readonly #stats: PrewarmStats = { warmed: 0, claimed: 0, expired: 0, failed: 0, rejected: 0 };
 
   /** Creates an empty pool. */
@@ -55,6 +60,7 @@ export class PrewarmPool {
     this.#ttlMs = opts.ttlMs ?? 15000;
     this.#max = opts.maxEntries ?? 100;
     this.#log = opts.logger ?? baseLogger("realtime", "prewarm");
+    this.#clock = opts.clock ?? systemClock;
   }
 
   /** Counters (live object). */
@@ -75,7 +81,7 @@ export class PrewarmPool {
     if (this.#entries.has(callSid)) return false;
     if (this.#entries.size >= this.#max) {
       this.#stats.rejected++;
-      this.#log.warn("Pre-warm pool full; call {callSid} will connect at stream start", {
+      this.#log.warn("pre-warm pool full; call {callSid} will connect at stream start", {
         callSid,
       });
       return false;
@@ -83,17 +89,17 @@ export class PrewarmPool {
     const conn = factory();
     const ready = conn.connect().then(() => true, (err) => {
       this.#stats.failed++;
-      this.#log.warn("Pre-warm for {callSid} failed: {message}", {
+      this.#log.warn("pre-warm for {callSid} failed: {message}", {
         callSid,
-        message: err instanceof Error ? err.message : String(err),
+        message: errorMessage(err),
       });
       return false;
     });
-    const timer = setTimeout(() => {
+    const timer = this.#clock.setTimeout(() => {
       if (this.#entries.get(callSid)?.conn !== conn) return;
       this.#entries.delete(callSid);
       this.#stats.expired++;
-      this.#log.info("Pre-warmed session for {callSid} unclaimed; closing", { callSid });
+      this.#log.info("pre-warmed session for {callSid} unclaimed; closing", { callSid });
       conn.close("pre-warm unclaimed");
     }, this.#ttlMs);
     this.#entries.set(callSid, { conn, ready, timer });
@@ -109,14 +115,14 @@ export class PrewarmPool {
     const entry = this.#entries.get(callSid);
     if (!entry) return undefined;
     this.#entries.delete(callSid);
-    clearTimeout(entry.timer);
+    this.#clock.clearTimeout(entry.timer);
     const ok = await entry.ready;
     if (!ok || entry.conn.state !== "open") {
       entry.conn.close("pre-warm not usable");
       return undefined;
     }
     this.#stats.claimed++;
-    this.#log.info("Claimed pre-warmed session for {callSid}", { callSid });
+    this.#log.info("claimed pre-warmed session for {callSid}", { callSid });
     return entry.conn;
   }
 
@@ -125,7 +131,7 @@ export class PrewarmPool {
     const entries = [...this.#entries.values()];
     this.#entries.clear();
     for (const e of entries) {
-      clearTimeout(e.timer);
+      this.#clock.clearTimeout(e.timer);
       e.conn.close("pool closed");
     }
     await Promise.all(entries.map((e) => e.ready));

@@ -99,6 +99,19 @@ export function inputFormatOf(config: SessionConfig): AudioFormat {
   return config.audio.input.format.type === "audio/pcmu" ? "pcmu" : "pcm16";
 }
 
+/** The {@linkcode AudioFormat} a session config uses for output audio. */
+export function outputFormatOf(config: SessionConfig): AudioFormat {
+  return config.audio.output.format.type === "audio/pcmu" ? "pcmu" : "pcm16";
+}
+
+/** Decoded size of a base64 string, without decoding it. */
+export function base64Bytes(b64: string): number {
+  const n = b64.length;
+  if (n === 0) return 0;
+  const pad = b64.charCodeAt(n - 1) === 61 ? (b64.charCodeAt(n - 2) === 61 ? 2 : 1) : 0;
+  return (n * 3) / 4 - pad;
+}
+
 /** Builds the GA session object. Both VAD kinds create responses and allow barge-in. */
 export function buildSessionConfig(opts: SessionConfigOptions): SessionConfig {
   if (!(opts.vad.type === "semantic_vad" || (opts.vad.threshold >= 0 && opts.vad.threshold <= 1))) {

@@ -10,6 +10,7 @@
  * @module
  */
 import { type Logger, logger } from "../log.ts";
+import { Emitter } from "../events.ts";
 import { MULAW_BYTES_PER_MS, MULAW_FRAME_BYTES, MULAW_SILENCE } from "../codec/mulaw.ts";
 import {
   buildClearMessage,
@@ -80,12 +81,7 @@ export interface TwilioStreamOptions {
   maxMessageChars?: number;
   /** Largest timestamp gap filled with silence, in ms; default 10 000 (longer gaps are filled up to this). */
   maxGapFillMs?: number;
-  /**
-   * When true, messages after `start` are queued until {@linkcode TwilioStream.release}
-   * (so nothing is lost while the route verifies the call token asynchronously).
-   */
-  holdAfterStart?: boolean;
-  /** Most messages queued while held; default 500 (10 s of media). */
+  /** Most messages held between `start` and {@linkcode TwilioStream.attach}; default 500 (10 s of media). */
   maxHeld?: number;
   /** Logger; default category `twilio.media`. */
   log?: Logger;
@@ -104,32 +100,44 @@ const OPEN = 1;
 const DROP_LOG_BURST = 20;
 
 /**
- * One Twilio media stream. Assign the `on*` handlers, then audio flows:
+ * The one consumer of a started stream (the call), given to {@linkcode TwilioStream.attach}.
+ * Bytes passed to `media` must not be modified (silence fill shares one buffer).
+ */
+export interface StreamListener {
+  /** An inbound frame (or a silence frame filling a gap), in timestamp order. */
+  media(mulaw: Uint8Array, timestampMs: number): void;
+  /** Twilio echoed a mark. */
+  mark(name: string): void;
+  /** The caller pressed a key. */
+  dtmf(digit: string): void;
+  /** Twilio sent `stop` (hang-up, or the call was redirected). */
+  stop(): void;
+  /** The socket closed (always the last call). */
+  close(code: number, reason: string): void;
+}
+
+/** Lifecycle events anyone may watch (the route waits for `start`, times out on `close`). */
+export type StreamLifecycle = {
+  start: [StreamStart];
+  close: [number, string];
+};
+
+/**
+ * One Twilio media stream. Until `start` arrives only lifecycle events are emitted; from
+ * `start` on, every message is held (bounded) until one consumer {@linkcode attach}es, so
+ * nothing is lost while the route checks the call token and the manager builds the call,
+ * and a caller who hangs up meanwhile is seen by the call as its first events:
  *
  * ```ts
  * const { socket, response } = Deno.upgradeWebSocket(req);
  * const stream = new TwilioStream(socket);
- * stream.onStart = (start) => console.log(start.callSid);
- * stream.onMedia = (mulaw, ts) => model.append(mulaw);
+ * stream.on("start", (start) => {
+ *   stream.attach({ media: (mulaw) => model.append(mulaw), mark() {}, dtmf() {}, stop() {}, close() {} });
+ * });
  * stream.sendAudio(reply);
  * ```
- *
- * Bytes passed to `onMedia` must not be modified (silence fill shares one buffer).
  */
 export class TwilioStream {
-  /** Called once with the validated `start` message. */
-  onStart: (start: StreamStart) => void = () => {};
-  /** Called per inbound frame (and per silence frame filling a gap), in timestamp order. */
-  onMedia: (mulaw: Uint8Array, timestampMs: number) => void = () => {};
-  /** Called for each DTMF key press. */
-  onDtmf: (digit: string) => void = () => {};
-  /** Called when Twilio echoes a mark. */
-  onMark: (name: string) => void = () => {};
-  /** Called when Twilio sends `stop`. */
-  onStop: () => void = () => {};
-  /** Called once when the socket has closed. */
-  onClose: (code: number, reason: string) => void = () => {};
-
   /** Counters (read them, do not modify). */
   readonly counters: StreamCounters = {
     framesIn: 0,
@@ -149,8 +157,12 @@ export class TwilioStream {
   #start: StreamStart | undefined;
   #stopped = false;
   #closed = false;
+  /** Messages since `start`, kept until a listener attaches (null: a binary frame). */
   #held: (string | null)[] | undefined;
-  #holdAfterStart: boolean;
+  #listener: StreamListener | undefined;
+  /** The socket's close, kept for a listener that attaches later. */
+  #closeEvent: { code: number; reason: string } | undefined;
+  readonly #lifecycle: Emitter<StreamLifecycle>;
   /** Media time (ms) the next frame is expected at; -1 before the first frame. */
   #nextTs = -1;
   #dropCount = 0;
@@ -161,19 +173,42 @@ export class TwilioStream {
     this.#maxChars = options.maxMessageChars ?? 64 * 1024;
     this.#maxGapMs = options.maxGapFillMs ?? 10_000;
     this.#maxHeld = options.maxHeld ?? 500;
-    this.#holdAfterStart = options.holdAfterStart ?? false;
     this.#log = options.log ?? logger("twilio", "media");
+    this.#lifecycle = new Emitter((_name, error) => this.#drop("handler_error", { error }));
     socket.binaryType = "arraybuffer";
     socket.onmessage = (ev) => this.#onFrame(ev.data);
     socket.onerror = (ev) => {
       const message = ev instanceof ErrorEvent ? ev.message : "socket error";
       this.#log.warn("media socket error: {message}", { message });
     };
-    socket.onclose = (ev) => {
-      this.#closed = true;
-      this.#held = undefined;
-      this.#safely(() => this.onClose(ev.code, ev.reason));
-    };
+    socket.onclose = (ev) => this.#onSocketClosed(ev.code, ev.reason);
+  }
+
+  /** Watches `start` or `close`; returns the unsubscribe function. */
+  on<K extends keyof StreamLifecycle>(
+    name: K,
+    fn: (...args: StreamLifecycle[K]) => void,
+  ): () => void {
+    return this.#lifecycle.on(name, fn);
+  }
+
+  /**
+   * Hands the started stream to its one consumer: the messages held since `start` are
+   * delivered now, in order, then the rest as they come; if the socket has closed
+   * meanwhile, `close` follows the held messages. Throws when called twice or before `start`.
+   */
+  attach(listener: StreamListener): void {
+    if (this.#listener) throw new Error("the stream already has a listener");
+    if (this.#start === undefined) throw new Error("attach() before start");
+    this.#listener = listener;
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const data of held) {
+      if (data === null) this.#drop("binary");
+      else this.#onText(data);
+    }
+    const closed = this.#closeEvent;
+    if (closed) this.#safely(() => listener.close(closed.code, closed.reason));
   }
 
   /** The stream SID once `start` arrived. */
@@ -189,19 +224,6 @@ export class TwilioStream {
   /** True once the socket closed (or {@linkcode close} was called). */
   get closed(): boolean {
     return this.#closed;
-  }
-
-  /** Delivers the messages queued since `start` (see `holdAfterStart`) and stops holding. */
-  release(): void {
-    const held = this.#held;
-    this.#holdAfterStart = false;
-    this.#held = undefined;
-    if (!held) return;
-    for (const data of held) {
-      if (this.#closed) return;
-      if (data === null) this.#drop("binary");
-      else this.#onText(data);
-    }
   }
 
   /** Sends mu-law audio to the caller. Returns false when it could not be sent. */
@@ -244,7 +266,6 @@ export class TwilioStream {
   close(code: number = CloseCode.normal, reason = ""): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#held = undefined;
     try {
       this.#socket.close(code, reason.slice(0, 120));
     } catch (error) {
@@ -259,6 +280,15 @@ export class TwilioStream {
   #outDrop(): false {
     this.counters.outDropped++;
     return false;
+  }
+
+  #onSocketClosed(code: number, reason: string): void {
+    this.#closed = true;
+    if (this.#closeEvent) return;
+    this.#closeEvent = { code, reason };
+    this.#lifecycle.emit("close", code, reason);
+    const listener = this.#listener;
+    if (listener) this.#safely(() => listener.close(code, reason));
   }
 
   #onFrame(data: unknown): void {
@@ -332,7 +362,7 @@ export class TwilioStream {
     this.counters.mediaIn++;
     // Inline rather than #safely: no closure per frame on the hot path.
     try {
-      this.onMedia(bytes, ts);
+      this.#listener!.media(bytes, ts);
     } catch (error) {
       this.#drop("handler_error", { error });
     }
@@ -354,7 +384,7 @@ export class TwilioStream {
     if (msg.streamSid !== this.#streamSid) return this.#drop("wrong_stream_sid");
     if (this.#stopped) return this.#drop("after_stop");
     const name = mark.name;
-    this.#safely(() => this.onMark(name));
+    this.#safely(() => this.#listener!.mark(name));
   }
 
   /** Inserts silence from `from` to `to` (ms) so downstream time matches the caller's. */
@@ -377,7 +407,7 @@ export class TwilioStream {
       this.counters.mediaIn++;
       this.counters.silenceFramesFilled++;
       const frameTs = at;
-      this.#safely(() => this.onMedia(frame, frameTs));
+      this.#safely(() => this.#listener!.media(frame, frameTs));
       bytesLeft -= n;
       at += n / MULAW_BYTES_PER_MS;
     }
@@ -406,8 +436,8 @@ export class TwilioStream {
     this.#streamSid = streamSid;
     this.#start = { ...start, from: start.customParameters.from };
     this.#log = this.#log.with({ callSid: start.callSid, streamSid });
-    if (this.#holdAfterStart) this.#held = [];
-    this.#safely(() => this.onStart(this.#start as StreamStart));
+    this.#held = [];
+    this.#lifecycle.emit("start", this.#start);
   }
 
   #onEvent(msg: unknown): void {
@@ -418,12 +448,13 @@ export class TwilioStream {
     if (this.#streamSid === undefined) return this.#drop("media_before_start");
     if (m.streamSid !== this.#streamSid) return this.#drop("wrong_stream_sid");
     if (this.#stopped) return this.#drop("after_stop");
-    if (m.event === "dtmf") this.#safely(() => this.onDtmf(m.dtmf.digit));
-    else if (m.event === "mark") this.#safely(() => this.onMark(m.mark.name));
+    const listener = this.#listener!;
+    if (m.event === "dtmf") this.#safely(() => listener.dtmf(m.dtmf.digit));
+    else if (m.event === "mark") this.#safely(() => listener.mark(m.mark.name));
     else {
       this.#stopped = true;
       this.#log.info("media stream stopped by Twilio");
-      this.#safely(() => this.onStop());
+      this.#safely(() => listener.stop());
     }
   }
 

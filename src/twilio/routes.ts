@@ -65,7 +65,7 @@ export interface TwilioRouteDeps {
   admission(): Admission;
   /** Pre-warm hook: called once the call is accepted, before the TwiML is returned. */
   onIncomingCall?(info: IncomingCallInfo): void;
-  /** A verified media stream (signature + call token checked). Assign its handlers synchronously. */
+  /** A verified media stream (signature + call token checked); its consumer must `attach`. */
   onStream(stream: TwilioStream, start: StreamStart): void;
   onCallStatus?(status: CallStatusInfo): void;
   onStreamStatus?(status: StreamStatusInfo): void;
@@ -184,19 +184,22 @@ export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
       return plain(403, "forbidden");
     }
     const { socket, response } = Deno.upgradeWebSocket(req);
-    const stream = new TwilioStream(socket, { holdAfterStart: true });
+    // Messages after `start` are held by the stream until the call attaches.
+    const stream = new TwilioStream(socket);
     const timer = setTimeout(() => {
       log.warn("media socket sent no start within {ms} ms", { ms: startTimeoutMs });
       stream.close(CloseCode.policy, "no start message");
     }, startTimeoutMs);
-    stream.onClose = () => clearTimeout(timer);
-    stream.onStart = (start) => {
+    const offClose = stream.on("close", () => clearTimeout(timer));
+    const offStart = stream.on("start", (start) => {
       clearTimeout(timer);
+      offClose();
+      offStart();
       accept(stream, start).catch((error) => {
         log.error("accepting media stream failed: {error}", { error, callSid: start.callSid });
         stream.close(CloseCode.internal, "internal error");
       });
-    };
+    });
     return response;
   }
 
@@ -214,10 +217,7 @@ export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
       stream.close(CloseCode.policy, "invalid account");
       return;
     }
-    stream.onStart = () => {};
-    stream.onClose = () => {};
     deps.onStream(stream, start);
-    stream.release();
   }
 
   async function callStatus(req: Request): Promise<Response> {

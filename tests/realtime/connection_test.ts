@@ -61,9 +61,9 @@ Deno.test("connect: GA URL, auth, session.update; states observable; events pars
   });
   const conn = makeConn(fake);
   const states: ConnectionState[] = [];
-  conn.onStateChange((s) => states.push(s));
+  conn.on("state", (s) => states.push(s));
   const events: ServerEvent[] = [];
-  conn.onEvent((e) => events.push(e));
+  conn.on("event", (e) => events.push(e));
   try {
     await conn.connect();
     assert.equal(conn.state, "open");
@@ -119,9 +119,9 @@ Deno.test("reconnect: drop mid-call -> new session gets config, context, buffere
     random: () => 1, // the first retry waits exactly 150 ms
   });
   const states: ConnectionState[] = [];
-  conn.onStateChange((s) => states.push(s));
+  conn.on("state", (s) => states.push(s));
   const sessionsSeen: string[] = [];
-  conn.onSession((i) => sessionsSeen.push(i.reason));
+  conn.on("session", (i) => sessionsSeen.push(i.reason));
   try {
     await conn.connect();
     sendTurn(conn);
@@ -193,7 +193,7 @@ Deno.test("reconnect: tool output sent while away is re-injected after its call,
     backoff: { initialMs: 100, maxMs: 100, maxAttempts: 5, maxTotalMs: 3000 },
   });
   const calls: { callId: string; args: string }[] = [];
-  conn.onEvent((e) => {
+  conn.on("event", (e) => {
     if (e.type === "response.function_call_arguments.done") {
       calls.push({ callId: e.call_id, args: e.arguments });
     }
@@ -297,7 +297,7 @@ Deno.test("fatal error mid-call ends the session; unknown and malformed events a
   const fake = await startFakeRealtime();
   const conn = makeConn(fake);
   const errors: string[] = [];
-  conn.onEvent((e) => {
+  conn.on("event", (e) => {
     if (e.type === "error") errors.push(e.error.code ?? "");
   });
   try {
@@ -350,10 +350,10 @@ Deno.test("expiry: a fresh session takes over before expires_at, after the activ
   // first response streams for ~0.9 s, so the swap usually has to wait for response.done.
   const conn = makeConn(fake, { expiryMarginMs: 60 * 60 * 1000 - 1200 });
   const log: string[] = [];
-  conn.onEvent((e) => {
+  conn.on("event", (e) => {
     if (e.type === "response.done") log.push("response.done");
   });
-  conn.onSession((i) => log.push(`session:${i.reason}`));
+  conn.on("session", (i) => log.push(`session:${i.reason}`));
   try {
     await conn.connect();
     assert.equal(conn.createResponse(), "sent");

@@ -6,7 +6,7 @@
  */
 import { type Config, loadConfig } from "../../src/config.ts";
 import { startServer } from "../../src/server.ts";
-import type { TwilioStream } from "../../src/twilio/media_stream.ts";
+import type { StreamListener, TwilioStream } from "../../src/twilio/media_stream.ts";
 import type { StreamStart } from "../../src/twilio/protocol.ts";
 import {
   type Admission,
@@ -41,19 +41,25 @@ export interface AcceptedStream {
   closed: Promise<{ code: number; reason: string }>;
 }
 
+/** The listener the test server attaches to each stream; tests replace its handlers. */
+export type TestListener = { -readonly [K in keyof StreamListener]: StreamListener[K] };
+
 /** Options of {@linkcode startTwilioTestServer}. */
 export interface TwilioTestServerOptions {
   env?: Record<string, string>;
   admission?: () => Admission;
-  /** Called after the stream is recorded; default: echo every inbound frame back. */
-  onStream?: (stream: TwilioStream, start: StreamStart) => void;
+  /**
+   * Called after the stream is recorded, with the listener attached to it (replace its
+   * handlers to observe); default: echo every inbound frame back.
+   */
+  onStream?: (stream: TwilioStream, start: StreamStart, on: TestListener) => void;
   maxBodyBytes?: number;
   startTimeoutMs?: number;
 }
 
 /** Wires a stream to send every inbound frame straight back (fresh bytes each time). */
-export function echo(stream: TwilioStream): void {
-  stream.onMedia = (mulaw) => {
+export function echo(stream: TwilioStream, _start: StreamStart, on: TestListener): void {
+  on.media = (mulaw) => {
     stream.sendAudio(mulaw);
   };
 }
@@ -71,11 +77,15 @@ export function startTwilioTestServer(options: TwilioTestServerOptions = {}) {
     admission: options.admission ?? (() => ({ accept: true })),
     onIncomingCall: (info) => incoming.push(info),
     onStream: (stream, start) => {
-      const closed = new Promise<{ code: number; reason: string }>((resolve) => {
-        stream.onClose = (code, reason) => resolve({ code, reason });
-      });
+      const { promise: closed, resolve } = Promise.withResolvers<
+        { code: number; reason: string }
+      >();
+      if (stream.closed) resolve({ code: 1005, reason: "" });
+      else stream.on("close", (code, reason) => resolve({ code, reason }));
+      const on: TestListener = { media() {}, mark() {}, dtmf() {}, stop() {}, close() {} };
       streams.push({ stream, start, closed });
-      onStream(stream, start);
+      onStream(stream, start, on);
+      stream.attach(on);
     },
     onCallStatus: (s) => statuses.push(s),
     onStreamStatus: (s) => streamStatuses.push(s),

@@ -28,7 +28,14 @@ const socket: StreamSocket = {
 };
 const stream = new TwilioStream(socket);
 let sink = 0;
-stream.onMedia = (bytes) => sink += bytes.length;
+stream.on("start", () =>
+  stream.attach({
+    media: (bytes) => sink += bytes.length,
+    mark() {},
+    dtmf() {},
+    stop() {},
+    close() {},
+  }));
 socket.onmessage?.(
   new MessageEvent("message", {
     data: JSON.stringify(startMessage({

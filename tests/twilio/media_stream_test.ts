@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { type StreamSocket, TwilioStream } from "../../src/twilio/media_stream.ts";
+import {
+  type StreamListener,
+  type StreamSocket,
+  TwilioStream,
+} from "../../src/twilio/media_stream.ts";
 import {
   buildClearMessage,
   buildMarkMessage,
@@ -58,21 +62,34 @@ function mediaMsg(seq: number, timestamp: number, bytes: Uint8Array, streamSid =
   };
 }
 
-function setup() {
-  const socket = new FakeSocket();
-  const stream = new TwilioStream(socket);
+/** A listener recording what the stream delivers; `media` may be replaced before start. */
+function recorder() {
   const media: { bytes: Uint8Array; ts: number }[] = [];
-  stream.onMedia = (bytes, ts) => media.push({ bytes: bytes.slice(), ts });
-  return { socket, stream, media };
+  const events: string[] = [];
+  const listener: { -readonly [K in keyof StreamListener]: StreamListener[K] } = {
+    media: (bytes, ts) => media.push({ bytes: bytes.slice(), ts }),
+    dtmf: (d) => events.push(`dtmf ${d}`),
+    mark: (n) => events.push(`mark ${n}`),
+    stop: () => events.push("stop"),
+    close: (code) => events.push(`close ${code}`),
+  };
+  return { media, events, listener };
+}
+
+/** A stream whose recorder attaches as soon as `start` arrives. */
+function setup(options: ConstructorParameters<typeof TwilioStream>[1] = {}) {
+  const socket = new FakeSocket();
+  const stream = new TwilioStream(socket, options);
+  const { media, events, listener } = recorder();
+  stream.on("start", (s) => {
+    events.push(`start ${s.callSid} ${s.from}`);
+    stream.attach(listener);
+  });
+  return { socket, stream, media, events, listener };
 }
 
 Deno.test("TwilioStream: start, media, dtmf, mark, stop become typed events", () => {
-  const { socket, stream, media } = setup();
-  const events: string[] = [];
-  stream.onStart = (s) => events.push(`start ${s.callSid} ${s.from}`);
-  stream.onDtmf = (d) => events.push(`dtmf ${d}`);
-  stream.onMark = (n) => events.push(`mark ${n}`);
-  stream.onStop = () => events.push("stop");
+  const { socket, stream, media, events } = setup();
   socket.json({ event: "connected", protocol: "Call", version: "1.0.0" });
   socket.json(startMsg());
   socket.json(mediaMsg(2, 0, new Uint8Array(160).fill(1)));
@@ -128,10 +145,9 @@ Deno.test("TwilioStream: timestamp gaps are filled with mu-law silence", () => {
 });
 
 Deno.test("TwilioStream: huge timestamp jumps fill at most maxGapFillMs", () => {
-  const socket = new FakeSocket();
-  const stream = new TwilioStream(socket, { maxGapFillMs: 1000 });
+  const { socket, listener } = setup({ maxGapFillMs: 1000 });
   let bytes = 0;
-  stream.onMedia = (m) => bytes += m.length;
+  listener.media = (m) => bytes += m.length;
   socket.json(startMsg());
   socket.json(mediaMsg(2, 0, new Uint8Array(160)));
   socket.json(mediaMsg(3, 99_999_999, new Uint8Array(160)));
@@ -188,14 +204,12 @@ Deno.test("TwilioStream: every kind of bad frame is counted and dropped, never t
 });
 
 Deno.test("TwilioStream: an invalid start closes the socket with a reason", () => {
-  const { socket, stream } = setup();
-  let started = false;
-  stream.onStart = () => started = true;
+  const { socket, events } = setup();
   const bad = startMsg();
   bad.start.callSid = "";
   socket.json(bad);
   assert.deepEqual(socket.closedWith, { code: 1008, reason: "invalid start message" });
-  assert.equal(started, false);
+  assert.deepEqual(events, [], "no start event");
   const { socket: s2 } = setup();
   const badSid = { ...startMsg(), streamSid: 'MZ"injected' };
   badSid.start.streamSid = badSid.streamSid;
@@ -204,8 +218,8 @@ Deno.test("TwilioStream: an invalid start closes the socket with a reason", () =
 });
 
 Deno.test("TwilioStream: a throwing handler is contained", () => {
-  const { socket, stream } = setup();
-  stream.onMedia = () => {
+  const { socket, stream, listener } = setup();
+  listener.media = () => {
     throw new Error("consumer bug");
   };
   socket.json(startMsg());
@@ -214,19 +228,40 @@ Deno.test("TwilioStream: a throwing handler is contained", () => {
   assert.equal(stream.counters.dropped.handler_error, 2);
 });
 
-Deno.test("TwilioStream: holdAfterStart queues frames until release", () => {
+Deno.test("TwilioStream: frames after start are held until a listener attaches", () => {
   const socket = new FakeSocket();
-  const stream = new TwilioStream(socket, { holdAfterStart: true, maxHeld: 3 });
-  const ts: number[] = [];
-  stream.onMedia = (_, t) => ts.push(t);
+  const stream = new TwilioStream(socket, { maxHeld: 3 });
+  const { media, listener } = recorder();
   socket.json(startMsg());
   for (let i = 0; i < 4; i++) socket.json(mediaMsg(2 + i, i * 20, new Uint8Array(160)));
-  assert.deepEqual(ts, []);
-  stream.release();
-  assert.deepEqual(ts, [0, 20, 40]);
+  assert.equal(media.length, 0, "nothing is delivered before attach");
+  stream.attach(listener);
+  assert.deepEqual(media.map((m) => m.ts), [0, 20, 40]);
   assert.equal(stream.counters.dropped.hold_overflow, 1);
   socket.json(mediaMsg(9, 80, new Uint8Array(160)));
-  assert.deepEqual(ts, [0, 20, 40, 60, 80], "the overflowed frame became silence fill");
+  assert.deepEqual(media.map((m) => m.ts), [0, 20, 40, 60, 80], "the overflow became silence");
+  assert.throws(() => stream.attach(listener), /already has a listener/);
+});
+
+Deno.test("TwilioStream: a stop and close before attach reach the listener, in order", () => {
+  const socket = new FakeSocket();
+  const stream = new TwilioStream(socket);
+  const { events, listener } = recorder();
+  let lifecycleClose = 0;
+  stream.on("close", () => lifecycleClose++);
+  socket.json(startMsg());
+  socket.json(mediaMsg(2, 0, new Uint8Array(160)));
+  socket.json({
+    event: "stop",
+    sequenceNumber: "3",
+    streamSid: SID,
+    stop: { accountSid: "AC1", callSid: CALL },
+  });
+  socket.onclose?.(new CloseEvent("close", { code: 1000, reason: "" }));
+  assert.equal(stream.closed, true);
+  assert.equal(lifecycleClose, 1);
+  stream.attach(listener);
+  assert.deepEqual(events, ["stop", "close 1000"], "the late consumer sees the hang-up");
 });
 
 Deno.test("TwilioStream: outbound messages carry exactly Twilio's fields", () => {

@@ -22,9 +22,9 @@ Deno.test("fake caller: plays audio in real time, echoes marks when played, clea
   let server: TwilioStream | undefined;
   const t0 = performance.now();
   const app = startTwilioTestServer({
-    onStream: (stream) => {
+    onStream: (stream, _start, on) => {
       server = stream;
-      stream.onMark = (name) => marks.push({ name, at: performance.now() - t0 });
+      on.mark = (name) => marks.push({ name, at: performance.now() - t0 });
     },
   });
   try {
@@ -84,8 +84,8 @@ Deno.test("fake caller: plays audio in real time, echoes marks when played, clea
 Deno.test("fake caller: DTMF reaches the server; a server close ends the call", async () => {
   const digits: string[] = [];
   const app = startTwilioTestServer({
-    onStream: (stream) => {
-      stream.onDtmf = (d) => {
+    onStream: (stream, _start, on) => {
+      on.dtmf = (d) => {
         digits.push(d);
         if (digits.length === 2) stream.close(1000, "goodbye");
       };
