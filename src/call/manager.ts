@@ -25,7 +25,7 @@ import type { Admission, IncomingCallInfo } from "../twilio/routes.ts";
 import type { TwilioCallControl } from "../twilio/rest.ts";
 import type { Apologies } from "../assets.ts";
 import { audioPathFor } from "./audio_path.ts";
-import { Call, type CallLimits } from "./call.ts";
+import { Call, type CallControl, type CallLimits } from "./call.ts";
 import { callerNumber } from "../phone.ts";
 
 const log = logger("call");
@@ -38,7 +38,7 @@ export interface CallManagerDeps {
   metrics: Metrics;
   apologies: Apologies;
   /** REST control; absent without `TWILIO_ACCOUNT_SID`. */
-  control?: TwilioCallControl;
+  control?: ServiceControl;
   /** Override timing (tests). */
   limits?: Partial<CallLimits>;
   /** Extra Realtime connection options (tests: backoff). */
@@ -48,6 +48,9 @@ export interface CallManagerDeps {
   /** Time and timers for the calls, the pre-warm pool and the drain (default: system). */
   clock?: Clock;
 }
+
+/** What the service does over Twilio's REST API: call control and SMS. */
+export type ServiceControl = CallControl & Pick<TwilioCallControl, "sendSms">;
 
 /** A CallSid taken by a stream: its call is being built, or runs, until `ended`. */
 interface CallSlot {
@@ -263,7 +266,7 @@ export class CallManager {
   }
 
   async #sendConfirmation(
-    sms: { from: string; control: TwilioCallControl },
+    sms: { from: string; control: ServiceControl },
     booking: Booking,
     callerNumber: string | undefined,
   ): Promise<void> {

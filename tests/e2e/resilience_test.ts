@@ -110,3 +110,29 @@ Deno.test("e2e: model unreachable with a transfer number: apology, then REST tra
     await h.close();
   }
 });
+
+Deno.test("e2e: a caller who hangs up while the model session is still opening is let go at once", async () => {
+  const h = await startHarness({
+    rest: true,
+    fake: { sessionCreatedDelayMs: 1500 },
+    overrides: { callManager: { limits: { idleCheckinMs: 1000, idleHangupMs: 2000 } } },
+  });
+  try {
+    const caller = await h.dial({ audio: mulawSilence(100) });
+    // The stream is accepted (its token checked) while the model is still opening (1.5 s).
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(h.fake.sessions.length, 1, "the pre-warmed session is still opening");
+    await caller.hangUp();
+    h.rest!.calls.set(caller.callSid, "completed"); // Twilio: the call is over
+    const record = await h.finalRecord(caller.callSid);
+    assert.equal(record.outcome, "caller_hung_up");
+    await waitUntil(() => h.app.calls.activeCount === 0, 5000, "the call's slot to be freed");
+    assert.equal(
+      h.rest!.requests.length,
+      0,
+      "no greeting, no idle hang-up: nothing is done for a caller who is gone",
+    );
+  } finally {
+    await h.close();
+  }
+});

@@ -88,6 +88,8 @@ export interface FakeRealtimeOptions {
   vadRmsAtHalf?: number;
   /** Port to listen on (127.0.0.1); default 0, a free one. */
   port?: number;
+  /** Wait this long after the handshake before `session.created` (a slow server). Default 0. */
+  sessionCreatedDelayMs?: number;
 }
 
 /** One connection the fake accepted. */
@@ -388,7 +390,14 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
     }, ttlMs);
     timers.add(expiry);
 
-    send("session.created", { session: sessionView(s) });
+    const created = () => send("session.created", { session: sessionView(s) });
+    if (opts.sessionCreatedDelayMs) {
+      const delayed = setTimeout(() => {
+        timers.delete(delayed);
+        if (!s.closed) created();
+      }, opts.sessionCreatedDelayMs);
+      timers.add(delayed);
+    } else created();
 
     ws.onclose = (e) => {
       s.closed = true;

@@ -1,9 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  type StreamListener,
-  type StreamSocket,
-  TwilioStream,
-} from "../../src/twilio/media_stream.ts";
+import { type StreamListener, TwilioStream } from "../../src/twilio/media_stream.ts";
+import { FakeSocket } from "../support/stream_socket.ts";
 import {
   buildClearMessage,
   buildMarkMessage,
@@ -14,30 +11,6 @@ import { startMessage } from "../../src/sim/twilio_caller.ts";
 
 const SID = "MZ" + "0123456789abcdef".repeat(2);
 const CALL = "CA" + "f".repeat(32);
-
-/** A socket double: frames are pushed in with `receive`, sent ones are recorded. */
-class FakeSocket implements StreamSocket {
-  readyState = 1;
-  binaryType: BinaryType = "blob";
-  sent: string[] = [];
-  closedWith: { code?: number; reason?: string } | undefined;
-  onmessage: ((ev: MessageEvent) => unknown) | null = null;
-  onclose: ((ev: CloseEvent) => unknown) | null = null;
-  onerror: ((ev: Event) => unknown) | null = null;
-  send(data: string): void {
-    this.sent.push(data);
-  }
-  close(code?: number, reason?: string): void {
-    this.closedWith = { code, reason };
-    this.readyState = 3;
-  }
-  receive(data: unknown): void {
-    this.onmessage?.(new MessageEvent("message", { data }));
-  }
-  json(msg: unknown): void {
-    this.receive(JSON.stringify(msg));
-  }
-}
 
 function startMsg(customParameters: Record<string, string> = { from: "+15557654321" }) {
   return startMessage({
