@@ -15,22 +15,30 @@
  * @module
  */
 import type { Logger } from "../log.ts";
-import { type Clock, isoNow, TimerGroup, type TimerHandle } from "../clock.ts";
+import { type Clock, TimerGroup, type TimerHandle } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
 import type { ServerEvent } from "../realtime/protocol.ts";
 import type { Metrics } from "../metrics.ts";
 import { callerNumber } from "../phone.ts";
-import { outcomeToOutput, type ToolOutcome, type ToolRegistry } from "../agent/tools.ts";
-import { MULAW_FRAME_BYTES } from "../codec/mulaw.ts";
+import type { ToolRegistry } from "../agent/tools.ts";
 import type { AudioPath } from "./audio_path.ts";
-import { FrameAligner } from "./frame_aligner.ts";
+import { AgentAudio } from "./agent_audio.ts";
 import { IdlePolicy } from "./idle_policy.ts";
-import { MARK_INTERVAL_MS, Playout } from "./playout.ts";
+import { MARK_INTERVAL_MS } from "./playout.ts";
 import type { CallControl, CallerStream, ModelSession } from "./ports.ts";
 import type { CallOutcome, CallRecord } from "./record.ts";
-import { CallRecorder, type ToolRun } from "./recorder.ts";
+import { CallRecorder, type CallRecordSink } from "./recorder.ts";
+import {
+  type CallPhase,
+  endingPhase,
+  type EndReason,
+  type EndRequest,
+  outcomeFor,
+  reasonWhenStreamEnds,
+} from "./phase.ts";
+import { type ToolGate, ToolRunner } from "./tool_runner.ts";
 
-export type { CallControl };
+export type { CallControl, CallPhase, CallRecordSink, EndReason, EndRequest };
 
 /** Time limits of a call, ms. */
 export interface CallLimits {
@@ -52,11 +60,6 @@ export interface CallLimits {
   endingGraceMs?: number;
   /** After a REST hang-up or transfer, how long Twilio has to send `stop`. Default 5000. */
   stopGraceMs?: number;
-}
-
-/** Where the call record is saved. */
-export interface CallRecordSink {
-  saveCall(record: CallRecord): Promise<void>;
 }
 
 /** Everything a call needs; built per call by the call manager. */
@@ -85,53 +88,11 @@ export interface CallDeps {
   clock: Clock;
 }
 
-/** How a call ended, in the record and in metrics. */
-export type EndReason =
-  | "caller_hung_up"
-  | "agent_hung_up"
-  | "transferred"
-  | "model_unavailable"
-  | "shutdown"
-  | "error";
-
-/** What the ending carries out once the last words have played. */
-export interface EndRequest {
-  kind: "hangup" | "transfer";
-  /** Why, in a few words (logged, noted). */
-  why: string;
-  /** The prepared apology is playing (the model is gone). */
-  apology: boolean;
-}
-
-/** Where an ending stands. */
-export type EndingStage = "goodbye" | "draining" | "executing" | "awaiting_stop";
-
-/** The call's lifecycle. */
-export type CallPhase =
-  | { name: "starting" }
-  | { name: "live" }
-  | {
-    name: "ending";
-    request: EndRequest;
-    /** The reason once the request is carried out (or the caller leaves after that). */
-    reason: EndReason;
-    /** The reason if the caller leaves before the request is carried out. */
-    ifCallerLeaves: EndReason;
-    stage: EndingStage;
-  }
-  | { name: "finished"; reason: EndReason; outcome: CallOutcome };
-
 const DTMF_BATCH_MS = 700;
 const DEFAULT_ENDING_GRACE_MS = 20_000;
 const DEFAULT_STOP_GRACE_MS = 5_000;
-/** Tools that change nothing may still answer after the call started ending. */
-const CALL_CONTROL_TOOLS = new Set(["end_call", "transfer_call"]);
 
 type Ending = Extract<CallPhase, { name: "ending" }>;
-
-interface PendingToolCall extends ToolRun {
-  responseId: string;
-}
 
 /** One phone call. Create with the started stream, then {@linkcode Call.start}. */
 export class Call {
@@ -139,20 +100,12 @@ export class Call {
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #timers: TimerGroup;
-  readonly #playout: Playout;
-  readonly #aligner = new FrameAligner();
+  readonly #audio: AgentAudio;
   readonly #idle: IdlePolicy;
   readonly #recorder: CallRecorder;
+  readonly #tools: ToolRunner;
 
   #phase: CallPhase = { name: "starting" };
-  #audioItemId: string | undefined;
-  #activeResponseId: string | undefined;
-  /** Responses whose audio must not reach the caller: interrupted, or already done. */
-  readonly #silencedResponses = new Set<string>();
-  #pendingTools: PendingToolCall[] = [];
-  #toolChain: Promise<void> = Promise.resolve();
-  #toolsRunning = 0;
-  #saves: Promise<unknown> = Promise.resolve();
   #callerSpeaking = false;
   #callerTurns = 0;
   #dtmfDigits: string[] = [];
@@ -169,15 +122,35 @@ export class Call {
       deps.clock,
       (error) => this.#log.error("call timer failed: {error}", { error: errorMessage(error) }),
     );
-    this.#playout = new Playout(
-      () => deps.clock.now(),
-      deps.limits.markIntervalMs ?? MARK_INTERVAL_MS,
-    );
     this.#recorder = new CallRecorder({
       callSid: deps.callSid,
       from: deps.from,
       to: deps.to,
       clock: deps.clock,
+      sink: deps.records,
+      log: deps.log,
+    });
+    this.#audio = new AgentAudio({
+      stream: deps.stream,
+      audio: deps.audio,
+      now: () => deps.clock.now(),
+      markIntervalMs: deps.limits.markIntervalMs ?? MARK_INTERVAL_MS,
+      onSent: (frames) => this.#agentAudioSent(frames),
+    });
+    this.#tools = new ToolRunner({
+      callSid: deps.callSid,
+      callerNumber: callerNumber(deps.from),
+      tools: deps.tools,
+      session: deps.session,
+      recorder: this.#recorder,
+      clock: deps.clock,
+      timers: this.#timers,
+      slowToolMs: deps.limits.slowToolMs,
+      metrics: deps.metrics,
+      log: deps.log,
+      gate: () => this.#toolGate(),
+      onRecorded: () => void this.#save("in_progress"), // a crash now keeps what the tools did
+      onIdle: () => this.#continueEnding(),
     });
     this.#idle = new IdlePolicy({
       clock: deps.clock,
@@ -185,7 +158,7 @@ export class Call {
       checkInMs: deps.limits.idleCheckinMs,
       hangUpMs: deps.limits.idleHangupMs,
       isBusy: () =>
-        this.#callerSpeaking || this.#deps.session.responseActive || this.#playout.hasUnplayed() ||
+        this.#callerSpeaking || this.#deps.session.responseActive || this.#audio.playing ||
         this.#phase.name !== "live",
       onCheckIn: () => this.#checkIn(),
       onGiveUp: () => this.#wrapUp("idle"),
@@ -219,7 +192,7 @@ export class Call {
     this.#log.info("call started", { from: this.#deps.from, to: this.#deps.to });
     stream.attach({
       media: (mulaw) => this.#onCallerAudio(mulaw),
-      mark: (name) => this.#playout.markEchoed(name),
+      mark: (name) => this.#audio.markEchoed(name),
       dtmf: (digit) => this.#onDtmf(digit),
       stop: () => this.#onStreamEnded("stop"),
       close: () => this.#onStreamEnded("close"),
@@ -264,9 +237,9 @@ export class Call {
 
   // ---------------------------------------------------------------- phase
 
-  /** Read through a method: a phase check made before an await says nothing after it. */
-  #isOver(): boolean {
-    return this.#phase.name === "finished";
+  #toolGate(): ToolGate {
+    const name = this.#phase.name;
+    return name === "finished" ? "over" : name === "ending" ? "ending" : "open";
   }
 
   #setPhase(next: CallPhase): void {
@@ -353,22 +326,27 @@ export class Call {
         this.#recorder.itemAdded(e.item.id);
         return;
       case "response.created":
-        this.#activeResponseId = e.response.id;
+        this.#audio.responseStarted(e.response.id);
         return;
       case "response.output_audio.done":
-        if (e.item_id === this.#audioItemId) this.#flushAudio();
+        this.#audio.itemDone(e.item_id);
         return;
       case "response.function_call_arguments.done":
-        this.#pendingTools.push({
+        this.#tools.requested({
           callId: e.call_id,
           name: e.name,
           arguments: e.arguments,
           responseId: e.response_id,
         });
         return;
-      case "response.done":
-        this.#onResponseDone(e.response.id ?? "", e.response.status ?? "completed");
+      case "response.done": {
+        const id = e.response.id ?? "";
+        this.#audio.responseDone(id);
+        if (!this.#tools.responseDone(id, e.response.status ?? "completed")) {
+          this.#continueEnding();
+        }
         return;
+      }
       case "error":
         this.#deps.metrics?.protocolErrors.inc({
           side: "model",
@@ -382,47 +360,18 @@ export class Call {
 
   #onAudioDelta(responseId: string, itemId: string, delta: string): void {
     const phase = this.#phase;
-    if (
-      this.#silencedResponses.has(responseId) || (phase.name === "ending" && phase.request.apology)
-    ) {
-      this.#recorder.droppedLateDeltas++; // interrupted or finished, or the apology is playing
-      return;
-    }
-    if (itemId !== this.#audioItemId) {
-      this.#flushAudio();
-      this.#audioItemId = itemId;
-    }
-    let mulaw: Uint8Array;
-    try {
-      mulaw = this.#deps.audio.toCaller(delta);
-    } catch (error) {
-      this.#log.warn("undecodable audio delta dropped: {error}", { error: errorMessage(error) });
+    const result = phase.name === "ending" && phase.request.apology
+      ? "silenced" // the apology is playing
+      : this.#audio.delta(responseId, itemId, delta);
+    if (result === "silenced") this.#recorder.droppedLateDeltas++;
+    else if (result === "undecodable") {
+      this.#log.warn("undecodable audio delta dropped");
       this.#deps.metrics?.protocolErrors.inc({ side: "model", reason: "invalid_audio" });
-      return;
     }
-    this.#aligner.append(mulaw);
-    this.#sendToCaller(itemId, this.#aligner.takeAligned());
   }
 
-  /** Sends what the aligner holds and marks the end of the audio sent so far. */
-  #flushAudio(): void {
-    if (this.#audioItemId !== undefined) {
-      this.#sendToCaller(this.#audioItemId, this.#aligner.flush());
-    }
-    this.#markTail();
-  }
-
-  #markTail(): void {
-    const mark = this.#playout.markTail();
-    if (mark !== undefined) this.#deps.stream.mark(mark);
-  }
-
-  #sendToCaller(itemId: string, mulaw: Uint8Array): void {
-    if (mulaw.length === 0) return;
-    if (!this.#deps.stream.sendAudio(mulaw)) return;
-    const mark = this.#playout.chunkSent(itemId, mulaw.length);
-    if (mark !== undefined) this.#deps.stream.mark(mark);
-    this.#recorder.framesToCaller += mulaw.length / MULAW_FRAME_BYTES;
+  #agentAudioSent(frames: number): void {
+    this.#recorder.framesToCaller += frames;
     const turnMs = this.#recorder.agentAudioSent();
     if (turnMs !== undefined) {
       this.#deps.metrics?.turnLatency.observe(turnMs / 1000);
@@ -438,14 +387,9 @@ export class Call {
 
   #bargeIn(): void {
     const t0 = this.#clock.now();
-    // Whatever the interrupted response still sends is stale: the server cancels it.
-    if (this.#activeResponseId !== undefined) this.#silence(this.#activeResponseId);
-    this.#aligner.reset();
-    this.#deps.audio.resetOutbound();
-    if (!this.#playout.hasUnplayed() || this.#phase.name === "ending") return;
-    this.#deps.stream.clear(); // first, before anything else: stop the sound now
+    const truncations = this.#audio.interrupt(this.#phase.name !== "ending");
+    if (truncations === undefined) return;
     const reactionMs = this.#clock.now() - t0;
-    const truncations = this.#playout.interrupt();
     for (const t of truncations) this.#deps.session.truncate(t.itemId, t.audioEndMs);
     const heardMs = truncations.at(-1)?.audioEndMs;
     this.#recorder.bargeIn(heardMs, reactionMs);
@@ -457,102 +401,6 @@ export class Call {
     this.#deps.metrics?.bargeInReaction.observe(reactionMs / 1000);
   }
 
-  /** Marks a response as silenced; only the newest few are kept (ids never recur). */
-  #silence(responseId: string): void {
-    this.#silencedResponses.add(responseId);
-    if (this.#silencedResponses.size > 32) {
-      this.#silencedResponses.delete(this.#silencedResponses.values().next().value!);
-    }
-  }
-
-  // ---------------------------------------------------------------- tools
-
-  #onResponseDone(responseId: string, status: string): void {
-    if (responseId === this.#activeResponseId) this.#activeResponseId = undefined;
-    this.#silence(responseId); // nothing after response.done is played either
-    this.#flushAudio();
-    const calls = this.#pendingTools.filter((c) => c.responseId === responseId);
-    if (calls.length > 0) {
-      this.#pendingTools = this.#pendingTools.filter((c) => c.responseId !== responseId);
-      // Tools run one response at a time, in order; their results go back together.
-      this.#toolsRunning++;
-      this.#toolChain = this.#toolChain
-        .then(() => this.#runTools(calls, status === "completed"))
-        .catch((error) => this.#log.error("tools failed: {error}", { error: errorMessage(error) }))
-        .finally(() => {
-          this.#toolsRunning--;
-          this.#continueEnding();
-        });
-      return;
-    }
-    this.#continueEnding();
-  }
-
-  async #runTools(calls: PendingToolCall[], completed: boolean): Promise<void> {
-    if (this.#phase.name === "finished") return;
-    const { session } = this.#deps;
-    if (!completed) {
-      // The response was cancelled (the caller spoke): do not act on it.
-      for (const call of calls) this.#refuseTool(call, "the caller interrupted");
-      return;
-    }
-    const filler = this.#timers.after(this.#deps.limits.slowToolMs, () => {
-      if (this.#phase.name !== "live") return;
-      // Never dead air: the model says a few words while the tool works.
-      session.createResponse({
-        instructions: "Say only a very short filler such as 'One moment while I check.'",
-        tool_choice: "none",
-      });
-    });
-    try {
-      for (const call of calls) {
-        if (this.#isOver()) return;
-        if (this.#phase.name === "ending" && !CALL_CONTROL_TOOLS.has(call.name)) {
-          // The goodbye is said or being said: nothing may change that the caller won't hear.
-          this.#refuseTool(call, "the call is ending");
-          continue;
-        }
-        const startedAt = isoNow(this.#clock);
-        const outcome = await this.#deps.tools.invoke(call.name, call.arguments, {
-          callSid: this.#deps.callSid,
-          callerNumber: callerNumber(this.#deps.from),
-        });
-        this.#recordTool(call, outcome, startedAt);
-        if (this.#isOver()) return;
-        session.sendFunctionOutput(call.callId, outcomeToOutput(outcome));
-      }
-    } finally {
-      this.#timers.clear(filler);
-    }
-    if (this.#phase.name === "live") session.createResponse();
-  }
-
-  #refuseTool(call: PendingToolCall, reason: string): void {
-    const outcome: ToolOutcome = { ok: true, output: { status: "not_run", reason }, durationMs: 0 };
-    this.#recordTool(call, outcome, isoNow(this.#clock));
-    this.#deps.session.sendFunctionOutput(call.callId, outcomeToOutput(outcome));
-  }
-
-  #recordTool(call: PendingToolCall, outcome: ToolOutcome, startedAt: string): void {
-    const result = outcome.ok
-      ? ((outcome.output as { status?: string } | null)?.status ?? "ok")
-      : outcome.error.code;
-    this.#deps.metrics?.toolCalls.inc({ tool: call.name, result: outcome.ok ? "ok" : result });
-    if (call.name === "book_slot" && outcome.ok) {
-      this.#deps.metrics?.bookings.inc({ result });
-    }
-    this.#recorder.tool(call, outcome, startedAt);
-    const fields = { tool: call.name, result, durationMs: outcome.durationMs };
-    if (outcome.ok) this.#log.info("tool {tool}: {result} in {durationMs} ms", fields);
-    else {
-      this.#log.warn("tool {tool}: {result} in {durationMs} ms", {
-        ...fields,
-        detail: outcome.error.message,
-      });
-    }
-    this.#save("in_progress"); // a crash now keeps what the tools did
-  }
-
   // ---------------------------------------------------------------- ending
 
   /**
@@ -562,14 +410,7 @@ export class Call {
   #endWith(request: EndRequest, reason: EndReason): boolean {
     const name = this.#phase.name;
     if (name === "ending" || name === "finished") return false;
-    // A transfer not yet made is no transfer: a caller who leaves first hung up (during
-    // the apology, the model being gone says more).
-    const ifCallerLeaves: EndReason = request.kind === "hangup"
-      ? reason
-      : request.apology
-      ? "model_unavailable"
-      : "caller_hung_up";
-    this.#setPhase({ name: "ending", request, reason, ifCallerLeaves, stage: "goodbye" });
+    this.#setPhase(endingPhase(request, reason));
     this.#idle.stop();
     this.#log.info("call ending ({kind}): {why}", { kind: request.kind, why: request.why });
     // Whatever happens (no goodbye, no echo), the call is over within the grace.
@@ -587,14 +428,14 @@ export class Call {
     if (phase.name !== "ending" || phase.stage !== "goodbye") return;
     const { session } = this.#deps;
     if (session.state === "open" && session.responseActive) return; // the goodbye is coming
-    if (this.#toolsRunning > 0) return; // their results come first
+    if (this.#tools.busy) return; // their results come first
     void this.#carryOut(phase);
   }
 
   /** Transfer or hang up once everything said has been heard. */
   async #carryOut(ending: Ending): Promise<void> {
     this.#setPhase({ ...ending, stage: "draining" });
-    this.#flushAudio();
+    this.#audio.flush();
     await this.#drained();
     const phase = this.#phase;
     if (phase.name === "ending" && phase.stage === "draining") await this.#execute(phase);
@@ -625,9 +466,9 @@ export class Call {
   async #drained(): Promise<void> {
     let timer: TimerHandle | undefined;
     await Promise.race([
-      this.#playout.whenDrained(),
+      this.#audio.whenDrained(),
       new Promise<void>((resolve) => {
-        timer = this.#timers.after(this.#playout.drainDeadlineMs(), () => {
+        timer = this.#timers.after(this.#audio.drainDeadlineMs(), () => {
           this.#log.warn("playback not confirmed by its deadline; ending anyway");
           resolve();
         });
@@ -714,15 +555,7 @@ export class Call {
       closeReason: this.#deps.session.closeReason,
     });
     this.#recorder.note("model unavailable: apology played");
-    if (this.#playout.hasUnplayed()) {
-      this.#deps.stream.clear();
-      this.#playout.interrupt();
-    }
-    this.#aligner.reset();
-    this.#audioItemId = undefined;
-    this.#aligner.append(this.#deps.apology);
-    this.#sendToCaller("apology", this.#aligner.flush());
-    this.#markTail();
+    this.#audio.playPrompt(this.#deps.apology, "apology");
     const canTransfer = Boolean(this.#deps.control && this.#deps.transferNumber);
     this.#endWith(
       { kind: canTransfer ? "transfer" : "hangup", why: "model unavailable", apology: true },
@@ -735,13 +568,12 @@ export class Call {
     if (phase.name === "finished") return;
     this.#log.info("media stream ended ({how})", { how });
     if (phase.name !== "ending") return this.#finish("caller_hung_up");
-    const carriedOut = phase.stage === "executing" || phase.stage === "awaiting_stop";
-    this.#finish(carriedOut ? phase.reason : phase.ifCallerLeaves);
+    this.#finish(reasonWhenStreamEnds(phase));
   }
 
   #finish(reason: EndReason): void {
     if (this.#phase.name === "finished") return;
-    const outcome = this.#outcomeFor(reason);
+    const outcome = outcomeFor(reason, this.#recorder.bookings);
     this.#setPhase({ name: "finished", reason, outcome });
     this.#idle.stop();
     this.#timers.clearAll();
@@ -759,43 +591,22 @@ export class Call {
       turns: this.#recorder.turnMs.length,
     });
     // Tool calls in flight finish first so their results are in the record.
-    void this.#toolChain.then(() => this.#save(outcome)).then((record) =>
+    void this.#tools.settled.then(() => this.#save(outcome)).then((record) =>
       this.#resolveDone(record)
     );
   }
 
-  #outcomeFor(reason: EndReason): CallOutcome {
-    if (reason === "transferred" || reason === "model_unavailable" || reason === "error") {
-      return reason;
-    }
-    const { bookings } = this.#recorder;
-    if (bookings.confirmed > 0) return "booked";
-    if (bookings.rescheduled > 0) return "rescheduled";
-    if (bookings.cancelled > 0) return "cancelled";
-    return reason;
-  }
-
   /** Saves the record as it is now, after every earlier save; never rejects. */
   #save(outcome: CallOutcome): Promise<CallRecord> {
-    const saved = this.#saves.then(async () => {
+    return this.#recorder.save(outcome, () => {
       const phase = this.#phase;
-      const record = this.#recorder.build({
-        outcome,
-        ended: outcome !== "in_progress",
+      return {
         endReason: phase.name === "finished" ? phase.reason : undefined,
         conversation: this.#deps.session.conversation.entries,
         modelStats: { ...this.#deps.session.stats },
         streamCounters: this.#deps.stream.counters,
-      });
-      try {
-        await this.#deps.records.saveCall(record);
-      } catch (error) {
-        this.#log.error("saving the call record failed: {error}", { error: errorMessage(error) });
-      }
-      return record;
+      };
     });
-    this.#saves = saved;
-    return saved;
   }
 
   // ---------------------------------------------------------------- greeting and idle

@@ -1,11 +1,13 @@
 /**
  * Record keeping for one call: what the call saw (turn latencies, tool calls, barge-ins,
  * bookings made, notes, Twilio annotations, frame counters), turned into a
- * {@linkcode CallRecord} on demand. No timers, no I/O: the call decides when to save.
+ * {@linkcode CallRecord} and saved when the call says so, one save after another.
  *
  * @module
  */
 import { type Clock, isoNow } from "../clock.ts";
+import type { Logger } from "../log.ts";
+import { errorMessage } from "../errors.ts";
 import { spokenText } from "../realtime/conversation_log.ts";
 import type { LogEntry } from "../realtime/conversation_log.ts";
 import type { ToolOutcome } from "../agent/tools.ts";
@@ -26,11 +28,13 @@ export interface BookingCounts {
   rescheduled: number;
 }
 
-/** What the record needs from the rest of the call when it is built. */
+/** Where the call record is saved. */
+export interface CallRecordSink {
+  saveCall(record: CallRecord): Promise<void>;
+}
+
+/** What the record needs from the rest of the call when it is saved. */
 export interface RecordContext {
-  outcome: CallOutcome;
-  /** Set once the call is over. */
-  ended: boolean;
   endReason: string | undefined;
   /** The conversation so far (the model session's record). */
   conversation: readonly LogEntry[];
@@ -45,6 +49,9 @@ export class CallRecorder {
   readonly #from: string;
   readonly #to: string;
   readonly #startedAt: string;
+  readonly #sink: CallRecordSink;
+  readonly #log: Logger;
+  #saves: Promise<unknown> = Promise.resolve();
   #speechStoppedAt: number | undefined;
   readonly #turnMs: number[] = [];
   readonly #bargeIns: { at: string; heardMs?: number; reactionMs: number }[] = [];
@@ -62,8 +69,17 @@ export class CallRecorder {
   droppedLateDeltas = 0;
 
   /** Starts the record now (by `clock`). */
-  constructor(call: { callSid: string; from: string; to: string; clock: Clock }) {
+  constructor(call: {
+    callSid: string;
+    from: string;
+    to: string;
+    clock: Clock;
+    sink: CallRecordSink;
+    log: Logger;
+  }) {
     this.#clock = call.clock;
+    this.#sink = call.sink;
+    this.#log = call.log;
     this.#callSid = call.callSid;
     this.#from = call.from;
     this.#to = call.to;
@@ -138,8 +154,26 @@ export class CallRecorder {
     this.#annotations[key] = value;
   }
 
-  /** The record as of now. */
-  build(ctx: RecordContext): CallRecord {
+  /**
+   * Saves the record as it is when this save's turn comes (after every earlier save, so
+   * the final one lands last). Never rejects: a failed save is logged.
+   */
+  save(outcome: CallOutcome, context: () => RecordContext): Promise<CallRecord> {
+    const saved = this.#saves.then(async () => {
+      const record = this.build(outcome, context());
+      try {
+        await this.#sink.saveCall(record);
+      } catch (error) {
+        this.#log.error("saving the call record failed: {error}", { error: errorMessage(error) });
+      }
+      return record;
+    });
+    this.#saves = saved;
+    return saved;
+  }
+
+  /** The record as of now (`in_progress` until the call is over). */
+  build(outcome: CallOutcome, ctx: RecordContext): CallRecord {
     const turnMs = [...this.#turnMs];
     const sorted = [...turnMs].sort((a, b) => a - b);
     const pct = (p: number) =>
@@ -151,8 +185,8 @@ export class CallRecorder {
       from: this.#from,
       to: this.#to,
       startedAt: this.#startedAt,
-      endedAt: ctx.ended ? isoNow(this.#clock) : undefined,
-      outcome: ctx.outcome,
+      endedAt: outcome !== "in_progress" ? isoNow(this.#clock) : undefined,
+      outcome,
       transcript: this.#transcript(ctx.conversation),
       toolCalls: [...this.#toolCalls],
       latency: {

@@ -1,0 +1,152 @@
+/**
+ * The agent's voice on its way to the caller: model audio deltas are converted, cut into
+ * whole 20 ms frames and sent to Twilio with thinned marks, so {@linkcode Playout} always
+ * knows what the caller has heard. On barge-in it clears Twilio's buffer first, then
+ * works out how much of each item was heard (the truncations), and from then on drops
+ * whatever the interrupted response still sends.
+ *
+ * @module
+ */
+import { MULAW_FRAME_BYTES } from "../codec/mulaw.ts";
+import type { AudioPath } from "./audio_path.ts";
+import { FrameAligner } from "./frame_aligner.ts";
+import { Playout, type Truncation } from "./playout.ts";
+import type { CallerStream } from "./ports.ts";
+
+/** What happened to one model audio delta. */
+export type DeltaResult = "sent" | "silenced" | "undecodable";
+
+/** Options of {@linkcode AgentAudio}. */
+export interface AgentAudioOptions {
+  stream: CallerStream;
+  audio: AudioPath;
+  /** Monotonic ms. */
+  now: () => number;
+  /** Agent audio between marks, ms. */
+  markIntervalMs: number;
+  /** Called for every chunk handed to Twilio, with its size in frames. */
+  onSent(frames: number): void;
+}
+
+/** How many silenced response ids are remembered (ids never recur). */
+const SILENCED_KEPT = 32;
+
+/** One call's outbound audio. */
+export class AgentAudio {
+  readonly #o: AgentAudioOptions;
+  readonly #aligner = new FrameAligner();
+  readonly #playout: Playout;
+  #itemId: string | undefined;
+  #activeResponseId: string | undefined;
+  /** Responses whose audio must not reach the caller: interrupted, or already done. */
+  readonly #silenced = new Set<string>();
+
+  constructor(options: AgentAudioOptions) {
+    this.#o = options;
+    this.#playout = new Playout(options.now, options.markIntervalMs);
+  }
+
+  /** Audio was sent that Twilio has not confirmed as played. */
+  get playing(): boolean {
+    return this.#playout.hasUnplayed();
+  }
+
+  /** A response started: its audio is the one a barge-in interrupts. */
+  responseStarted(responseId: string): void {
+    this.#activeResponseId = responseId;
+  }
+
+  /** A model audio delta (base64 in the session's output format). */
+  delta(responseId: string, itemId: string, base64: string): DeltaResult {
+    if (this.#silenced.has(responseId)) return "silenced";
+    if (itemId !== this.#itemId) {
+      this.flush();
+      this.#itemId = itemId;
+    }
+    let mulaw: Uint8Array;
+    try {
+      mulaw = this.#o.audio.toCaller(base64);
+    } catch {
+      return "undecodable";
+    }
+    this.#aligner.append(mulaw);
+    this.#send(itemId, this.#aligner.takeAligned());
+    return "sent";
+  }
+
+  /** An item's audio is complete. */
+  itemDone(itemId: string): void {
+    if (itemId === this.#itemId) this.flush();
+  }
+
+  /** A response is over: nothing it sends later is played. */
+  responseDone(responseId: string): void {
+    if (responseId === this.#activeResponseId) this.#activeResponseId = undefined;
+    this.#silence(responseId);
+    this.flush();
+  }
+
+  /** Sends what the aligner holds and marks the end of the audio sent so far. */
+  flush(): void {
+    if (this.#itemId !== undefined) this.#send(this.#itemId, this.#aligner.flush());
+    const mark = this.#playout.markTail();
+    if (mark !== undefined) this.#o.stream.mark(mark);
+  }
+
+  /** A Twilio mark echo. */
+  markEchoed(name: string): void {
+    this.#playout.markEchoed(name);
+  }
+
+  /**
+   * The caller started talking. The interrupted response is silenced; if audio is still
+   * playing (and `clear` is allowed), Twilio's buffer is cleared first, then the
+   * truncations (what was heard of each item) are returned. Undefined when nothing
+   * was cleared.
+   */
+  interrupt(clear: boolean): Truncation[] | undefined {
+    if (this.#activeResponseId !== undefined) this.#silence(this.#activeResponseId);
+    this.#aligner.reset();
+    this.#o.audio.resetOutbound();
+    if (!this.#playout.hasUnplayed() || !clear) return undefined;
+    this.#o.stream.clear(); // first, before anything else: stop the sound now
+    return this.#playout.interrupt();
+  }
+
+  /** Plays prepared mu-law audio (the apology) at once, cutting off whatever was playing. */
+  playPrompt(mulaw: Uint8Array, name: string): void {
+    if (this.#activeResponseId !== undefined) this.#silence(this.#activeResponseId);
+    if (this.#playout.hasUnplayed()) {
+      this.#o.stream.clear();
+      this.#playout.interrupt();
+    }
+    this.#aligner.reset();
+    this.#itemId = name;
+    this.#aligner.append(mulaw);
+    this.flush();
+  }
+
+  /** Resolves when everything sent has played, or after the schedule's deadline. */
+  whenDrained(): Promise<void> {
+    return this.#playout.whenDrained();
+  }
+
+  /** How long {@linkcode whenDrained} may take at most, ms. */
+  drainDeadlineMs(): number {
+    return this.#playout.drainDeadlineMs();
+  }
+
+  #send(itemId: string, mulaw: Uint8Array): void {
+    if (mulaw.length === 0 || !this.#o.stream.sendAudio(mulaw)) return;
+    const mark = this.#playout.chunkSent(itemId, mulaw.length);
+    if (mark !== undefined) this.#o.stream.mark(mark);
+    this.#o.onSent(mulaw.length / MULAW_FRAME_BYTES);
+  }
+
+  #silence(responseId: string): void {
+    this.#silenced.add(responseId);
+    if (this.#silenced.size > SILENCED_KEPT) {
+      this.#silenced.delete(this.#silenced.values().next().value!);
+    }
+  }
+}
