@@ -16,6 +16,7 @@
 import { isAbsolute, resolve } from "node:path";
 import type { BusinessProfile } from "./business.ts";
 import type { BookingStore, StoreOptions } from "./types.ts";
+import { logger } from "../log.ts";
 
 /** A `DATABASE_URL` that names no supported backend. */
 export class DatabaseUrlError extends Error {
@@ -84,4 +85,31 @@ export async function openStore(
     }
   }
   return store;
+}
+
+/**
+ * Start-up clean-up after a crash: marks `abandoned` the `in_progress` records of calls that
+ * started longer ago than any call can still be running (`maxCallSeconds` plus
+ * `drainSeconds` plus a minute), so a crash leaves no record `in_progress` forever while calls
+ * live on other instances sharing the database are left alone (and a live call's own later
+ * save would win anyway). Returns how many; a failure is logged, never thrown.
+ */
+export async function abandonCrashedCalls(
+  store: Pick<BookingStore, "abandonStaleCalls">,
+  limits: { maxCallSeconds: number; drainSeconds: number },
+  now: Temporal.Instant = Temporal.Now.instant(),
+): Promise<number> {
+  const log = logger("booking");
+  try {
+    const n = await store.abandonStaleCalls(
+      now.subtract({ seconds: limits.maxCallSeconds + limits.drainSeconds + 60 }),
+    );
+    if (n > 0) {
+      log.warn("marked {count} call records left in progress by a crash abandoned", { count: n });
+    }
+    return n;
+  } catch (err) {
+    log.error("marking crashed calls abandoned failed: {error}", { error: String(err) });
+    return 0;
+  }
 }
