@@ -32,6 +32,42 @@ export type DatabaseTarget =
   | { kind: "sqlite"; path: string }
   | { kind: "postgres"; url: string };
 
+/** Query parameters that may carry a secret in a database URL. */
+const SECRET_PARAM = /pass|pwd|secret|token|key/i;
+
+/**
+ * `DATABASE_URL` safe to log: the password and any secret-looking query parameter
+ * (`?password=`, `sslpassword`, …) replaced by `[redacted]`, parsed with `new URL()` so a
+ * password containing `@` or `:` is redacted whole. A URL that does not parse keeps only its
+ * scheme and host part.
+ *
+ * @example
+ * ```ts
+ * redactDatabaseUrl("postgres://app:p@ss@db:5432/x"); // "postgres://app:[redacted]@db:5432/x"
+ * ```
+ */
+export function redactDatabaseUrl(databaseUrl: string): string {
+  const REDACTED = "[redacted]";
+  let url: URL;
+  try {
+    url = new URL(databaseUrl.trim());
+  } catch {
+    // Unparseable (e.g. an unencoded "/" or "#" in the password): keep what follows the
+    // last "@" up to any query, never what precedes it.
+    const m = /^([a-z][a-z0-9+.-]*:)?(\/\/)?(?:.*@)?([^?#]*)/is.exec(databaseUrl.trim());
+    const [, scheme = "", slashes = "", rest = ""] = m ?? [];
+    return `${scheme}${slashes}${databaseUrl.includes("@") ? `${REDACTED}@` : ""}${rest}` +
+      (/[?#]/.test(databaseUrl) ? `?${REDACTED}` : "");
+  }
+  // A placeholder the URL serializer leaves alone, swapped for the marker afterwards.
+  const mark = `x${crypto.randomUUID().replaceAll("-", "")}`;
+  if (url.password) url.password = mark;
+  for (const key of [...url.searchParams.keys()]) {
+    if (SECRET_PARAM.test(key)) url.searchParams.set(key, mark);
+  }
+  return url.toString().replaceAll(mark, REDACTED);
+}
+
 /**
  * Parses `DATABASE_URL`: `sqlite:PATH` (relative to `cwd`), `sqlite::memory:`,
  * `sqlite:///abs/path`, `file:PATH`, or `postgres://` / `postgresql://`.
@@ -42,7 +78,9 @@ export function parseDatabaseUrl(databaseUrl: string, cwd: string = Deno.cwd()):
   const m = /^(?:sqlite|file):(.*)$/i.exec(url);
   if (!m || m[1] === "") {
     throw new DatabaseUrlError(
-      `DATABASE_URL "${databaseUrl}" is not supported: use sqlite:PATH (e.g. sqlite:data/bookings.db) or postgres://user@host:5432/db`,
+      `DATABASE_URL "${
+        redactDatabaseUrl(databaseUrl)
+      }" is not supported: use sqlite:PATH (e.g. sqlite:data/bookings.db) or postgres://user@host:5432/db`,
     );
   }
   let path = m[1];
