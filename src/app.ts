@@ -12,7 +12,7 @@ import { healthRoutes, type RunningServer, startServer } from "./server.ts";
 import { VERSION } from "./version.ts";
 import { DEFAULT_BUSINESS_FILE, loadBusinessProfile } from "./booking/business.ts";
 import type { BusinessProfile } from "./booking/business.ts";
-import { openStore } from "./booking/store.ts";
+import { abandonCrashedCalls, openStore } from "./booking/store.ts";
 import type { BookingStore } from "./booking/types.ts";
 import { Metrics } from "./metrics.ts";
 import { loadApologies } from "./assets.ts";
@@ -61,6 +61,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   }
   const profile = loadBusinessProfile(config.businessFile ?? DEFAULT_BUSINESS_FILE);
   const store = await openStore(config.databaseUrl, profile);
+  await abandonCrashedCalls(store, config.limits);
   const metrics = new Metrics();
   const control = overrides.control ?? (config.twilio.accountSid
     ? new TwilioCallControl({

@@ -10,6 +10,7 @@
 import { z } from "zod";
 import { parseEnv } from "node:util";
 import { E164_PATTERN } from "./phone.ts";
+import { redactDatabaseUrl } from "./booking/store.ts";
 
 const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
 
@@ -262,6 +263,6 @@ export function redactConfig(config: Config): Record<string, unknown> {
     ...config,
     openai: { ...config.openai, apiKey: mask(config.openai.apiKey) },
     twilio: { ...config.twilio, authToken: mask(config.twilio.authToken) },
-    databaseUrl: config.databaseUrl.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:[redacted]@"),
+    databaseUrl: redactDatabaseUrl(config.databaseUrl),
   };
 }

@@ -9,6 +9,117 @@
  */
 import client from "prom-client";
 
+/** Every tool the agent offers; any other name the model sends is counted as `unknown`. */
+export const TOOL_LABELS: ReadonlySet<string> = new Set([
+  "get_pricing",
+  "get_slots",
+  "book_slot",
+  "find_booking",
+  "cancel_booking",
+  "reschedule_booking",
+  "end_call",
+  "transfer_call",
+]);
+
+/** Tool results (`ok` or a tool error code); anything else is `other`. */
+export const TOOL_RESULT_LABELS: ReadonlySet<string> = new Set([
+  "ok",
+  "unknown_tool",
+  "invalid_arguments",
+  "timeout",
+  "failed",
+  "not_run",
+]);
+
+/** `status` values of book_slot's result; anything else is `other`. */
+export const BOOKING_RESULT_LABELS: ReadonlySet<string> = new Set([
+  "confirmed",
+  "already_booked",
+  "unavailable",
+  "not_booked",
+  "unknown",
+]);
+
+/**
+ * Error codes the Realtime API sends in `error` events that are worth their own series
+ * (https://platform.openai.com/docs/api-reference/realtime-server-events/error); any other
+ * code the model side sends is counted as `other`.
+ */
+export const MODEL_ERROR_LABELS: ReadonlySet<string> = new Set([
+  "invalid_request_error",
+  "server_error",
+  "invalid_value",
+  "invalid_json",
+  "invalid_api_key",
+  "rate_limit_exceeded",
+  "session_expired",
+  "cannot_update_voice",
+  "conversation_already_has_active_response",
+  "response_cancel_not_active",
+  "input_audio_buffer_commit_empty",
+  "item_id_exists",
+  "item_truncate_invalid_item_id",
+  "item_delete_invalid_item_id",
+  "missing_required_parameter",
+  "unknown_parameter",
+  "invalid_audio",
+]);
+
+/** A label value our own code chose: short, lower case. */
+const OWN_LABEL = /^[a-z][a-z0-9_.-]{0,63}$/;
+
+/**
+ * Keeps one label's values to a bounded set: `known` values pass, and when `open` > 0 up to
+ * `open` further values written by our own code (matching {@linkcode OWN_LABEL}); every
+ * other value becomes `fallback`. A series per value is forever, so this bounds memory and
+ * the size of `/metrics` whatever a peer sends.
+ */
+export class LabelBound {
+  readonly #known: ReadonlySet<string>;
+  readonly #fallback: string;
+  readonly #open: number;
+  readonly #seen = new Set<string>();
+
+  /** Builds the bound. */
+  constructor(known: Iterable<string>, fallback: string, open = 0) {
+    this.#known = new Set(known);
+    this.#fallback = fallback;
+    this.#open = open;
+  }
+
+  /** The value to record for `value`. */
+  map(value: string | number | undefined): string {
+    const v = String(value ?? "");
+    if (this.#known.has(v) || this.#seen.has(v)) return v;
+    if (this.#seen.size < this.#open && OWN_LABEL.test(v)) {
+      this.#seen.add(v);
+      return v;
+    }
+    return this.#fallback;
+  }
+}
+
+/** A counter whose label values are passed through {@linkcode LabelBound}s. */
+export class BoundedCounter<L extends string> {
+  /** The underlying prom-client counter. */
+  readonly counter: client.Counter<L>;
+  readonly #bound: (labels: Partial<Record<L, string | number>>) => Partial<Record<L, string>>;
+
+  /** Wraps `counter`; `bound` maps the labels of each increment. */
+  constructor(
+    counter: client.Counter<L>,
+    bound: (labels: Partial<Record<L, string | number>>) => Partial<Record<L, string>>,
+  ) {
+    this.counter = counter;
+    this.#bound = bound;
+  }
+
+  /** Adds `value` (default 1) to the series named by the bounded `labels`. */
+  inc(labels: Partial<Record<L, string | number>>, value?: number): void {
+    this.counter.inc(this.#bound(labels) as client.LabelValues<L>, value);
+  }
+}
+
 /** Seconds buckets for latencies that matter at the millisecond scale. */
 const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
 /** Seconds buckets for conversational turn latency. */
@@ -19,16 +130,16 @@ export class Metrics {
   /** The registry `/metrics` renders. */
   readonly registry: client.Registry = new client.Registry();
   readonly activeCalls: client.Gauge;
-  readonly callsTotal: client.Counter<"outcome">;
+  readonly callsTotal: BoundedCounter<"outcome">;
   readonly turnLatency: client.Histogram;
   readonly bargeInReaction: client.Histogram;
   readonly bargeIns: client.Counter;
   readonly modelReconnects: client.Counter;
-  readonly toolCalls: client.Counter<"tool" | "result">;
-  readonly bookings: client.Counter<"result">;
-  readonly protocolErrors: client.Counter<"side" | "reason">;
+  readonly toolCalls: BoundedCounter<"tool" | "result">;
+  readonly bookings: BoundedCounter<"result">;
+  readonly protocolErrors: BoundedCounter<"side" | "reason">;
   readonly framesRelayed: client.Counter<"direction">;
-  readonly webhooks: client.Counter<"route" | "result">;
+  readonly webhooks: BoundedCounter<"route" | "result">;
 
   constructor() {
     const registers = [this.registry];
@@ -37,12 +148,31 @@ export class Metrics {
       help: "Calls with an open media stream.",
       registers,
     });
-    this.callsTotal = new client.Counter({
-      name: "voice_calls_total",
-      help: "Finished calls by outcome.",
-      labelNames: ["outcome"],
-      registers,
-    });
+    const outcome = new LabelBound(
+      [
+        "booked",
+        "rescheduled",
+        "cancelled",
+        "information",
+        "transferred",
+        "caller_hung_up",
+        "agent_hung_up",
+        "model_unavailable",
+        "shutdown",
+        "error",
+      ],
+      "other",
+      16,
+    );
+    this.callsTotal = new BoundedCounter(
+      new client.Counter({
+        name: "voice_calls_total",
+        help: "Finished calls by outcome.",
+        labelNames: ["outcome"],
+        registers,
+      }),
+      (l) => ({ outcome: outcome.map(l.outcome) }),
+    );
     this.turnLatency = new client.Histogram({
       name: "voice_turn_latency_seconds",
       help: "Caller stopped speaking -> first agent audio sent to Twilio.",
@@ -65,36 +195,61 @@ export class Metrics {
       help: "Realtime sessions re-established after a drop.",
       registers,
     });
-    this.toolCalls = new client.Counter({
-      name: "voice_tool_calls_total",
-      help: "Model tool calls by tool and result (ok, invalid_arguments, timeout, failed, ...).",
-      labelNames: ["tool", "result"],
-      registers,
-    });
-    this.bookings = new client.Counter({
-      name: "voice_bookings_total",
-      help: "Booking attempts by result (confirmed, unavailable, ...).",
-      labelNames: ["result"],
-      registers,
-    });
-    this.protocolErrors = new client.Counter({
-      name: "voice_protocol_errors_total",
-      help: "Dropped or rejected protocol messages by side (twilio, model) and reason.",
-      labelNames: ["side", "reason"],
-      registers,
-    });
+    // Tool names and error codes are chosen by the model: only known values are labels.
+    const tool = new LabelBound(TOOL_LABELS, "unknown");
+    const toolResult = new LabelBound(TOOL_RESULT_LABELS, "other");
+    this.toolCalls = new BoundedCounter(
+      new client.Counter({
+        name: "voice_tool_calls_total",
+        help: "Model tool calls by tool (unknown: a name no tool has) and result " +
+          "(ok, invalid_arguments, timeout, failed, ...).",
+        labelNames: ["tool", "result"],
+        registers,
+      }),
+      (l) => ({ tool: tool.map(l.tool), result: toolResult.map(l.result) }),
+    );
+    const bookingResult = new LabelBound(BOOKING_RESULT_LABELS, "other");
+    this.bookings = new BoundedCounter(
+      new client.Counter({
+        name: "voice_bookings_total",
+        help: "Booking attempts by result (confirmed, already_booked, unavailable, ...).",
+        labelNames: ["result"],
+        registers,
+      }),
+      (l) => ({ result: bookingResult.map(l.result) }),
+    );
+    const side = new LabelBound(["twilio", "model"], "other");
+    const modelReason = new LabelBound(MODEL_ERROR_LABELS, "other");
+    const ownReason = new LabelBound(["stream_error", "invalid_audio"], "other", 32);
+    this.protocolErrors = new BoundedCounter(
+      new client.Counter({
+        name: "voice_protocol_errors_total",
+        help: "Dropped or rejected protocol messages by side (twilio, model) and reason.",
+        labelNames: ["side", "reason"],
+        registers,
+      }),
+      (l) => {
+        const s = side.map(l.side);
+        return { side: s, reason: (s === "model" ? modelReason : ownReason).map(l.reason) };
+      },
+    );
     this.framesRelayed = new client.Counter({
       name: "voice_frames_relayed_total",
       help: "Audio messages relayed, by direction (to_model, to_caller).",
       labelNames: ["direction"],
       registers,
     });
-    this.webhooks = new client.Counter({
-      name: "voice_webhooks_total",
-      help: "Twilio webhooks by route and result.",
-      labelNames: ["route", "result"],
-      registers,
-    });
+    const route = new LabelBound(["voice", "status", "media"], "other", 16);
+    const webhookResult = new LabelBound(["accepted", "busy", "draining"], "other", 32);
+    this.webhooks = new BoundedCounter(
+      new client.Counter({
+        name: "voice_webhooks_total",
+        help: "Twilio webhooks by route and result.",
+        labelNames: ["route", "result"],
+        registers,
+      }),
+      (l) => ({ route: route.map(l.route), result: webhookResult.map(l.result) }),
+    );
     new client.Gauge({
       name: "voice_process_resident_memory_bytes",
       help: "Resident set size of the process.",

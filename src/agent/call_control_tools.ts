@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { defineTool, type Tool } from "./tools.ts";
+import { defineTool, modelText, type Tool } from "./tools.ts";
 
 /** What the call-control tools ask of the call. */
 export interface CallControlRequests {
@@ -15,7 +15,7 @@ export interface CallControlRequests {
   requestHangUp(reason: string): void;
 }
 
-const reason = z.string().trim().min(1).max(200).describe("Why, in a few words");
+const reason = modelText(200).describe("Why, in a few words");
 
 /** Builds `end_call` and, when transfers are possible, `transfer_call`. */
 export function callControlTools(requests: CallControlRequests): Tool[] {

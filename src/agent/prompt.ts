@@ -107,6 +107,9 @@ export function buildInstructions(ctx: PromptContext): string {
     "- Before calling book_slot, read back the service, the day and time, and the name, and " +
     "get a clear yes. Then call book_slot with the slot's exact ISO start.",
     "- If book_slot says the slot is unavailable, apologise and offer the alternatives it returns.",
+    "- Booking for several people: one book_slot call per person, each with that person's " +
+    "name. already_booked means that person already has it; unknown means call book_slot " +
+    "again with the same details before saying anything is booked.",
     `- ${
       ctx.callerNumber
         ? `The caller's number is ${ctx.callerNumber}; bookings use it unless they give another.`

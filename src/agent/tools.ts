@@ -7,7 +7,24 @@
  */
 import { z } from "zod";
 import { type Clock, systemClock } from "../clock.ts";
-import { errorMessage } from "../errors.ts";
+import { cleanText } from "../booking/sanitize.ts";
+import { logger } from "../log.ts";
+
+const log = logger("tools");
+
+/** Longest arguments text accepted from the model (JSON); longer is refused unparsed. */
+export const MAX_ARGUMENTS_CHARS = 16_384;
+
+/**
+ * A string argument from the model: at most `max` characters (the JSON Schema says so, and
+ * longer is refused), control and invisible formatting characters removed, trimmed, and
+ * not empty after that.
+ */
+export function modelText(max: number) {
+  return z.string().max(max).transform((s) => cleanText(s, { max, oneLine: true })).pipe(
+    z.string().min(1),
+  );
+}
 
 /** What a handler gets besides its arguments. */
 export interface ToolContext {
@@ -26,6 +43,11 @@ export interface Tool<S extends z.ZodType = z.ZodType> {
   parameters: S;
   /** Handler deadline; past it the model gets a `timeout` error result. */
   timeoutMs: number;
+  /**
+   * What the model is told when the handler misses its deadline. Default: it did not
+   * finish, offer to try again. A tool that changes state says the outcome is unknown.
+   */
+  timeoutMessage?: string;
   handler(args: z.output<S>, ctx: ToolContext): Promise<unknown>;
 }
 
@@ -95,7 +117,8 @@ export class ToolRegistry {
   /**
    * Runs a tool for the model: parses the JSON arguments, validates them, runs the
    * handler under its timeout. Never throws: every failure becomes an error outcome
-   * the model can read and recover from.
+   * the model can read and recover from. Internal errors reach the model as a generic
+   * message (it may read it aloud); the detail goes to the log.
    */
   async invoke(
     name: string,
@@ -111,7 +134,19 @@ export class ToolRegistry {
         ok: false,
         error: {
           code: "unknown_tool",
-          message: `no tool named ${name}; available: ${this.names.join(", ")}`,
+          message: `no tool named ${cleanText(name, { max: 64, oneLine: true })}; available: ${
+            this.names.join(", ")
+          }`,
+        },
+        durationMs: elapsed(),
+      };
+    }
+    if (argumentsJson.length > MAX_ARGUMENTS_CHARS) {
+      return {
+        ok: false,
+        error: {
+          code: "invalid_arguments",
+          message: `arguments are too long (at most ${MAX_ARGUMENTS_CHARS} characters)`,
         },
         durationMs: elapsed(),
       };
@@ -133,7 +168,9 @@ export class ToolRegistry {
         error: {
           code: "invalid_arguments",
           message: `invalid arguments for ${name}; fix them and call again`,
-          issues: parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`),
+          issues: parsed.error.issues.slice(0, 10).map((i) =>
+            cleanText(`${i.path.join(".") || "(root)"}: ${i.message}`, { max: 200, oneLine: true })
+          ),
         },
         durationMs: elapsed(),
       };
@@ -156,7 +193,7 @@ export class ToolRegistry {
           ok: false,
           error: {
             code: "timeout",
-            message:
+            message: tool.timeoutMessage ??
               `${name} did not finish within ${tool.timeoutMs} ms; tell the caller and offer to try again`,
           },
           durationMs: elapsed(),
@@ -164,9 +201,18 @@ export class ToolRegistry {
       }
       return { ok: true, output: result, durationMs: elapsed() };
     } catch (error) {
+      log.error("tool {tool} failed: {error}", {
+        callSid: ctx.callSid,
+        tool: name,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      });
       return {
         ok: false,
-        error: { code: "failed", message: `${name} failed: ${errorMessage(error)}` },
+        error: {
+          code: "failed",
+          message: `${name} could not be completed because of an internal problem. ` +
+            "Apologise, and offer to try again or to take a message.",
+        },
         durationMs: elapsed(),
       };
     } finally {

@@ -28,10 +28,10 @@ import { dayBounds } from "./availability.ts";
 import type { StoreOptions } from "./types.ts";
 import type { CallRecord } from "../call/record.ts";
 import {
+  ABANDONED_OUTCOME,
   type BookDecision,
   type BookingRow,
   type CancelDecision,
-  checkCallRecord,
   checkMovable,
   decideBook,
   decideCancel,
@@ -44,8 +44,10 @@ import {
   type RescheduleDecision,
   type RowDialect,
   rowsToIntervals,
+  saveCallRecord,
   type SqlRow,
   StoreBase,
+  StoreBusyError,
 } from "./store_core.ts";
 
 type Sql = postgres.Sql;
@@ -97,6 +99,12 @@ const MAX_BOOKING_MS = 26 * 60 * 60 * 1000;
 
 /** Errors worth retrying the whole transaction for. */
 const RETRYABLE = new Set(["40001", "40P01"]);
+
+/** lock_not_available (lock_timeout) and query_canceled (statement_timeout): rolled back. */
+const GAVE_UP = new Set(["55P03", "57014"]);
+
+/** Less time than this left before a booking's deadline: give up rather than start. */
+const MIN_BOOKING_BUDGET_MS = 50;
 
 const DIALECT: RowDialect = {
   timeSuffix: "_at",
@@ -162,13 +170,34 @@ export class PostgresBookingStore extends StoreBase {
     );
   }
 
-  /** Runs `fn` in a transaction, retrying on serialization failures and deadlocks. */
-  async #tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` in a transaction, retrying on serialization failures and deadlocks.
+   *
+   * With a `deadlineMs` (a `performance.now()` value), the server itself enforces it:
+   * `lock_timeout` and `statement_timeout` are set to the time left, so a transaction stuck
+   * behind another session's day lock is cancelled and rolled back by PostgreSQL instead of
+   * committing after the caller gave up; the body is not started, and not committed, once
+   * the deadline has passed. Any of these throws {@linkcode StoreBusyError}.
+   */
+  async #tx<T>(fn: (tx: Tx) => Promise<T>, deadlineMs: number | null = null): Promise<T> {
+    const left = () => deadlineMs === null ? Infinity : Math.floor(deadlineMs - performance.now());
     for (let attempt = 1;; attempt++) {
       try {
-        return await this.#sql.begin((tx) => fn(tx)) as T;
+        return await this.#sql.begin(async (tx) => {
+          if (deadlineMs !== null) {
+            // Measured here: waiting for a pooled connection used part of the budget.
+            const ms = left();
+            if (ms < MIN_BOOKING_BUDGET_MS) throw new StoreBusyError();
+            await tx`SELECT set_config('lock_timeout', ${`${ms}ms`}, true),
+              set_config('statement_timeout', ${`${ms}ms`}, true)`;
+          }
+          const result = await fn(tx);
+          if (left() <= 0) throw new StoreBusyError(); // roll back rather than commit late
+          return result;
+        }) as T;
       } catch (err) {
-        if (attempt < 5 && RETRYABLE.has(pgCode(err) ?? "")) continue;
+        if (deadlineMs !== null && GAVE_UP.has(pgCode(err) ?? "")) throw new StoreBusyError();
+        if (attempt < 5 && RETRYABLE.has(pgCode(err) ?? "") && left() > 0) continue;
         throw err;
       }
     }
@@ -256,7 +285,7 @@ export class PostgresBookingStore extends StoreBase {
             now: this.now(),
             prep,
             keyRow: keyRows.length ? toBookingRow(keyRows[0]) : undefined,
-            existing: rowsToIntervals(await this.#dayIntervals(tx, prep.start)),
+            dayRows: await this.#dayIntervals(tx, prep.start),
           });
           if (decision.kind !== "insert") return decision;
           const row = attempt === 1 ? decision.row : { ...decision.row, id: newBookingId() };
@@ -268,7 +297,7 @@ export class PostgresBookingStore extends StoreBase {
               ${row.phoneDigits}, ${row.status}, ${row.callSid}, ${row.idempotencyKey},
               ${new Date(row.createdMs)}, ${new Date(row.updatedMs)})`;
           return { kind: "insert", row };
-        });
+        }, prep.deadlineMs);
       } catch (err) {
         // A reference collision: the whole transaction rolled back; try again with a new id.
         if (attempt < 5 && pgCode(err) === "23505" && pgConstraint(err) === "bookings_pkey") {
@@ -337,8 +366,44 @@ export class PostgresBookingStore extends StoreBase {
   }
 
   /** @inheritdoc */
-  async saveCall(record: CallRecord): Promise<void> {
-    checkCallRecord(record);
+  saveCall(record: CallRecord): Promise<void> {
+    return saveCallRecord(record, (r) => this.#upsertCall(r), (r) => this.#upsertCallSummary(r));
+  }
+
+  /** The scalar columns only; an existing row keeps its transcript and tool calls. */
+  async #upsertCallSummary(record: CallRecord): Promise<void> {
+    const sql = this.#sql;
+    await sql`INSERT INTO calls (call_sid, from_number, to_number, started_at, ended_at, outcome,
+        transcript, tool_calls, latency, barge_ins, extra, updated_at)
+      VALUES (${record.callSid}, ${record.from}, ${record.to},
+        ${new Date(Temporal.Instant.from(record.startedAt).epochMilliseconds)},
+        ${
+      record.endedAt === undefined
+        ? null
+        : new Date(Temporal.Instant.from(record.endedAt).epochMilliseconds)
+    },
+        ${record.outcome}, '[]'::jsonb, '[]'::jsonb, '{}'::jsonb, '[]'::jsonb,
+        ${sql.json((record.extra ?? {}) as Json)}, ${new Date(this.now().epochMilliseconds)})
+      ON CONFLICT (call_sid) DO UPDATE SET
+        from_number = excluded.from_number, to_number = excluded.to_number,
+        started_at = excluded.started_at, ended_at = excluded.ended_at,
+        outcome = excluded.outcome, extra = coalesce(calls.extra, '{}'::jsonb) || excluded.extra,
+        updated_at = excluded.updated_at`;
+  }
+
+  /** @inheritdoc */
+  async abandonStaleCalls(startedBefore: Temporal.Instant): Promise<number> {
+    const now = this.now();
+    const rows = await this.#sql`UPDATE calls SET outcome = ${ABANDONED_OUTCOME},
+        ended_at = coalesce(ended_at, updated_at),
+        extra = coalesce(extra, '{}'::jsonb) || jsonb_build_object('abandonedAt', ${now.toString()}::text),
+        updated_at = ${new Date(now.epochMilliseconds)}
+      WHERE outcome = 'in_progress' AND started_at < ${new Date(startedBefore.epochMilliseconds)}
+      RETURNING call_sid`;
+    return rows.length;
+  }
+
+  async #upsertCall(record: CallRecord): Promise<void> {
     const sql = this.#sql;
     const ended = record.endedAt === undefined
       ? null

@@ -25,10 +25,10 @@ import { dayBounds } from "./availability.ts";
 import type { StoreOptions } from "./types.ts";
 import type { CallRecord } from "../call/record.ts";
 import {
+  ABANDONED_OUTCOME,
   type BookDecision,
   type BookingRow,
   type CancelDecision,
-  checkCallRecord,
   checkMovable,
   decideBook,
   decideCancel,
@@ -41,8 +41,10 @@ import {
   type RescheduleDecision,
   type RowDialect,
   rowsToIntervals,
+  saveCallRecord,
   type SqlRow,
   StoreBase,
+  StoreBusyError,
 } from "./store_core.ts";
 
 /** SQLITE_BUSY (5) or SQLITE_LOCKED (6): another connection holds the lock. */
@@ -170,17 +172,22 @@ export class SqliteBookingStore extends StoreBase {
   /**
    * Runs `fn` inside `BEGIN IMMEDIATE … COMMIT`, rolling back if it throws. Only taking the
    * lock is asynchronous; `fn` itself runs synchronously, so nothing else in this process can
-   * run statements inside the transaction.
+   * run statements inside the transaction. Waits for the lock until the busy timeout or
+   * `deadlineMs` (a `performance.now()` value), whichever is first, then throws
+   * {@linkcode StoreBusyError} having written nothing: once the lock is taken the body and
+   * the commit run without yielding, so a caller that gave up is never booked behind its back.
    */
-  async #tx<T>(fn: () => T): Promise<T> {
-    const deadline = performance.now() + this.#busyTimeoutMs;
+  async #tx<T>(fn: () => T, deadlineMs: number | null = null): Promise<T> {
+    const deadline = Math.min(performance.now() + this.#busyTimeoutMs, deadlineMs ?? Infinity);
     for (let delay = 1;; delay = Math.min(delay * 2, 25)) {
       try {
         this.#db.exec("BEGIN IMMEDIATE");
         break;
       } catch (err) {
-        if (!isBusy(err) || performance.now() >= deadline) throw err;
-        await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random())));
+        if (!isBusy(err)) throw err;
+        const left = deadline - performance.now();
+        if (left <= 0) throw new StoreBusyError();
+        await new Promise((r) => setTimeout(r, Math.min(left, delay * (0.5 + Math.random()))));
       }
     }
     try {
@@ -286,11 +293,11 @@ export class SqliteBookingStore extends StoreBase {
         now: this.now(),
         prep,
         keyRow: keyRow ? toBookingRow(keyRow) : undefined,
-        existing: rowsToIntervals(this.#dayIntervals(prep.start)),
+        dayRows: this.#dayIntervals(prep.start),
       });
       if (decision.kind === "insert") return { kind: "insert", row: this.#insert(decision.row) };
       return decision;
-    });
+    }, prep.deadlineMs);
   }
 
   /** @inheritdoc */
@@ -348,8 +355,53 @@ export class SqliteBookingStore extends StoreBase {
 
   /** @inheritdoc */
   saveCall(record: CallRecord): Promise<void> {
-    checkCallRecord(record);
-    return this.#tx(() => this.#upsertCall(record));
+    return saveCallRecord(
+      record,
+      (r) => this.#tx(() => this.#upsertCall(r)),
+      (r) => this.#tx(() => this.#upsertCallSummary(r)),
+    );
+  }
+
+  /** The scalar columns only; an existing row keeps its transcript and tool calls. */
+  #upsertCallSummary(record: CallRecord): void {
+    this.#stmt(
+      `INSERT INTO calls (call_sid, from_number, to_number, started_ms, ended_ms, outcome,
+         transcript, tool_calls, latency, barge_ins, extra, updated_ms)
+       VALUES (?, ?, ?, ?, ?, ?, '[]', '[]', '{}', '[]', ?, ?)
+       ON CONFLICT (call_sid) DO UPDATE SET
+         from_number = excluded.from_number, to_number = excluded.to_number,
+         started_ms = excluded.started_ms, ended_ms = excluded.ended_ms,
+         outcome = excluded.outcome,
+         extra = json_patch(coalesce(calls.extra, '{}'), excluded.extra),
+         updated_ms = excluded.updated_ms`,
+    ).run(
+      record.callSid,
+      record.from,
+      record.to,
+      Temporal.Instant.from(record.startedAt).epochMilliseconds,
+      record.endedAt === undefined ? null : Temporal.Instant.from(record.endedAt).epochMilliseconds,
+      record.outcome,
+      JSON.stringify(record.extra ?? {}),
+      this.now().epochMilliseconds,
+    );
+  }
+
+  /** @inheritdoc */
+  abandonStaleCalls(startedBefore: Temporal.Instant): Promise<number> {
+    return this.#tx(() =>
+      Number(
+        this.#stmt(
+          `UPDATE calls SET outcome = ?, ended_ms = coalesce(ended_ms, updated_ms),
+             extra = json_set(coalesce(extra, '{}'), '$.abandonedAt', ?), updated_ms = ?
+           WHERE outcome = 'in_progress' AND started_ms < ?`,
+        ).run(
+          ABANDONED_OUTCOME,
+          this.now().toString(),
+          this.now().epochMilliseconds,
+          startedBefore.epochMilliseconds,
+        ).changes,
+      )
+    );
   }
 
   #upsertCall(record: CallRecord): void {

@@ -16,6 +16,7 @@
 import { isAbsolute, resolve } from "node:path";
 import type { BusinessProfile } from "./business.ts";
 import type { BookingStore, StoreOptions } from "./types.ts";
+import { logger } from "../log.ts";
 
 /** A `DATABASE_URL` that names no supported backend. */
 export class DatabaseUrlError extends Error {
@@ -31,6 +32,42 @@ export type DatabaseTarget =
   | { kind: "sqlite"; path: string }
   | { kind: "postgres"; url: string };
 
+/** Query parameters that may carry a secret in a database URL. */
+const SECRET_PARAM = /pass|pwd|secret|token|key/i;
+
+/**
+ * `DATABASE_URL` safe to log: the password and any secret-looking query parameter
+ * (`?password=`, `sslpassword`, …) replaced by `[redacted]`, parsed with `new URL()` so a
+ * password containing `@` or `:` is redacted whole. A URL that does not parse keeps only its
+ * scheme and host part.
+ *
+ * @example
+ * ```ts
+ * redactDatabaseUrl("postgres://app:p@ss@db:5432/x"); // "postgres://app:[redacted]@db:5432/x"
+ * ```
+ */
+export function redactDatabaseUrl(databaseUrl: string): string {
+  const REDACTED = "[redacted]";
+  let url: URL;
+  try {
+    url = new URL(databaseUrl.trim());
+  } catch {
+    // Unparseable (e.g. an unencoded "/" or "#" in the password): keep what follows the
+    // last "@" up to any query, never what precedes it.
+    const m = /^([a-z][a-z0-9+.-]*:)?(\/\/)?(?:.*@)?([^?#]*)/is.exec(databaseUrl.trim());
+    const [, scheme = "", slashes = "", rest = ""] = m ?? [];
+    return `${scheme}${slashes}${databaseUrl.includes("@") ? `${REDACTED}@` : ""}${rest}` +
+      (/[?#]/.test(databaseUrl) ? `?${REDACTED}` : "");
+  }
+  // A placeholder the URL serializer leaves alone, swapped for the marker afterwards.
+  const mark = `x${crypto.randomUUID().replaceAll("-", "")}`;
+  if (url.password) url.password = mark;
+  for (const key of [...url.searchParams.keys()]) {
+    if (SECRET_PARAM.test(key)) url.searchParams.set(key, mark);
+  }
+  return url.toString().replaceAll(mark, REDACTED);
+}
+
 /**
  * Parses `DATABASE_URL`: `sqlite:PATH` (relative to `cwd`), `sqlite::memory:`,
  * `sqlite:///abs/path`, `file:PATH`, or `postgres://` / `postgresql://`.
@@ -41,7 +78,9 @@ export function parseDatabaseUrl(databaseUrl: string, cwd: string = Deno.cwd()):
   const m = /^(?:sqlite|file):(.*)$/i.exec(url);
   if (!m || m[1] === "") {
     throw new DatabaseUrlError(
-      `DATABASE_URL "${databaseUrl}" is not supported: use sqlite:PATH (e.g. sqlite:data/bookings.db) or postgres://user@host:5432/db`,
+      `DATABASE_URL "${
+        redactDatabaseUrl(databaseUrl)
+      }" is not supported: use sqlite:PATH (e.g. sqlite:data/bookings.db) or postgres://user@host:5432/db`,
     );
   }
   let path = m[1];
@@ -84,4 +123,31 @@ export async function openStore(
     }
   }
   return store;
+}
+
+/**
+ * Start-up clean-up after a crash: marks `abandoned` the `in_progress` records of calls that
+ * started longer ago than any call can still be running (`maxCallSeconds` plus
+ * `drainSeconds` plus a minute), so a crash leaves no record `in_progress` forever while calls
+ * live on other instances sharing the database are left alone (and a live call's own later
+ * save would win anyway). Returns how many; a failure is logged, never thrown.
+ */
+export async function abandonCrashedCalls(
+  store: Pick<BookingStore, "abandonStaleCalls">,
+  limits: { maxCallSeconds: number; drainSeconds: number },
+  now: Temporal.Instant = Temporal.Now.instant(),
+): Promise<number> {
+  const log = logger("booking");
+  try {
+    const n = await store.abandonStaleCalls(
+      now.subtract({ seconds: limits.maxCallSeconds + limits.drainSeconds + 60 }),
+    );
+    if (n > 0) {
+      log.warn("marked {count} call records left in progress by a crash abandoned", { count: n });
+    }
+    return n;
+  } catch (err) {
+    log.error("marking crashed calls abandoned failed: {error}", { error: String(err) });
+    return 0;
+  }
 }

@@ -44,6 +44,8 @@ import type {
 } from "./types.ts";
 import type { CallRecord } from "../call/record.ts";
 import { logger } from "../log.ts";
+import { cleanText, minimalCallRecord, sanitizeCallRecord } from "./sanitize.ts";
+import { samePerson } from "./person.ts";
 
 /** A booking as stored, with instants as epoch milliseconds. */
 export interface BookingRow {
@@ -71,7 +73,27 @@ export interface PreparedBook {
   phoneDigits: string;
   callSid: string | null;
   idempotencyKey: string | null;
+  /**
+   * `performance.now()` past which the backend must give up without booking (it throws
+   * {@linkcode StoreBusyError}); null: the backend's own lock timeout applies.
+   */
+  deadlineMs: number | null;
 }
+
+/**
+ * The write lock (or the database) could not be had in time; the transaction was rolled
+ * back, so nothing was written.
+ */
+export class StoreBusyError extends Error {
+  /** Builds the error. */
+  constructor(message = "the booking database is busy; nothing was written") {
+    super(message);
+    this.name = "StoreBusyError";
+  }
+}
+
+/** Longest customer name the store accepts (after cleaning). */
+export const MAX_CUSTOMER_NAME = 200;
 
 /** Outcome of a backend's book transaction. */
 export type BookDecision =
@@ -193,20 +215,29 @@ export function prepareBook(
       }.`,
     );
   }
-  const customerName = (req.customerName ?? "").trim();
-  const customerPhone = (req.customerPhone ?? "").trim();
+  // Names and numbers come from the model: no control characters, nothing unbounded.
+  const customerName = cleanText(req.customerName ?? "", { max: 1000, oneLine: true });
+  const customerPhone = cleanText(req.customerPhone ?? "", { max: 64, oneLine: true });
   const digits = phoneDigits(customerPhone);
   if (customerName === "") return fail("invalid_request", "The customer's name is required.");
+  if (customerName.length > MAX_CUSTOMER_NAME) {
+    return fail(
+      "invalid_request",
+      `The customer's name is too long (at most ${MAX_CUSTOMER_NAME} characters).`,
+    );
+  }
   if (digits.length < 6) {
     return fail("invalid_request", "A valid customer phone number is required.");
   }
   let start: Temporal.ZonedDateTime;
   try {
-    start = parseStartInput(req.start, profile);
+    start = parseStartInput(cleanText(req.start, { max: 100, oneLine: true }), profile);
   } catch (err) {
     return fail("invalid_start", (err as Error).message);
   }
-  const key = req.idempotencyKey?.trim();
+  const key = req.idempotencyKey === undefined
+    ? ""
+    : cleanText(req.idempotencyKey, { max: 300, oneLine: true });
   return {
     ok: true,
     prep: {
@@ -215,36 +246,56 @@ export function prepareBook(
       customerName,
       customerPhone,
       phoneDigits: digits,
-      callSid: req.callSid ?? null,
+      callSid: req.callSid === undefined
+        ? null
+        : cleanText(req.callSid, { max: 100, oneLine: true }),
       idempotencyKey: key ? key : null,
+      deadlineMs: req.timeoutMs === undefined ? null : performance.now() + req.timeoutMs,
     },
   };
+}
+
+/** True when `row` is the booking `prep` asks for: same service, instant, phone and person. */
+export function sameBooking(row: BookingRow, prep: PreparedBook): boolean {
+  return row.serviceId === prep.service.id &&
+    row.startMs === prep.start.epochMilliseconds &&
+    phonesMatch(row.phoneDigits, prep.phoneDigits) &&
+    samePerson(row.customerName, prep.customerName);
 }
 
 /**
  * The booking decision, made inside the write transaction with what it just read:
  * the row holding the idempotency key (if any) and the confirmed bookings of that day.
+ *
+ * A request is a replay (the existing booking is returned, nothing is written) when its
+ * idempotency key names a row with the same details, or when a confirmed booking of that
+ * day already has the same service, the same instant (however `start` was spelled), a
+ * matching phone and the same person ({@linkcode samePerson}): a caller asking twice, in
+ * one call or in two, gets one booking; a caller booking the same slot for someone else
+ * (another name) gets a second one if there is room.
  */
 export function decideBook(args: {
   profile: BusinessProfile;
   now: Temporal.Instant;
   prep: PreparedBook;
   keyRow: BookingRow | undefined;
-  existing: readonly BookingInterval[];
+  /** The confirmed bookings that may overlap the requested day. */
+  dayRows: readonly BookingRow[];
 }): BookDecision {
-  const { profile, now, prep, keyRow, existing } = args;
+  const { profile, now, prep, keyRow, dayRows } = args;
   if (keyRow) {
-    const same = keyRow.serviceId === prep.service.id &&
-      keyRow.startMs === prep.start.epochMilliseconds &&
-      phonesMatch(keyRow.phoneDigits, prep.phoneDigits);
-    return same ? { kind: "replay", row: keyRow } : { kind: "conflict", row: keyRow };
+    return sameBooking(keyRow, prep)
+      ? { kind: "replay", row: keyRow }
+      : { kind: "conflict", row: keyRow };
   }
+  const already = dayRows.find((r) => r.status === "confirmed" && sameBooking(r, prep));
+  if (already) return { kind: "replay", row: already };
   const verdict = evaluateStart({
     profile,
     service: prep.service,
     start: prep.start,
     now,
-    existing,
+    existing: rowsToIntervals(dayRows),
   });
   if (!verdict.ok) return { kind: "unavailable", reason: verdict.reason, message: verdict.message };
   const nowMs = now.epochMilliseconds;
@@ -425,6 +476,38 @@ export function checkCallRecord(record: CallRecord): void {
 }
 
 /**
+ * Saves a call record so that it is never lost to its content: the record is sanitised
+ * first ({@linkcode sanitizeCallRecord}: no NUL or lone surrogate, bounded strings and
+ * nesting), and if the database still refuses it, the summary (who, when, outcome) is
+ * saved through `upsertSummary`, which keeps whatever an earlier save stored. Throws only
+ * when the summary cannot be saved either (the database is down), with the first error.
+ */
+export async function saveCallRecord(
+  record: CallRecord,
+  upsert: (record: CallRecord) => Promise<void>,
+  upsertSummary: (record: CallRecord) => Promise<void>,
+): Promise<void> {
+  checkCallRecord(record);
+  const clean = sanitizeCallRecord(record);
+  try {
+    await upsert(clean);
+  } catch (err) {
+    log.error("call record {callSid} refused ({error}); saving its summary instead", {
+      callSid: clean.callSid,
+      error: String(err),
+    });
+    try {
+      await upsertSummary(minimalCallRecord(clean));
+    } catch {
+      throw err;
+    }
+  }
+}
+
+/** Outcome given to calls found `in_progress` long after they must have ended. */
+export const ABANDONED_OUTCOME = "abandoned";
+
+/**
  * The backend-independent half of a store. Subclasses provide storage primitives and
  * the three write transactions; this class turns them into the {@linkcode BookingStore} API.
  */
@@ -446,6 +529,8 @@ export abstract class StoreBase implements BookingStore {
   abstract migrate(): Promise<void>;
   /** Inserts or replaces a call record. */
   abstract saveCall(record: CallRecord): Promise<void>;
+  /** Marks stale `in_progress` call records abandoned; returns how many. */
+  abstract abandonStaleCalls(startedBefore: Temporal.Instant): Promise<number>;
   /** Reads a call record. */
   abstract getCall(callSid: string): Promise<CallRecord | undefined>;
   /** Newest call records. */
@@ -536,7 +621,24 @@ export abstract class StoreBase implements BookingStore {
     const prepared = prepareBook(this.profile, req);
     if (!prepared.ok) return prepared;
     const { prep } = prepared;
-    const decision = await this.bookTx(prep);
+    let decision: BookDecision;
+    try {
+      decision = await this.bookTx(prep);
+    } catch (err) {
+      if (!(err instanceof StoreBusyError)) throw err;
+      log.warn("booking {service} at {start} gave up: {error}", {
+        service: prep.service.id,
+        start: prep.start.toString(),
+        callSid: prep.callSid,
+        error: err.message,
+      });
+      return {
+        ok: false,
+        reason: "busy",
+        message: "The booking system is busy right now and nothing was booked; try again.",
+        alternatives: [],
+      };
+    }
     switch (decision.kind) {
       case "insert":
         log.info("Booked {id} {service} at {start}", {
@@ -552,8 +654,8 @@ export abstract class StoreBase implements BookingStore {
         return {
           ok: false,
           reason: "idempotency_conflict",
-          message:
-            `Idempotency key "${prep.idempotencyKey}" was already used for a different booking (${decision.row.id}).`,
+          // Never echo the key: it is internal (and may name the call).
+          message: "This request was already used for a different booking; nothing was booked.",
           alternatives: [],
         };
       case "unavailable":

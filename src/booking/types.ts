@@ -59,8 +59,16 @@ export interface BookRequest {
   /**
    * Same key ⇒ same booking: a retried request returns the booking the first one made
    * (`replayed: true`) instead of booking twice. E.g. `${callSid}:${toolCallId}`.
+   * Without a key, a request for a slot the same person (same phone, same name) already
+   * holds for the same service returns that booking (`replayed: true`) too.
    */
   idempotencyKey?: string;
+  /**
+   * Give up after this many ms of waiting for the database (another booking holds the
+   * day's lock): the result is `busy` and nothing is booked, ever, after it was returned.
+   * Set it below the caller's own deadline. Default: the backend's lock timeout.
+   */
+  timeoutMs?: number;
 }
 
 /** Why a request could not be carried out. */
@@ -69,7 +77,8 @@ export type BookFailureReason =
   | "unknown_service"
   | "invalid_start"
   | "invalid_request"
-  | "idempotency_conflict";
+  | "idempotency_conflict"
+  | "busy";
 
 /** Outcome of {@linkcode BookingStore.book}. */
 export type BookResult =
@@ -184,8 +193,17 @@ export interface BookingStore {
   cancel(id: string, phone?: string, callSid?: string): Promise<CancelResult>;
   /** Moves a booking atomically: either it moves, or it stays where it was. */
   reschedule(req: RescheduleRequest): Promise<RescheduleResult>;
-  /** Inserts or replaces a call record by `callSid`. */
+  /**
+   * Inserts or replaces a call record by `callSid`. Strings are cleaned and sizes bounded
+   * before storing; if the database still refuses the record, its summary is stored.
+   */
   saveCall(record: CallRecord): Promise<void>;
+  /**
+   * Start-up clean-up after a crash: call records still `in_progress` that started before
+   * `startedBefore` get the outcome `abandoned` (their end time is their last save).
+   * Returns how many were changed.
+   */
+  abandonStaleCalls(startedBefore: Temporal.Instant): Promise<number>;
   /** A call record by SID. */
   getCall(callSid: string): Promise<CallRecord | undefined>;
   /** The most recent calls, newest first. */

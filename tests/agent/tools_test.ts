@@ -72,7 +72,16 @@ Deno.test("tools: timeouts and failures are error results, and the handler is ab
   assert.equal(!t.ok && t.error.code, "timeout");
   const f = await registry.invoke("broken", "", ctx);
   assert.equal(!f.ok && f.error.code, "failed");
-  assert.match(!f.ok ? f.error.message : "", /database down/);
+  // The model may read this aloud: a generic message; the detail goes to the log.
+  assert.doesNotMatch(!f.ok ? f.error.message : "", /database down/);
+  assert.match(!f.ok ? f.error.message : "", /internal problem/);
+});
+
+Deno.test("tools: an unknown tool name is not echoed in full", async () => {
+  const name = "x".repeat(60_000);
+  const out = await new ToolRegistry([add]).invoke(name, "{}", ctx);
+  assert.equal(!out.ok && out.error.code, "unknown_tool");
+  assert.ok(outcomeToOutput(out).length < 500);
 });
 
 Deno.test("tools: duplicate names are refused", () => {

@@ -56,6 +56,18 @@ defineStoreSuite("postgres", async (profile, clock) => {
   const store = await openStore(URL_PG, profile, { clock, schema, maxConnections: 4 });
   return {
     store,
+    exec: async (sql) => {
+      const conn = postgres(URL_PG, {
+        max: 1,
+        onnotice: () => {},
+        connection: { search_path: schema },
+      });
+      try {
+        await conn.unsafe(sql.postgres);
+      } finally {
+        await conn.end({ timeout: 1 });
+      }
+    },
     openAnother: async () => {
       const s = await openStore(URL_PG, profile, { clock, schema, maxConnections: 2 });
       others.push(s);
@@ -154,6 +166,56 @@ Deno.test({
       }
     } finally {
       for (const s of stores) await s.close();
+      await dropSchema(schema);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "postgres: a booking stuck behind another session's day lock gives up by its deadline and never commits later",
+  ignore: !available,
+  fn: async () => {
+    const schema = freshSchema();
+    const store = await openStore(URL_PG, testProfile(), { clock: () => MONDAY_7AM, schema });
+    const holder = postgres(URL_PG, { max: 1, onnotice: () => {} });
+    const request = {
+      serviceId: "mens-cut",
+      start: "2026-03-03T10:00",
+      customerName: "Ann Example",
+      customerPhone: "+12125550199",
+      timeoutMs: 800,
+    };
+    let release = () => {};
+    const released = new Promise<void>((r) => release = r);
+    let locked = () => {};
+    const isLocked = new Promise<void>((r) => locked = r);
+    const held = holder.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`booking-day:${schema}:2026-03-03`}, 0))`;
+      locked();
+      await released;
+    });
+    // Old code waits for the lock forever: release it anyway so the test ends (and fails).
+    const safety = setTimeout(release, 5000);
+    try {
+      await isLocked;
+      const t0 = performance.now();
+      const result = await store.book(request);
+      const ms = performance.now() - t0;
+      assert.equal(result.ok ? "booked" : result.reason, "busy", JSON.stringify(result));
+      assert.ok(ms >= 700 && ms < 3000, `gave up after ${ms.toFixed(0)} ms`);
+      release();
+      await held;
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(await store.findByPhone(request.customerPhone), [], "nothing booked later");
+      const again = await store.book(request);
+      assert.ok(again.ok && !again.replayed, "books once the lock is free");
+    } finally {
+      clearTimeout(safety);
+      release();
+      await held.catch(() => {});
+      await holder.end({ timeout: 1 });
+      await store.close();
       await dropSchema(schema);
     }
   },

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { openStore, parseDatabaseUrl } from "../../src/booking/store.ts";
 import { SqliteBookingStore } from "../../src/booking/sqlite_store.ts";
 import { defineStoreSuite } from "./store_suite.ts";
-import { peakOverlap, RACE_REQUESTS, testProfile } from "./fixtures.ts";
+import { MONDAY_7AM, peakOverlap, RACE_REQUESTS, testProfile } from "./fixtures.ts";
 
 defineStoreSuite("sqlite", async (profile, clock) => {
   const dir = await Deno.makeTempDir({ prefix: "booking-sqlite-" });
@@ -13,6 +13,15 @@ defineStoreSuite("sqlite", async (profile, clock) => {
   const store = await openStore(url, profile, { clock });
   return {
     store,
+    exec: (sql) => {
+      const db = new DatabaseSync(join(dir, "nested", "bookings.db"));
+      try {
+        db.exec(sql.sqlite);
+      } finally {
+        db.close();
+      }
+      return Promise.resolve();
+    },
     openAnother: async () => {
       const s = await openStore(url, profile, { clock });
       others.push(s);
@@ -146,6 +155,46 @@ Deno.test("sqlite: worker processes racing for the same slots never exceed capac
         } ms, max ${ms.at(-1)!.toFixed(2)} ms`,
     );
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("sqlite: a booking that cannot get the write lock by its deadline books nothing, ever", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "booking-busy-" });
+  const path = join(dir, "busy.db");
+  const store = await openStore(`sqlite:${path}`, testProfile(), { clock: () => MONDAY_7AM });
+  const request = {
+    serviceId: "mens-cut",
+    start: "2026-03-03T10:00",
+    customerName: "Ann Example",
+    customerPhone: "+12125550199",
+    timeoutMs: 400,
+  };
+  // Another process holds SQLite's write lock for longer than the booking may wait.
+  const holder = new DatabaseSync(path);
+  holder.exec("BEGIN IMMEDIATE");
+  let held = true;
+  const release = () => {
+    if (held) holder.exec("ROLLBACK");
+    held = false;
+  };
+  const safety = setTimeout(release, 3000); // old code waits its 5 s busy timeout otherwise
+  try {
+    const t0 = performance.now();
+    const result = await store.book(request);
+    const ms = performance.now() - t0;
+    assert.equal(result.ok ? "booked" : result.reason, "busy", JSON.stringify(result));
+    assert.ok(ms >= 350 && ms < 2000, `gave up after ${ms.toFixed(0)} ms`);
+    release();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(await store.findByPhone(request.customerPhone), [], "nothing booked later");
+    const again = await store.book(request);
+    assert.ok(again.ok && !again.replayed, "books once the lock is free");
+  } finally {
+    clearTimeout(safety);
+    release();
+    holder.close();
+    await store.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

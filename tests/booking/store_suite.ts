@@ -16,6 +16,11 @@ export interface OpenedStore {
   store: BookingStore;
   /** A second, independent store on the same database (another "instance"). */
   openAnother: () => Promise<BookingStore>;
+  /**
+   * Runs raw SQL on the same database (and schema), as another session: to inject faults.
+   * `sql` is given per dialect; the backend runs its own.
+   */
+  exec: (sql: { sqlite: string; postgres: string }) => Promise<void>;
   /** Closes everything and removes the database. */
   cleanup: () => Promise<void>;
 }
@@ -376,5 +381,196 @@ export function defineStoreSuite(
     const confirmed = results.filter((r) => r.ok);
     assert.equal(confirmed.length, 2);
     for (const r of results) if (!r.ok) assert.equal(r.reason, "full");
+  });
+
+  // ---- issue 20 (5, 7, 10, 21) and issue 19 (11): hostile input never loses a record or
+  // double-books one person.
+
+  test("the same person asking twice for a slot gets one booking, however start is spelled", async ({ store }) => {
+    // 15:00Z is 10:00 in New York: one instant, two spellings.
+    const a = await store.book(req({ start: "2026-03-03T15:00:00Z", callSid: "CA1" }));
+    assert.ok(a.ok && !a.replayed, JSON.stringify(a));
+    const again = [
+      req({ start: TUE_10, callSid: "CA2" }),
+      req({ start: "2026-03-03T10:00", customerName: "  ann   EXAMPLE " }),
+      req({ start: "2026-03-03T16:00:00+01:00", customerName: "Ann", customerPhone: "2125550199" }),
+    ];
+    for (const r of again) {
+      const b = await store.book(r);
+      assert.ok(b.ok && b.replayed, `${JSON.stringify(r)} -> ${JSON.stringify(b)}`);
+      assert.equal(b.booking.id, a.booking.id);
+    }
+    // Someone else in the family: a second booking, and the slot is then full.
+    const bo = await store.book(req({ customerName: "Bo Example" }));
+    assert.ok(bo.ok && !bo.replayed);
+    const cy = await store.book(req({ customerName: "Cy Example" }));
+    assert.equal(cy.ok ? "booked" : cy.reason, "full");
+    const mine = await store.findByPhone("+12125550199");
+    assert.deepEqual(mine.map((b) => b.customerName).sort(), ["Ann Example", "Bo Example"]);
+    // Once cancelled, the same person can book the slot again.
+    await store.cancel(a.booking.id);
+    const rebook = await store.book(req());
+    assert.ok(rebook.ok && !rebook.replayed && rebook.booking.id !== a.booking.id);
+  });
+
+  test("an idempotency key replayed with other details is refused, without echoing the key", async ({ store }) => {
+    const a = await store.book(req({ idempotencyKey: "CA1:secret-key-42" }));
+    assert.ok(a.ok);
+    const other = await store.book(
+      req({ idempotencyKey: "CA1:secret-key-42", customerName: "Bo Example" }),
+    );
+    assert.ok(!other.ok, "another person is not this booking");
+    assert.equal(other.reason, "idempotency_conflict");
+    assert.doesNotMatch(other.message, /secret-key-42/);
+    assert.equal((await store.findByPhone("+12125550199")).length, 1);
+  });
+
+  test("a name with control characters is stored cleaned; an oversized name is refused", async ({ store }) => {
+    const r = await store.book(req({ customerName: "Ann\u0000 \u202eExample\u0007\n" }));
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.booking.customerName, "Ann Example");
+    assert.equal((await store.getBooking(r.booking.id))?.customerName, "Ann Example");
+    const huge = await store.book(
+      req({ customerName: "x".repeat(1_000_000), customerPhone: "+12125550111" }),
+    );
+    assert.ok(!huge.ok);
+    assert.equal(huge.reason, "invalid_request");
+    assert.equal((await store.findByPhone("+12125550111")).length, 0);
+    const surrogate = await store.book(
+      req({ customerName: "Zo\ud800e", customerPhone: "+12125550122" }),
+    );
+    assert.ok(surrogate.ok, JSON.stringify(surrogate));
+    assert.equal(surrogate.booking.customerName, "Zo\ufffde");
+  });
+
+  const callRecord = (patch: Partial<CallRecord> = {}): CallRecord => ({
+    callSid: "CA_HOSTILE",
+    from: "+12125550199",
+    to: "+12125550142",
+    startedAt: "2026-03-02T12:00:00Z",
+    outcome: "in_progress",
+    transcript: [{ role: "caller", text: "Hello", at: "2026-03-02T12:00:01Z" }],
+    toolCalls: [],
+    latency: {},
+    bargeIns: [],
+    ...patch,
+  });
+
+  test("NUL, lone surrogates and controls anywhere in a call record are stored cleaned", async ({ store }) => {
+    const nasty = "A\u0000B\ud800C\udfffD\u0007E";
+    const clean = "AB\ufffdC\ufffdDE";
+    await store.saveCall(callRecord({
+      from: "+1212555\u00000199",
+      endedAt: "2026-03-02T12:05:00Z",
+      outcome: "booked",
+      transcript: [{ role: "caller", text: nasty, at: "2026-03-02T12:00:01Z" }],
+      toolCalls: [{
+        name: `book${nasty}`,
+        callId: "call\ud800",
+        arguments: { customer_name: nasty, [`key${nasty}`]: [nasty] },
+        result: { customer_name: nasty },
+        error: nasty,
+        startedAt: "2026-03-02T12:00:02Z",
+        durationMs: 3,
+      }],
+      extra: { note: nasty, nested: { deeper: [nasty] } },
+    }));
+    const back = await store.getCall("CA_HOSTILE");
+    assert.ok(back, "record kept");
+    assert.equal(back.outcome, "booked");
+    assert.equal(back.from, "+12125550199");
+    assert.equal(back.transcript[0].text, clean);
+    assert.deepEqual(back.toolCalls[0], {
+      name: `book${clean}`,
+      callId: "call\ufffd",
+      arguments: { customer_name: clean, [`key${clean}`]: [clean] },
+      result: { customer_name: clean },
+      error: clean,
+      startedAt: "2026-03-02T12:00:02Z",
+      durationMs: 3,
+    });
+    assert.deepEqual(back.extra, { note: clean, nested: { deeper: [clean] } });
+  });
+
+  test("tool arguments nested 10,000 and 100,000 deep do not lose the record", async ({ store }) => {
+    for (const depth of [100_000, 10_000]) {
+      const deep = JSON.parse("[".repeat(depth) + "1" + "]".repeat(depth));
+      const deepObject = JSON.parse('{"a":'.repeat(depth) + "1" + "}".repeat(depth));
+      const callSid = `CA_DEEP_${depth}`;
+      await store.saveCall(callRecord({
+        callSid,
+        toolCalls: [{
+          name: "get_slots",
+          arguments: { service: "cut", x: deep, y: deepObject },
+          startedAt: "2026-03-02T12:00:02Z",
+          durationMs: 1,
+        }],
+      }));
+      const back = await store.getCall(callSid);
+      assert.ok(back, `record with ${depth}-deep arguments kept`);
+      assert.equal(back.transcript[0].text, "Hello");
+      const args = back.toolCalls[0].arguments as { service: string; x: unknown; y: unknown };
+      assert.equal(args.service, "cut");
+      const stored = JSON.stringify(args);
+      assert.ok(stored.includes("[nested too deep]"), "deep nesting is cut");
+      assert.ok(stored.length < 2_000, `cut to a small size, not ${stored.length}`);
+    }
+  });
+
+  test("a call record the database refuses still keeps its summary and earlier content", async ({ store, exec }) => {
+    await store.saveCall(callRecord());
+    // A database-side refusal the service cannot foresee: any large transcript.
+    await exec({
+      sqlite: `CREATE TRIGGER refuse_big_insert BEFORE INSERT ON calls
+                 WHEN length(NEW.transcript) > 200 BEGIN SELECT RAISE(ABORT, 'refused'); END;
+               CREATE TRIGGER refuse_big_update BEFORE UPDATE ON calls
+                 WHEN length(NEW.transcript) > 200 BEGIN SELECT RAISE(ABORT, 'refused'); END;`,
+      postgres: `ALTER TABLE calls ADD CONSTRAINT refuse_big
+                   CHECK (length(transcript::text) <= 200) NOT VALID`,
+    });
+    const long = Array.from({ length: 20 }, (_, i) => ({
+      role: "caller" as const,
+      text: `turn ${i} with enough words to be long`,
+      at: "2026-03-02T12:00:03Z",
+    }));
+    await store.saveCall(callRecord({
+      outcome: "booked",
+      endedAt: "2026-03-02T12:04:00Z",
+      transcript: long,
+    }));
+    const back = await store.getCall("CA_HOSTILE");
+    assert.ok(back);
+    assert.equal(back.outcome, "booked");
+    assert.equal(back.endedAt, "2026-03-02T12:04:00Z");
+    assert.deepEqual(back.transcript.map((t) => t.text), ["Hello"], "earlier save kept");
+    assert.match(String(back.extra?.recordIncomplete), /service log/);
+    // A call never saved before: its summary alone.
+    await store.saveCall(
+      callRecord({ callSid: "CA_NEW", outcome: "caller_hung_up", transcript: long }),
+    );
+    const fresh = await store.getCall("CA_NEW");
+    assert.equal(fresh?.outcome, "caller_hung_up");
+    assert.deepEqual(fresh?.transcript, []);
+  });
+
+  test("stale in_progress call records are marked abandoned; live and finished ones are not", async ({ store }) => {
+    await store.saveCall(callRecord({ callSid: "CA_CRASHED", startedAt: "2026-03-02T09:00:00Z" }));
+    await store.saveCall(callRecord({ callSid: "CA_LIVE", startedAt: "2026-03-02T11:59:00Z" }));
+    await store.saveCall(callRecord({
+      callSid: "CA_DONE",
+      startedAt: "2026-03-02T09:00:00Z",
+      endedAt: "2026-03-02T09:05:00Z",
+      outcome: "booked",
+    }));
+    const cutoff = Temporal.Instant.from("2026-03-02T11:00:00Z");
+    assert.equal(await store.abandonStaleCalls(cutoff), 1);
+    const crashed = await store.getCall("CA_CRASHED");
+    assert.equal(crashed?.outcome, "abandoned");
+    assert.ok(crashed?.endedAt, "an end time is recorded");
+    assert.ok(crashed?.extra?.abandonedAt);
+    assert.deepEqual(crashed?.transcript, callRecord().transcript, "content kept");
+    assert.equal((await store.getCall("CA_LIVE"))?.outcome, "in_progress");
+    assert.equal((await store.getCall("CA_DONE"))?.outcome, "booked");
+    assert.equal(await store.abandonStaleCalls(cutoff), 0, "idempotent");
   });
 }

@@ -104,7 +104,7 @@ function setup(o: SetupOptions = {}) {
 
 /** The outcome label the metrics counted (exactly one call). */
 async function metricOutcome(metrics: Metrics): Promise<string> {
-  const values = (await metrics.callsTotal.get()).values.filter((v) => v.value > 0);
+  const values = (await metrics.callsTotal.counter.get()).values.filter((v) => v.value > 0);
   assert.equal(values.length, 1, "one call counted");
   return String(values[0].labels.outcome);
 }
