@@ -46,6 +46,8 @@ export interface AppOverrides {
   callManager?: Partial<Pick<CallManagerDeps, "limits" | "connectionOptions" | "now">>;
   /** Seconds to wait for goodbyes after the drain timeout (default 15). */
   goodbyeSeconds?: number;
+  /** The current instant for bookings and the prompt's "today" (the demo and tests date it). */
+  clock?: () => Temporal.Instant;
 }
 
 /** Starts the service described by `config`. */
@@ -59,7 +61,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     );
   }
   const profile = loadBusinessProfile(config.businessFile ?? DEFAULT_BUSINESS_FILE);
-  const store = await openStore(config.databaseUrl, profile);
+  const store = await openStore(config.databaseUrl, profile, { clock: overrides.clock });
   const metrics = new Metrics();
   const control = overrides.control ?? (config.twilio.accountSid
     ? new TwilioCallControl({
@@ -77,6 +79,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     metrics,
     apologies: loadApologies(),
     control,
+    ...(overrides.clock ? { now: overrides.clock } : {}),
     ...overrides.callManager,
   });
 
