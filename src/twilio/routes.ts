@@ -10,10 +10,21 @@ import { BodyTooLargeError, readBodyLimited, type Route } from "../http.ts";
 import { logger } from "../log.ts";
 import { CallTokenSigner } from "./call_token.ts";
 import { CloseCode, type StreamStart, TwilioStream } from "./media_stream.ts";
-import { MEDIA_PATH, parseForm, type TwilioParams, TwilioSignatureVerifier } from "./signature.ts";
+import {
+  MEDIA_PATH,
+  mediaStreamUrl,
+  parseForm,
+  type TwilioParams,
+  TwilioSignatureVerifier,
+  webhookUrl,
+} from "./signature.ts";
 import { busyTwiml, STREAM_STATUS_PATH, streamTwiml } from "./twiml.ts";
 
 const log = logger("twilio", "routes");
+
+/** What an operator checks when genuine Twilio requests fail the signature check. */
+const SIGNATURE_HINT = "if Twilio sent it, PUBLIC_URL must be the public URL Twilio calls and " +
+  "TWILIO_AUTH_TOKEN the auth token of the Twilio account that owns the number";
 
 /** Path of the incoming-call webhook. */
 export const VOICE_PATH = "/twilio/voice";
@@ -126,9 +137,11 @@ export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
     const params = parseForm(body);
     const signature = req.headers.get("x-twilio-signature");
     if (!verifier.verifyWebhook(signature, url.pathname + url.search, params)) {
-      log.warn("rejected {path}: invalid Twilio signature ({why})", {
+      log.warn("rejected {path}: invalid Twilio signature ({why}) for {url}; {hint}", {
         path: url.pathname,
         why: signature ? "mismatch" : "missing header",
+        url: webhookUrl(config.publicUrl, url.pathname + url.search),
+        hint: SIGNATURE_HINT,
         callSid: first(params, "CallSid"),
       });
       return plain(403, "forbidden");
@@ -176,8 +189,10 @@ export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
     // Headers are only readable before the upgrade: verify first.
     const signature = req.headers.get("x-twilio-signature");
     if (!verifier.verifyMediaUpgrade(signature)) {
-      log.warn("rejected media socket: invalid Twilio signature ({why})", {
+      log.warn("rejected media socket: invalid Twilio signature ({why}) for {url}; {hint}", {
         why: signature ? "mismatch" : "missing header",
+        url: mediaStreamUrl(config.publicUrl),
+        hint: SIGNATURE_HINT,
       });
       return plain(403, "forbidden");
     }
