@@ -247,12 +247,14 @@ export class Call {
         return;
       case "input_audio_buffer.speech_started":
         this.#callerSpeaking = true;
+        this.#log.info("caller turn: speaking", { who: "caller" });
         this.#bargeIn();
         this.#touchIdle();
         return;
       case "input_audio_buffer.speech_stopped":
         this.#callerSpeaking = false;
         this.#speechStoppedAt = this.#clock();
+        this.#log.info("caller turn ended", { who: "caller" });
         this.#touchIdle();
         return;
       case "conversation.item.added":
@@ -334,6 +336,10 @@ export class Call {
       const ms = this.#clock() - this.#speechStoppedAt;
       this.#speechStoppedAt = undefined;
       this.#turnMs.push(Math.round(ms));
+      this.#log.info("agent turn: first audio {latencyMs} ms after the caller stopped", {
+        who: "agent",
+        latencyMs: Math.round(ms),
+      });
       this.#o.metrics?.turnLatency.observe(ms / 1000);
     }
     this.#touchIdle(false);
@@ -360,6 +366,10 @@ export class Call {
       reactionMs,
     });
     this.#o.metrics?.bargeIns.inc();
+    this.#log.info("barge-in: agent cut off after {heardMs} ms heard; cleared in {reactionMs} ms", {
+      heardMs: truncations.at(-1)?.audioEndMs,
+      reactionMs: Math.round(reactionMs * 1000) / 1000,
+    });
     this.#o.metrics?.bargeInReaction.observe(reactionMs / 1000);
   }
 
@@ -393,6 +403,7 @@ export class Call {
     if (!completed) {
       // The response was cancelled (the caller spoke): do not act on it.
       for (const call of calls) {
+        this.#log.info("tool {tool} not run: the caller interrupted", { tool: call.name });
         connection.sendFunctionOutput(
           call.callId,
           JSON.stringify({ status: "not_run", reason: "the caller interrupted" }),
@@ -435,6 +446,11 @@ export class Call {
   #recordTool(call: PendingToolCall, args: unknown, outcome: ToolOutcome, startedAt: string) {
     const result = outcome.ok ? "ok" : outcome.error.code;
     this.#o.metrics?.toolCalls.inc({ tool: call.name, result });
+    this.#log.info("tool {tool} {result} in {ms} ms", {
+      tool: call.name,
+      result: outcome.ok ? (outcome.output as { status?: string } | null)?.status ?? "ok" : result,
+      ms: Math.round(outcome.durationMs),
+    });
     this.#toolCalls.push({
       name: call.name,
       callId: call.callId,
@@ -683,6 +699,7 @@ export class Call {
   // ---------------------------------------------------------------- greeting and idle
 
   #greet(): void {
+    this.#log.info("agent turn: greeting", { who: "agent" });
     this.#o.connection.createResponse({
       instructions: `Greet the caller by saying exactly: "${this.#o.greeting}"`,
       tool_choice: "none",

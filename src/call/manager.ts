@@ -212,6 +212,7 @@ export class CallManager {
       log: callLog,
     });
     this.#calls.set(callSid, call);
+    callLog.info("call started from {from} to {to}", { from, to: start.customParameters?.to });
     const started = call.start();
     for (const frame of early) stream.onMedia(frame, 0);
     started.catch((error) =>
