@@ -61,7 +61,15 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     );
   }
   const profile = loadBusinessProfile(config.businessFile ?? DEFAULT_BUSINESS_FILE);
-  const store = await openStore(config.databaseUrl, profile, { clock: overrides.clock });
+  // Bind first: a port in use must not leave a database created and migrated behind.
+  const server = startServer({ hostname: config.host, port: config.port });
+  let store: BookingStore;
+  try {
+    store = await openStore(config.databaseUrl, profile, { clock: overrides.clock });
+  } catch (error) {
+    await server.shutdown();
+    throw error;
+  }
   const metrics = new Metrics();
   const control = overrides.control ?? (config.twilio.accountSid
     ? new TwilioCallControl({
@@ -132,7 +140,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       },
     }),
   ];
-  const server = startServer({ hostname: config.host, port: config.port, routes });
+  server.setRoutes(routes);
   const host = server.addr.hostname === "0.0.0.0" ? "127.0.0.1" : server.addr.hostname;
   let stopping: Promise<void> | undefined;
   return {

@@ -16,6 +16,7 @@
 import { isAbsolute, resolve } from "node:path";
 import type { BusinessProfile } from "./business.ts";
 import type { Slot, UnavailableReason } from "./availability.ts";
+import { DatabaseOpenError, type DatabaseTarget } from "./database_errors.ts";
 
 /** Booking status. Cancelled bookings are kept (with their history), never deleted. */
 export type BookingStatus = "confirmed" | "cancelled";
@@ -314,10 +315,7 @@ export class DatabaseUrlError extends Error {
   }
 }
 
-/** Where a `DATABASE_URL` points. */
-export type DatabaseTarget =
-  | { kind: "sqlite"; path: string }
-  | { kind: "postgres"; url: string };
+export type { DatabaseTarget } from "./database_errors.ts";
 
 /**
  * Parses `DATABASE_URL`: `sqlite:PATH` (relative to `cwd`), `sqlite::memory:`,
@@ -356,20 +354,31 @@ export async function openStore(
 ): Promise<BookingStore> {
   const target = parseDatabaseUrl(databaseUrl);
   let store: BookingStore;
-  if (target.kind === "sqlite") {
-    const { SqliteBookingStore } = await import("./sqlite_store.ts");
-    store = SqliteBookingStore.open(target.path, profile, opts);
-  } else {
-    const { PostgresBookingStore } = await import("./postgres_store.ts");
-    store = PostgresBookingStore.open(target.url, profile, opts);
+  try {
+    if (target.kind === "sqlite") {
+      const { SqliteBookingStore } = await import("./sqlite_store.ts");
+      store = SqliteBookingStore.open(target.path, profile, opts);
+    } else {
+      const { PostgresBookingStore } = await import("./postgres_store.ts");
+      store = PostgresBookingStore.open(target.url, profile, opts);
+    }
+  } catch (err) {
+    throw wrapOpenError(databaseUrl, target, err);
   }
   if (opts.migrate ?? true) {
     try {
+      // The first query: PostgreSQL connects here, SQLite reads the file's header.
       await store.migrate();
     } catch (err) {
-      await store.close();
-      throw err;
+      await store.close().catch(() => {});
+      throw wrapOpenError(databaseUrl, target, err);
     }
   }
   return store;
+}
+
+/** Names `DATABASE_URL` in the error; a missing Deno permission stays as it is (main prints it). */
+function wrapOpenError(databaseUrl: string, target: DatabaseTarget, err: unknown): unknown {
+  if (err instanceof Deno.errors.NotCapable) return err;
+  return new DatabaseOpenError(databaseUrl, target, err);
 }

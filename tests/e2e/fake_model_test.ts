@@ -31,8 +31,7 @@ async function bookByVoice(h: Harness, caller: TwilioCaller, session: () => numb
   await waitUntil(() => playedAll(caller), 15_000, "the offer played");
   caller.sendAudio(withSilence(300, speech("caller_two_thirty")));
   await waitUntil(
-    () =>
-      h.fake.sessions[session()].items.some((i) => /booked/.test(i.text ?? "")) ?? false,
+    () => h.fake.sessions[session()].items.some((i) => /booked/.test(i.text ?? "")) ?? false,
     20_000,
     `the confirmation to ${caller.callSid}`,
   );
