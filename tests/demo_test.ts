@@ -53,7 +53,7 @@ async function runTask(date: typeof DATES[number]): Promise<TaskRun> {
     stdout: "piped",
     stderr: "piped",
     // A demo that does not end by itself (something left running) is killed and fails.
-    signal: AbortSignal.timeout(150_000),
+    signal: AbortSignal.timeout(300_000),
   }).output();
   const dec = new TextDecoder();
   return {

@@ -39,7 +39,7 @@ Where and as whom:
                       (TWILIO_AUTH_TOKEN, PUBLIC_URL and PORT are read from env/.env)
 
 Output and timing:
-  --out FILE          write everything the agent said to this WAV file
+  --out FILE          write everything the agent said to this WAV file (folders created)
   --out-format F      mulaw (default) or pcm16
   --pause-ms MS       agent silence that counts as "done talking" (default 1000)
   --reply-timeout S   give up waiting for an agent reply after S seconds (default 15)
