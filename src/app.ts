@@ -47,6 +47,8 @@ export interface AppOverrides {
   callManager?: Partial<Pick<CallManagerDeps, "limits" | "connectionOptions" | "now">>;
   /** Seconds to wait for goodbyes after the drain timeout (default 15). */
   goodbyeSeconds?: number;
+  /** The current instant for bookings and the prompt's "today" (the demo and tests date it). */
+  clock?: () => Temporal.Instant;
 }
 
 /** Starts the service described by `config`. */
@@ -60,7 +62,15 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     );
   }
   const profile = loadBusinessProfile(config.businessFile ?? DEFAULT_BUSINESS_FILE);
-  const store = await openStore(config.databaseUrl, profile);
+  // Bind first: a port in use must not leave a database created and migrated behind.
+  const server = startServer({ hostname: config.host, port: config.port });
+  let store: BookingStore;
+  try {
+    store = await openStore(config.databaseUrl, profile, { clock: overrides.clock });
+  } catch (error) {
+    await server.shutdown();
+    throw error;
+  }
   await abandonCrashedCalls(store, config.limits);
   const metrics = new Metrics();
   const control = overrides.control ?? (config.twilio.accountSid
@@ -79,6 +89,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     metrics,
     apologies: loadApologies(),
     control,
+    ...(overrides.clock ? { now: overrides.clock } : {}),
     ...overrides.callManager,
   });
 
@@ -131,7 +142,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       },
     }),
   ];
-  const server = startServer({ hostname: config.host, port: config.port, routes });
+  server.setRoutes(routes);
   const host = server.addr.hostname === "0.0.0.0" ? "127.0.0.1" : server.addr.hostname;
   let stopping: Promise<void> | undefined;
   return {

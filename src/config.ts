@@ -17,7 +17,8 @@ const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as co
 /** Hints shown next to a variable when its value is missing or wrong. */
 const HINTS: Record<string, string> = {
   PORT: "a TCP port number between 1 and 65535, e.g. 8080",
-  HOST: "an interface address to listen on, e.g. 0.0.0.0 or 127.0.0.1",
+  HOST:
+    "an address of this machine to listen on: 127.0.0.1 (loopback, behind a reverse proxy) or 0.0.0.0 (every interface)",
   PUBLIC_URL:
     "the public https origin Twilio reaches, e.g. https://voice.example.com (no path, no query)",
   OPENAI_API_KEY: "your OpenAI API key (sk-...)",
@@ -84,7 +85,8 @@ const databaseUrl = z.string().trim().refine(
 /** The one schema all environment variables go through. */
 export const EnvSchema = z.object({
   PORT: int(1, 65535, 8080),
-  HOST: z.string().trim().min(1).default("0.0.0.0"),
+  // Loopback by default: TLS ends at a reverse proxy in front (README, "Reverse proxy and TLS").
+  HOST: z.string().trim().min(1).default("127.0.0.1"),
   PUBLIC_URL: publicUrl,
   OPENAI_API_KEY: z.string().trim().min(1),
   OPENAI_REALTIME_URL: realtimeUrl.default("wss://api.openai.com/v1/realtime"),

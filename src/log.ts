@@ -1,9 +1,14 @@
 /**
  * Logging for the service, built on LogTape.
  *
- * Operators get one JSON object per line (the default when stdout is not a TTY);
- * developers at a terminal get pretty lines. Every record carries its category and
- * whatever context was attached, notably `callSid` for anything that belongs to a call.
+ * Operators get one JSON object per line (the default when stdout is not a TTY): the
+ * rendered `message` (`incoming call CA…`, values in place) and every property as a
+ * top-level key, notably `callSid` for anything that belongs to a call. Developers at a
+ * terminal get pretty lines that show the call id too:
+ *
+ * ```
+ * 12:00:01.234 [INF] voice-agent.call CA0123…: tool get_slots ok in 4 ms
+ * ```
  *
  * @module
  */
@@ -15,7 +20,9 @@ import {
   getTextFormatter,
   type Logger,
   type LogLevel,
+  type LogRecord,
   reset,
+  type Sink,
 } from "@logtape/logtape";
 
 /** The root category all of the service's loggers live under. */
@@ -30,6 +37,42 @@ export interface LoggingOptions {
   level: LogLevel;
   /** Line format. */
   format: LogFormat;
+  /**
+   * Where each formatted line goes (without its newline); default the console (stdout,
+   * warnings and errors on stderr). Tests and the demo collect lines with it.
+   */
+  write?: (line: string) => void;
+}
+
+/** Renders the message with its values in place; strings bare, control characters escaped. */
+const renderMessage = getTextFormatter({ value: "bare", format: ({ message }) => message });
+
+const jsonFormatter = getJsonLinesFormatter({
+  properties: "flatten",
+  categorySeparator: ".",
+  message: "rendered",
+});
+
+/** One JSON object: `@timestamp`, `level`, `message` (rendered), `logger`, then the properties. */
+export function formatJsonLine(record: LogRecord): string {
+  const message = renderMessage(record).replace(/\r?\n$/, "");
+  return jsonFormatter({ ...record, message: [message] }).replace(/\r?\n$/, "");
+}
+
+const textFormatter = getTextFormatter({
+  timestamp: "time",
+  category: ".",
+  value: "bare",
+  format: ({ timestamp, level, category, message, record }) => {
+    const callSid = record.properties.callSid;
+    const call = typeof callSid === "string" && callSid !== "" ? ` ${callSid}` : "";
+    return `${timestamp} [${level}] ${category}${call}: ${message}`;
+  },
+});
+
+/** A terminal line: time, level, category, the call id when there is one, the message. */
+export function formatPrettyLine(record: LogRecord): string {
+  return textFormatter(record).replace(/\r?\n$/, "");
 }
 
 /**
@@ -38,21 +81,24 @@ export interface LoggingOptions {
  */
 export async function setupLogging(options: LoggingOptions): Promise<void> {
   await reset();
-  const formatter = options.format === "json"
-    ? getJsonLinesFormatter({
-      properties: "flatten",
-      categorySeparator: ".",
-      message: "template",
-    })
-    : getTextFormatter({ timestamp: "time", category: "." });
+  const format = options.format === "json" ? formatJsonLine : formatPrettyLine;
+  const write = options.write;
+  const sink: Sink = write
+    ? (record) => write(format(record))
+    : getConsoleSink({ formatter: format });
   await configure({
     reset: true,
-    sinks: { console: getConsoleSink({ formatter }) },
+    sinks: { out: sink },
     loggers: [
-      { category: [ROOT_CATEGORY], lowestLevel: options.level, sinks: ["console"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["console"] },
+      { category: [ROOT_CATEGORY], lowestLevel: options.level, sinks: ["out"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["out"] },
     ],
   });
+}
+
+/** Stops logging (tests restore the unconfigured state with it). */
+export async function resetLogging(): Promise<void> {
+  await reset();
 }
 
 /**

@@ -12,6 +12,7 @@ import { DEFAULT_BUSINESS_FILE } from "../src/booking/business.ts";
 import { assetUrl, loadMulawPrompt } from "../src/assets.ts";
 import { TwilioCaller } from "../src/sim/twilio_caller.ts";
 import { fromFileUrl } from "./support/paths.ts";
+import { compileArgs } from "../scripts/compile.ts";
 import {
   DENO_BASE_ENV as BASE_ENV,
   DENO_CONFIG,
@@ -42,16 +43,20 @@ function flagValues(command: string, flag: string): string[] {
   );
 }
 
+/** The `deno compile` command line `deno task compile` runs (scripts/compile.ts builds it). */
+const COMPILE = `deno ${compileArgs().join(" ")}`;
+
 Deno.test("compile: `deno task compile` grants exactly the permissions of `deno task start` and embeds assets/", async () => {
   const t = await tasks();
+  assert.match(t.compile, /^deno run .*scripts\/compile\.ts$/);
   const start = permissionFlags(t.start);
-  assert.deepEqual(permissionFlags(t.compile), start);
+  assert.deepEqual(permissionFlags(COMPILE), start);
   assert.ok(start.length > 0 && !start.includes("-A") && !start.includes("--allow-all"));
-  assert.match(t.compile, /^deno compile /);
-  assert.deepEqual(flagValues(t.compile, "--output"), ["dist/voice-agent"]);
-  assert.match(t.compile, /\smain\.ts$/);
+  assert.match(COMPILE, /^deno compile /);
+  assert.deepEqual(flagValues(COMPILE, "--output"), ["dist/voice-agent"]);
+  assert.match(COMPILE, /\smain\.ts$/);
   // Every file the service reads at run time lives under an included directory.
-  const included = flagValues(t.compile, "--include").map((p) => new URL(`${p}/`, ROOT).href);
+  const included = flagValues(COMPILE, "--include").map((p) => new URL(`${p}/`, ROOT).href);
   const runtimeFiles = [
     DEFAULT_BUSINESS_FILE,
     assetUrl("apology_hangup.wav"),
@@ -163,16 +168,12 @@ async function checkMissingPermission(
 }
 
 Deno.test("compile-ready: main.ts with exactly the compile permissions runs from a directory outside the repo", async () => {
-  await checkServiceRuns(sourceLauncher, permissionFlags((await tasks()).compile));
+  await checkServiceRuns(sourceLauncher, permissionFlags(COMPILE));
 });
 
 for (const missing of ["net", "write", "env"]) {
   Deno.test(`compile-ready: without --allow-${missing} start-up fails with one readable line`, async () => {
-    await checkMissingPermission(
-      sourceLauncher,
-      permissionFlags((await tasks()).compile),
-      missing,
-    );
+    await checkMissingPermission(sourceLauncher, permissionFlags(COMPILE), missing);
   });
 }
 
@@ -186,8 +187,7 @@ if (!DENORT_BIN) {
 
 /** Compiles with the compile task's own command line, output moved, some flags dropped. */
 async function compileTo(binary: string, drop: string[] = []): Promise<void> {
-  const args = (await tasks()).compile.split(/\s+/).slice(1).filter((a) => !drop.includes(a));
-  args[args.indexOf("--output") + 1] = binary;
+  const args = compileArgs({ output: binary }).filter((a) => !drop.includes(a));
   const build = await new Deno.Command(Deno.execPath(), {
     args: [args[0], "--config", CONFIG, ...args.slice(1)],
     cwd: fromFileUrl(ROOT),
@@ -234,4 +234,85 @@ Deno.test({
       await Deno.remove(outDir, { recursive: true });
     }
   },
+});
+
+/**
+ * `deno task compile` as an operator runs it, `--output` in a temporary folder; returns the
+ * exit code, stderr lines and what is left in the folder.
+ */
+async function runCompileTask(
+  env: Record<string, string>,
+): Promise<{ code: number; lines: string[]; left: string[] }> {
+  const outDir = await Deno.makeTempDir({ prefix: "voice-agent-compile-task-" });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "-q", "--config", CONFIG, "compile", "--output", `${outDir}/voice-agent`],
+      env: { ...BASE_ENV, NO_COLOR: "1", ...env },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const lines = new TextDecoder().decode(out.stderr).trim().split("\n").filter((l) => l);
+    const left = [];
+    for await (const entry of Deno.readDir(outDir)) left.push(entry.name);
+    return { code: out.code, lines, left };
+  } finally {
+    await Deno.remove(outDir, { recursive: true });
+  }
+}
+
+/** The one line that says where denort comes from and how to use it. */
+function assertDenortHint(line: string): void {
+  const { deno: version } = Deno.version;
+  const target = Deno.build.target;
+  assert.ok(
+    line.includes(`https://dl.deno.land/release/v${version}/denort-${target}.zip`),
+    line,
+  );
+  assert.match(line, /DENORT_BIN=\/path\/to\/denort deno task compile/);
+  assert.doesNotMatch(line, /\bat .*:\d+:\d+|Stack backtrace/, "no stack trace");
+}
+
+Deno.test("compile: without internet `deno task compile` fails with one line saying where to get denort, and leaves nothing behind", async () => {
+  // A dead proxy stands for a build host without internet.
+  const dead = await freePort();
+  const { code, lines, left } = await runCompileTask({
+    HTTPS_PROXY: `http://127.0.0.1:${dead}`,
+    HTTP_PROXY: `http://127.0.0.1:${dead}`,
+  });
+  if (code === 0) {
+    // denort was already in Deno's cache: the build needed no download.
+    console.warn("compile_test: denort is cached here, so the offline failure was not exercised");
+    assert.deepEqual(left, ["voice-agent"]);
+    return;
+  }
+  assert.equal(code, 1);
+  assert.equal(lines.length, 1, lines.join("\n"));
+  assert.match(lines[0], /cannot download denort, the Deno \S+ runtime for/);
+  assertDenortHint(lines[0]);
+  assert.deepEqual(left, [], "no half-written binary or temp file is left");
+});
+
+Deno.test("compile: DENORT_BIN pointing at the deno CLI (not denort) fails with one line, nothing left behind", async () => {
+  const { code, lines, left } = await runCompileTask({ DENORT_BIN: Deno.execPath() });
+  assert.equal(code, 1);
+  assert.equal(lines.length, 1, lines.join("\n"));
+  assert.match(lines[0], /is the deno command-line tool .*not denort/);
+  assertDenortHint(lines[0]);
+  assert.deepEqual(left, []);
+});
+
+Deno.test("compile: DENORT_BIN pointing at the zip archive says to unzip it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const zip = `${dir}/denort.zip`;
+    await Deno.writeFile(zip, new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0]));
+    const { code, lines, left } = await runCompileTask({ DENORT_BIN: zip });
+    assert.equal(code, 1);
+    assert.equal(lines.length, 1, lines.join("\n"));
+    assert.match(lines[0], /is the zip archive: unzip it/);
+    assert.deepEqual(left, []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -20,7 +20,7 @@ function problemsFor(env: Record<string, string>): string[] {
 Deno.test("config: defaults apply when only the required variables are set", () => {
   const c = loadConfig(REQUIRED);
   assert.equal(c.port, 8080);
-  assert.equal(c.host, "0.0.0.0");
+  assert.equal(c.host, "127.0.0.1", "loopback by default: a reverse proxy terminates TLS");
   assert.equal(c.publicUrl, "https://voice.example.com");
   assert.deepEqual(c.openai, {
     apiKey: "sk-test-secret",

@@ -17,6 +17,7 @@ import { isAbsolute, resolve } from "node:path";
 import type { BusinessProfile } from "./business.ts";
 import type { BookingStore, StoreOptions } from "./types.ts";
 import { logger } from "../log.ts";
+import { DatabaseOpenError, type DatabaseTarget } from "./database_errors.ts";
 
 /** A `DATABASE_URL` that names no supported backend. */
 export class DatabaseUrlError extends Error {
@@ -27,10 +28,7 @@ export class DatabaseUrlError extends Error {
   }
 }
 
-/** Where a `DATABASE_URL` points. */
-export type DatabaseTarget =
-  | { kind: "sqlite"; path: string }
-  | { kind: "postgres"; url: string };
+export type { DatabaseTarget } from "./database_errors.ts";
 
 /** Query parameters that may carry a secret in a database URL. */
 const SECRET_PARAM = /pass|pwd|secret|token|key/i;
@@ -107,19 +105,24 @@ export async function openStore(
 ): Promise<BookingStore> {
   const target = parseDatabaseUrl(databaseUrl);
   let store: BookingStore;
-  if (target.kind === "sqlite") {
-    const { SqliteBookingStore } = await import("./sqlite_store.ts");
-    store = SqliteBookingStore.open(target.path, profile, opts);
-  } else {
-    const { PostgresBookingStore } = await import("./postgres_store.ts");
-    store = PostgresBookingStore.open(target.url, profile, opts);
+  try {
+    if (target.kind === "sqlite") {
+      const { SqliteBookingStore } = await import("./sqlite_store.ts");
+      store = SqliteBookingStore.open(target.path, profile, opts);
+    } else {
+      const { PostgresBookingStore } = await import("./postgres_store.ts");
+      store = PostgresBookingStore.open(target.url, profile, opts);
+    }
+  } catch (err) {
+    throw wrapOpenError(databaseUrl, target, err);
   }
   if (opts.migrate ?? true) {
     try {
+      // The first query: PostgreSQL connects here, SQLite reads the file's header.
       await store.migrate();
     } catch (err) {
-      await store.close();
-      throw err;
+      await store.close().catch(() => {});
+      throw wrapOpenError(databaseUrl, target, err);
     }
   }
   return store;
@@ -150,4 +153,10 @@ export async function abandonCrashedCalls(
     log.error("marking crashed calls abandoned failed: {error}", { error: String(err) });
     return 0;
   }
+}
+
+/** Names `DATABASE_URL` in the error; a missing Deno permission stays as it is (main prints it). */
+function wrapOpenError(databaseUrl: string, target: DatabaseTarget, err: unknown): unknown {
+  if (err instanceof Deno.errors.NotCapable) return err;
+  return new DatabaseOpenError(databaseUrl, target, err);
 }

@@ -189,7 +189,10 @@ export class Call {
   start(): void {
     const { stream, session, metrics } = this.#deps;
     metrics?.activeCalls.inc();
-    this.#log.info("call started", { from: this.#deps.from, to: this.#deps.to });
+    this.#log.info("call started from {from} to {to}", {
+      from: this.#deps.from,
+      to: this.#deps.to,
+    });
     stream.attach({
       media: (mulaw) => this.#onCallerAudio(mulaw),
       mark: (name) => this.#audio.markEchoed(name),
@@ -312,6 +315,7 @@ export class Call {
         return;
       case "input_audio_buffer.speech_started":
         this.#callerSpeaking = true;
+        this.#log.info("caller turn: speaking", { who: "caller" });
         this.#bargeIn();
         this.#idle.touch(true);
         return;
@@ -319,7 +323,7 @@ export class Call {
         this.#callerSpeaking = false;
         this.#callerTurns++;
         this.#recorder.callerStoppedSpeaking();
-        this.#log.info("caller turn {turn} ended", { turn: this.#callerTurns });
+        this.#log.info("caller turn ended", { who: "caller", turn: this.#callerTurns });
         this.#idle.touch(true);
         return;
       case "conversation.item.added":
@@ -375,7 +379,8 @@ export class Call {
     const turnMs = this.#recorder.agentAudioSent();
     if (turnMs !== undefined) {
       this.#deps.metrics?.turnLatency.observe(turnMs / 1000);
-      this.#log.info("agent answered turn {turn} in {latencyMs} ms", {
+      this.#log.info("agent turn: first audio {latencyMs} ms after the caller stopped", {
+        who: "agent",
         turn: this.#callerTurns,
         latencyMs: Math.round(turnMs),
       });
@@ -393,9 +398,9 @@ export class Call {
     for (const t of truncations) this.#deps.session.truncate(t.itemId, t.audioEndMs);
     const heardMs = truncations.at(-1)?.audioEndMs;
     this.#recorder.bargeIn(heardMs, reactionMs);
-    this.#log.info("caller barged in after {heardMs} ms of the agent's reply", {
+    this.#log.info("barge-in: agent cut off after {heardMs} ms heard; cleared in {reactionMs} ms", {
       heardMs: heardMs ?? 0,
-      reactionMs,
+      reactionMs: Math.round(reactionMs * 1000) / 1000,
     });
     this.#deps.metrics?.bargeIns.inc();
     this.#deps.metrics?.bargeInReaction.observe(reactionMs / 1000);
@@ -447,7 +452,7 @@ export class Call {
     const { control, transferNumber, callSid } = this.#deps;
     const { request } = ending;
     if (request.kind === "transfer" && control && transferNumber) {
-      this.#log.info("transferring the call: {why}", { why: request.why });
+      this.#log.info("transferring call: {why}", { why: request.why });
       try {
         await control.transfer(callSid, transferNumber);
         this.#awaitStop(); // Twilio now sends `stop`; that is not a hang-up
@@ -585,7 +590,7 @@ export class Call {
     metrics?.framesRelayed.inc({ direction: "to_model" }, this.#recorder.framesToModel);
     metrics?.framesRelayed.inc({ direction: "to_caller" }, this.#recorder.framesToCaller);
     metrics?.callsTotal.inc({ outcome });
-    this.#log.info("call ended: {outcome} ({reason})", {
+    this.#log.info("call ended: {outcome}", {
       outcome,
       reason,
       turns: this.#recorder.turnMs.length,
@@ -614,6 +619,7 @@ export class Call {
   #greet(): void {
     if (this.#phase.name !== "starting") return;
     this.#setPhase({ name: "live" });
+    this.#log.info("agent turn: greeting", { who: "agent" });
     this.#deps.session.createResponse({
       instructions: `Greet the caller by saying exactly: "${this.#deps.greeting}"`,
       tool_choice: "none",

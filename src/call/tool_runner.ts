@@ -144,14 +144,9 @@ export class ToolRunner {
     metrics?.toolCalls.inc({ tool: call.name, result: outcome.ok ? "ok" : result });
     if (call.name === "book_slot" && outcome.ok) metrics?.bookings.inc({ result });
     recorder.tool(call, outcome, startedAt);
-    const fields = { tool: call.name, result, durationMs: outcome.durationMs };
-    if (outcome.ok) log.info("tool {tool}: {result} in {durationMs} ms", fields);
-    else {
-      log.warn("tool {tool}: {result} in {durationMs} ms", {
-        ...fields,
-        detail: outcome.error.message,
-      });
-    }
+    const fields = { tool: call.name, result, ms: Math.round(outcome.durationMs) };
+    if (outcome.ok) log.info("tool {tool} {result} in {ms} ms", fields);
+    else log.warn("tool {tool} {result} in {ms} ms", { ...fields, detail: outcome.error.message });
     this.#o.onRecorded();
   }
 }

@@ -10,6 +10,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { dirname, resolve } from "node:path";
 import type { CallRecord } from "../call/record.ts";
 import { encodeWav } from "../codec/wav.ts";
 import { decodeMulaw } from "../codec/mulaw.ts";
@@ -38,7 +39,7 @@ Where and as whom:
                       (TWILIO_AUTH_TOKEN, PUBLIC_URL and PORT are read from env/.env)
 
 Output and timing:
-  --out FILE          write everything the agent said to this WAV file
+  --out FILE          write everything the agent said to this WAV file (folders created)
   --out-format F      mulaw (default) or pcm16
   --pause-ms MS       agent silence that counts as "done talking" (default 1000)
   --reply-timeout S   give up waiting for an agent reply after S seconds (default 15)
@@ -231,8 +232,41 @@ export async function fetchCallRecord(
     await res.body?.cancel();
     return undefined;
   }
-  if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status} ${await res.text()}`);
+  if (!res.ok) {
+    const body = (await res.text()).trim();
+    throw new Error(
+      `GET ${path}: HTTP ${res.status} ${body}` +
+        (res.status === 403 ? `; ${signatureHint(options)}` : ""),
+    );
+  }
   return await res.json() as CallRecord;
+}
+
+/** What to check when the service refuses our signatures (names the settings, never the token). */
+function signatureHint(options: Pick<SimulatorOptions, "publicUrl">): string {
+  return `the service checks Twilio signatures against its own PUBLIC_URL and ` +
+    `TWILIO_AUTH_TOKEN; this caller signed for ${options.publicUrl} with the ` +
+    "TWILIO_AUTH_TOKEN of its environment/.env: make --public-url (or PUBLIC_URL) and " +
+    "TWILIO_AUTH_TOKEN the same as the service's";
+}
+
+/** A failed dial in words an operator can act on: which setting, which address. */
+export function explainDialError(
+  error: unknown,
+  options: Pick<SimulatorOptions, "serverUrl" | "publicUrl">,
+): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/\(HTTP 403\)|media socket failed.*403/.test(message)) {
+    return `${message}: ${signatureHint(options)}`;
+  }
+  if (
+    error instanceof TypeError ||
+    /connection refused|error sending request|fetch failed|media socket failed/i.test(message)
+  ) {
+    return `nothing answers at ${options.serverUrl} (${message}). Is the service running ` +
+      "(deno task start)? Point --server at it, or set PORT in the environment/.env.";
+  }
+  return message;
 }
 
 /** The transcript and figures of a call record as printable lines. */
@@ -287,11 +321,14 @@ export async function runSimulation(
   const stamp = (ms: number) => `${(ms / 1000).toFixed(3).padStart(8)}s`;
   const log = (line: string, at = now()) => print(`${stamp(at)}  ${line}`);
 
-  // Agent audio bookkeeping, fed by the caller's hooks and a poll loop.
+  // Agent audio bookkeeping, fed by the caller's hooks and a poll loop. Audio a `clear`
+  // dropped was received but never plays: the playout position is received - dropped.
   const mediaArrivals: number[] = [];
   let receivedBytes = 0;
+  let droppedBytes = 0;
+  const queuedMs = () => (receivedBytes - droppedBytes) / 8;
   const segments: AgentSegment[] = [];
-  let open: { startMs: number; startBytes: number; marks: number } | undefined;
+  let open: { startMs: number; startPlayedMs: number; marks: number } | undefined;
   // The turn whose speech has ended and whose reply has not started yet.
   let awaitingReply: TurnMeasurement | undefined;
   let lastAgentActivity = 0;
@@ -304,7 +341,7 @@ export async function runSimulation(
     const seg = {
       startMs: open.startMs,
       endMs: at,
-      playedMs: Math.round(playedMs - open.startBytes / 8),
+      playedMs: Math.round(playedMs - open.startPlayedMs),
       cleared,
       marks: open.marks,
     };
@@ -319,6 +356,7 @@ export async function runSimulation(
   };
   const onEvent = (event: CallerEvent) => {
     if (event.type === "clear") {
+      droppedBytes += event.droppedMs * 8; // fractional: playback is timed, not whole bytes
       log(`twilio  clear received (barge-in): dropped ${Math.round(event.droppedMs)} ms`);
       closeSegment(true, event.playedMsAtClear);
     } else if (event.type === "mark_echo") {
@@ -333,8 +371,8 @@ export async function runSimulation(
     const at = now();
     mediaArrivals.push(at);
     if (!open) {
-      // Played bytes so far equal received bytes before this media (playout was idle).
-      open = { startMs: at, startBytes: receivedBytes, marks: 0 };
+      // Playout was idle: everything queued before this media has played.
+      open = { startMs: at, startPlayedMs: queuedMs(), marks: 0 };
       const turn = awaitingReply;
       awaitingReply = undefined;
       if (turn) {
@@ -363,8 +401,9 @@ export async function runSimulation(
       onEvent,
     });
   } catch (error) {
-    log(`webhook FAILED: ${(error as Error).message}`);
-    throw error;
+    const message = explainDialError(error, options);
+    log(`webhook FAILED: ${message}`);
+    throw new Error(message, { cause: error });
   }
   const active = caller;
   log(
@@ -381,9 +420,8 @@ export async function runSimulation(
   /** Polls: closes played-out segments; true while the call is on and time remains. */
   const tick = async (): Promise<boolean> => {
     await sleep(POLL_MS);
-    if (open && active.agentAudioMsPlayed >= receivedBytes / 8) {
-      closeSegment(false, receivedBytes / 8);
-    }
+    // Within a fraction of a sample: played and queued are both sums of fractional amounts.
+    if (open && active.agentAudioMsPlayed >= queuedMs() - 0.01) closeSegment(false, queuedMs());
     return !closed && now() < deadline;
   };
 
@@ -451,6 +489,7 @@ export async function runSimulation(
     const wav = options.outFormat === "pcm16"
       ? encodeWav(decodeMulaw(agentAudio), { encoding: "pcm16", sampleRate: 8000, channels: 1 })
       : encodeWav(agentAudio, { encoding: "mulaw", sampleRate: 8000, channels: 1 });
+    await Deno.mkdir(dirname(resolve(options.out)), { recursive: true });
     await Deno.writeFile(options.out, wav);
     print(
       `agent audio written to ${options.out} (${agentAudio.length / 8} ms, ${options.outFormat})`,

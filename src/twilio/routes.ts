@@ -17,10 +17,20 @@ import {
   type StreamStart,
   VOICE_PATH,
 } from "./protocol.ts";
-import { parseForm, type TwilioParams, TwilioSignatureVerifier } from "./signature.ts";
+import {
+  mediaStreamUrl,
+  parseForm,
+  type TwilioParams,
+  TwilioSignatureVerifier,
+  webhookUrl,
+} from "./signature.ts";
 import { busyTwiml, streamTwiml } from "./twiml.ts";
 
 const log = logger("twilio", "routes");
+
+/** What an operator checks when genuine Twilio requests fail the signature check. */
+const SIGNATURE_HINT = "if Twilio sent it, PUBLIC_URL must be the public URL Twilio calls and " +
+  "TWILIO_AUTH_TOKEN the auth token of the Twilio account that owns the number";
 
 /** Name of the `<Parameter>` carrying the call token. */
 export const CALL_TOKEN_PARAM = "callToken";
@@ -128,9 +138,11 @@ export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
     const params = parseForm(body);
     const signature = req.headers.get("x-twilio-signature");
     if (!verifier.verifyWebhook(signature, url.pathname + url.search, params)) {
-      log.warn("rejected {path}: invalid Twilio signature ({why})", {
+      log.warn("rejected {path}: invalid Twilio signature ({why}) for {url}; {hint}", {
         path: url.pathname,
         why: signature ? "mismatch" : "missing header",
+        url: webhookUrl(config.publicUrl, url.pathname + url.search),
+        hint: SIGNATURE_HINT,
         callSid: first(params, "CallSid"),
       });
       return plain(403, "forbidden");
@@ -178,8 +190,10 @@ export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
     // Headers are only readable before the upgrade: verify first.
     const signature = req.headers.get("x-twilio-signature");
     if (!verifier.verifyMediaUpgrade(signature)) {
-      log.warn("rejected media socket: invalid Twilio signature ({why})", {
+      log.warn("rejected media socket: invalid Twilio signature ({why}) for {url}; {hint}", {
         why: signature ? "mismatch" : "missing header",
+        url: mediaStreamUrl(config.publicUrl),
+        hint: SIGNATURE_HINT,
       });
       return plain(403, "forbidden");
     }

@@ -13,8 +13,8 @@ Deno.test("e2e: two concurrent calls race for one slot; one books, the other get
   await Deno.writeTextFile(file, JSON.stringify({ ...profile, capacity: 1 }));
   const h = await startHarness({
     env: { BUSINESS_FILE: file, VAD_SILENCE_MS: "900" },
-    // Turns are counted across both calls: the first two are requests, the next two answers.
-    fake: { transcripts: (turn) => TRANSCRIPTS[turn < 2 ? 0 : 1] },
+    // Turns are counted per call: each caller asks, then answers.
+    fake: { transcripts: TRANSCRIPTS },
   });
   try {
     h.fake.setResponder(bookingResponder(nextOpenDate(h.app.profile)));

@@ -57,6 +57,8 @@ export interface ResponseContext {
   trigger: "turn" | "response.create";
   /** Index of the session (connection) in {@linkcode FakeRealtime.sessions}. */
   sessionIndex: number;
+  /** The session itself (its configuration holds the instructions, e.g. the caller's number). */
+  session: FakeSession;
   /** The conversation of this session, oldest first. */
   items: readonly FakeItem[];
   /** The newest item, if any. */
@@ -75,8 +77,13 @@ export interface FakeRealtimeOptions {
   apiKey?: string;
   /** Accepted models; default `["gpt-realtime"]`. */
   models?: string[];
-  /** Transcript of the Nth VAD turn (0-based, counted across sessions). */
-  transcripts?: string[] | ((turn: number) => string);
+  /**
+   * Transcript of a caller turn committed by the VAD. `turn` is 0-based and counted per
+   * session: the user messages already in that session's conversation (so every call starts
+   * at 0, however many calls run at once, and a reconnected session, whose context the client
+   * re-injects, carries on where the call was).
+   */
+  transcripts?: string[] | ((turn: number, session: FakeSession) => string);
   responder?: Responder;
   /** Audio per delta, ms. Default 100. */
   chunkMs?: number;
@@ -318,7 +325,6 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
   const vadRmsAtHalf = opts.vadRmsAtHalf ?? 500;
   let responder: Responder = opts.responder ??
     (() => ({ audioMs: 500, transcript: "Okay." }));
-  let userTurns = 0;
 
   const sessions: FakeSession[] = [];
   const rejected: RejectedHandshake[] = [];
@@ -335,9 +341,9 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       timers.add(t);
     });
 
-  const transcriptFor = (turn: number): string => {
+  const transcriptFor = (turn: number, session: FakeSession): string => {
     const t = opts.transcripts;
-    if (typeof t === "function") return t(turn);
+    if (typeof t === "function") return t(turn, session);
     return t?.[turn] ?? `user turn ${turn + 1}`;
   };
 
@@ -696,7 +702,8 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
 
     function commitTurn(itemId: string, respond: boolean): void {
       const prev = lastItemId();
-      const turn = userTurns++;
+      // Per session: calls running side by side each follow their own script.
+      const turn = s.items.filter((x) => x.type === "message" && x.role === "user").length;
       const item: FakeItem = {
         id: itemId,
         type: "message",
@@ -715,7 +722,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       };
       send("conversation.item.added", { previous_item_id: prev, item: view });
       send("conversation.item.done", { previous_item_id: prev, item: view });
-      const text = transcriptFor(turn);
+      const text = transcriptFor(turn, s);
       item.text = text;
       if (cfg().audio.input.transcription) {
         send("conversation.item.input_audio_transcription.delta", {
@@ -744,6 +751,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       const plan = responder({
         trigger,
         sessionIndex: s.index,
+        session: s,
         items: s.items,
         lastItem: s.items.at(-1),
         lastUserText: lastUser?.text,
