@@ -24,6 +24,7 @@ import type { AudioPath } from "./audio_path.ts";
 import { FrameAligner } from "./frame_aligner.ts";
 import { MULAW_FRAME_BYTES } from "../codec/mulaw.ts";
 import { MARK_INTERVAL_MS, Playout } from "./playout.ts";
+import type { LiveCallView } from "../console/live.ts";
 
 /** REST call control the call can use (absent when `TWILIO_ACCOUNT_SID` is not set). */
 export interface CallControl {
@@ -135,6 +136,7 @@ export class Call {
   #droppedLateDeltas = 0;
   readonly #unsubscribe: Array<() => void> = [];
   readonly #annotations: Record<string, unknown> = {};
+  readonly #sms: Record<string, string | undefined>[] = [];
 
   constructor(options: CallOptions) {
     this.#o = options;
@@ -461,6 +463,43 @@ export class Call {
     }
   }
 
+  /**
+   * A snapshot for the operator console's live page (provisional: read from what the call
+   * already keeps; the console depends only on `LiveCallView`).
+   */
+  liveView(): LiveCallView {
+    let state: LiveCallView["state"] = "listening";
+    if (this.#callerSpeaking) state = "caller_speaking";
+    else if (this.#playout.hasUnplayed()) state = "agent_speaking";
+    else if (this.#toolRunning()) state = "running_tool";
+    return {
+      callSid: this.#o.callSid,
+      from: this.#o.from,
+      to: this.#o.to,
+      startedAt: this.#startedAt.toISOString(),
+      state,
+      transcript: this.#transcript(),
+    };
+  }
+
+  /** A function call of the model has no output yet: a tool is running (or about to). */
+  #toolRunning(): boolean {
+    const answered = new Set<string>();
+    let open = false;
+    const entries = this.#o.connection.conversation.entries;
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const e = entries[i];
+      if (e.kind === "function_output") answered.add(e.callId);
+      else if (e.kind === "function_call" && !answered.has(e.callId)) open = true;
+    }
+    return open;
+  }
+
+  /** Records an SMS sent (or tried) for this call; saved in the record as `extra.sms`. */
+  recordSms(sms: { to: string; bookingId?: string; sid?: string; error?: string }): void {
+    this.#sms.push({ ...sms, at: new Date().toISOString() });
+  }
+
   /** Adds what Twilio reported about the call (status callbacks) to the call record. */
   annotate(key: string, value: unknown): void {
     this.#annotations[key] = value;
@@ -633,6 +672,7 @@ export class Call {
       bargeIns: this.#bargeIns.map(({ at, heardMs }) => ({ at, heardMs })),
       extra: {
         ...this.#annotations,
+        ...(this.#sms.length ? { sms: this.#sms } : {}),
         endReason: this.#endReason,
         framesToModel: this.#framesToModel,
         framesToCaller: this.#framesToCaller,
