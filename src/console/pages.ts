@@ -52,6 +52,7 @@ export function loginPage(options: {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sign in · ${escapeHtml(options.business)}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/console/login.css">
 </head>
 <body>
@@ -96,6 +97,7 @@ export function shellPage(options: {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="${escapeHtml(options.csrfToken)}">
 <title>Console · ${escapeHtml(options.business)}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/console/static/vendor/uPlot.min.css?v=${v}">
 <link rel="stylesheet" href="/console/static/app.css?v=${v}">
 <script src="/console/static/vendor/uPlot.iife.min.js?v=${v}" defer></script>

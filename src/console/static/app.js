@@ -40,7 +40,8 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-const show = (...nodes) => app.replaceChildren(...nodes);
+const show = (...nodes) =>
+  app.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
 const errorBox = (text) => h("p", { class: "error", role: "alert" }, text);
 const notice = (text) => h("p", { class: "notice", role: "status" }, text);
 
@@ -126,8 +127,6 @@ async function route() {
     if (String(error?.message) !== "signed out") show(errorBox(`Something went wrong: ${error}`));
   }
 }
-addEventListener("hashchange", route);
-route();
 
 // ---------------------------------------------------------------- calendar
 
@@ -175,6 +174,13 @@ async function renderCalendar() {
     h("button", { type: "button", onclick: () => go(addDays(current, -step)) }, "‹ Earlier"),
     h("button", { type: "button", onclick: () => go("today") }, "Today"),
     h("button", { type: "button", onclick: () => go(addDays(current, step)) }, "Later ›"),
+    h("input", {
+      type: "date",
+      class: "goto",
+      "aria-label": "Go to date",
+      value: current,
+      onchange: (e) => e.target.value && go(e.target.value),
+    }),
     h(
       "label",
       { class: "check" },
@@ -227,7 +233,7 @@ async function renderCalendar() {
     h(
       "h1",
       {},
-      st.view === "week" ? `Week of ${fmtDay(current, locale)}` : fmtDay(current, locale),
+      st.view === "week" ? `Week of ${fmtDay(data.days[0].date, locale)}` : fmtDay(current, locale),
     ),
     h("p", { class: "muted" }, `Times in ${tz}.`),
     toolbar,
@@ -1149,3 +1155,8 @@ async function renderProfile(_arg, reload) {
     ),
   );
 }
+
+// ---------------------------------------------------------------- start
+
+addEventListener("hashchange", route);
+route();
