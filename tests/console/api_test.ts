@@ -113,7 +113,10 @@ for (const backend of BACKENDS) {
       assert.equal(moved.body.booking.start, "2026-03-04T14:00:00-05:00");
       assert.equal(moved.body.booking.serviceName, "Women's cut");
       assert.equal(moved.body.booking.price, 75);
-      const unknown = await client.api("bookings/reschedule", { id: "ZZZZZZ", newStart: "2026-03-04T14:00" });
+      const unknown = await client.api("bookings/reschedule", {
+        id: "ZZZZZZ",
+        newStart: "2026-03-04T14:00",
+      });
       assert.equal(unknown.status, 404);
       assert.equal(unknown.body.message, "No booking with that reference.");
 
@@ -350,7 +353,13 @@ for (const backend of BACKENDS) {
         callSid: "CA2",
         startedAt: "2026-03-02T13:40:00Z",
         latency: { turnMs: [300] },
-        toolCalls: [{ name: "get_slots", arguments: {}, error: "timeout", startedAt: "", durationMs: 5000 }],
+        toolCalls: [{
+          name: "get_slots",
+          arguments: {},
+          error: "timeout",
+          startedAt: "",
+          durationMs: 5000,
+        }],
       });
       await c.store.saveCall({
         ...base,

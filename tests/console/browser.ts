@@ -19,7 +19,9 @@ export const CHROMIUM_AVAILABLE = (() => {
   }
 })();
 if (!CHROMIUM_AVAILABLE) {
-  console.warn(`SKIPPING console browser tests: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
+  console.warn(
+    `SKIPPING console browser tests: no Chromium at ${CHROMIUM} (apt-get install chromium)`,
+  );
 }
 
 /** Folder for screenshots people can look at. */
@@ -67,10 +69,16 @@ export async function launchBrowser(
   const problems: string[] = [];
   const requests: string[] = [];
   page.on("console", (m) => {
-    if (m.type() === "error") problems.push(`console: ${m.text()}`);
+    // Failed responses are reported with their URL below.
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) {
+      problems.push(`console: ${m.text()}`);
+    }
   });
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("request", (r) => requests.push(r.url()));
+  page.on("response", (r) => {
+    if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`);
+  });
   page.on("requestfailed", (r) => {
     // An EventSource closed by navigation is not a problem.
     if (!r.url().endsWith("/console/api/live")) problems.push(`request failed: ${r.url()}`);
