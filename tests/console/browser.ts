@@ -5,7 +5,23 @@
  *
  * @module
  */
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import fs from "node:fs";
+import type { BrowserContext, Page } from "playwright-core";
+
+// playwright-core probes `/proc/sys/fs/binfmt_misc/WSLInterop` while loading (is this WSL?).
+// Deno refuses even an existence check under /proc/sys without --allow-all and throws
+// NotCapable instead of answering; `deno task test` grants named permissions only, so the
+// probe is answered "no" here. Nothing else changes: other errors are rethrown.
+const existsSync = fs.existsSync;
+fs.existsSync = ((path: fs.PathLike) => {
+  try {
+    return existsSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) return false;
+    throw error;
+  }
+}) as typeof fs.existsSync;
+const { chromium } = await import("playwright-core");
 
 /** Where Debian installs Chromium (override with CHROMIUM_PATH). */
 export const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
