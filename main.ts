@@ -29,6 +29,8 @@ async function main(argv: string[]): Promise<number> {
       );
     case "serve":
       return await serve(command.envFile);
+    case "console-password":
+      return await consolePassword();
   }
 }
 
@@ -67,7 +69,23 @@ async function serve(envFile: string | undefined): Promise<number> {
   };
   Deno.addSignalListener("SIGTERM", onSignal);
   Deno.addSignalListener("SIGINT", onSignal);
+  // SIGHUP re-reads BUSINESS_FILE; a broken file is refused and the old profile stays.
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", () => app.reloadProfile());
   await app.server.finished;
+  return 0;
+}
+
+/** Reads a password (first line of stdin) and prints the `CONSOLE_PASSWORD_HASH` line. */
+async function consolePassword(): Promise<number> {
+  const { hashPassword } = await import("./src/console/password.ts");
+  if (Deno.stdin.isTerminal()) console.error("Console password (input is shown):");
+  const text = await new Response(Deno.stdin.readable).text();
+  const password = text.split(/\r?\n/)[0];
+  if (password.length < 12) {
+    console.error("voice-agent: the console password must be at least 12 characters");
+    return 1;
+  }
+  console.log(`CONSOLE_PASSWORD_HASH=${await hashPassword(password)}`);
   return 0;
 }
 

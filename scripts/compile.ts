@@ -23,7 +23,7 @@ export const COMPILE_PERMISSIONS = [
 ] as const;
 
 /** Folders embedded in the binary (read at run time relative to the module). */
-export const COMPILE_INCLUDES = ["assets"] as const;
+export const COMPILE_INCLUDES = ["assets", "src/console/static"] as const;
 
 /** Where the binary goes unless `--output` says otherwise. */
 export const DEFAULT_OUTPUT = "dist/voice-agent";

@@ -21,6 +21,10 @@ import { TwilioCallControl } from "./twilio/rest.ts";
 import { twilioRoutes } from "./twilio/routes.ts";
 import type { Route } from "./http.ts";
 import { adminRoutes } from "./admin_routes.ts";
+import { type Console, createConsole } from "./console/routes.ts";
+import { pollingLiveFeed } from "./console/live.ts";
+import { BusinessProfileSource, type ReloadAttempt } from "./console/profile_reload.ts";
+import { requireBearer } from "./console/metrics_token.ts";
 
 const log = logger("app");
 
@@ -32,7 +36,13 @@ export interface App {
   calls: CallManager;
   store: BookingStore;
   metrics: Metrics;
-  profile: BusinessProfile;
+  /** The business profile in force (changes on a successful reload). */
+  readonly profile: BusinessProfile;
+  /**
+   * Re-reads `BUSINESS_FILE` (console button, SIGHUP): a valid file replaces the profile for
+   * the store and new calls; a broken one is refused and the old profile stays.
+   */
+  reloadProfile(): ReloadAttempt;
   /**
    * Graceful shutdown: stop taking calls, let active ones finish (up to
    * `DRAIN_SECONDS`), end the rest politely, close the server and the database.
@@ -61,7 +71,8 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
         "Use only for local development.",
     );
   }
-  const profile = loadBusinessProfile(config.businessFile ?? DEFAULT_BUSINESS_FILE);
+  const profileFile = config.businessFile ?? DEFAULT_BUSINESS_FILE;
+  const profile = loadBusinessProfile(profileFile);
   // Bind first: a port in use must not leave a database created and migrated behind.
   const server = startServer({ hostname: config.host, port: config.port });
   let store: BookingStore;
@@ -92,6 +103,27 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     ...(overrides.clock ? { now: overrides.clock } : {}),
     ...overrides.callManager,
   });
+  const profiles = new BusinessProfileSource(profileFile, profile, (next) => {
+    store.setProfile(next);
+    calls.setProfile(next);
+  });
+  let operatorConsole: Console | undefined;
+  if (config.console) {
+    try {
+      operatorConsole = await createConsole({
+        config: config.console,
+        publicUrl: config.publicUrl,
+        store,
+        profiles,
+        live: pollingLiveFeed(calls),
+      });
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+  } else {
+    log.info("operator console off: set CONSOLE_PASSWORD or CONSOLE_PASSWORD_HASH to serve it");
+  }
 
   const routes: Route[] = [
     ...healthRoutes({ version: VERSION, startedAt }, async () => {
@@ -109,9 +141,15 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     {
       method: "GET",
       path: "/metrics",
-      handler: async () =>
-        new Response(await metrics.render(), { headers: { "content-type": metrics.contentType } }),
+      handler: requireBearer(
+        config.metricsToken,
+        async () =>
+          new Response(await metrics.render(), {
+            headers: { "content-type": metrics.contentType },
+          }),
+      ),
     },
+    ...(operatorConsole?.routes ?? []),
     ...adminRoutes({ config, store }),
     ...twilioRoutes({
       config,
@@ -151,7 +189,10 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     calls,
     store,
     metrics,
-    profile,
+    get profile() {
+      return profiles.current;
+    },
+    reloadProfile: () => profiles.reload(),
     stop() {
       stopping ??= (async () => {
         log.info("shutting down: draining {count} calls for up to {seconds} s", {
@@ -162,6 +203,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
           config.limits.drainSeconds * 1000,
           (overrides.goodbyeSeconds ?? 15) * 1000,
         );
+        operatorConsole?.close(); // open live streams would hold the shutdown
         await server.shutdown();
         await store.close();
         log.info("stopped");

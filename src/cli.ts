@@ -12,6 +12,7 @@ export type CliCommand =
   | { kind: "version" }
   | { kind: "serve"; envFile?: string }
   | { kind: "call"; envFile?: string; args: string[] }
+  | { kind: "console-password" }
   | { kind: "error"; message: string };
 
 /** Usage text printed by `--help`. */
@@ -21,6 +22,7 @@ export const USAGE =
 Usage:
   voice-agent [serve] [--env-file PATH]   run the service (default command)
   voice-agent call [options]              act as Twilio and place a simulated call (see --help)
+  voice-agent console-password            read a password on stdin, print CONSOLE_PASSWORD_HASH=…
   voice-agent --help | --version
 
 Configuration comes from the environment and from a .env file in the working directory
@@ -31,6 +33,7 @@ See README.md for every variable.`;
 export function parseCli(argv: string[]): CliCommand {
   const [first, ...rest] = argv;
   if (first === "call") return { kind: "call", args: rest, envFile: findEnvFile(rest) };
+  if (first === "console-password" && rest.length === 0) return { kind: "console-password" };
   let parsed;
   try {
     parsed = parseArgs({

@@ -46,6 +46,11 @@ const HINTS: Record<string, string> = {
   VAD_PREFIX_PADDING_MS: "milliseconds, e.g. 300",
   VAD_SILENCE_MS: "milliseconds, e.g. 500",
   VAD_EAGERNESS: "low, medium, high or auto",
+  CONSOLE_PASSWORD: "a password of at least 12 characters for the operator console",
+  CONSOLE_PASSWORD_HASH:
+    "the output of `voice-agent console-password` (scrypt:N:r:p:salt:key), instead of CONSOLE_PASSWORD",
+  CONSOLE_SESSION_HOURS: "hours a console login lasts, 1 to 168, e.g. 12",
+  METRICS_TOKEN: "a bearer token of at least 16 characters that GET /metrics must carry",
 };
 
 const optionalText = z.string().trim().transform((s) => s === "" ? undefined : s).optional();
@@ -113,6 +118,12 @@ export const EnvSchema = z.object({
   VAD_PREFIX_PADDING_MS: int(0, 5000, 300),
   VAD_SILENCE_MS: int(0, 10_000, 500),
   VAD_EAGERNESS: z.enum(["low", "medium", "high", "auto"]).default("auto"),
+  CONSOLE_PASSWORD: optionalText.pipe(z.string().min(12).optional()),
+  CONSOLE_PASSWORD_HASH: optionalText.pipe(
+    z.string().regex(/^scrypt:\d+:\d+:\d+:[A-Za-z0-9_-]{16,}:[A-Za-z0-9_-]{32,}$/).optional(),
+  ),
+  CONSOLE_SESSION_HOURS: int(1, 168, 12),
+  METRICS_TOKEN: optionalText.pipe(z.string().min(16).optional()),
 });
 
 type Env = z.output<typeof EnvSchema>;
@@ -152,6 +163,20 @@ export interface Config {
   vad:
     | { type: "server_vad"; threshold: number; prefixPaddingMs: number; silenceDurationMs: number }
     | { type: "semantic_vad"; eagerness: "low" | "medium" | "high" | "auto" };
+  /** The operator console at `/console`; off (undefined) unless a password is configured. */
+  console?: ConsoleConfig;
+  /** Bearer token `GET /metrics` requires, when set. */
+  metricsToken?: string;
+}
+
+/** Operator console settings (`CONSOLE_*`). Exactly one of `password`, `passwordHash` is set. */
+export interface ConsoleConfig {
+  /** Plain password (`CONSOLE_PASSWORD`). */
+  password?: string;
+  /** scrypt hash (`CONSOLE_PASSWORD_HASH`). */
+  passwordHash?: string;
+  /** How long a login lasts. */
+  sessionHours: number;
 }
 
 /** Thrown by {@linkcode loadConfig}; `message` is ready to print to an operator. */
@@ -207,6 +232,18 @@ export function loadConfig(
       `IDLE_HANGUP_SECONDS (${e.IDLE_HANGUP_SECONDS}) must be greater than IDLE_CHECKIN_SECONDS (${e.IDLE_CHECKIN_SECONDS})`,
     ]);
   }
+  if (e.CONSOLE_PASSWORD && e.CONSOLE_PASSWORD_HASH) {
+    throw new ConfigError([
+      "CONSOLE_PASSWORD and CONSOLE_PASSWORD_HASH are both set; set only one of them",
+    ]);
+  }
+  const consolePassword = e.CONSOLE_PASSWORD || e.CONSOLE_PASSWORD_HASH
+    ? {
+      password: e.CONSOLE_PASSWORD,
+      passwordHash: e.CONSOLE_PASSWORD_HASH,
+      sessionHours: e.CONSOLE_SESSION_HOURS,
+    }
+    : undefined;
   return {
     port: e.PORT,
     host: e.HOST,
@@ -241,6 +278,8 @@ export function loadConfig(
       prefixPaddingMs: e.VAD_PREFIX_PADDING_MS,
       silenceDurationMs: e.VAD_SILENCE_MS,
     },
+    console: consolePassword,
+    metricsToken: e.METRICS_TOKEN,
   };
 }
 
@@ -265,6 +304,12 @@ export function redactConfig(config: Config): Record<string, unknown> {
     ...config,
     openai: { ...config.openai, apiKey: mask(config.openai.apiKey) },
     twilio: { ...config.twilio, authToken: mask(config.twilio.authToken) },
+    console: config.console && {
+      ...config.console,
+      password: mask(config.console.password),
+      passwordHash: mask(config.console.passwordHash),
+    },
+    metricsToken: mask(config.metricsToken),
     databaseUrl: redactDatabaseUrl(config.databaseUrl),
   };
 }

@@ -11,6 +11,8 @@ import assert from "node:assert/strict";
 import { DEFAULT_BUSINESS_FILE } from "../src/booking/business.ts";
 import { assetUrl, loadMulawPrompt } from "../src/assets.ts";
 import { TwilioCaller } from "../src/sim/twilio_caller.ts";
+import { CONSOLE_STATIC_FILES, consoleStaticUrl } from "../src/console/static_files.ts";
+import { CONSOLE_PASSWORD, signIn } from "./console/client.ts";
 import { fromFileUrl } from "./support/paths.ts";
 import { compileArgs } from "../scripts/compile.ts";
 import {
@@ -61,6 +63,8 @@ Deno.test("compile: `deno task compile` grants exactly the permissions of `deno 
     DEFAULT_BUSINESS_FILE,
     assetUrl("apology_hangup.wav"),
     assetUrl("apology_transfer.wav"),
+    // The operator console's browser files (its script, styles and the vendored uPlot).
+    ...CONSOLE_STATIC_FILES.map((name) => consoleStaticUrl(name)),
   ];
   for (const file of runtimeFiles) {
     assert.ok(included.some((dir) => file.href.startsWith(dir)), `${file.href} is not included`);
@@ -94,6 +98,7 @@ async function serviceEnv(): Promise<{ env: Record<string, string>; port: number
       DATABASE_URL: "sqlite:./data/agent.db",
       OPENAI_REALTIME_URL: `ws://127.0.0.1:${deadModelPort}/v1/realtime`,
       DRAIN_SECONDS: "2",
+      CONSOLE_PASSWORD,
     },
   };
 }
@@ -131,6 +136,17 @@ async function checkServiceRuns(launcher: Launcher, perms: string[]): Promise<vo
     const heard = caller.receivedAudio();
     assert.ok(heard.length >= apology.length, `heard ${heard.length} of ${apology.length} bytes`);
     assert.deepEqual(heard.subarray(0, apology.length), apology);
+
+    // The console serves every one of its files, byte for byte, to a signed-in browser.
+    const console = await signIn(base);
+    for (const name of CONSOLE_STATIC_FILES) {
+      const res = await fetch(`${base}/console/static/${name}`, {
+        headers: { cookie: console.cookie },
+      });
+      assert.equal(res.status, 200, name);
+      const served = new Uint8Array(await res.arrayBuffer());
+      assert.deepEqual(served, await Deno.readFile(consoleStaticUrl(name)), name);
+    }
   } finally {
     child.kill("SIGTERM");
     output = await child.output();
@@ -139,7 +155,11 @@ async function checkServiceRuns(launcher: Launcher, perms: string[]): Promise<vo
   const logs = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
   assert.equal(output.code, 0, logs);
   assert.match(logs, /model session unavailable; playing apology|model not ready in time/);
-  assert.doesNotMatch(logs, /sk-compile-test|compile-test-token/, "secrets stay out of logs");
+  assert.doesNotMatch(
+    logs,
+    new RegExp(`sk-compile-test|compile-test-token|${CONSOLE_PASSWORD}`),
+    "secrets stay out of logs",
+  );
 }
 
 /** Runs without one permission and expects one readable line naming it. */

@@ -25,7 +25,23 @@
 import postgres from "postgres";
 import type { BusinessProfile } from "./business.ts";
 import { dayBounds } from "./availability.ts";
-import type { StoreOptions } from "./types.ts";
+import type {
+  Booking,
+  BookingRangeQuery,
+  CallListPage,
+  CallListQuery,
+  CallQualityRow,
+  StoreOptions,
+} from "./types.ts";
+import { MAX_LISTED_BOOKINGS } from "./types.ts";
+import {
+  APOLOGY_NOTE_PREFIX,
+  callPage,
+  escapeLike,
+  phoneSuffixPattern,
+  readCallSummary,
+  readQualityRow,
+} from "./call_queries.ts";
 import type { CallRecord } from "../call/record.ts";
 import {
   ABANDONED_OUTCOME,
@@ -44,6 +60,7 @@ import {
   type RescheduleDecision,
   type RowDialect,
   rowsToIntervals,
+  rowToBooking,
   saveCallRecord,
   type SqlRow,
   StoreBase,
@@ -53,6 +70,7 @@ import {
 type Sql = postgres.Sql;
 type Tx = postgres.TransactionSql;
 type Json = postgres.JSONValue;
+type PgParam = string | number | boolean | Date;
 
 /** Schema versions, applied in order and recorded in `schema_migrations`. */
 const MIGRATIONS: readonly string[] = [
@@ -122,6 +140,35 @@ function pgConstraint(err: unknown): string | undefined {
   return err instanceof postgres.PostgresError
     ? (err as postgres.PostgresError & { constraint_name?: string }).constraint_name
     : undefined;
+}
+
+/** A call made a booking: one of its tool calls is a confirmed `book_slot`. */
+const PG_BOOKED =
+  `(calls.tool_calls @> '[{"name": "book_slot", "result": {"status": "confirmed"}}]'::jsonb)`;
+
+/** The model was unavailable: by outcome, end reason, or the call's apology note. */
+const PG_APOLOGY = `(calls.outcome = 'model_unavailable'
+  OR coalesce(calls.extra->>'endReason', '') = 'model_unavailable'
+  OR EXISTS (SELECT 1 FROM jsonb_array_elements(calls.transcript) AS t(e)
+    WHERE t.e->>'role' = 'system' AND t.e->>'text' LIKE '${APOLOGY_NOTE_PREFIX}%'))`;
+
+/** The `WHERE` clause (and its parameters, `$1`…) of a call list query. */
+function postgresCallFilter(query: CallListQuery): { where: string; params: PgParam[] } {
+  const clauses: string[] = [];
+  const params: PgParam[] = [];
+  const param = (value: PgParam) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  if (query.from) clauses.push(`started_at >= ${param(new Date(query.from.epochMilliseconds))}`);
+  if (query.to) clauses.push(`started_at < ${param(new Date(query.to.epochMilliseconds))}`);
+  if (query.outcome) clauses.push(`outcome = ${param(query.outcome)}`);
+  const phone = phoneSuffixPattern(query.phoneDigits);
+  if (phone) clauses.push(`regexp_replace(from_number, '[^0-9]', '', 'g') LIKE ${param(phone)}`);
+  if (query.booked) clauses.push(PG_BOOKED);
+  if (query.transferred) clauses.push("outcome = 'transferred'");
+  if (query.modelUnavailable) clauses.push(PG_APOLOGY);
+  return { where: clauses.length ? `WHERE ${clauses.join(" AND ")}` : "", params };
 }
 
 /** {@linkcode BookingStore} on PostgreSQL. */
@@ -435,6 +482,64 @@ export class PostgresBookingStore extends StoreBase {
   async recentCalls(limit = 20): Promise<CallRecord[]> {
     const rows = await this.#sql`SELECT * FROM calls ORDER BY started_at DESC LIMIT ${limit}`;
     return rows.map(toCallRecord);
+  }
+
+  /** @inheritdoc */
+  async listBookings(query: BookingRangeQuery): Promise<Booking[]> {
+    const limit = Math.min(MAX_LISTED_BOOKINGS, Math.max(1, query.limit ?? MAX_LISTED_BOOKINGS));
+    const rows = await this.#sql.unsafe(
+      `SELECT ${BOOKING_COLUMNS} FROM bookings
+       WHERE start_at >= $1 AND start_at < $2 AND (status = 'confirmed' OR $3::boolean)
+       ORDER BY start_at, id LIMIT $4`,
+      [
+        new Date(query.from.epochMilliseconds),
+        new Date(query.to.epochMilliseconds),
+        query.includeCancelled ?? false,
+        limit,
+      ],
+    );
+    return rows.map((r) => rowToBooking(toBookingRow(r), this.profile));
+  }
+
+  /** @inheritdoc */
+  async bookingsForCall(callSid: string): Promise<Booking[]> {
+    const rows = await this.#sql.unsafe(
+      `SELECT ${BOOKING_COLUMNS} FROM bookings
+       WHERE call_sid = $1 OR idempotency_key LIKE $2 ESCAPE '\\' ORDER BY start_at, id`,
+      [callSid, `${escapeLike(callSid)}:%`],
+    );
+    return rows.map((r) => rowToBooking(toBookingRow(r), this.profile));
+  }
+
+  /** @inheritdoc */
+  async listCalls(query: CallListQuery): Promise<CallListPage> {
+    const { where, params } = postgresCallFilter(query);
+    const { limit, offset } = callPage(query);
+    const [count] = await this.#sql.unsafe(`SELECT count(*) AS n FROM calls ${where}`, params);
+    const rows = await this.#sql.unsafe(
+      `SELECT call_sid, from_number, to_number, started_at, ended_at, outcome,
+         jsonb_array_length(transcript) AS n_turns, jsonb_array_length(tool_calls) AS n_tools,
+         jsonb_array_length(barge_ins) AS n_barge_ins, ${PG_BOOKED} AS booked
+       FROM calls ${where} ORDER BY started_at DESC, call_sid DESC
+       LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      [...params, limit, offset],
+    );
+    return { calls: rows.map((r) => readCallSummary(r, DIALECT)), total: Number(count.n) };
+  }
+
+  /** @inheritdoc */
+  async callQuality(from: Temporal.Instant, to: Temporal.Instant): Promise<CallQualityRow[]> {
+    const rows = await this.#sql.unsafe(
+      `SELECT started_at, outcome, latency, jsonb_array_length(barge_ins) AS n_barge_ins,
+         ${PG_BOOKED} AS booked, ${PG_APOLOGY} AS apology,
+         CASE WHEN jsonb_typeof(extra->'modelStats'->'reconnects') = 'number'
+           THEN (extra->'modelStats'->>'reconnects')::numeric ELSE 0 END AS reconnects,
+         (SELECT count(*) FROM jsonb_array_elements(calls.tool_calls) AS t(e)
+           WHERE t.e->>'error' IS NOT NULL) AS tool_errors
+       FROM calls WHERE started_at >= $1 AND started_at < $2 ORDER BY started_at`,
+      [new Date(from.epochMilliseconds), new Date(to.epochMilliseconds)],
+    );
+    return rows.map((r) => readQualityRow(r, DIALECT));
   }
 
   /** @inheritdoc */

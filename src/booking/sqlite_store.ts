@@ -22,7 +22,23 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { BusinessProfile } from "./business.ts";
 import { dayBounds } from "./availability.ts";
-import type { StoreOptions } from "./types.ts";
+import type {
+  Booking,
+  BookingRangeQuery,
+  CallListPage,
+  CallListQuery,
+  CallQualityRow,
+  StoreOptions,
+} from "./types.ts";
+import { MAX_LISTED_BOOKINGS } from "./types.ts";
+import {
+  APOLOGY_NOTE_PREFIX,
+  callPage,
+  escapeLike,
+  phoneSuffixPattern,
+  readCallSummary,
+  readQualityRow,
+} from "./call_queries.ts";
 import type { CallRecord } from "../call/record.ts";
 import {
   ABANDONED_OUTCOME,
@@ -41,6 +57,7 @@ import {
   type RescheduleDecision,
   type RowDialect,
   rowsToIntervals,
+  rowToBooking,
   saveCallRecord,
   type SqlRow,
   StoreBase,
@@ -103,6 +120,49 @@ const DIALECT: RowDialect = {
 };
 const toBookingRow = (r: SqlRow) => readBookingRow(r, DIALECT);
 const toCallRecord = (r: SqlRow) => readCallRecord(r, DIALECT);
+
+/** A call made a booking: one of its tool calls is a confirmed `book_slot`. */
+const SQLITE_BOOKED = `EXISTS (SELECT 1 FROM json_each(calls.tool_calls) AS t
+  WHERE json_extract(t.value, '$.name') = 'book_slot'
+    AND json_extract(t.value, '$.result.status') = 'confirmed')`;
+
+/** The model was unavailable: by outcome, end reason, or the call's apology note. */
+const SQLITE_APOLOGY = `(calls.outcome = 'model_unavailable'
+  OR json_extract(calls.extra, '$.endReason') = 'model_unavailable'
+  OR EXISTS (SELECT 1 FROM json_each(calls.transcript) AS t
+    WHERE json_extract(t.value, '$.role') = 'system'
+      AND json_extract(t.value, '$.text') LIKE '${APOLOGY_NOTE_PREFIX}%'))`;
+
+/** The `WHERE` clause (and its parameters) of a call list query. */
+function sqliteCallFilter(query: CallListQuery): { where: string; params: SQLInputValue[] } {
+  const clauses: string[] = [];
+  const params: SQLInputValue[] = [];
+  if (query.from) {
+    clauses.push("started_ms >= ?");
+    params.push(query.from.epochMilliseconds);
+  }
+  if (query.to) {
+    clauses.push("started_ms < ?");
+    params.push(query.to.epochMilliseconds);
+  }
+  if (query.outcome) {
+    clauses.push("outcome = ?");
+    params.push(query.outcome);
+  }
+  const phone = phoneSuffixPattern(query.phoneDigits);
+  if (phone) {
+    // Twilio sends E.164; strip the usual punctuation of numbers stored otherwise.
+    clauses.push(
+      `replace(replace(replace(replace(replace(from_number, '+', ''), '-', ''), ' ', ''),
+        '(', ''), ')', '') LIKE ?`,
+    );
+    params.push(phone);
+  }
+  if (query.booked) clauses.push(SQLITE_BOOKED);
+  if (query.transferred) clauses.push("outcome = 'transferred'");
+  if (query.modelUnavailable) clauses.push(SQLITE_APOLOGY);
+  return { where: clauses.length ? `WHERE ${clauses.join(" AND ")}` : "", params };
+}
 
 /** {@linkcode BookingStore} on a SQLite file (or `:memory:`). */
 export class SqliteBookingStore extends StoreBase {
@@ -441,6 +501,67 @@ export class SqliteBookingStore extends StoreBase {
   recentCalls(limit = 20): Promise<CallRecord[]> {
     return Promise.resolve(
       this.#all("SELECT * FROM calls ORDER BY started_ms DESC LIMIT ?", limit).map(toCallRecord),
+    );
+  }
+
+  /** @inheritdoc */
+  listBookings(query: BookingRangeQuery): Promise<Booking[]> {
+    const limit = Math.min(MAX_LISTED_BOOKINGS, Math.max(1, query.limit ?? MAX_LISTED_BOOKINGS));
+    return Promise.resolve(
+      this.#all(
+        `SELECT ${BOOKING_COLUMNS} FROM bookings
+         WHERE start_ms >= ? AND start_ms < ? AND (status = 'confirmed' OR ? = 1)
+         ORDER BY start_ms, id LIMIT ?`,
+        query.from.epochMilliseconds,
+        query.to.epochMilliseconds,
+        query.includeCancelled ? 1 : 0,
+        limit,
+      ).map((r) => rowToBooking(toBookingRow(r), this.profile)),
+    );
+  }
+
+  /** @inheritdoc */
+  bookingsForCall(callSid: string): Promise<Booking[]> {
+    return Promise.resolve(
+      this.#all(
+        `SELECT ${BOOKING_COLUMNS} FROM bookings
+         WHERE call_sid = ? OR idempotency_key LIKE ? ESCAPE '\\' ORDER BY start_ms, id`,
+        callSid,
+        `${escapeLike(callSid)}:%`,
+      ).map((r) => rowToBooking(toBookingRow(r), this.profile)),
+    );
+  }
+
+  /** @inheritdoc */
+  listCalls(query: CallListQuery): Promise<CallListPage> {
+    const { where, params } = sqliteCallFilter(query);
+    const { limit, offset } = callPage(query);
+    const total = Number(this.#get(`SELECT count(*) AS n FROM calls ${where}`, ...params)?.n ?? 0);
+    const rows = this.#all(
+      `SELECT call_sid, from_number, to_number, started_ms, ended_ms, outcome,
+         json_array_length(transcript) AS n_turns, json_array_length(tool_calls) AS n_tools,
+         json_array_length(barge_ins) AS n_barge_ins, ${SQLITE_BOOKED} AS booked
+       FROM calls ${where} ORDER BY started_ms DESC, call_sid DESC LIMIT ? OFFSET ?`,
+      ...params,
+      limit,
+      offset,
+    );
+    return Promise.resolve({ calls: rows.map((r) => readCallSummary(r, DIALECT)), total });
+  }
+
+  /** @inheritdoc */
+  callQuality(from: Temporal.Instant, to: Temporal.Instant): Promise<CallQualityRow[]> {
+    return Promise.resolve(
+      this.#all(
+        `SELECT started_ms, outcome, latency, json_array_length(barge_ins) AS n_barge_ins,
+           ${SQLITE_BOOKED} AS booked, ${SQLITE_APOLOGY} AS apology,
+           json_extract(extra, '$.modelStats.reconnects') AS reconnects,
+           (SELECT count(*) FROM json_each(calls.tool_calls) AS t
+             WHERE json_extract(t.value, '$.error') IS NOT NULL) AS tool_errors
+         FROM calls WHERE started_ms >= ? AND started_ms < ? ORDER BY started_ms`,
+        from.epochMilliseconds,
+        to.epochMilliseconds,
+      ).map((r) => readQualityRow(r, DIALECT)),
     );
   }
 

@@ -31,10 +31,14 @@ import {
 } from "./availability.ts";
 import type {
   Booking,
+  BookingRangeQuery,
   BookingStatus,
   BookingStore,
   BookRequest,
   BookResult,
+  CallListPage,
+  CallListQuery,
+  CallQualityRow,
   CancelResult,
   FindOptions,
   FreeSlotsQuery,
@@ -514,8 +518,8 @@ export const ABANDONED_OUTCOME = "abandoned";
 export abstract class StoreBase implements BookingStore {
   /** Backend name. */
   abstract readonly kind: "sqlite" | "postgres";
-  /** The business whose rules apply. */
-  protected readonly profile: BusinessProfile;
+  /** The business whose rules apply (replaced by {@linkcode setProfile} on a reload). */
+  protected profile: BusinessProfile;
   /** The clock. */
   protected readonly now: () => Temporal.Instant;
 
@@ -523,6 +527,14 @@ export abstract class StoreBase implements BookingStore {
   constructor(profile: BusinessProfile, clock: () => Temporal.Instant) {
     this.profile = profile;
     this.now = clock;
+  }
+
+  /**
+   * Applies a reloaded profile to every later operation. A transaction already running keeps
+   * the profile it started with where it read it once (SQLite transactions run whole).
+   */
+  setProfile(profile: BusinessProfile): void {
+    this.profile = profile;
   }
 
   /** Creates or upgrades the schema. */
@@ -535,6 +547,14 @@ export abstract class StoreBase implements BookingStore {
   abstract getCall(callSid: string): Promise<CallRecord | undefined>;
   /** Newest call records. */
   abstract recentCalls(limit?: number): Promise<CallRecord[]>;
+  /** Bookings starting in a range. */
+  abstract listBookings(query: BookingRangeQuery): Promise<Booking[]>;
+  /** Bookings a call made or last changed. */
+  abstract bookingsForCall(callSid: string): Promise<Booking[]>;
+  /** A filtered page of call summaries. */
+  abstract listCalls(query: CallListQuery): Promise<CallListPage>;
+  /** Slim per-call rows for the quality charts. */
+  abstract callQuality(from: Temporal.Instant, to: Temporal.Instant): Promise<CallQualityRow[]>;
   /** Health check. */
   abstract ping(): Promise<void>;
   /** Closes the database. */

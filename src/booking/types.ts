@@ -10,6 +10,7 @@
  */
 import type { Slot, UnavailableReason } from "./availability.ts";
 import type { CallRecord } from "../call/record.ts";
+import type { BusinessProfile } from "./business.ts";
 
 /** Booking status. Cancelled bookings are kept (with their history), never deleted. */
 export type BookingStatus = "confirmed" | "cancelled";
@@ -208,10 +209,106 @@ export interface BookingStore {
   getCall(callSid: string): Promise<CallRecord | undefined>;
   /** The most recent calls, newest first. */
   recentCalls(limit?: number): Promise<CallRecord[]>;
+  /** Confirmed (and optionally cancelled) bookings starting in a range, by start (console). */
+  listBookings(query: BookingRangeQuery): Promise<Booking[]>;
+  /** Bookings a call made or last changed (by `callSid` or its idempotency keys), by start. */
+  bookingsForCall(callSid: string): Promise<Booking[]>;
+  /** A page of call summaries, newest first, with the total that match (console). */
+  listCalls(query: CallListQuery): Promise<CallListPage>;
+  /** One slim row per call started in `[from, to)`, oldest first (console quality charts). */
+  callQuality(from: Temporal.Instant, to: Temporal.Instant): Promise<CallQualityRow[]>;
+  /** Applies a reloaded business profile to every later operation (console reload, SIGHUP). */
+  setProfile(profile: BusinessProfile): void;
   /** Resolves when the database answers; throws otherwise (for health checks). */
   ping(): Promise<void>;
   /** Closes connections. */
   close(): Promise<void>;
+}
+
+/** Query of {@linkcode BookingStore.listBookings}. */
+export interface BookingRangeQuery {
+  /** Bookings starting at or after this instant. */
+  from: Temporal.Instant;
+  /** …and before this one. */
+  to: Temporal.Instant;
+  /** Include cancelled bookings (default false). */
+  includeCancelled?: boolean;
+  /** At most this many (default and maximum {@linkcode MAX_LISTED_BOOKINGS}). */
+  limit?: number;
+}
+
+/** Most bookings {@linkcode BookingStore.listBookings} returns at once. */
+export const MAX_LISTED_BOOKINGS = 2000;
+
+/** Filters and page of {@linkcode BookingStore.listCalls}; every filter is optional. */
+export interface CallListQuery {
+  /** Calls started at or after this instant. */
+  from?: Temporal.Instant;
+  /** …and before this one. */
+  to?: Temporal.Instant;
+  /** Exact outcome, e.g. `booked`, `caller_hung_up`. */
+  outcome?: string;
+  /** Caller numbers whose digits end with these digits (at least 3). */
+  phoneDigits?: string;
+  /** Only calls that made a booking (a confirmed `book_slot`). */
+  booked?: boolean;
+  /** Only calls transferred to a person. */
+  transferred?: boolean;
+  /** Only calls where the model was unavailable and the prepared apology played. */
+  modelUnavailable?: boolean;
+  /** Page size, 1…{@linkcode MAX_CALL_PAGE} (default 25). */
+  limit?: number;
+  /** Calls to skip (default 0). */
+  offset?: number;
+}
+
+/** Largest page {@linkcode BookingStore.listCalls} returns. */
+export const MAX_CALL_PAGE = 200;
+
+/** A call in a list: the record without its transcript and tool details. */
+export interface CallSummary {
+  callSid: string;
+  from: string;
+  to: string;
+  /** Start (UTC ISO). */
+  startedAt: string;
+  /** End (UTC ISO), absent while in progress. */
+  endedAt?: string;
+  outcome: string;
+  /** Transcript entries (caller, agent and system lines). */
+  turns: number;
+  /** Tool calls the model made. */
+  toolCalls: number;
+  /** Times the caller talked over the agent. */
+  bargeIns: number;
+  /** The call made a booking. */
+  booked: boolean;
+}
+
+/** Outcome of {@linkcode BookingStore.listCalls}. */
+export interface CallListPage {
+  calls: CallSummary[];
+  /** How many calls match the filters (all pages). */
+  total: number;
+}
+
+/** What the quality charts need of one call. */
+export interface CallQualityRow {
+  /** Start (UTC ISO). */
+  startedAt: string;
+  outcome: string;
+  /** The call made a booking. */
+  booked: boolean;
+  /** Turn latencies, ms. */
+  turnMs: number[];
+  /** Barge-ins. */
+  bargeIns: number;
+  /** Model reconnections after a drop. */
+  reconnects: number;
+  /** The model was unavailable and the prepared apology played. */
+  apology: boolean;
+  /** Tool calls that failed or timed out. */
+  toolErrors: number;
 }
 
 /** Options of {@linkcode openStore}. */

@@ -37,6 +37,7 @@ import {
   reasonWhenStreamEnds,
 } from "./phase.ts";
 import { type ToolGate, ToolRunner } from "./tool_runner.ts";
+import type { LiveCallView } from "./live_view.ts";
 
 export type { CallControl, CallPhase, CallRecordSink, EndReason, EndRequest };
 
@@ -226,6 +227,30 @@ export class Call {
   /** Adds what Twilio reported about the call (status callbacks) to the call record. */
   annotate(key: string, value: unknown): void {
     this.#recorder.annotate(key, value);
+  }
+
+  /** Records an SMS sent (or tried) for this call; saved in the record as `extra.sms`. */
+  recordSms(sms: { to: string; bookingId?: string; sid?: string; error?: string }): void {
+    this.#recorder.sms(sms);
+  }
+
+  /** A snapshot for the operator console's live page. */
+  liveView(): LiveCallView {
+    const state: LiveCallView["state"] = this.#callerSpeaking
+      ? "caller_speaking"
+      : this.#audio.playing
+      ? "agent_speaking"
+      : this.#tools.busy
+      ? "running_tool"
+      : "listening";
+    return {
+      callSid: this.#deps.callSid,
+      from: this.#deps.from,
+      to: this.#deps.to,
+      startedAt: this.#recorder.startedAt,
+      state,
+      transcript: this.#recorder.transcript(this.#deps.session.conversation.entries),
+    };
   }
 
   /** Called by the call-control tools: hang up once the goodbye has played. */

@@ -27,6 +27,7 @@ import type { Apologies } from "../assets.ts";
 import { audioPathFor } from "./audio_path.ts";
 import { Call, type CallControl, type CallLimits } from "./call.ts";
 import { callerNumber } from "../phone.ts";
+import type { LiveCallView } from "./live_view.ts";
 
 const log = logger("call");
 
@@ -97,6 +98,16 @@ export class CallManager {
   /** True once {@linkcode drain} was called. */
   get draining(): boolean {
     return this.#draining;
+  }
+
+  /** Uses a reloaded business profile for calls that start from now on. */
+  setProfile(profile: BusinessProfile): void {
+    this.#deps.profile = profile;
+  }
+
+  /** Snapshots of this instance's calls in progress (the console's live page polls them). */
+  liveCalls(): LiveCallView[] {
+    return [...this.#calls.values()].flatMap((slot) => slot.call ? [slot.call.liveView()] : []);
   }
 
   /** Whether a new call may be taken (asked by the voice webhook). */
@@ -275,9 +286,12 @@ export class CallManager {
     const { profile } = this.#deps;
     const body = `${profile.name}: ${booking.serviceName} booked for ${booking.label}. ` +
       `Reference ${booking.id}. ${profile.policies.cancellation}`;
+    const call = this.#calls.get(booking.callSid ?? "")?.call;
     try {
-      await sms.control.sendSms(to, sms.from, body);
+      const { sid } = await sms.control.sendSms(to, sms.from, body);
+      call?.recordSms({ to, bookingId: booking.id, sid });
     } catch (error) {
+      call?.recordSms({ to, bookingId: booking.id, error: errorMessage(error) });
       log.with({ callSid: booking.callSid ?? undefined }).warn(
         "confirmation SMS failed: {error}",
         { error: errorMessage(error) },

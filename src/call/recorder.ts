@@ -59,6 +59,7 @@ export class CallRecorder {
   readonly #itemTimes = new Map<string, string>();
   readonly #notes: TranscriptEntry[] = [];
   readonly #annotations: Record<string, unknown> = {};
+  readonly #sms: Record<string, string | undefined>[] = [];
   /** Bookings made, cancelled and moved in this call. */
   readonly bookings: BookingCounts = { confirmed: 0, cancelled: 0, rescheduled: 0 };
   /** Caller frames sent to the model. */
@@ -84,6 +85,11 @@ export class CallRecorder {
     this.#from = call.from;
     this.#to = call.to;
     this.#startedAt = isoNow(call.clock);
+  }
+
+  /** When the call started (UTC ISO). */
+  get startedAt(): string {
+    return this.#startedAt;
   }
 
   /** Turns measured so far (caller's end of speech -> first agent audio), ms. */
@@ -149,6 +155,11 @@ export class CallRecorder {
     this.#notes.push({ role: "system", text, at: isoNow(this.#clock) });
   }
 
+  /** An SMS sent (or tried) for this call. */
+  sms(sms: { to: string; bookingId?: string; sid?: string; error?: string }): void {
+    this.#sms.push({ ...sms, at: isoNow(this.#clock) });
+  }
+
   /** Keeps what Twilio reported about the call (status callbacks). */
   annotate(key: string, value: unknown): void {
     this.#annotations[key] = value;
@@ -187,7 +198,7 @@ export class CallRecorder {
       startedAt: this.#startedAt,
       endedAt: outcome !== "in_progress" ? isoNow(this.#clock) : undefined,
       outcome,
-      transcript: this.#transcript(ctx.conversation),
+      transcript: this.transcript(ctx.conversation),
       toolCalls: [...this.#toolCalls],
       latency: {
         turnMs,
@@ -198,6 +209,7 @@ export class CallRecorder {
       bargeIns: this.#bargeIns.map(({ at, heardMs }) => ({ at, heardMs })),
       extra: {
         ...this.#annotations,
+        ...(this.#sms.length ? { sms: [...this.#sms] } : {}),
         endReason: ctx.endReason,
         framesToModel: this.framesToModel,
         framesToCaller: this.framesToCaller,
@@ -213,7 +225,7 @@ export class CallRecorder {
    * the service's own notes, in time order. Text the service sent the model (key presses,
    * instructions) is not caller speech: it appears once, as its note.
    */
-  #transcript(conversation: readonly LogEntry[]): TranscriptEntry[] {
+  transcript(conversation: readonly LogEntry[]): TranscriptEntry[] {
     const out: TranscriptEntry[] = [];
     const fallbackAt = isoNow(this.#clock);
     for (const e of conversation) {

@@ -1,0 +1,98 @@
+/**
+ * The two store backends for console tests: a SQLite file in a temp directory and a fresh
+ * PostgreSQL schema (skipped, with a message, when no server answers).
+ *
+ * @module
+ */
+import postgres from "postgres";
+import type { BusinessProfile } from "../../src/booking/business.ts";
+import { openStore } from "../../src/booking/store.ts";
+import type { BookingStore } from "../../src/booking/types.ts";
+
+/** URL of the test PostgreSQL server. */
+export const URL_PG = Deno.env.get("DATABASE_URL_TEST_PG") ??
+  "postgres://postgres@127.0.0.1:5432/test";
+
+async function pgAvailable(): Promise<boolean> {
+  const { hostname, port } = new URL(URL_PG);
+  try {
+    const conn = await Deno.connect({ hostname, port: Number(port || 5432) });
+    conn.close();
+  } catch {
+    return false;
+  }
+  const sql = postgres(URL_PG, { max: 1, connect_timeout: 5, onnotice: () => {} });
+  try {
+    await sql`SELECT 1`;
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+/** Whether the PostgreSQL tests run. */
+export const PG_AVAILABLE = await pgAvailable();
+if (!PG_AVAILABLE) {
+  console.warn(`SKIPPING PostgreSQL console tests: no server at ${URL_PG}`);
+}
+
+let counter = 0;
+
+/** A database for one test: its `DATABASE_URL`, store options, and cleanup. */
+export interface TestDatabase {
+  /** `DATABASE_URL` value. */
+  url: string;
+  /** PostgreSQL schema (undefined for SQLite). */
+  schema?: string;
+  /** Opens a store on it. */
+  open(profile: BusinessProfile, clock?: () => Temporal.Instant): Promise<BookingStore>;
+  /** Drops the schema or removes the file. */
+  cleanup(): Promise<void>;
+}
+
+/** A backend under test. */
+export interface Backend {
+  name: "sqlite" | "postgres";
+  ignore: boolean;
+  /** A fresh, empty database. */
+  create(): Promise<TestDatabase>;
+}
+
+/** Both backends. */
+export const BACKENDS: Backend[] = [
+  {
+    name: "sqlite",
+    ignore: false,
+    async create() {
+      const dir = await Deno.makeTempDir({ prefix: "console-sqlite-" });
+      const url = `sqlite:${dir}/agent.db`;
+      return {
+        url,
+        open: (profile, clock) => openStore(url, profile, { clock }),
+        cleanup: () => Deno.remove(dir, { recursive: true }),
+      };
+    },
+  },
+  {
+    name: "postgres",
+    ignore: !PG_AVAILABLE,
+    create() {
+      const schema = `console_test_${Deno.pid}_${Date.now().toString(36)}_${counter++}`;
+      return Promise.resolve({
+        url: URL_PG,
+        schema,
+        open: (profile, clock) => openStore(URL_PG, profile, { clock, schema, maxConnections: 4 }),
+        async cleanup() {
+          const sql = postgres(URL_PG, { max: 1, onnotice: () => {} });
+          try {
+            await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+          } finally {
+            await sql.end({ timeout: 1 });
+          }
+        },
+      });
+    },
+  },
+];
