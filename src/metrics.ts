@@ -63,6 +63,7 @@ export const MODEL_ERROR_LABELS: ReadonlySet<string> = new Set([
   "missing_required_parameter",
   "unknown_parameter",
   "invalid_audio",
+  "text_only_reply",
 ]);
 
 /** A label value our own code chose: short, lower case. */
@@ -138,6 +139,7 @@ export class Metrics {
   readonly toolCalls: BoundedCounter<"tool" | "result">;
   readonly bookings: BoundedCounter<"result">;
   readonly protocolErrors: BoundedCounter<"side" | "reason">;
+  readonly responseRequests: client.Counter<"result">;
   readonly framesRelayed: client.Counter<"direction">;
   readonly webhooks: BoundedCounter<"route" | "result">;
 
@@ -233,6 +235,13 @@ export class Metrics {
         return { side: s, reason: (s === "model" ? modelReason : ownReason).map(l.reason) };
       },
     );
+    this.responseRequests = new client.Counter({
+      name: "voice_response_requests_total",
+      help: "Requests for a model response by what became of them (sent, deferred, dropped, " +
+        "rejected, expired, retried).",
+      labelNames: ["result"],
+      registers,
+    });
     this.framesRelayed = new client.Counter({
       name: "voice_frames_relayed_total",
       help: "Audio messages relayed, by direction (to_model, to_caller).",

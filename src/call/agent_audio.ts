@@ -40,6 +40,8 @@ export class AgentAudio {
   #activeResponseId: string | undefined;
   /** Responses whose audio must not reach the caller: interrupted, or already done. */
   readonly #silenced = new Set<string>();
+  /** Recent responses that sent audio (to tell a text-only reply). */
+  readonly #spoken = new Set<string>();
 
   constructor(options: AgentAudioOptions) {
     this.#o = options;
@@ -52,7 +54,7 @@ export class AgentAudio {
   }
 
   /** A response started: its audio is the one a barge-in interrupts. */
-  responseStarted(responseId: string): void {
+  responseStarted(responseId: string | undefined): void {
     this.#activeResponseId = responseId;
   }
 
@@ -71,12 +73,23 @@ export class AgentAudio {
     }
     this.#aligner.append(mulaw);
     this.#send(itemId, this.#aligner.takeAligned());
+    if (!this.#spoken.has(responseId)) {
+      this.#spoken.add(responseId);
+      if (this.#spoken.size > SILENCED_KEPT) {
+        this.#spoken.delete(this.#spoken.values().next().value!);
+      }
+    }
     return "sent";
   }
 
   /** An item's audio is complete. */
   itemDone(itemId: string): void {
     if (itemId === this.#itemId) this.flush();
+  }
+
+  /** Whether any audio of `responseId` was sent to the caller. */
+  spoke(responseId: string): boolean {
+    return this.#spoken.has(responseId);
   }
 
   /** A response is over: nothing it sends later is played. */
@@ -120,6 +133,16 @@ export class AgentAudio {
       this.#o.stream.clear();
       this.#playout.interrupt();
     }
+    this.#aligner.reset();
+    this.#itemId = name;
+    this.#aligner.append(mulaw);
+    this.flush();
+  }
+
+  /** Plays prepared mu-law audio after whatever is still playing. */
+  appendPrompt(mulaw: Uint8Array, name: string): void {
+    if (this.#activeResponseId !== undefined) this.#silence(this.#activeResponseId);
+    this.flush();
     this.#aligner.reset();
     this.#itemId = name;
     this.#aligner.append(mulaw);

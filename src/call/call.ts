@@ -17,7 +17,7 @@
 import type { Logger } from "../log.ts";
 import { type Clock, TimerGroup, type TimerHandle } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
-import type { ServerEvent } from "../realtime/protocol.ts";
+import type { ServerEvent, ServerItem } from "../realtime/protocol.ts";
 import type { Metrics } from "../metrics.ts";
 import { callerNumber } from "../phone.ts";
 import type { ToolRegistry } from "../agent/tools.ts";
@@ -61,6 +61,8 @@ export interface CallLimits {
   endingGraceMs?: number;
   /** After a REST hang-up or transfer, how long Twilio has to send `stop`. Default 5000. */
   stopGraceMs?: number;
+  /** A model session that dropped gets this long to come back before the apology. Default 2500. */
+  reconnectPatienceMs?: number;
 }
 
 /** Everything a call needs; built per call by the call manager. */
@@ -80,8 +82,13 @@ export interface CallDeps {
    * default: `limits.modelReadyMs` after {@linkcode Call.start}.
    */
   modelReadyBy?: number;
-  /** mu-law 8 kHz apology played when the model cannot be reached. */
-  apology: Uint8Array;
+  /** Prepared mu-law 8 kHz prompts, played without the model. */
+  prompts: {
+    /** Played when the model cannot be reached (a transfer or hang-up follows). */
+    apology: Uint8Array;
+    /** "One moment, please": played at once when the model connection drops mid-call. */
+    hold: Uint8Array;
+  };
   transferNumber?: string;
   control?: CallControl;
   metrics?: Metrics;
@@ -92,6 +99,8 @@ export interface CallDeps {
 const DTMF_BATCH_MS = 700;
 const DEFAULT_ENDING_GRACE_MS = 20_000;
 const DEFAULT_STOP_GRACE_MS = 5_000;
+/** How long a dropped model session may take to come back before the apology, ms. */
+const RECONNECT_PATIENCE_MS = 2500;
 
 type Ending = Extract<CallPhase, { name: "ending" }>;
 
@@ -109,6 +118,8 @@ export class Call {
   #phase: CallPhase = { name: "starting" };
   #callerSpeaking = false;
   #callerTurns = 0;
+  /** Completed responses in a row that sent no audio. */
+  #textOnlyReplies = 0;
   #dtmfDigits: string[] = [];
   #dtmfTimer: TimerHandle | undefined;
   readonly #unsubscribe: Array<() => void> = [];
@@ -209,6 +220,14 @@ export class Call {
       }),
       session.on("session", (info) => {
         if (info.reason === "reconnect") metrics?.modelReconnects.inc();
+      }),
+      session.on("state", (state, previous) => {
+        if (state === "reconnecting" && previous === "open") this.#modelReconnecting();
+      }),
+      session.on("request", (outcome) => metrics?.responseRequests.inc({ result: outcome })),
+      session.on("stall", (stall) => {
+        this.#log.error("model stalled ({reason}); treating it as gone", { reason: stall.reason });
+        session.close(`model stalled: ${stall.reason}`); // -> closed -> apology
       }),
     );
     this.#timers.after(this.#deps.limits.maxCallMs, () => this.#wrapUp("max_duration"));
@@ -326,7 +345,7 @@ export class Call {
       this.#log.info("caller pressed {digits}", { digits });
       this.#recorder.note(`caller pressed ${digits}`);
       this.#deps.session.sendUserText(`(caller pressed ${digits})`);
-      this.#deps.session.createResponse();
+      this.#deps.session.createResponse(undefined, "defer");
     });
   }
 
@@ -360,20 +379,18 @@ export class Call {
       case "response.output_audio.done":
         this.#audio.itemDone(e.item_id);
         return;
-      case "response.function_call_arguments.done":
-        this.#tools.requested({
-          callId: e.call_id,
-          name: e.name,
-          arguments: e.arguments,
-          responseId: e.response_id,
-        });
+      case "response.output_item.done":
+        // Tool calls come from the completed item (it has the name on every server version).
+        this.#toolCall(e.item, e.response_id);
         return;
       case "response.done": {
         const id = e.response.id ?? "";
+        const status = e.response.status ?? "completed";
         this.#audio.responseDone(id);
-        if (!this.#tools.responseDone(id, e.response.status ?? "completed")) {
-          this.#continueEnding();
-        }
+        // A call whose output item never arrived is still in the response's output.
+        for (const item of e.response.output ?? []) this.#toolCall(item, id);
+        if (status === "completed") this.#checkSpokeAloud(id, e.response.output ?? []);
+        if (!this.#tools.responseDone(id, status)) this.#continueEnding();
         return;
       }
       case "error":
@@ -567,7 +584,7 @@ export class Call {
       }[why];
       this.#recorder.note(`wrap-up: ${why}`);
       session.sendSystemText(`${say} Say a short, polite goodbye now. Do not call any tool.`);
-      session.createResponse({ tool_choice: "none" }); // ending waits for it when it is sent
+      session.createResponse({ tool_choice: "none" }, "defer"); // the ending waits for it
     }
     this.#endWith(request, reason);
   }
@@ -585,7 +602,7 @@ export class Call {
       closeReason: this.#deps.session.closeReason,
     });
     this.#recorder.note("model unavailable: apology played");
-    this.#audio.playPrompt(this.#deps.apology, "apology");
+    this.#audio.playPrompt(this.#deps.prompts.apology, "apology");
     const canTransfer = Boolean(this.#deps.control && this.#deps.transferNumber);
     this.#endWith(
       { kind: canTransfer ? "transfer" : "hangup", why: "model unavailable", apology: true },
@@ -639,6 +656,64 @@ export class Call {
     });
   }
 
+  // ---------------------------------------------------------------- model faults
+
+  /** A function call item of `responseId` (from its output item or the response's output). */
+  #toolCall(item: ServerItem, responseId: string): void {
+    if (item.type !== "function_call" || !item.call_id || !item.name) return;
+    this.#tools.requested({
+      callId: item.call_id,
+      name: item.name,
+      arguments: item.arguments ?? "",
+      responseId,
+    });
+  }
+
+  /**
+   * A completed response that said something in text but sent no audio leaves the caller in
+   * silence (a known Realtime behaviour after re-injected history): ask once more for a
+   * spoken answer; a second one in a row means the model is not usable here.
+   */
+  #checkSpokeAloud(responseId: string, output: readonly ServerItem[]): void {
+    const textOnly = !this.#audio.spoke(responseId) &&
+      output.some((item) =>
+        item.type === "message" &&
+        !(item.content ?? []).some((c) => c.type === "output_audio" || c.type === "audio")
+      );
+    if (!textOnly) {
+      if (this.#audio.spoke(responseId)) this.#textOnlyReplies = 0;
+      return;
+    }
+    this.#textOnlyReplies++;
+    this.#log.warn("the model answered in text only ({count} in a row)", {
+      count: this.#textOnlyReplies,
+    });
+    this.#deps.metrics?.protocolErrors.inc({ side: "model", reason: "text_only_reply" });
+    if (this.#textOnlyReplies >= 2) {
+      this.#deps.session.close("model answers in text only");
+      return;
+    }
+    if (this.#phase.name !== "live") return;
+    this.#deps.session.createResponse({
+      instructions: "Your last answer was not heard. Say it again to the caller, aloud.",
+    }, "defer");
+  }
+
+  /**
+   * The model socket dropped mid-call: say a short hold phrase now (after whatever is still
+   * playing), and if the session is not back within {@linkcode RECONNECT_PATIENCE_MS},
+   * give up on it: the apology follows within about three seconds of the drop.
+   */
+  #modelReconnecting(): void {
+    if (this.#phase.name !== "live") return;
+    this.#recorder.note("model connection lost: hold phrase");
+    this.#audio.appendPrompt(this.#deps.prompts.hold, "hold");
+    const { session } = this.#deps;
+    this.#timers.after(this.#deps.limits.reconnectPatienceMs ?? RECONNECT_PATIENCE_MS, () => {
+      if (session.state === "reconnecting") session.close("model did not come back in time");
+    });
+  }
+
   // ---------------------------------------------------------------- greeting and idle
 
   #greet(): void {
@@ -648,7 +723,7 @@ export class Call {
     this.#deps.session.createResponse({
       instructions: `Greet the caller by saying exactly: "${this.#deps.greeting}"`,
       tool_choice: "none",
-    });
+    }, "drop"); // if the server already answers the caller's first words, that comes first
     this.#idle.touch(true);
   }
 
@@ -658,6 +733,6 @@ export class Call {
     this.#deps.session.sendSystemText(
       "The caller has been silent for a while. Briefly ask if they are still there.",
     );
-    this.#deps.session.createResponse({ tool_choice: "none" });
+    this.#deps.session.createResponse({ tool_choice: "none" }, "drop");
   }
 }

@@ -246,7 +246,10 @@ export class CallManager {
       greeting: this.#deps.profile.greeting,
       limits: this.#limits,
       modelReadyBy,
-      apology: this.#canTransfer ? apologies.transfer : apologies.hangUp,
+      prompts: {
+        apology: this.#canTransfer ? apologies.transfer : apologies.hangUp,
+        hold: apologies.hold,
+      },
       transferNumber: this.#canTransfer ? config.transferNumber : undefined,
       control,
       metrics,

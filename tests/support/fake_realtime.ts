@@ -79,9 +79,9 @@ export interface FakeRealtimeOptions {
   models?: string[];
   /**
    * Transcript of a caller turn committed by the VAD. `turn` is 0-based and counted per
-   * session: the user messages already in that session's conversation (so every call starts
-   * at 0, however many calls run at once, and a reconnected session, whose context the client
-   * re-injects, carries on where the call was).
+   * session: the user messages already in that session's conversation, plus the "Caller:"
+   * lines of a transcript re-injected as a system message (so every call starts at 0, however
+   * many calls run at once, and a reconnected session carries on where the call was).
    */
   transcripts?: string[] | ((turn: number, session: FakeSession) => string);
   responder?: Responder;
@@ -294,6 +294,8 @@ const FRAME_MS = 20;
 interface ActiveResponse {
   id: string;
   cancelled: false | string;
+  /** `response.metadata` of the response.create it answers (echoed like the real server). */
+  metadata?: Record<string, string>;
 }
 
 interface VadState {
@@ -616,7 +618,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
             );
             return;
           }
-          startResponse("response.create", e.response?.instructions);
+          startResponse("response.create", e.response?.instructions, e.response?.metadata);
           return;
         case "response.cancel":
           if (!active || (e.response_id !== undefined && e.response_id !== active.id)) {
@@ -702,8 +704,12 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
 
     function commitTurn(itemId: string, respond: boolean): void {
       const prev = lastItemId();
-      // Per session: calls running side by side each follow their own script.
-      const turn = s.items.filter((x) => x.type === "message" && x.role === "user").length;
+      // Per session: calls running side by side each follow their own script. A session
+      // that continues a call counts the caller's turns its re-injected context carries:
+      // user messages, and "Caller:" lines of a transcript given as a system message.
+      const turn = s.items.filter((x) => x.type === "message" && x.role === "user").length +
+        s.items.filter((x) => x.role === "system")
+          .reduce((n, x) => n + ((x.text ?? "").match(/^Caller: /gm)?.length ?? 0), 0);
       const item: FakeItem = {
         id: itemId,
         type: "message",
@@ -746,7 +752,11 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       }
     }
 
-    function startResponse(trigger: ResponseContext["trigger"], instructions?: string): void {
+    function startResponse(
+      trigger: ResponseContext["trigger"],
+      instructions?: string,
+      metadata?: Record<string, string>,
+    ): void {
       const lastUser = [...s.items].reverse().find((x) => x.role === "user");
       const plan = responder({
         trigger,
@@ -757,7 +767,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
         lastUserText: lastUser?.text,
         instructions,
       });
-      const resp: ActiveResponse = { id: nextId("resp"), cancelled: false };
+      const resp: ActiveResponse = { id: nextId("resp"), cancelled: false, metadata };
       s.responses.push({ id: resp.id });
       active = resp;
       const p = streamResponse(resp, plan).catch((err) => {
@@ -770,7 +780,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
     }
 
     async function streamResponse(resp: ActiveResponse, plan: ScriptedResponse): Promise<void> {
-      const base = { object: "realtime.response", id: resp.id };
+      const base = { object: "realtime.response", id: resp.id, metadata: resp.metadata ?? null };
       send("response.created", { response: { ...base, status: "in_progress", output: [] } });
       const output: Record<string, unknown>[] = [];
       if ("functionCalls" in plan) {

@@ -35,7 +35,7 @@ function toolOutputs(
 export function bookingResponder(date: string): Responder {
   return (ctx) => {
     const last = ctx.lastItem;
-    if (ctx.trigger === "response.create" && ctx.instructions?.startsWith("Greet")) {
+    if (ctx.trigger === "response.create" && ctx.instructions?.includes("Greet the caller")) {
       return { audioMs: 1200, transcript: "Thanks for calling, how can I help?" };
     }
     if (last?.type === "function_call_output" && last.output) {
@@ -222,8 +222,8 @@ export function receptionistResponder(options: ReceptionistOptions = {}): Respon
   const today = options.today ?? (() => Temporal.Now.plainDateISO());
   return (ctx: ResponseContext) => {
     const last = ctx.lastItem;
-    if (ctx.trigger === "response.create" && ctx.instructions?.startsWith("Greet")) {
-      const greeting = /"(.+)"/.exec(ctx.instructions)?.[1];
+    if (ctx.trigger === "response.create" && ctx.instructions?.includes("Greet the caller")) {
+      const greeting = /Greet the caller by saying exactly: "(.+)"/.exec(ctx.instructions)?.[1];
       return say(greeting ?? "Thanks for calling, how can I help?");
     }
     if (last?.role === "system") {
