@@ -44,6 +44,11 @@ const HINTS: Record<string, string> = {
   VAD_PREFIX_PADDING_MS: "milliseconds, e.g. 300",
   VAD_SILENCE_MS: "milliseconds, e.g. 500",
   VAD_EAGERNESS: "low, medium, high or auto",
+  REMINDERS: "call, sms or off",
+  REMINDER_HOURS_BEFORE: "whole hours before the appointment, 1 to 720, e.g. 24",
+  REMINDER_RETRY_MINUTES: "minutes before calling again after no answer, 1 to 1440, e.g. 60",
+  OUTBOUND_CALLS_PER_MINUTE: "reminder calls placed per minute at most, 1 to 6000, e.g. 6",
+  TWILIO_FROM: "an E.164 phone number of your Twilio account that places calls, e.g. +15551234567",
 };
 
 const optionalText = z.string().trim().transform((s) => s === "" ? undefined : s).optional();
@@ -110,6 +115,11 @@ export const EnvSchema = z.object({
   VAD_PREFIX_PADDING_MS: int(0, 5000, 300),
   VAD_SILENCE_MS: int(0, 10_000, 500),
   VAD_EAGERNESS: z.enum(["low", "medium", "high", "auto"]).default("auto"),
+  REMINDERS: z.string().trim().toLowerCase().pipe(z.enum(["call", "sms", "off"])).default("off"),
+  REMINDER_HOURS_BEFORE: int(1, 720, 24),
+  REMINDER_RETRY_MINUTES: int(1, 1440, 60),
+  OUTBOUND_CALLS_PER_MINUTE: int(1, 6000, 6),
+  TWILIO_FROM: e164,
 });
 
 type Env = z.output<typeof EnvSchema>;
@@ -149,6 +159,20 @@ export interface Config {
   vad:
     | { type: "server_vad"; threshold: number; prefixPaddingMs: number; silenceDurationMs: number }
     | { type: "semantic_vad"; eagerness: "low" | "medium" | "high" | "auto" };
+  /** Reminder calls and texts before appointments (`REMINDERS`, off by default). */
+  reminders: {
+    mode: "call" | "sms" | "off";
+    hoursBefore: number;
+    retryMinutes: number;
+    callsPerMinute: number;
+    /** Number calls are placed from: `TWILIO_FROM`, else `SMS_FROM`. */
+    callFrom?: string;
+    /**
+     * Sender of reminder texts: `SMS_FROM` (with `REMINDERS=sms`, else `TWILIO_FROM`). Unset
+     * with `REMINDERS=call`: no text when a call cannot reach the customer.
+     */
+    smsFrom?: string;
+  };
 }
 
 /** Thrown by {@linkcode loadConfig}; `message` is ready to print to an operator. */
@@ -204,6 +228,20 @@ export function loadConfig(
       `IDLE_HANGUP_SECONDS (${e.IDLE_HANGUP_SECONDS}) must be greater than IDLE_CHECKIN_SECONDS (${e.IDLE_CHECKIN_SECONDS})`,
     ]);
   }
+  const callFrom = e.TWILIO_FROM ?? e.SMS_FROM;
+  if (e.REMINDERS !== "off") {
+    const missing = [
+      ...(e.TWILIO_ACCOUNT_SID ? [] : ["TWILIO_ACCOUNT_SID"]),
+      ...(callFrom ? [] : ["TWILIO_FROM (or SMS_FROM)"]),
+    ];
+    if (missing.length > 0) {
+      throw new ConfigError([
+        `REMINDERS=${e.REMINDERS} needs ${missing.join(" and ")}; set ${
+          missing.length === 1 ? "it" : "them"
+        }, or set REMINDERS=off`,
+      ]);
+    }
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -237,6 +275,14 @@ export function loadConfig(
       threshold: e.VAD_THRESHOLD,
       prefixPaddingMs: e.VAD_PREFIX_PADDING_MS,
       silenceDurationMs: e.VAD_SILENCE_MS,
+    },
+    reminders: {
+      mode: e.REMINDERS,
+      hoursBefore: e.REMINDER_HOURS_BEFORE,
+      retryMinutes: e.REMINDER_RETRY_MINUTES,
+      callsPerMinute: e.OUTBOUND_CALLS_PER_MINUTE,
+      callFrom,
+      smsFrom: e.REMINDERS === "sms" ? e.SMS_FROM ?? e.TWILIO_FROM : e.SMS_FROM,
     },
   };
 }
