@@ -24,6 +24,7 @@ import type { TwilioCallControl } from "../twilio/rest.ts";
 import type { Apologies } from "../assets.ts";
 import { audioPathFor } from "./audio_path.ts";
 import { Call, type CallLimits } from "./call.ts";
+import type { CallPurpose } from "./purpose.ts";
 import { callerNumber } from "../phone.ts";
 
 const log = logger("call");
@@ -43,6 +44,14 @@ export interface CallManagerDeps {
   connectionOptions?: Partial<RealtimeConnectionOptions>;
   /** Current instant for the prompt's "today" (tests). */
   now?: () => Temporal.Instant;
+  /** Calls this service placed that are still ringing: each holds a slot (reminders). */
+  outboundLoad?: () => number;
+  /**
+   * What a media stream's call is for, from its `<Parameter>`s (a call this service placed);
+   * undefined for an ordinary incoming call. Rejects when the parameters claim a purpose
+   * that does not check out (the stream is then closed).
+   */
+  resolvePurpose?: (start: StreamStart) => Promise<CallPurpose | undefined>;
 }
 
 /** Runs every call of this process. */
@@ -79,18 +88,36 @@ export class CallManager {
     return this.#draining;
   }
 
+  /** Calls holding a slot: live, pre-warmed, and placed by us and still ringing. */
+  get load(): number {
+    return this.#calls.size + this.#prewarm.size + (this.#deps.outboundLoad?.() ?? 0);
+  }
+
   /** Whether a new call may be taken (asked by the voice webhook). */
   admission(): Admission {
     if (this.#draining) return { accept: false, reason: "draining" };
-    if (this.#calls.size + this.#prewarm.size >= this.#deps.config.limits.maxCalls) {
+    if (this.load >= this.#deps.config.limits.maxCalls) {
       return { accept: false, reason: "busy" };
     }
     return { accept: true };
   }
 
-  /** Voice webhook accepted a call: open its model session while Twilio sets up the stream. */
-  onIncomingCall(info: IncomingCallInfo): void {
-    this.#prewarm.warm(info.callSid, () => this.#connection(info.callSid, info.from));
+  /**
+   * How many more calls this service may place now: `MAX_CALLS` less a reserve that only
+   * incoming callers may use (a tenth, at least one), less every call holding a slot.
+   */
+  outboundCapacity(): number {
+    if (this.#draining) return 0;
+    const max = this.#deps.config.limits.maxCalls;
+    return Math.max(0, max - Math.max(1, Math.floor(max / 10)) - this.load);
+  }
+
+  /**
+   * Voice webhook accepted a call: open its model session while Twilio sets up the stream.
+   * `purpose` for a call this service placed (its prompt and tools).
+   */
+  onIncomingCall(info: IncomingCallInfo, purpose?: CallPurpose): void {
+    this.#prewarm.warm(info.callSid, () => this.#connection(info.callSid, info.from, purpose));
   }
 
   /**
@@ -148,12 +175,23 @@ export class CallManager {
     };
     // The model must be ready soon after the stream starts, pre-warmed or not.
     const readyBy = performance.now() + this.#limits.modelReadyMs;
-    void this.#claim(callSid, this.#limits.modelReadyMs).then((claimed) => {
-      const connection = claimed === "timeout"
-        ? this.#closedConnection(callSid, from) // too late: the caller gets the apology
-        : claimed ?? this.#connection(callSid, from);
-      this.#startCall(stream, start, connection, early, readyBy);
-    }).catch((error) => {
+    const purpose = (this.#deps.resolvePurpose?.(start) ?? Promise.resolve(undefined)).then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    void Promise.all([this.#claim(callSid, this.#limits.modelReadyMs), purpose]).then(
+      ([claimed, resolved]) => {
+        if (!resolved.ok) {
+          if (claimed && claimed !== "timeout") claimed.close("call refused");
+          throw resolved.error;
+        }
+        const purpose = resolved.value;
+        const connection = claimed === "timeout"
+          ? this.#closedConnection(callSid, from) // too late: the caller gets the apology
+          : claimed ?? this.#connection(callSid, from, purpose);
+        this.#startCall(stream, start, connection, early, readyBy, purpose);
+      },
+    ).catch((error) => {
       callLog.error("could not start the call: {message}", { message: String(error) });
       stream.close(1011, "internal error");
     });
@@ -185,16 +223,18 @@ export class CallManager {
     connection: RealtimeConnection,
     early: Uint8Array[],
     modelReadyBy: number,
+    purpose?: CallPurpose,
   ): void {
     const { config, store, metrics, apologies, control } = this.#deps;
     const callSid = start.callSid;
-    const from = start.from ?? "";
+    // The other party: the caller, or the customer this service called.
+    const from = purpose?.customerNumber ?? start.from ?? "";
     const callLog = log.with({ callSid });
     // Tools need the call (to end it) and the call needs the tools: bind late.
     const tools = new ToolRegistry(this.#tools({
       requestHangUp: (reason) => call.requestHangUp(reason),
       requestTransfer: (reason) => call.requestTransfer(reason),
-    }));
+    }, purpose));
     const call: Call = new Call({
       callSid,
       from,
@@ -204,7 +244,7 @@ export class CallManager {
       audio: audioPathFor(config.audioFormat),
       tools,
       store,
-      greeting: this.#deps.profile.greeting,
+      greeting: purpose?.greeting ?? this.#deps.profile.greeting,
       limits: this.#limits,
       modelReadyBy,
       apology: this.#canTransfer ? apologies.transfer : apologies.hangUp,
@@ -214,6 +254,13 @@ export class CallManager {
       log: callLog,
     });
     this.#calls.set(callSid, call);
+    if (purpose) {
+      call.annotate("purpose", {
+        kind: purpose.kind,
+        outbound: purpose.outbound,
+        ...purpose.details,
+      });
+    }
     const started = call.start();
     for (const frame of early) stream.onMedia(frame, 0);
     started.catch((error) =>
@@ -226,11 +273,16 @@ export class CallManager {
         bargeIns: record.bargeIns.length,
         toolCalls: record.toolCalls.length,
       });
-    }).finally(() => this.#calls.delete(callSid));
+      return purpose?.onEnded?.(record);
+    }).catch((error) => callLog.error("after the call: {message}", { message: String(error) }))
+      .finally(() => this.#calls.delete(callSid));
   }
 
   /** The tools of one call; with no-op requests it serves to describe them. */
-  #tools(requests: { requestHangUp(r: string): void; requestTransfer(r: string): void }): Tool[] {
+  #tools(
+    requests: { requestHangUp(r: string): void; requestTransfer(r: string): void },
+    purpose?: CallPurpose,
+  ): Tool[] {
     const { profile, store, config, control } = this.#deps;
     const sms = config.smsFrom && control ? { from: config.smsFrom, control } : undefined;
     return [
@@ -245,6 +297,7 @@ export class CallManager {
         requestHangUp: requests.requestHangUp,
         requestTransfer: this.#canTransfer ? requests.requestTransfer : undefined,
       }),
+      ...(purpose?.tools ?? []),
     ];
   }
 
@@ -269,14 +322,16 @@ export class CallManager {
   }
 
   /** A fresh, not yet connected Realtime connection for a call. */
-  #connection(callSid: string, from: string): RealtimeConnection {
+  #connection(callSid: string, from: string, purpose?: CallPurpose): RealtimeConnection {
     const { config, profile } = this.#deps;
-    const tools = new ToolRegistry(this.#tools({ requestHangUp() {}, requestTransfer() {} }));
+    const tools = new ToolRegistry(
+      this.#tools({ requestHangUp() {}, requestTransfer() {} }, purpose),
+    );
     const sessionConfig = buildSessionConfig({
       model: config.openai.model,
       voice: config.openai.voice,
       audioFormat: config.audioFormat,
-      instructions: buildInstructions({
+      instructions: purpose?.instructions ?? buildInstructions({
         profile,
         now: this.#deps.now?.() ?? Temporal.Now.instant(),
         callerNumber: callerNumber(from),
