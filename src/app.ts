@@ -21,6 +21,8 @@ import { TwilioCallControl } from "./twilio/rest.ts";
 import { twilioRoutes } from "./twilio/routes.ts";
 import type { Route } from "./http.ts";
 import { adminRoutes } from "./admin_routes.ts";
+import { ReminderService, type ReminderTiming } from "./reminders/service.ts";
+import { reminderRoutes } from "./reminders/routes.ts";
 
 const log = logger("app");
 
@@ -33,6 +35,8 @@ export interface App {
   store: BookingStore;
   metrics: Metrics;
   profile: BusinessProfile;
+  /** Reminder calls and texts (absent with `REMINDERS=off`). */
+  reminders?: ReminderService;
   /**
    * Graceful shutdown: stop taking calls, let active ones finish (up to
    * `DRAIN_SECONDS`), end the rest politely, close the server and the database.
@@ -47,6 +51,8 @@ export interface AppOverrides {
   callManager?: Partial<Pick<CallManagerDeps, "limits" | "connectionOptions" | "now">>;
   /** Seconds to wait for goodbyes after the drain timeout (default 15). */
   goodbyeSeconds?: number;
+  /** Reminder worker timing and lease owner name (tests). */
+  reminders?: Partial<ReminderTiming> & { owner?: string };
 }
 
 /** Starts the service described by `config`. */
@@ -71,6 +77,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   if (!control) {
     log.info("TWILIO_ACCOUNT_SID not set: no transfers or SMS; hang-up closes the stream");
   }
+  let reminders: ReminderService | undefined;
   const calls = new CallManager({
     config,
     profile,
@@ -78,8 +85,23 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     metrics,
     apologies: loadApologies(),
     control,
+    outboundLoad: () => reminders?.ringing ?? 0,
+    resolvePurpose: (start) => reminders?.purposeFor(start) ?? Promise.resolve(undefined),
     ...overrides.callManager,
   });
+  if (config.reminders.mode !== "off" && control) {
+    const { owner, ...timing } = overrides.reminders ?? {};
+    reminders = await ReminderService.create({
+      config,
+      profile,
+      store,
+      twilio: control,
+      host: calls,
+      canTransfer: Boolean(config.transferNumber),
+      timing,
+      owner,
+    });
+  }
 
   const routes: Route[] = [
     ...healthRoutes({ version: VERSION, startedAt }, async () => {
@@ -101,6 +123,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
         new Response(await metrics.render(), { headers: { "content-type": metrics.contentType } }),
     },
     ...adminRoutes({ config, store }),
+    ...reminderRoutes({ config, calls: reminders?.calls, links: reminders?.links, store }),
     ...twilioRoutes({
       config,
       admission: () => {
@@ -131,6 +154,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     }),
   ];
   const server = startServer({ hostname: config.host, port: config.port, routes });
+  reminders?.start();
   const host = server.addr.hostname === "0.0.0.0" ? "127.0.0.1" : server.addr.hostname;
   let stopping: Promise<void> | undefined;
   return {
@@ -140,8 +164,10 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     store,
     metrics,
     profile,
+    reminders,
     stop() {
       stopping ??= (async () => {
+        await reminders?.stop();
         log.info("shutting down: draining {count} calls for up to {seconds} s", {
           count: calls.activeCount,
           seconds: config.limits.drainSeconds,
