@@ -51,8 +51,8 @@ export interface AppOverrides {
   callManager?: Partial<Pick<CallManagerDeps, "limits" | "connectionOptions" | "now">>;
   /** Seconds to wait for goodbyes after the drain timeout (default 15). */
   goodbyeSeconds?: number;
-  /** Reminder worker timing and lease owner name (tests). */
-  reminders?: Partial<ReminderTiming> & { owner?: string };
+  /** Reminder worker timing, lease owner name and clock (tests). */
+  reminders?: Partial<ReminderTiming> & { owner?: string; now?: () => Temporal.Instant };
 }
 
 /** Starts the service described by `config`. */
@@ -90,7 +90,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     ...overrides.callManager,
   });
   if (config.reminders.mode !== "off" && control) {
-    const { owner, ...timing } = overrides.reminders ?? {};
+    const { owner, now, ...timing } = overrides.reminders ?? {};
     reminders = await ReminderService.create({
       config,
       profile,
@@ -100,6 +100,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       canTransfer: Boolean(config.transferNumber),
       timing,
       owner,
+      now,
     });
   }
 
