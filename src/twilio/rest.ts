@@ -1,6 +1,7 @@
 /**
  * Call control over Twilio's REST API with `npm:twilio`: transfer a live call, hang up,
- * send an SMS. The client is built once; tests inject an `httpClient` that points it at a
+ * send an SMS; for reminders, place a call with answering-machine detection, look calls and
+ * messages up, cancel or redirect a call. The client is built once; tests inject an `httpClient` that points it at a
  * local fake (see `tests/support/fake_twilio_rest.ts`).
  *
  * @module
