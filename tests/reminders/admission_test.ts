@@ -7,13 +7,7 @@ import assert from "node:assert/strict";
 import { parseBusinessProfile } from "../../src/booking/business.ts";
 import { mulawSilence } from "../../src/codec/tones.ts";
 import { startHarness, waitUntil } from "../support/harness.ts";
-import {
-  bookDaysAgo,
-  customer,
-  reminderEnv,
-  reminderProfileFile,
-  reminderWhen,
-} from "./support.ts";
+import { bookDaysAgo, customer, reminderEnv, reminderProfileFile } from "./support.ts";
 
 Deno.test("reminders: outbound calls hold a slot of MAX_CALLS; incoming callers keep the last one", async () => {
   const file = await reminderProfileFile();
