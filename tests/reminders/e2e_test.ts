@@ -321,3 +321,27 @@ cases("no answer: one retry after REMINDER_RETRY_MINUTES, then a text", (backend
     assert.ok(text.body.includes(booking.label), text.body);
   });
 });
+
+cases(
+  "a person asks for someone at the salon: transferred",
+  (backend) =>
+    withReminderCall(backend, {
+      script: person(),
+      transcripts: ["Can I talk to someone at the salon?"],
+      env: { TRANSFER_NUMBER: "+15557770000" },
+      responder: reminderModel(() => ({
+        functionCalls: [{ name: "transfer_call", arguments: '{"reason":"asked for a person"}' }],
+      })),
+    }, async ({ harness: h, booking }) => {
+      const reminder = await reminderWhen(
+        h.app.store,
+        booking.id,
+        (r) => r.state === "done" && r.attempts[0]?.response === "transferred",
+      );
+      assert.equal(reminder.result, "answered");
+      const call = h.rest!.placed[0];
+      assert.equal(call.redirects.length, 1);
+      assert.match(call.redirects[0], /<Dial>\+15557770000<\/Dial>/);
+      assert.equal((await h.app.store.getBooking(booking.id))?.status, "confirmed");
+    }),
+);

@@ -183,7 +183,7 @@ Deno.test({
   fn: async () => {
     const db = await freshDatabase();
     const file = await reminderProfileFile();
-    const leaseMs = 2500;
+    const leaseMs = 4000;
     const f = await fleet(db.url, file.path, {}, leaseMs);
     let releaseCall!: () => void;
     let releaseResponse!: () => void;
