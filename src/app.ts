@@ -25,6 +25,8 @@ import { type Console, createConsole } from "./console/routes.ts";
 import { pollingLiveFeed } from "./console/live.ts";
 import { BusinessProfileSource, type ReloadAttempt } from "./console/profile_reload.ts";
 import { requireBearer } from "./console/metrics_token.ts";
+import { ReminderService, type ReminderTiming } from "./reminders/service.ts";
+import { reminderRoutes } from "./reminders/routes.ts";
 
 const log = logger("app");
 
@@ -43,6 +45,8 @@ export interface App {
    * the store and new calls; a broken one is refused and the old profile stays.
    */
   reloadProfile(): ReloadAttempt;
+  /** Reminder calls and texts (absent with `REMINDERS=off`). */
+  reminders?: ReminderService;
   /**
    * Graceful shutdown: stop taking calls, let active ones finish (up to
    * `DRAIN_SECONDS`), end the rest politely, close the server and the database.
@@ -59,6 +63,8 @@ export interface AppOverrides {
   goodbyeSeconds?: number;
   /** The current instant for bookings and the prompt's "today" (the demo and tests date it). */
   clock?: () => Temporal.Instant;
+  /** Reminder worker timing, lease owner name and clock (tests). */
+  reminders?: Partial<ReminderTiming> & { owner?: string; now?: () => Temporal.Instant };
 }
 
 /** Starts the service described by `config`. */
@@ -93,6 +99,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   if (!control) {
     log.info("TWILIO_ACCOUNT_SID not set: no transfers or SMS; hang-up closes the stream");
   }
+  let reminders: ReminderService | undefined;
   const calls = new CallManager({
     config,
     profile,
@@ -101,6 +108,8 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     apologies: loadApologies(),
     control,
     ...(overrides.clock ? { now: overrides.clock } : {}),
+    outboundLoad: () => reminders?.ringing ?? 0,
+    resolvePurpose: (start) => reminders?.purposeFor(start) ?? Promise.resolve(undefined),
     ...overrides.callManager,
   });
   const profiles = new BusinessProfileSource(profileFile, profile, (next) => {
@@ -123,6 +132,20 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     }
   } else {
     log.info("operator console off: set CONSOLE_PASSWORD or CONSOLE_PASSWORD_HASH to serve it");
+  }
+  if (config.reminders.mode !== "off" && control) {
+    const { owner, now, ...timing } = overrides.reminders ?? {};
+    reminders = await ReminderService.create({
+      config,
+      profile,
+      store,
+      twilio: control,
+      host: calls,
+      canTransfer: Boolean(config.transferNumber),
+      timing,
+      owner,
+      now,
+    });
   }
 
   const routes: Route[] = [
@@ -151,6 +174,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     },
     ...(operatorConsole?.routes ?? []),
     ...adminRoutes({ config, store }),
+    ...reminderRoutes({ config, calls: reminders?.calls, links: reminders?.links, store }),
     ...twilioRoutes({
       config,
       admission: () => {
@@ -181,6 +205,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     }),
   ];
   server.setRoutes(routes);
+  reminders?.start();
   const host = server.addr.hostname === "0.0.0.0" ? "127.0.0.1" : server.addr.hostname;
   let stopping: Promise<void> | undefined;
   return {
@@ -193,8 +218,10 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       return profiles.current;
     },
     reloadProfile: () => profiles.reload(),
+    reminders,
     stop() {
       stopping ??= (async () => {
+        await reminders?.stop();
         log.info("shutting down: draining {count} calls for up to {seconds} s", {
           count: calls.activeCount,
           seconds: config.limits.drainSeconds,

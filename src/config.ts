@@ -51,6 +51,11 @@ const HINTS: Record<string, string> = {
     "the output of `voice-agent console-password` (scrypt:N:r:p:salt:key), instead of CONSOLE_PASSWORD",
   CONSOLE_SESSION_HOURS: "hours a console login lasts, 1 to 168, e.g. 12",
   METRICS_TOKEN: "a bearer token of at least 16 characters that GET /metrics must carry",
+  REMINDERS: "call, sms or off",
+  REMINDER_HOURS_BEFORE: "whole hours before the appointment, 1 to 720, e.g. 24",
+  REMINDER_RETRY_MINUTES: "minutes before calling again after no answer, 1 to 1440, e.g. 60",
+  OUTBOUND_CALLS_PER_MINUTE: "reminder calls placed per minute at most, 1 to 6000, e.g. 6",
+  TWILIO_FROM: "an E.164 phone number of your Twilio account that places calls, e.g. +15551234567",
 };
 
 const optionalText = z.string().trim().transform((s) => s === "" ? undefined : s).optional();
@@ -124,6 +129,11 @@ export const EnvSchema = z.object({
   ),
   CONSOLE_SESSION_HOURS: int(1, 168, 12),
   METRICS_TOKEN: optionalText.pipe(z.string().min(16).optional()),
+  REMINDERS: z.string().trim().toLowerCase().pipe(z.enum(["call", "sms", "off"])).default("off"),
+  REMINDER_HOURS_BEFORE: int(1, 720, 24),
+  REMINDER_RETRY_MINUTES: int(1, 1440, 60),
+  OUTBOUND_CALLS_PER_MINUTE: int(1, 6000, 6),
+  TWILIO_FROM: e164,
 });
 
 type Env = z.output<typeof EnvSchema>;
@@ -163,6 +173,20 @@ export interface Config {
   vad:
     | { type: "server_vad"; threshold: number; prefixPaddingMs: number; silenceDurationMs: number }
     | { type: "semantic_vad"; eagerness: "low" | "medium" | "high" | "auto" };
+  /** Reminder calls and texts before appointments (`REMINDERS`, off by default). */
+  reminders: {
+    mode: "call" | "sms" | "off";
+    hoursBefore: number;
+    retryMinutes: number;
+    callsPerMinute: number;
+    /** Number calls are placed from: `TWILIO_FROM`, else `SMS_FROM`. */
+    callFrom?: string;
+    /**
+     * Sender of reminder texts: `SMS_FROM` (with `REMINDERS=sms`, else `TWILIO_FROM`). Unset
+     * with `REMINDERS=call`: no text when a call cannot reach the customer.
+     */
+    smsFrom?: string;
+  };
   /** The operator console at `/console`; off (undefined) unless a password is configured. */
   console?: ConsoleConfig;
   /** Bearer token `GET /metrics` requires, when set. */
@@ -244,6 +268,20 @@ export function loadConfig(
       sessionHours: e.CONSOLE_SESSION_HOURS,
     }
     : undefined;
+  const callFrom = e.TWILIO_FROM ?? e.SMS_FROM;
+  if (e.REMINDERS !== "off") {
+    const missing = [
+      ...(e.TWILIO_ACCOUNT_SID ? [] : ["TWILIO_ACCOUNT_SID"]),
+      ...(callFrom ? [] : ["TWILIO_FROM (or SMS_FROM)"]),
+    ];
+    if (missing.length > 0) {
+      throw new ConfigError([
+        `REMINDERS=${e.REMINDERS} needs ${missing.join(" and ")}; set ${
+          missing.length === 1 ? "it" : "them"
+        }, or set REMINDERS=off`,
+      ]);
+    }
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -280,6 +318,14 @@ export function loadConfig(
     },
     console: consolePassword,
     metricsToken: e.METRICS_TOKEN,
+    reminders: {
+      mode: e.REMINDERS,
+      hoursBefore: e.REMINDER_HOURS_BEFORE,
+      retryMinutes: e.REMINDER_RETRY_MINUTES,
+      callsPerMinute: e.OUTBOUND_CALLS_PER_MINUTE,
+      callFrom,
+      smsFrom: e.REMINDERS === "sms" ? e.SMS_FROM ?? e.TWILIO_FROM : e.SMS_FROM,
+    },
   };
 }
 

@@ -26,6 +26,7 @@ import type { TwilioCallControl } from "../twilio/rest.ts";
 import type { Apologies } from "../assets.ts";
 import { audioPathFor } from "./audio_path.ts";
 import { Call, type CallControl, type CallLimits } from "./call.ts";
+import type { CallPurpose } from "./purpose.ts";
 import { callerNumber } from "../phone.ts";
 import type { LiveCallView } from "./live_view.ts";
 
@@ -48,6 +49,14 @@ export interface CallManagerDeps {
   now?: () => Temporal.Instant;
   /** Time and timers for the calls, the pre-warm pool and the drain (default: system). */
   clock?: Clock;
+  /** Calls this service placed that are still ringing: each holds a slot (reminders). */
+  outboundLoad?: () => number;
+  /**
+   * What a media stream's call is for, from its `<Parameter>`s (a call this service placed);
+   * undefined for an ordinary incoming call. Rejects when the parameters claim a purpose
+   * that does not check out (the stream is then closed).
+   */
+  resolvePurpose?: (start: StreamStart) => Promise<CallPurpose | undefined>;
 }
 
 /** What the service does over Twilio's REST API: call control and SMS. */
@@ -110,18 +119,36 @@ export class CallManager {
     return [...this.#calls.values()].flatMap((slot) => slot.call ? [slot.call.liveView()] : []);
   }
 
+  /** Calls holding a slot: live, pre-warmed, and placed by us and still ringing. */
+  get load(): number {
+    return this.#calls.size + this.#prewarm.size + (this.#deps.outboundLoad?.() ?? 0);
+  }
+
   /** Whether a new call may be taken (asked by the voice webhook). */
   admission(): Admission {
     if (this.#draining) return { accept: false, reason: "draining" };
-    if (this.#calls.size + this.#prewarm.size >= this.#deps.config.limits.maxCalls) {
+    if (this.load >= this.#deps.config.limits.maxCalls) {
       return { accept: false, reason: "busy" };
     }
     return { accept: true };
   }
 
-  /** Voice webhook accepted a call: open its model session while Twilio sets up the stream. */
-  onIncomingCall(info: IncomingCallInfo): void {
-    this.#prewarm.warm(info.callSid, () => this.#connection(info.callSid, info.from));
+  /**
+   * How many more calls this service may place now: `MAX_CALLS` less a reserve that only
+   * incoming callers may use (a tenth, at least one), less every call holding a slot.
+   */
+  outboundCapacity(): number {
+    if (this.#draining) return 0;
+    const max = this.#deps.config.limits.maxCalls;
+    return Math.max(0, max - Math.max(1, Math.floor(max / 10)) - this.load);
+  }
+
+  /**
+   * Voice webhook accepted a call: open its model session while Twilio sets up the stream.
+   * `purpose` for a call this service placed (its prompt and tools).
+   */
+  onIncomingCall(info: IncomingCallInfo, purpose?: CallPurpose): void {
+    this.#prewarm.warm(info.callSid, () => this.#connection(info.callSid, info.from, purpose));
   }
 
   /**
@@ -181,14 +208,31 @@ export class CallManager {
     ended.then(() => this.#calls.delete(callSid));
     // The model must be ready soon after the stream starts, pre-warmed or not.
     const readyBy = this.#clock.now() + this.#limits.modelReadyMs;
-    void this.#claim(callSid, this.#limits.modelReadyMs).then((claimed) => {
-      const from = start.from ?? "";
-      const session = claimed === "timeout"
-        ? this.#closedConnection(callSid, from) // too late: the caller gets the apology
-        : claimed ?? this.#connection(callSid, from);
-      slot.call = this.#startCall(stream, start, session, readyBy);
-      slot.call.done.finally(release);
-    }).catch((error) => {
+    const purpose = (this.#deps.resolvePurpose?.(start) ?? Promise.resolve(undefined)).then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    void Promise.all([this.#claim(callSid, this.#limits.modelReadyMs), purpose]).then(
+      ([claimed, resolved]) => {
+        if (!resolved.ok) {
+          if (claimed && claimed !== "timeout") claimed.close("call refused");
+          throw resolved.error;
+        }
+        const purpose = resolved.value;
+        const from = start.from ?? "";
+        const session = claimed === "timeout"
+          ? this.#closedConnection(callSid, from) // too late: the caller gets the apology
+          : claimed ?? this.#connection(callSid, from, purpose);
+        const call = this.#startCall(stream, start, session, readyBy, purpose);
+        slot.call = call;
+        call.done
+          .then((record) => purpose?.onEnded?.(record))
+          .catch((error) =>
+            callLog.error("after the call: {error}", { error: errorMessage(error) })
+          )
+          .finally(release);
+      },
+    ).catch((error) => {
       callLog.error("could not start the call: {error}", { error: errorMessage(error) });
       release();
       stream.close(1011, "internal error");
@@ -222,6 +266,7 @@ export class CallManager {
     start: StreamStart,
     session: RealtimeConnection,
     modelReadyBy: number,
+    purpose?: CallPurpose,
   ): Call {
     const { config, store, metrics, apologies, control } = this.#deps;
     const callSid = start.callSid;
@@ -231,19 +276,20 @@ export class CallManager {
       this.#tools({
         requestHangUp: (reason) => call.requestHangUp(reason),
         requestTransfer: (reason) => call.requestTransfer(reason),
-      }),
+      }, purpose),
       this.#clock,
     );
     const call: Call = new Call({
       callSid,
-      from: start.from ?? "",
+      // The other party: the caller, or the customer this service called.
+      from: purpose?.customerNumber ?? start.from ?? "",
       to: start.customParameters?.to ?? "",
       stream,
       session,
       audio: audioPathFor(config.audioFormat),
       tools,
       records: store,
-      greeting: this.#deps.profile.greeting,
+      greeting: purpose?.greeting ?? this.#deps.profile.greeting,
       limits: this.#limits,
       modelReadyBy,
       prompts: {
@@ -256,12 +302,22 @@ export class CallManager {
       log: callLog,
       clock: this.#clock,
     });
+    if (purpose) {
+      call.annotate("purpose", {
+        kind: purpose.kind,
+        outbound: purpose.outbound,
+        ...purpose.details,
+      });
+    }
     call.start();
     return call;
   }
 
   /** The tools of one call; with no-op requests it serves to describe them. */
-  #tools(requests: { requestHangUp(r: string): void; requestTransfer(r: string): void }): Tool[] {
+  #tools(
+    requests: { requestHangUp(r: string): void; requestTransfer(r: string): void },
+    purpose?: CallPurpose,
+  ): Tool[] {
     const { profile, store, config, control } = this.#deps;
     const sms = config.smsFrom && control ? { from: config.smsFrom, control } : undefined;
     return [
@@ -276,6 +332,7 @@ export class CallManager {
         requestHangUp: requests.requestHangUp,
         requestTransfer: this.#canTransfer ? requests.requestTransfer : undefined,
       }),
+      ...(purpose?.tools ?? []),
     ];
   }
 
@@ -303,17 +360,17 @@ export class CallManager {
   }
 
   /** A fresh, not yet connected Realtime connection for a call. */
-  #connection(callSid: string, from: string): RealtimeConnection {
+  #connection(callSid: string, from: string, purpose?: CallPurpose): RealtimeConnection {
     const { config, profile } = this.#deps;
     const tools = new ToolRegistry(
-      this.#tools({ requestHangUp() {}, requestTransfer() {} }),
+      this.#tools({ requestHangUp() {}, requestTransfer() {} }, purpose),
       this.#clock,
     );
     const sessionConfig = buildSessionConfig({
       model: config.openai.model,
       voice: config.openai.voice,
       audioFormat: config.audioFormat,
-      instructions: buildInstructions({
+      instructions: purpose?.instructions ?? buildInstructions({
         profile,
         now: this.#deps.now?.() ?? Temporal.Now.instant(),
         callerNumber: callerNumber(from),

@@ -36,6 +36,11 @@ export interface TwilioCallerOptions {
   to?: string;
   /** Extra form params for the webhook (Twilio adds fields without notice). */
   extraParams?: Record<string, string>;
+  /**
+   * Path (and query) of the voice webhook under `publicUrl`; default `/twilio/voice`. A call
+   * the service placed itself names its own URL (e.g. a signed reminder link).
+   */
+  voicePath?: string;
   /** Mu-law audio to stream first; more can be queued with {@linkcode TwilioCaller.sendAudio}. */
   audio?: Uint8Array;
   /** Clock; default `performance.now`. */
@@ -199,7 +204,7 @@ export async function postVoiceWebhook(
   options: TwilioCallerOptions,
   params: Record<string, string> = voiceWebhookParams(options),
 ): Promise<WebhookAnswer> {
-  const res = await postSignedForm(options, "/twilio/voice", params);
+  const res = await postSignedForm(options, options.voicePath ?? "/twilio/voice", params);
   const body = await res.text();
   return { status: res.status, body, ...parseStreamTwiml(body) };
 }
@@ -278,6 +283,18 @@ export class TwilioCaller {
   static async dial(options: TwilioCallerOptions): Promise<TwilioCaller> {
     const params = voiceWebhookParams(options);
     const answer = await postVoiceWebhook(options, params);
+    return await TwilioCaller.connect(options, answer, params);
+  }
+
+  /**
+   * The second half of {@linkcode dial}: opens the media stream the webhook's TwiML named
+   * (for a webhook already posted, e.g. by a fake Twilio placing an outbound call).
+   */
+  static async connect(
+    options: TwilioCallerOptions,
+    answer: WebhookAnswer,
+    params: Record<string, string>,
+  ): Promise<TwilioCaller> {
     if (answer.status !== 200 || !answer.streamUrl) {
       throw new Error(`call not connected to a stream (HTTP ${answer.status}): ${answer.body}`);
     }

@@ -160,7 +160,7 @@ Deno.test({
       const sql = postgres(URL_PG, { max: 1, onnotice: () => {} });
       try {
         const v = await sql.unsafe(`SELECT version FROM "${schema}".schema_migrations`);
-        assert.deepEqual(v.map((r) => r.version), [1]);
+        assert.deepEqual(v.map((r) => r.version), [1, 2]);
       } finally {
         await sql.end({ timeout: 1 });
       }

@@ -9,7 +9,7 @@ import { type FakeRealtime, type FakeRealtimeOptions, startFakeRealtime } from "
 import { mulawSilence } from "../../src/codec/tones.ts";
 import { isOpenOn, todayInZone } from "../../src/booking/availability.ts";
 import { TwilioCallControl } from "../../src/twilio/rest.ts";
-import { startFakeTwilioRest } from "./fake_twilio_rest.ts";
+import { type FakeTwilioRestOptions, startFakeTwilioRest } from "./fake_twilio_rest.ts";
 import type { BusinessProfile } from "../../src/booking/business.ts";
 import type { CallRecord } from "../../src/call/record.ts";
 
@@ -29,6 +29,8 @@ export interface HarnessOptions {
   overrides?: AppOverrides;
   /** Run a fake Twilio REST API and give the service REST call control. */
   rest?: boolean;
+  /** How the fake Twilio REST API plays calls the service places. */
+  restOptions?: FakeTwilioRestOptions;
   /** Realtime URL to use instead of the fake's (e.g. an unreachable one). */
   realtimeUrl?: string;
 }
@@ -57,7 +59,9 @@ export interface Harness {
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const dir = await Deno.makeTempDir({ prefix: "voice-agent-e2e-" });
   const fake = await startFakeRealtime({ apiKey: API_KEY, ...options.fake });
-  const rest = options.rest ? startFakeTwilioRest(ACCOUNT_SID, AUTH_TOKEN) : undefined;
+  const rest = options.rest
+    ? startFakeTwilioRest(ACCOUNT_SID, AUTH_TOKEN, options.restOptions)
+    : undefined;
   const config = {
     ...loadConfig({
       PUBLIC_URL,
@@ -91,6 +95,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     throw error;
   }
   const target = { serverUrl: app.baseUrl, publicUrl: PUBLIC_URL, authToken: AUTH_TOKEN };
+  rest?.drive({ servers: [app.baseUrl], publicUrl: PUBLIC_URL, authToken: AUTH_TOKEN });
   const recordWhen = async (callSid: string, ready: (record: CallRecord) => boolean) => {
     let record: CallRecord | undefined;
     await waitUntil(
@@ -124,9 +129,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     recordWhen,
     finalRecord: (callSid) => recordWhen(callSid, (record) => record.endedAt !== undefined),
     async close() {
+      // No new calls; the calls placed end (their last callbacks still reach the service).
+      await app.reminders?.stop();
+      await rest?.close();
       await app.stop();
       await fake.close();
-      await rest?.close();
       await Deno.remove(dir, { recursive: true });
     },
   };
