@@ -26,6 +26,12 @@ import { pollingLiveFeed } from "./console/live.ts";
 import { BusinessProfileSource, type ReloadAttempt } from "./console/profile_reload.ts";
 import { requireBearer } from "./console/metrics_token.ts";
 import { ReminderService, type ReminderTiming } from "./reminders/service.ts";
+import {
+  DEFAULT_REALTIME_MODEL,
+  DEFAULT_TRANSCRIPTION_MODEL,
+  type Deprecation,
+  deprecationOf,
+} from "./realtime/models.ts";
 import { reminderRoutes } from "./reminders/routes.ts";
 
 const log = logger("app");
@@ -67,6 +73,30 @@ export interface AppOverrides {
   reminders?: Partial<ReminderTiming> & { owner?: string; now?: () => Temporal.Instant };
 }
 
+/**
+ * One loud warning per configured model the official SDK lists as deprecated: after its
+ * shutdown date every call would get only the apology.
+ */
+export function warnDeprecatedModels(config: Config): Deprecation[] {
+  const found = [config.openai.model, config.openai.transcriptionModel]
+    .map(deprecationOf)
+    .filter((d): d is Deprecation => d !== undefined);
+  for (const d of found) {
+    const variable = d.kind === "realtime" ? "OPENAI_REALTIME_MODEL" : "OPENAI_TRANSCRIPTION_MODEL";
+    log.warn(
+      "DEPRECATED MODEL: {variable}={model} is shut down by OpenAI on {shutdown}; after that " +
+        "every call gets only the apology. Set {variable} to a current model (default {fix}).",
+      {
+        variable,
+        model: d.model,
+        shutdown: d.shutdown,
+        fix: d.kind === "realtime" ? DEFAULT_REALTIME_MODEL : DEFAULT_TRANSCRIPTION_MODEL,
+      },
+    );
+  }
+  return found;
+}
+
 /** Starts the service described by `config`. */
 export async function startApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const startedAt = Date.now();
@@ -77,6 +107,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
         "Use only for local development.",
     );
   }
+  warnDeprecatedModels(config);
   const profileFile = config.businessFile ?? DEFAULT_BUSINESS_FILE;
   const profile = loadBusinessProfile(profileFile);
   // Bind first: a port in use must not leave a database created and migrated behind.

@@ -10,6 +10,12 @@
 import { z } from "zod";
 import { parseEnv } from "node:util";
 import { E164_PATTERN } from "./phone.ts";
+import {
+  DEFAULT_REALTIME_MODEL,
+  DEFAULT_TRANSCRIPTION_MODEL,
+  REASONING_EFFORTS,
+  type ReasoningEffort,
+} from "./realtime/models.ts";
 import { redactDatabaseUrl } from "./booking/store.ts";
 
 const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
@@ -24,7 +30,9 @@ const HINTS: Record<string, string> = {
   OPENAI_API_KEY: "your OpenAI API key (sk-...)",
   OPENAI_REALTIME_URL:
     "a ws:// or wss:// URL without a query, e.g. wss://api.openai.com/v1/realtime",
-  OPENAI_REALTIME_MODEL: "a Realtime model name, e.g. gpt-realtime",
+  OPENAI_REALTIME_MODEL: "a Realtime model name, e.g. gpt-realtime-2.1",
+  OPENAI_TRANSCRIPTION_MODEL: "an input transcription model name, e.g. gpt-transcribe",
+  OPENAI_REASONING_EFFORT: "minimal, low, medium, high or xhigh (2.x models), or unset",
   OPENAI_VOICE: "a Realtime voice, e.g. marin",
   TWILIO_AUTH_TOKEN: "the auth token of your Twilio account (Console > Account info)",
   TWILIO_ACCOUNT_SID: "your Twilio Account SID: AC followed by 32 hex characters",
@@ -100,7 +108,9 @@ export const EnvSchema = z.object({
   PUBLIC_URL: publicUrl,
   OPENAI_API_KEY: z.string().trim().min(1),
   OPENAI_REALTIME_URL: realtimeUrl.default("wss://api.openai.com/v1/realtime"),
-  OPENAI_REALTIME_MODEL: z.string().trim().min(1).default("gpt-realtime"),
+  OPENAI_REALTIME_MODEL: z.string().trim().min(1).default(DEFAULT_REALTIME_MODEL),
+  OPENAI_TRANSCRIPTION_MODEL: z.string().trim().min(1).default(DEFAULT_TRANSCRIPTION_MODEL),
+  OPENAI_REASONING_EFFORT: optionalText.pipe(z.enum(REASONING_EFFORTS).optional()),
   OPENAI_VOICE: z.string().trim().min(1).default("marin"),
   TWILIO_AUTH_TOKEN: z.string().trim().min(1),
   TWILIO_ACCOUNT_SID: optionalText.pipe(z.string().regex(/^AC[0-9a-fA-F]{32}$/).optional()),
@@ -149,6 +159,10 @@ export interface Config {
     /** Base URL; the connection appends `?model=`. */
     realtimeUrl: string;
     model: string;
+    /** Input transcription model. */
+    transcriptionModel: string;
+    /** `session.reasoning.effort`, sent only when set. */
+    reasoningEffort?: ReasoningEffort;
     voice: string;
   };
   twilio: {
@@ -290,6 +304,8 @@ export function loadConfig(
       apiKey: e.OPENAI_API_KEY,
       realtimeUrl: e.OPENAI_REALTIME_URL,
       model: e.OPENAI_REALTIME_MODEL,
+      transcriptionModel: e.OPENAI_TRANSCRIPTION_MODEL,
+      reasoningEffort: e.OPENAI_REASONING_EFFORT,
       voice: e.OPENAI_VOICE,
     },
     twilio: {

@@ -378,6 +378,8 @@ export class CallManager {
       }),
       tools: tools.definitions(),
       vad: config.vad,
+      transcriptionModel: config.openai.transcriptionModel,
+      reasoningEffort: config.openai.reasoningEffort,
     });
     return new RealtimeConnection({
       url: config.openai.realtimeUrl,

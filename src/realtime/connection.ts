@@ -18,10 +18,10 @@
  * import { buildSessionConfig } from "./session_config.ts";
  * const conn = new RealtimeConnection({
  *   url: "wss://api.openai.com/v1/realtime",
- *   model: "gpt-realtime",
+ *   model: "gpt-realtime-2.1",
  *   apiKey: "sk-...",
  *   sessionConfig: buildSessionConfig({
- *     model: "gpt-realtime",
+ *     model: "gpt-realtime-2.1",
  *     voice: "marin",
  *     audioFormat: "pcmu",
  *     instructions: "You are the receptionist.",

@@ -75,7 +75,10 @@ export type Responder = (ctx: ResponseContext) => ScriptedResponse;
 /** Options of {@linkcode startFakeRealtime}. */
 export interface FakeRealtimeOptions {
   apiKey?: string;
-  /** Accepted models; default `["gpt-realtime"]`. */
+  /**
+   * Accepted models; default the current ones (`gpt-realtime-2.1`, `-2`, `-1.5`, `-2.1-mini`)
+   * and `gpt-realtime` (deprecated, still served until its shutdown).
+   */
   models?: string[];
   /**
    * Transcript of a caller turn committed by the VAD. `turn` is 0-based and counted per
@@ -320,7 +323,16 @@ const nextId = (prefix: string) => `${prefix}_${(++idCounter).toString(36).padSt
 /** Starts the fake on 127.0.0.1 with a free port. */
 export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeRealtime> {
   const apiKey = opts.apiKey ?? "test-key";
-  const models = new Set(opts.models ?? ["gpt-realtime"]);
+  const models = new Set(
+    opts.models ??
+      [
+        "gpt-realtime-2.1",
+        "gpt-realtime-2",
+        "gpt-realtime-1.5",
+        "gpt-realtime-2.1-mini",
+        "gpt-realtime",
+      ],
+  );
   const chunkMs = opts.chunkMs ?? 100;
   const chunkIntervalMs = opts.chunkIntervalMs ?? 5;
   const ttlMs = opts.sessionTtlMs ?? 60 * 60 * 1000;
