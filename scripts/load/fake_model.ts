@@ -170,6 +170,9 @@ interface ActiveResponse {
   scripted: boolean;
 }
 
+/** The start of an `input_audio_buffer.append` event with nothing but its audio. */
+const APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"';
+
 let ids = 0;
 const nextId = (prefix: string) => `${prefix}_${(++ids).toString(36).padStart(8, "0")}`;
 
@@ -267,12 +270,18 @@ class ModelSession implements Ticking {
 
   #onMessage(data: unknown): void {
     if (typeof data !== "string") return this.#error("invalid_type", "binary frame");
+    // Fast path: exactly the append every bridge writes (base64 cannot hide a quote).
+    if (data.startsWith(APPEND_HEAD) && data.endsWith('"}')) {
+      this.#violations.receivedOne("model:input_audio_buffer.append");
+      return this.#onAppend(data.slice(APPEND_HEAD.length, -2));
+    }
     let e: Record<string, unknown>;
     try {
       e = JSON.parse(data);
     } catch {
       return this.#error("invalid_json", "not JSON");
     }
+    this.#violations.receivedOne(`model:${String(e.type).slice(0, 40)}`);
     switch (e.type) {
       case "input_audio_buffer.append":
         return this.#onAppend(e.audio);

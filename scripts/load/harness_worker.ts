@@ -36,8 +36,13 @@ export interface WorkerReport {
 
 function common(violations: Violations, lag: LoopLag): Record<string, RpcHandler> {
   return {
-    resetLag: () => lag.samples.clear(),
-    lag: () => lag.samples.summary(),
+    /** The measurement window starts: lag and message counts from zero. */
+    windowStart: () => {
+      lag.samples.clear();
+      violations.received = {};
+    },
+    /** The window ends: event-loop lag and the messages received during it. */
+    windowEnd: () => ({ lag: lag.samples.summary(), received: { ...violations.received } }),
     report: (): WorkerReport => ({
       violations: violations.count,
       violationLog: violations.log,

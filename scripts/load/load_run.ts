@@ -138,6 +138,11 @@ export interface LoadResult {
    */
   harnessPace: number;
   misordered: number;
+  /**
+   * Messages the fakes received from the bridge during the window, by kind
+   * (`twilio:media`, `twilio:mark`, `model:input_audio_buffer.append`, ...).
+   */
+  messagesReceived: Record<string, number>;
   violations: number;
   violationLog: string[];
   /** Calls no model session could be tied to (should be 0). */
@@ -489,7 +494,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
     // Measure.
     await serverStats(server.statsPort, true);
-    await Promise.all(workers.map((w) => w.call("resetLag")));
+    await Promise.all(workers.map((w) => w.call("windowStart")));
     coordinatorLag.start(10);
     const procs = [...workers.map((w) => ({ name: w.name, pid: w.pid })), {
       name: "coordinator",
@@ -538,7 +543,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const rssLoaded = await rssBytes(pid);
     const fdsLoaded = await openFds(pid);
     const server1 = await serverStats(server.statsPort, false);
-    const lags = await Promise.all(workers.map((w) => w.call<Summary>("lag").then(nullsToNaN)));
+    const ends = await Promise.all(
+      workers.map((w) =>
+        w.call<{ lag: Summary; received: Record<string, number> }>("windowEnd").then(nullsToNaN)
+      ),
+    );
+    const lags = ends.map((e) => e.lag);
+    const received: Record<string, number> = {};
+    for (const e of ends) {
+      for (const [k, v] of Object.entries(e.received)) received[k] = (received[k] ?? 0) + v;
+    }
     const average = await loadAverage();
 
     // Quiesce, let frames in flight land, then collect what every process recorded.
@@ -610,6 +624,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       downRelayed: joined.downRelayed,
       harnessPace: joined.upSentInWindow / (connected * windowS * (1000 / FRAME_MS) || 1),
       misordered: reports.reduce((s, r) => s + r.misordered, 0),
+      messagesReceived: received,
       violations: reports.reduce((s, r) => s + r.violations, 0),
       violationLog: reports.flatMap((r) => r.violationLog).slice(0, 10),
       unboundCalls: joined.unboundCalls,

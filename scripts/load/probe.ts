@@ -69,18 +69,29 @@ export function readStamp(
   return { sessionOrCall: v.getUint32(4), seq: v.getUint32(8) };
 }
 
-/** Protocol problems a harness process saw (should stay 0), with the first few messages. */
+/**
+ * What a harness process tallies besides timings: protocol problems it saw (should stay 0,
+ * with the first few messages), frames out of order, and the messages it received from
+ * the bridge by kind (to compare how many messages each bridge spends per frame).
+ */
 export class Violations {
   count = 0;
   /** First few messages, for the report. */
   readonly log: string[] = [];
   /** Frames that arrived out of order or with a foreign stamp. */
   misordered = 0;
+  /** Messages received from the bridge, by kind (e.g. `twilio:media`, `model:append`). */
+  received: Record<string, number> = {};
 
   /** Records one. */
   add(message: string): void {
     this.count++;
     if (this.log.length < 10) this.log.push(message);
+  }
+
+  /** Counts one message received from the bridge. */
+  receivedOne(kind: string): void {
+    this.received[kind] = (this.received[kind] ?? 0) + 1;
   }
 }
 

@@ -98,6 +98,15 @@ const ROWS: Row[] = [
     cell: (r) => `${r.upRelayed} + ${r.downRelayed}`,
   },
   {
+    metric: "messages the bridge sent per relayed frame; marks per call-second",
+    cell: (r) => {
+      const sent = Object.values(r.messagesReceived).reduce((a, b) => a + b, 0);
+      const frames = r.upRelayed + r.downRelayed;
+      const marks = r.messagesReceived["twilio:mark"] ?? 0;
+      return `${f(sent / frames, 2)}; ${f(marks / (r.callsConnected * r.windowS), 1)}`;
+    },
+  },
+  {
     metric: "barge-ins answered by a clear",
     cell: (r) => `${r.clearsReceived}/${r.bargeInsSent}`,
   },

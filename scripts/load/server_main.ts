@@ -16,12 +16,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { startApp } from "../../src/app.ts";
-import { loadConfig } from "../../src/config.ts";
-import { setupLogging } from "../../src/log.ts";
 import { BridgeProbe } from "./bridge_probe.ts";
-import { NoDelayWebSocket } from "./nodelay_websocket.ts";
-import { startBaselineBridge } from "./baseline_bridge.ts";
 import { LOAD_API_KEY, LOAD_AUTH_TOKEN, LOAD_PUBLIC_URL } from "./probe.ts";
 import { LoopLag } from "./stats.ts";
 
@@ -50,7 +45,10 @@ async function main(): Promise<void> {
   let activeCalls = () => 0;
   let stop: () => Promise<void>;
   let port: number;
+  // Each bridge loads only its own modules, so idle RSS is that bridge's alone (the
+  // baseline must not carry our service's module graph).
   if (values.bridge === "baseline") {
+    const { startBaselineBridge } = await import("./baseline_bridge.ts");
     const server = startBaselineBridge({
       modelUrl,
       apiKey: LOAD_API_KEY,
@@ -59,6 +57,10 @@ async function main(): Promise<void> {
     port = server.addr.port;
     stop = () => server.shutdown();
   } else {
+    const { startApp } = await import("../../src/app.ts");
+    const { loadConfig } = await import("../../src/config.ts");
+    const { setupLogging } = await import("../../src/log.ts");
+    const { NoDelayWebSocket } = await import("./nodelay_websocket.ts");
     // Warnings and errors only: per-call info lines are not what is being measured.
     await setupLogging({ level: "warning", format: "json" });
     const config = {
