@@ -23,10 +23,10 @@ import {
   FRAME_BYTES,
   FRAME_MS,
   readStamp,
+  StampedFrames,
   type Ticking,
   type Violations,
   wallClockMs,
-  writeStamp,
 } from "./probe.ts";
 import { Float64List } from "./stats.ts";
 import type { CallRecord } from "./timeline.ts";
@@ -84,10 +84,11 @@ export class LoadCaller implements Ticking {
   readonly streamSid = fakeSid("MZ");
   readonly callSid: string;
   readonly #accountSid = "AC" + "0".repeat(32);
-  readonly #ws: WebSocket;
+  readonly #ws: NoDelayWebSocket;
   readonly #violations: Violations;
   readonly #format: "pcmu" | "pcm16";
-  readonly #frame = new Uint8Array(FRAME_BYTES);
+  /** A quiet hiss after the stamp (cosmetic: the model's VAD is scripted). */
+  readonly #frames = new StampedFrames(0xfe);
   readonly #msgHead: string;
   readonly #msgTail: string;
   /** How every bridge writes Twilio media to us: matched as text, no JSON parse. */
@@ -113,7 +114,7 @@ export class LoadCaller implements Ticking {
   readonly closed: Promise<void>;
 
   private constructor(
-    ws: WebSocket,
+    ws: NoDelayWebSocket,
     callSid: string,
     idx: number,
     violations: Violations,
@@ -133,6 +134,7 @@ export class LoadCaller implements Ticking {
         resolve();
       };
     });
+    ws.ontext = (data) => this.#onMessage(data);
     ws.onmessage = (ev) => this.#onMessage(ev.data);
   }
 
@@ -161,7 +163,7 @@ export class LoadCaller implements Ticking {
     const signature = signTwilioRequest(target.authToken, answer.streamUrl, {});
     const ws = new NoDelayWebSocket(target_.href, {
       headers: { "x-twilio-signature": signature },
-    }) as unknown as WebSocket;
+    });
     await new Promise<void>((resolve, reject) => {
       ws.onopen = () => resolve();
       ws.onerror = (ev) => reject(new Error(`media socket failed: ${(ev as ErrorEvent).message}`));
@@ -224,16 +226,14 @@ export class LoadCaller implements Ticking {
   }
 
   #sendFrame(): void {
-    const frame = this.#frame;
-    frame.fill(0xfe); // a quiet hiss (the model's VAD is scripted)
     // The send time is now, not the tick's start: the ticker may have served other calls first.
     const sentAt = wallClockMs();
     const seq = this.#upSent.push(sentAt);
-    writeStamp(frame, this.idx, seq, sentAt);
     const chunk = seq + 1;
     this.#ws.send(
       this.#msgHead + (++this.#seq) + '","media":{"track":"inbound","chunk":"' + chunk +
-        '","timestamp":"' + seq * FRAME_MS + '","payload":"' + frame.toBase64() + this.#msgTail,
+        '","timestamp":"' + seq * FRAME_MS + '","payload":"' +
+        this.#frames.base64(this.idx, seq, sentAt) + this.#msgTail,
     );
   }
 

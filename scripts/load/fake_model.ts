@@ -25,14 +25,13 @@
  */
 import {
   callIndexIn,
-  FRAME_BYTES,
   FRAME_MS,
   readStamp,
+  StampedFrames,
   type Ticker,
   type Ticking,
   type Violations,
   wallClockMs,
-  writeStamp,
 } from "./probe.ts";
 import { Float64List } from "./stats.ts";
 import type { SessionRecord } from "./timeline.ts";
@@ -209,7 +208,7 @@ class ModelSession implements Ticking {
   #lastItemId: string | null = null;
   /** Audio ms sent per assistant item (truncate may not exceed it). */
   readonly #itemMs = new Map<string, number>();
-  readonly #frame = new Uint8Array(FRAME_BYTES).fill(0x7f);
+  readonly #frames = new StampedFrames(0x7f);
 
   constructor(
     ws: WebSocket,
@@ -485,8 +484,7 @@ class ModelSession implements Ticking {
     let b64: string;
     if (this.#format === "pcm16") b64 = PCM16_FRAME_B64;
     else {
-      writeStamp(this.#frame, this.idx, seq, sentAt);
-      b64 = this.#frame.toBase64();
+      b64 = this.#frames.base64(this.idx, seq, sentAt);
     }
     if (this.#ws.readyState !== WebSocket.OPEN) return;
     this.#ws.send(

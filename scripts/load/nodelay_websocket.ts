@@ -52,6 +52,12 @@ export class NoDelayWebSocket {
 
   onopen: ((ev: Event) => unknown) | null = null;
   onmessage: ((ev: MessageEvent) => unknown) | null = null;
+  /**
+   * Text messages as plain strings, without building a `MessageEvent` per message (the
+   * load harness's callers receive thousands a second). When set, `onmessage` gets only
+   * binary messages.
+   */
+  ontext: ((data: string) => unknown) | null = null;
   onclose: ((ev: CloseEvent) => unknown) | null = null;
   onerror: ((ev: Event) => unknown) | null = null;
   /** Binary messages arrive as ArrayBuffer (the only type supported). */
@@ -233,7 +239,8 @@ export class NoDelayWebSocket {
     } else if (opcode === 0x2) data = payload.slice().buffer;
     else return this.#protocolError("unknown opcode");
     try {
-      this.onmessage?.(new MessageEvent("message", { data }));
+      if (typeof data === "string" && this.ontext) this.ontext(data);
+      else this.onmessage?.(new MessageEvent("message", { data }));
     } catch (error) {
       reportError(error);
     }

@@ -309,8 +309,23 @@ export function capacityBreak(r: LoadResult, maxInBridgeP99Ms = 5): string | und
   return reasons.length ? reasons.join("; ") : undefined;
 }
 
-/** The harness fell behind real time (it sent under 95 % of the frames due). */
-export const harnessBehind = (r: LoadResult): boolean => r.harnessPace < 0.95;
+/**
+ * Why the harness may not have loaded the bridge fully, or undefined: it fell behind real
+ * time (sent under 95 % of the frames due), or its processes used over 90 % of the CPUs
+ * they are pinned to (`harnessCores`; 0 when not pinned).
+ */
+export function harnessLimit(r: LoadResult, harnessCores: number): string | undefined {
+  if (r.harnessPace < 0.95) {
+    return `the harness fell behind real time (pace ${f(r.harnessPace, 2)})`;
+  }
+  if (harnessCores > 0 && r.harnessCpuPct > 90 * harnessCores) {
+    return `the harness used ${f(r.harnessCpuPct, 0)} % of its ${harnessCores} pinned core(s)`;
+  }
+  return undefined;
+}
+
+/** Calls one core would carry at this run's server CPU per call (a linear estimate). */
+export const callsPerCoreByCpu = (r: LoadResult): number => (100 * r.callsConnected) / r.cpuPct;
 
 /** One step of a capacity search. */
 export interface CapacityStep {
@@ -324,8 +339,9 @@ export function capacityTable(label: string, steps: CapacityStep[]): string[] {
   const out = [
     `| ${label}: N | verdict | in-bridge p99 up / down ms | lost up / down | server CPU % | ` +
     "server loop lag p99 ms | end-to-end p99 up / down ms | harness CPU % (per process) | " +
-    "harness pace | harness lag p99 ms | others % |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "harness pace | harness lag p99 ms | busy % of each core (everyone) | others % | " +
+    "calls per core by CPU |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const s of [...steps].sort((a, b) => a.n - b.n)) {
     const r = s.result;
@@ -336,7 +352,9 @@ export function capacityTable(label: string, steps: CapacityStep[]): string[] {
         f(r.up.p99, 1)
       } / ${f(r.down.p99, 1)} | ${f(r.harnessCpuPct, 0)} (${
         r.harnessProcs.map((p) => f(p.cpuPct, 0)).join("+")
-      }) | ${f(r.harnessPace, 2)} | ${f(r.harnessLag.p99, 1)} | ${f(r.othersCpuPct, 0)} |`,
+      }) | ${f(r.harnessPace, 2)} | ${f(r.harnessLag.p99, 1)} | ${
+        r.coresBusyPct.map((c) => f(c, 0)).join(" / ")
+      } | ${f(r.othersCpuPct, 0)} | ${f(callsPerCoreByCpu(r), 0)} |`,
     );
   }
   return out;

@@ -21,12 +21,13 @@
 import { parseArgs } from "node:util";
 import { type LoadOptions, type LoadResult, runLoad } from "./load_run.ts";
 import {
+  callsPerCoreByCpu,
   capacityBreak,
   type CapacityStep,
   capacityTable,
   comparisonTable,
   endToEndTable,
-  harnessBehind,
+  harnessLimit,
   inBridgeTable,
   type Measured,
   targetsTable,
@@ -116,6 +117,15 @@ async function pinning(
   };
 }
 
+/** CPUs in a `taskset -c` list such as "0", "0-2" or "0,3" (0 when not pinned). */
+function cpuCount(list: string | undefined): number {
+  if (!list) return 0;
+  return list.split(",").reduce((n, part) => {
+    const [a, b] = part.split("-").map(Number);
+    return n + (b === undefined ? 1 : b - a + 1);
+  }, 0);
+}
+
 /** Runs one variant, or says why it could not (the sample needs Node and npm). */
 async function measure(key: string, n: number, options: Partial<LoadOptions>): Promise<Measured> {
   const v = variant(key);
@@ -156,7 +166,7 @@ async function measure(key: string, n: number, options: Partial<LoadOptions>): P
  */
 async function searchCapacity(
   key: string,
-  options: Partial<LoadOptions> & { start: number; max: number },
+  options: Partial<LoadOptions> & { start: number; max: number; harnessCores: number },
 ): Promise<{ steps: CapacityStep[]; carried: number; brokeAt?: number; why: string }> {
   const steps: CapacityStep[] = [];
   const run = async (n: number): Promise<CapacityStep | undefined> => {
@@ -179,10 +189,8 @@ async function searchCapacity(
       break;
     }
     lo = n;
-    if (harnessBehind(s.result)) {
-      why = `the harness fell behind real time at ${n} calls (pace ${f(s.result.harnessPace, 2)})`;
-      return { steps, carried: lo, why };
-    }
+    const limit = harnessLimit(s.result, options.harnessCores);
+    if (limit) return { steps, carried: lo, why: `stopped at ${n} calls: ${limit}` };
   }
   if (hi === Infinity) return { steps, carried: lo, why: `carried the maximum tried (${lo})` };
   while (hi - lo > Math.max(10, lo * 0.1)) {
@@ -267,13 +275,14 @@ async function main(): Promise<void> {
         seconds: Number(values.seconds ?? 10),
         start: Number(values["capacity-start"]),
         max: Number(values["capacity-max"]),
+        harnessCores: cpuCount(pin.harnessCpus),
       });
       const label = variant(key).label;
       const at = found.steps.find((s) => s.n === found.carried)?.result;
       summary.push(
         `| ${label} | ${found.carried} | ${found.brokeAt ?? "-"} | ${found.why} | ${
           at ? f(at.cpuPct, 0) : "-"
-        } | ${at ? f(at.harnessCpuPct, 0) : "-"} |`,
+        } | ${at ? f(callsPerCoreByCpu(at), 0) : "-"} | ${at ? f(at.harnessCpuPct, 0) : "-"} |`,
       );
       tables.push(...capacityTable(label, found.steps), "");
       console.log(capacityTable(label, found.steps).join("\n"));
@@ -283,11 +292,14 @@ async function main(): Promise<void> {
       "",
       "A step fails when the in-bridge p99 passes 5 ms either way, a frame is lost after " +
         "call setup, or a call does not connect; N grows by half until a step fails, then " +
-        "the gap is halved to within 10 %. The search stops early if the harness falls " +
-        "behind real time (pace < 0.95).",
+        "the gap is halved to within 10 %. The search stops early when the harness cannot " +
+        "load the bridge fully (it falls behind real time, or uses over 90 % of its pinned " +
+        'cores): the carried N is then a lower bound. "Calls per core by CPU" is N x 100 / ' +
+        "server CPU %: what one core would carry if CPU per call stayed as measured.",
       "",
-      "| bridge | carried | first failing N | why | server CPU % at the carried N | harness CPU % there |",
-      "|---|---|---|---|---|---|",
+      "| bridge | carried | first failing N | why | server CPU % at the carried N | " +
+        "calls per core by CPU there | harness CPU % there |",
+      "|---|---|---|---|---|---|---|",
       ...summary,
       "",
       ...tables,
