@@ -41,6 +41,8 @@ function common(violations: Violations, lag: LoopLag): Record<string, RpcHandler
       lag.samples.clear();
       violations.received = {};
     },
+    /** Messages received from the bridge since the window started (to see traffic stop). */
+    progress: () => Object.values(violations.received).reduce((a, b) => a + b, 0),
     /** The window ends: event-loop lag and the messages received during it. */
     windowEnd: () => ({ lag: lag.samples.summary(), received: { ...violations.received } }),
     report: (): WorkerReport => ({

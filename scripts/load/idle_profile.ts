@@ -3,8 +3,7 @@
  * with the V8 inspector on, waits until it is ready and quiet, then reports its RSS by kind
  * (/proc/<pid>/smaps_rollup), every script V8 compiled so far grouped by package (which
  * modules load at start), and a heap snapshot after a full GC summed by kind and by
- * constructor. With `--calls=N` it first runs N load-harness calls for `--seconds` and
- * hangs them up, to see what stays behind.
+ * constructor.
  *
  * ```sh
  * deno run -A scripts/load/idle_profile.ts                      # ours, idle

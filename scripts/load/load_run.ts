@@ -165,6 +165,13 @@ export interface LoadResult {
   rssIdleMiB: number;
   rssLoadedMiB: number;
   rssPerCallKiB: number;
+  /**
+   * Of that growth: V8's committed heap, the heap in use (garbage included: no GC first) and
+   * memory outside the heap V8 knows of (array buffers, WebAssembly memories), per call (KiB).
+   */
+  heapTotalPerCallKiB: number;
+  heapUsedPerCallKiB: number;
+  externalPerCallKiB: number;
   /** Open descriptors: idle, loaded, after every call hung up. */
   fdsIdle: number;
   fdsLoaded: number;
@@ -182,6 +189,8 @@ export interface LoadResult {
   soak: SoakSample[];
   /** Anything worth a footnote (e.g. the sample's packages were installed). */
   notes: string[];
+  /** Seconds the traffic took to stop after the callers and the model went quiet (backlog). */
+  drainS: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -382,6 +391,8 @@ interface ServerStats {
   bridge: InBridge;
   activeCalls: number;
   heapUsedMiB: number;
+  heapTotalMiB: number;
+  externalMiB: number;
 }
 
 /** JSON turns NaN into null: back to NaN, so the numbers stay numbers. */
@@ -456,6 +467,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     await sleep(1000);
     const rssIdle = await rssBytes(pid);
     const fdsIdle = await openFds(pid);
+    const idleStats = await serverStats(server.statsPort, false);
     const liveHeapIdleMiB = (await serverStats(server.statsPort, false, true)).heapUsedMiB;
 
     // Ramp up, the calls spread over the caller processes.
@@ -540,6 +552,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const rssLoaded = await rssBytes(pid);
     const fdsLoaded = await openFds(pid);
     const server1 = await serverStats(server.statsPort, false);
+    const perCall = (a: number, b: number) => ((b - a) * 1024) / (connected || 1);
     const ends = await Promise.all(
       workers.map((w) =>
         w.call<{ lag: Summary; received: Record<string, number> }>("windowEnd").then(nullsToNaN)
@@ -552,10 +565,22 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     }
     const average = await loadAverage();
 
-    // Quiesce, let frames in flight land, then collect what every process recorded.
+    // Quiesce, let frames in flight land (a backlogged bridge may take a while: wait until
+    // no message has moved for a second, up to 30 s), then collect what every process
+    // recorded. A frame that never arrives is lost; a late one shows in the latencies.
     await Promise.all(models.map((m) => m.call("quiesce")));
     await Promise.all(callerProcs.map((c) => c.call("pause")));
+    const drainStart = performance.now();
+    const progress = async () =>
+      (await Promise.all(workers.map((w) => w.call<number>("progress")))).reduce((a, b) => a + b);
     await sleep(1500);
+    for (let last = -1, now = await progress(); now !== last;) {
+      if (performance.now() - drainStart > 30_000) break;
+      await sleep(1000);
+      last = now;
+      now = await progress();
+    }
+    const drainS = (performance.now() - drainStart) / 1000;
     const calls: CallRecord[] = [];
     const sessions: SessionRecord[] = [];
     await Promise.all(workers.map(async (w) => {
@@ -638,6 +663,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       rssIdleMiB: rssIdle / 2 ** 20,
       rssLoadedMiB: rssLoaded / 2 ** 20,
       rssPerCallKiB: (rssLoaded - rssIdle) / 1024 / n,
+      heapTotalPerCallKiB: perCall(idleStats.heapTotalMiB, server1.heapTotalMiB),
+      heapUsedPerCallKiB: perCall(idleStats.heapUsedMiB, server1.heapUsedMiB),
+      externalPerCallKiB: perCall(idleStats.externalMiB, server1.externalMiB),
       fdsIdle,
       fdsLoaded,
       fdsAfter,
@@ -649,7 +677,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       serverStderrLines: server.stderrLines(),
       serverStderr: server.stderr,
       soak,
-      notes,
+      notes: drainS > 3
+        ? [...notes, `traffic took ${drainS.toFixed(1)} s to stop after the window: backlog`]
+        : notes,
+      drainS,
     };
   } finally {
     await Promise.allSettled(callerProcs.map((c) => c.call("close")));

@@ -171,6 +171,8 @@ const stats = http.createServer((req, res) => {
   if (params.has("gc") && typeof globalThis.gc === "function") globalThis.gc();
   const body = {
     heapUsedMiB: process.memoryUsage().heapUsed / 2 ** 20,
+    heapTotalMiB: process.memoryUsage().heapTotal / 2 ** 20,
+    externalMiB: process.memoryUsage().external / 2 ** 20,
     lag: lag.summary(),
     bridge: {
       up: up.summary(),
@@ -191,3 +193,6 @@ stats.listen(0, "127.0.0.1", () => {
   process.stdout.write(JSON.stringify({ loadProbe: { statsPort: stats.address().port } }) + "\n");
 });
 stats.unref();
+
+// Exit normally on SIGTERM (the harness's stop), so `--cpu-prof` can write its profile.
+process.once("SIGTERM", () => process.exit(0));

@@ -61,6 +61,13 @@ const ROWS: Row[] = [
       withRatio(f(r.rssPerCallKiB / 1024, 2), ratio(r.rssPerCallKiB, ref?.rssPerCallKiB ?? NaN)),
   },
   {
+    metric: "of which V8 heap committed / in use / external, MiB per call",
+    cell: (r) =>
+      `${f(r.heapTotalPerCallKiB / 1024, 2)} / ${f(r.heapUsedPerCallKiB / 1024, 2)} / ${
+        f(r.externalPerCallKiB / 1024, 2)
+      }`,
+  },
+  {
     metric: "idle RSS, MiB",
     cell: (r, ref) => withRatio(f(r.rssIdleMiB, 1), ratio(r.rssIdleMiB, ref?.rssIdleMiB ?? NaN)),
   },

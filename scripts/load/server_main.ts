@@ -103,6 +103,9 @@ async function main(): Promise<void> {
     if (params.has("gc") && gc) gc();
     const body = {
       heapUsedMiB: Deno.memoryUsage().heapUsed / 2 ** 20,
+      // Where the RSS is: V8's committed heap, and memory outside it V8 knows of.
+      heapTotalMiB: Deno.memoryUsage().heapTotal / 2 ** 20,
+      externalMiB: Deno.memoryUsage().external / 2 ** 20,
       lag: lag.samples.summary(),
       bridge: {
         up: probe.up.summary(),
