@@ -418,6 +418,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     "--allow-write",
     "--allow-env",
     "--allow-sys",
+    // Several model processes share one port (SO_REUSEPORT), which Deno still calls unstable.
+    "--unstable-net",
     // LOAD_WORKER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the harness processes.
     ...(Deno.env.get("LOAD_WORKER_FLAGS")?.split(" ").filter(Boolean) ?? []),
   ];
