@@ -209,6 +209,8 @@ async function main(): Promise<void> {
       `--db=${dir}/agent.db`,
       "--probe=off",
     ],
+    // Held open: server_main.ts exits when its stdin closes.
+    stdin: "piped",
     stdout: "piped",
     stderr: "null",
   }).spawn();
@@ -324,6 +326,7 @@ async function main(): Promise<void> {
   console.log(lines.join("\n"));
   child.kill("SIGTERM");
   await child.status;
+  await child.stdin.close().catch(() => {});
   await drain;
   await model.close();
   await Deno.remove(dir, { recursive: true });

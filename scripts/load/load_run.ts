@@ -245,10 +245,13 @@ async function spawnBridge(
     args: argv,
     cwd: options.cwd,
     env: options.env,
-    stdin: "null",
+    // Kept open and never written: the bridge exits when it closes, so a coordinator that
+    // dies (Ctrl-C, kill) leaves no bridge behind.
+    stdin: "piped",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  const stdin = child.stdin.getWriter();
   const stderr: string[] = [];
   let stderrLines = 0;
   const stderrDone = lines(child.stderr, (line) => {
@@ -276,6 +279,7 @@ async function spawnBridge(
   if (found.port === undefined || found.statsPort === undefined) {
     kill("SIGKILL");
     await child.status;
+    await stdin.close().catch(() => {});
     await Promise.allSettled([stderrDone, stdoutDone]);
     throw new Error(`bridge did not start (${command}): ${stderr.join("\n")}`);
   }
@@ -290,6 +294,7 @@ async function spawnBridge(
       kill("SIGTERM");
       const t = setTimeout(() => kill("SIGKILL"), 10_000);
       await child.status;
+      await stdin.close().catch(() => {});
       clearTimeout(t);
       await Promise.allSettled([stderrDone, stdoutDone]);
     },

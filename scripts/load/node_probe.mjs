@@ -194,5 +194,9 @@ stats.listen(0, "127.0.0.1", () => {
 });
 stats.unref();
 
-// Exit normally on SIGTERM (the harness's stop), so `--cpu-prof` can write its profile.
+// Exit normally on SIGTERM (the harness's stop), so `--cpu-prof` can write its profile;
+// and when the harness closes our stdin (it died or is done), so no sample is left behind.
 process.once("SIGTERM", () => process.exit(0));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
+process.stdin.unref?.();

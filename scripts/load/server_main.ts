@@ -122,10 +122,16 @@ async function main(): Promise<void> {
     }
     return Response.json(body);
   });
-  Deno.addSignalListener("SIGTERM", () => {
+  const shutdown = () => {
     lag.stop();
     void Promise.all([stop(), stats.shutdown()]).finally(() => Deno.exit(0));
-  });
+  };
+  Deno.addSignalListener("SIGTERM", shutdown);
+  // The harness holds our stdin open: when it closes, the harness is gone (killed or done).
+  void (async () => {
+    for await (const _ of Deno.stdin.readable) { /* nothing is ever written */ }
+    shutdown();
+  })();
   console.log(JSON.stringify({ ready: true, port, statsPort: stats.addr.port }));
 }
 
