@@ -73,6 +73,11 @@ export interface LoadOptions {
   /** Pin the bridge and the harness processes to these CPUs (`taskset -c` lists), e.g. "1" and "0". */
   serverCpus?: string;
   harnessCpus?: string;
+  /**
+   * Run the bridge at this `nice` level (e.g. -10; below 0 needs root), so other jobs on a
+   * shared machine take less of its core. Off by default.
+   */
+  serverNice?: number;
   /** Progress lines go here (default: nowhere). */
   progress?: (line: string) => void;
 }
@@ -235,12 +240,21 @@ async function lines(
 async function spawnBridge(
   command: string,
   args: string[],
-  options: { cwd?: string; env?: Record<string, string>; cpus?: string; webhookPath: string },
+  options: {
+    cwd?: string;
+    env?: Record<string, string>;
+    cpus?: string;
+    nice?: number;
+    webhookPath: string;
+  },
   ready: (line: string, found: { port?: number; statsPort?: number }) => void,
 ): Promise<ServerProcess> {
-  const [cmd, argv] = options.cpus
+  let [cmd, argv] = options.cpus
     ? ["taskset", ["-c", options.cpus, command, ...args]]
     : [command, args];
+  if (options.nice !== undefined) {
+    [cmd, argv] = ["nice", ["-n", String(options.nice), cmd, ...argv]];
+  }
   const child = new Deno.Command(cmd, {
     args: argv,
     cwd: options.cwd,
@@ -332,7 +346,7 @@ function spawnDenoBridge(
         : [`--mark-interval-ms=${options.markIntervalMs}`]),
       `--probe=${options.probe ?? true ? "on" : "off"}`,
     ],
-    { cpus: options.serverCpus, webhookPath: "/twilio/voice" },
+    { cpus: options.serverCpus, nice: options.serverNice, webhookPath: "/twilio/voice" },
     (line, found) => {
       if (!line.startsWith('{"ready"')) return;
       const r = JSON.parse(line) as { port: number; statsPort: number };
@@ -380,6 +394,7 @@ async function spawnSample(
         LOAD_PROBE: options.probe ?? true ? "on" : "off",
       },
       cpus: options.serverCpus,
+      nice: options.serverNice,
       webhookPath: "/incoming-call",
     },
     (line, found) => {

@@ -14,7 +14,9 @@
  *
  * Options: `--caller-procs=N --model-procs=N` (harness processes; default one per 100
  * calls, 1-4), `--pin` (pin the bridge to the last core and the harness to the others with
- * `taskset`; on by default for `--capacity`), `--server-cpus=LIST --harness-cpus=LIST`.
+ * `taskset`; on by default for `--capacity`), `--server-cpus=LIST --harness-cpus=LIST`,
+ * `--server-nice=N` (run the bridge under `nice -n N`, e.g. -10 as root, so other jobs on a
+ * shared machine take less of its core).
  *
  * @module
  */
@@ -221,6 +223,7 @@ async function main(): Promise<void> {
       pin: { type: "boolean" },
       "server-cpus": { type: "string" },
       "harness-cpus": { type: "string" },
+      "server-nice": { type: "string" },
       out: { type: "string", default: "BENCHMARKS_load.md" },
     },
   });
@@ -236,6 +239,7 @@ async function main(): Promise<void> {
     ...procs,
     serverCpus: pin.serverCpus,
     harnessCpus: pin.harnessCpus,
+    ...(values["server-nice"] ? { serverNice: Number(values["server-nice"]) } : {}),
     ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
   };
   const lines: string[] = [
@@ -243,9 +247,11 @@ async function main(): Promise<void> {
     "",
     `Machine: ${machine.cpus} × ${machine.model}, ${
       f(machine.memGiB, 1)
-    } GiB RAM, Deno ${Deno.version.deno}; ${pin.note}; harness processes: ${
-      values["caller-procs"] ?? "auto"
-    } caller / ${values["model-procs"] ?? "auto"} model. Other jobs share the machine: see ` +
+    } GiB RAM, Deno ${Deno.version.deno}; ${pin.note}${
+      values["server-nice"] ? `; bridge at nice ${values["server-nice"]}` : ""
+    }; harness processes: ${values["caller-procs"] ?? "auto"} caller / ${
+      values["model-procs"] ?? "auto"
+    } model. Other jobs share the machine: see ` +
     'the "other jobs" row.',
     `Command: \`${command}\` — ${date}.`,
     "",
