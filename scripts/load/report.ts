@@ -304,17 +304,18 @@ export function inBridgeTable(measured: Measured[]): string[] {
   return out;
 }
 
-/** A frame may wait this long (p99) on its way into the bridge's JavaScript (ms). */
-export const MAX_QUEUE_P99_MS = 50;
+/** The bridge's event loop may run this late (p99 of a 10 ms timer's drift, ms). */
+export const MAX_LOOP_LAG_P99_MS = 50;
 
 /**
  * Why a capacity step failed, or undefined when the bridge carried it. Issue 15's rule:
  * in-bridge p99 over 5 ms either way, or a frame lost after call setup; also a call that
  * did not connect; and one rule of ours, because the in-bridge probe starts when a frame
  * reaches JavaScript: a saturated bridge whose event loop runs seconds behind still shows
- * sub-millisecond in-bridge figures, so a step also fails when frames wait over
- * {@linkcode MAX_QUEUE_P99_MS} ms (p99) on the way in (the "to bridge" leg: the fake's send
- * -> the bridge's JavaScript, which holds the bridge's own queue).
+ * sub-millisecond in-bridge figures. So a step also fails when the bridge's own event loop
+ * runs over {@linkcode MAX_LOOP_LAG_P99_MS} ms late (p99): every frame waits that long in its
+ * queue. (The "to bridge" leg, the fake's send -> the bridge's JavaScript, would also hold
+ * that wait, but also the harness's own delays when the machine starves it.)
  */
 export function capacityBreak(r: LoadResult, maxInBridgeP99Ms = 5): string | undefined {
   const reasons: string[] = [];
@@ -325,11 +326,8 @@ export function capacityBreak(r: LoadResult, maxInBridgeP99Ms = 5): string | und
     reasons.push(`in-bridge p99 ${f(b.up.p99, 2)}/${f(b.down.p99, 2)} ms`);
   }
   if (r.format === "pcmu" && !(b.up.count > 0)) reasons.push("in-bridge not measured");
-  if (b.toBridgeUp.p99 > MAX_QUEUE_P99_MS || b.toBridgeDown.p99 > MAX_QUEUE_P99_MS) {
-    reasons.push(
-      `falls behind: frames wait ${f(b.toBridgeUp.p99, 0)}/${f(b.toBridgeDown.p99, 0)} ms p99 ` +
-        "to reach its JavaScript",
-    );
+  if (r.serverLag.p99 > MAX_LOOP_LAG_P99_MS) {
+    reasons.push(`falls behind: its event loop runs ${f(r.serverLag.p99, 0)} ms late (p99)`);
   }
   return reasons.length ? reasons.join("; ") : undefined;
 }

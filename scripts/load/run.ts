@@ -297,9 +297,10 @@ async function main(): Promise<void> {
       "### Capacity: calls one core carries",
       "",
       "A step fails when the in-bridge p99 passes 5 ms either way, a frame is lost after " +
-        "call setup, a call does not connect, or the bridge falls behind real time (frames " +
-        "wait over 50 ms p99 to reach its JavaScript: the in-bridge probe starts only there, " +
-        "so it stays sub-millisecond even when the bridge runs seconds behind); N grows by half until a step fails, then " +
+        "call setup, a call does not connect, or the bridge falls behind real time (its event " +
+        "loop runs over 50 ms late, p99: the in-bridge probe starts only when a frame reaches " +
+        "JavaScript, so it stays sub-millisecond even when the bridge runs seconds behind); " +
+        "N grows by half until a step fails, then " +
         "the gap is halved to within 10 %. The search stops early when the harness cannot " +
         "load the bridge fully (it falls behind real time, or uses over 90 % of its pinned " +
         'cores): the carried N is then a lower bound. "Calls per core by CPU" is N x 100 / ' +
