@@ -78,6 +78,8 @@ export interface LoadOptions {
    * shared machine take less of its core. Off by default.
    */
   serverNice?: number;
+  /** The same for the harness processes. */
+  harnessNice?: number;
   /** Progress lines go here (default: nowhere). */
   progress?: (line: string) => void;
 }
@@ -450,6 +452,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         denoFlags,
         args: [`--role=${role === "callers" ? "callers" : "model"}`],
         cpus: options.harnessCpus,
+        nice: options.harnessNice,
       }));
   const models = spawnWorkers("model", options.modelProcs ?? defaultProcs(options.calls));
   const callerProcs = spawnWorkers("callers", options.callerProcs ?? defaultProcs(options.calls));

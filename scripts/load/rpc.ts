@@ -54,6 +54,8 @@ export interface RpcChildOptions {
   args?: string[];
   /** Pin the process to these CPUs (`taskset -c LIST`), when given. */
   cpus?: string;
+  /** Run it under `nice -n` this (below 0 needs root), when given. */
+  nice?: number;
 }
 
 /** A harness process the coordinator talks to. */
@@ -107,9 +109,12 @@ export class RpcChild {
   /** Starts `script` under Deno (pinned with `taskset` when `cpus` is given). */
   static spawn(script: string, options: RpcChildOptions): RpcChild {
     const denoArgs = ["run", ...options.denoFlags, script, ...(options.args ?? [])];
-    const [command, args] = options.cpus
+    let [command, args] = options.cpus
       ? ["taskset", ["-c", options.cpus, Deno.execPath(), ...denoArgs]]
       : [Deno.execPath(), denoArgs];
+    if (options.nice !== undefined) {
+      [command, args] = ["nice", ["-n", String(options.nice), command, ...args]];
+    }
     const child = new Deno.Command(command, {
       args,
       stdin: "piped",

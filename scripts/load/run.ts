@@ -15,8 +15,8 @@
  * Options: `--caller-procs=N --model-procs=N` (harness processes; default one per 100
  * calls, 1-4), `--pin` (pin the bridge to the last core and the harness to the others with
  * `taskset`; on by default for `--capacity`), `--server-cpus=LIST --harness-cpus=LIST`,
- * `--server-nice=N` (run the bridge under `nice -n N`, e.g. -10 as root, so other jobs on a
- * shared machine take less of its core).
+ * `--server-nice=N`, `--harness-nice=N` (run the bridge or the harness under `nice -n N`,
+ * e.g. -10 as root, so other jobs on a shared machine take less of their cores).
  *
  * @module
  */
@@ -162,49 +162,92 @@ async function measure(key: string, n: number, options: Partial<LoadOptions>): P
   }
 }
 
+/** What a capacity search found for one bridge. */
+interface CapacityFound {
+  key: string;
+  steps: CapacityStep[];
+  /** The largest N carried, and the smallest that failed. */
+  carried: number;
+  brokeAt?: number;
+  why: string;
+  /** No more steps for this bridge (it failed, or the harness could not load it). */
+  done: boolean;
+}
+
 /**
- * The number of calls a bridge carries before in-bridge p99 passes 5 ms or a frame is lost:
- * grows N by half until it breaks, then halves the gap to within 10 % (or 10 calls).
+ * The number of calls each bridge carries before in-bridge p99 passes 5 ms, a frame is lost
+ * or the bridge falls behind (see {@linkcode capacityBreak}): N grows by half until a step
+ * fails, then the gap is halved to within 10 % (or 10 calls). The bridges take turns at
+ * each N (in alternating order), so that they meet the same machine: other jobs' load
+ * moves a lot over minutes.
  */
 async function searchCapacity(
-  key: string,
+  keys: string[],
   options: Partial<LoadOptions> & { start: number; max: number; harnessCores: number },
-): Promise<{ steps: CapacityStep[]; carried: number; brokeAt?: number; why: string }> {
-  const steps: CapacityStep[] = [];
-  const run = async (n: number): Promise<CapacityStep | undefined> => {
-    const m = await measure(key, n, options);
-    if (!m.result) return undefined;
+): Promise<CapacityFound[]> {
+  const found: CapacityFound[] = keys.map((key) => ({
+    key,
+    steps: [],
+    carried: 0,
+    why: "",
+    done: false,
+  }));
+  const run = async (f: CapacityFound, n: number): Promise<CapacityStep | undefined> => {
+    const m = await measure(f.key, n, options);
+    if (!m.result) {
+      f.done = true;
+      f.why = `did not run: ${m.unavailable}`;
+      return undefined;
+    }
     const step = { n, result: m.result, broke: capacityBreak(m.result) };
-    steps.push(step);
-    say(`capacity ${key} N=${n}: ${step.broke ? `breaks (${step.broke})` : "carried"}`);
+    f.steps.push(step);
+    say(`capacity ${f.key} N=${n}: ${step.broke ? `breaks (${step.broke})` : "carried"}`);
     return step;
   };
-  let lo = 0;
-  let hi = Infinity;
-  let why = "";
+  let round = 0;
+  const turns = () => (round++ % 2 === 0 ? found : [...found].reverse());
   for (let n = options.start; n <= options.max; n = Math.ceil(n * 1.5 / 10) * 10) {
-    const s = await run(n);
-    if (!s) return { steps, carried: 0, why: "did not run" };
-    if (s.broke) {
-      hi = n;
-      why = s.broke;
-      break;
+    if (found.every((f) => f.done)) break;
+    for (const f of turns()) {
+      if (f.done) continue;
+      const s = await run(f, n);
+      if (!s) continue;
+      if (s.broke) {
+        f.brokeAt = n;
+        f.why = s.broke;
+        f.done = true;
+        continue;
+      }
+      f.carried = n;
+      const limit = harnessLimit(s.result, options.harnessCores);
+      if (limit) {
+        f.why = `stopped at ${n} calls: ${limit}`;
+        f.done = true;
+      }
     }
-    lo = n;
-    const limit = harnessLimit(s.result, options.harnessCores);
-    if (limit) return { steps, carried: lo, why: `stopped at ${n} calls: ${limit}` };
   }
-  if (hi === Infinity) return { steps, carried: lo, why: `carried the maximum tried (${lo})` };
-  while (hi - lo > Math.max(10, lo * 0.1)) {
-    const mid = Math.round((lo + hi) / 2 / 5) * 5;
-    const s = await run(mid);
-    if (!s) break;
-    if (s.broke) {
-      hi = mid;
-      why = s.broke;
-    } else lo = mid;
+  for (const f of found) {
+    if (!f.done) f.why = `carried the maximum tried (${f.carried})`;
   }
-  return { steps, carried: lo, brokeAt: hi, why };
+  // Narrow each gap, the bridges still taking turns.
+  const open = (f: CapacityFound) =>
+    f.brokeAt !== undefined && f.brokeAt - f.carried > Math.max(10, f.carried * 0.1);
+  while (found.some(open)) {
+    for (const f of turns()) {
+      if (!open(f)) continue;
+      const mid = Math.round((f.carried + f.brokeAt!) / 2 / 5) * 5;
+      const s = await run(f, mid);
+      if (!s) {
+        f.brokeAt = undefined;
+        continue;
+      }
+      if (s.broke) {
+        f.brokeAt = mid;
+        f.why = s.broke;
+      } else f.carried = mid;
+    }
+  }
+  return found;
 }
 
 async function main(): Promise<void> {
@@ -224,6 +267,7 @@ async function main(): Promise<void> {
       "server-cpus": { type: "string" },
       "harness-cpus": { type: "string" },
       "server-nice": { type: "string" },
+      "harness-nice": { type: "string" },
       out: { type: "string", default: "BENCHMARKS_load.md" },
     },
   });
@@ -240,6 +284,7 @@ async function main(): Promise<void> {
     serverCpus: pin.serverCpus,
     harnessCpus: pin.harnessCpus,
     ...(values["server-nice"] ? { serverNice: Number(values["server-nice"]) } : {}),
+    ...(values["harness-nice"] ? { harnessNice: Number(values["harness-nice"]) } : {}),
     ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
   };
   const lines: string[] = [
@@ -249,6 +294,8 @@ async function main(): Promise<void> {
       f(machine.memGiB, 1)
     } GiB RAM, Deno ${Deno.version.deno}; ${pin.note}${
       values["server-nice"] ? `; bridge at nice ${values["server-nice"]}` : ""
+    }${
+      values["harness-nice"] ? `; harness at nice ${values["harness-nice"]}` : ""
     }; harness processes: ${values["caller-procs"] ?? "auto"} caller / ${
       values["model-procs"] ?? "auto"
     } model. Other jobs share the machine: see ` +
@@ -273,17 +320,18 @@ async function main(): Promise<void> {
     lines.push(...soakSection(r, calls, seconds));
   } else if (values.capacity) {
     const keys = (values.bridges ?? "ours-pcmu,sample").split(",");
+    for (const key of keys) variant(key);
     const summary: string[] = [];
     const tables: string[] = [];
-    for (const key of keys) {
-      const found = await searchCapacity(key, {
-        ...common,
-        seconds: Number(values.seconds ?? 10),
-        start: Number(values["capacity-start"]),
-        max: Number(values["capacity-max"]),
-        harnessCores: cpuCount(pin.harnessCpus),
-      });
-      const label = variant(key).label;
+    const results = await searchCapacity(keys, {
+      ...common,
+      seconds: Number(values.seconds ?? 10),
+      start: Number(values["capacity-start"]),
+      max: Number(values["capacity-max"]),
+      harnessCores: cpuCount(pin.harnessCpus),
+    });
+    for (const found of results) {
+      const label = variant(found.key).label;
       const at = found.steps.find((s) => s.n === found.carried)?.result;
       summary.push(
         `| ${label} | ${found.carried} | ${found.brokeAt ?? "-"} | ${found.why} | ${
@@ -301,7 +349,8 @@ async function main(): Promise<void> {
         "loop runs over 50 ms late, p99: the in-bridge probe starts only when a frame reaches " +
         "JavaScript, so it stays sub-millisecond even when the bridge runs seconds behind); " +
         "N grows by half until a step fails, then " +
-        "the gap is halved to within 10 %. The search stops early when the harness cannot " +
+        "the gap is halved to within 10 %; the bridges take turns at each N, so they meet " +
+        "the same machine. The search stops early when the harness cannot " +
         "load the bridge fully (it falls behind real time, or uses over 90 % of its pinned " +
         'cores): the carried N is then a lower bound. "Calls per core by CPU" is N x 100 / ' +
         "server CPU %: what one core would carry if CPU per call stayed as measured.",
