@@ -118,6 +118,11 @@ const ROWS: Row[] = [
     cell: (r) => `${r.clearsReceived}/${r.bargeInsSent}`,
   },
   {
+    metric: "bridge's event-loop lag p99, ms (over 50: it fell behind, and reads cheaper per " +
+      "frame, as it then takes several messages per wake-up)",
+    cell: (r) => f(r.serverLag.p99, 1),
+  },
+  {
     metric: "harness CPU (all its processes), % of one core; worst loop lag p99, ms",
     cell: (r) => `${f(r.harnessCpuPct, 0)}; ${f(r.harnessLag.p99, 1)}`,
   },
