@@ -26,7 +26,7 @@ Deno.test("load (small): 20 calls on our bridge lose no frame, stay fast, releas
     bargeIn: r.bargeIn,
     inBridge: r.inBridge,
     cpuPctPerCall: r.cpuPctPerCall,
-    lag: { server: r.serverLag.p99, harness: r.harnessLag.p99 },
+    lag: { server: r.serverLag, harness: r.harnessLag },
     rssPerCallKiB: r.rssPerCallKiB,
     fds: [r.fdsIdle, r.fdsLoaded, r.fdsAfter],
     harness: r.harnessProcs.map((p) => `${p.name} ${p.cpuPct.toFixed(0)}%`),
@@ -49,12 +49,20 @@ Deno.test("load (small): 20 calls on our bridge lose no frame, stay fast, releas
   assert.ok(r.bargeInsSent >= 20, `barge-ins: ${r.bargeInsSent}`);
   assert.equal(r.clearsReceived, r.bargeInsSent, "a clear for every barge-in");
   assert.ok(r.up.count > 0 && r.down.count > 0 && r.bargeIn.count > 0, report);
-  // End to end, every frame also waits for the CPU in each process it passes: on a machine
-  // shared with other jobs that wait (each process's event-loop lag) is the larger part, so
-  // the 50 ms bound grows by it. The bridge's own share is bounded below, in the bridge;
-  // and its loop may not lag far more than the harness's (a bridge blocking its loop).
-  const waitMs = Math.max(r.serverLag.p99, r.harnessLag.p99);
-  const e2eBound = 50 + 2 * waitMs;
+  // End to end, the median shows what the relay itself adds: a bridge that buffers or holds
+  // frames back shifts it. The tail also holds every stall of the processes on the way (garbage
+  // collection, a machine shared with other jobs), and one stall delays every frame queued
+  // behind it, so the 50 ms p99 bound grows by the longest stall the processes' event-loop
+  // lag saw. The bridge's own share is bounded below, in the bridge; and its loop may not lag
+  // far more than the harness's (a bridge blocking its loop).
+  for (const [name, s] of [["caller->model", r.up], ["model->caller", r.down]] as const) {
+    assert.ok(s.p50 < 20, `${name} p50 ${s.p50} ms`);
+  }
+  const stallMs = Math.max(
+    r.serverLag.max,
+    ...r.harnessProcs.map((p) => p.lag.max).filter(Number.isFinite),
+  );
+  const e2eBound = 50 + 2 * stallMs;
   assert.ok(r.up.p99 < e2eBound, `caller->model p99 ${r.up.p99} ms (bound ${e2eBound})`);
   assert.ok(r.down.p99 < e2eBound, `model->caller p99 ${r.down.p99} ms (bound ${e2eBound})`);
   assert.ok(r.bargeIn.p99 < e2eBound, `barge-in p99 ${r.bargeIn.p99} ms (bound ${e2eBound})`);
