@@ -167,6 +167,8 @@ interface ActiveResponse {
   bargeAtFrame: number;
   /** Whether the response was started by the script (it drives the next turn). */
   scripted: boolean;
+  /** `response.metadata` of the `response.create` it answers (echoed, as the server does). */
+  metadata: Record<string, string> | null;
 }
 
 /** The start of an `input_audio_buffer.append` event with nothing but its audio. */
@@ -258,12 +260,18 @@ class ModelSession implements Ticking {
     if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(event));
   }
 
-  #error(code: string, message: string, param?: string): void {
+  #error(code: string, message: string, param?: string, eventId?: string): void {
     this.#violations.add(`model: ${code}: ${message}`);
     this.#send({
       type: "error",
       event_id: nextId("event"),
-      error: { type: "invalid_request_error", code, message, param: param ?? null },
+      error: {
+        type: "invalid_request_error",
+        code,
+        message,
+        param: param ?? null,
+        event_id: eventId ?? null,
+      },
     });
   }
 
@@ -291,9 +299,11 @@ class ModelSession implements Ticking {
           return this.#error(
             "conversation_already_has_active_response",
             "Conversation already has an active response",
+            undefined,
+            typeof e.event_id === "string" ? e.event_id : undefined,
           );
         }
-        return this.#startResponse(false, -1);
+        return this.#startResponse(false, -1, requestMetadata(e.response));
       case "response.cancel":
         if (this.#response) this.#endResponse("cancelled");
         return;
@@ -419,7 +429,11 @@ class ModelSession implements Ticking {
 
   // ------------------------------------------------------------------ responses
 
-  #startResponse(scripted: boolean, bargeAtFrame: number): void {
+  #startResponse(
+    scripted: boolean,
+    bargeAtFrame: number,
+    metadata: Record<string, string> | null = null,
+  ): void {
     const id = nextId("resp");
     const itemId = nextId("item");
     const frames = Math.round((scripted ? this.#s.answerMs : this.#s.greetingMs) / FRAME_MS);
@@ -431,6 +445,7 @@ class ModelSession implements Ticking {
       sentFrames: 0,
       bargeAtFrame,
       scripted,
+      metadata,
     };
     this.#itemMs.set(itemId, 0);
     const item = {
@@ -444,7 +459,7 @@ class ModelSession implements Ticking {
     this.#send({
       type: "response.created",
       event_id: nextId("event"),
-      response: { id, object: "realtime.response", status: "in_progress", output: [] },
+      response: { id, object: "realtime.response", status: "in_progress", metadata, output: [] },
     });
     this.#send({
       type: "response.output_item.added",
@@ -530,6 +545,7 @@ class ModelSession implements Ticking {
         id: r.id,
         object: "realtime.response",
         status,
+        metadata: r.metadata,
         status_details: status === "cancelled"
           ? { type: "cancelled", reason: "turn_detected" }
           : null,
@@ -624,4 +640,12 @@ class ModelSession implements Ticking {
     const barge = this.#turn % 2 === 0 ? Math.round(this.#s.bargeAtMs / FRAME_MS) : -1;
     this.#startResponse(true, barge);
   }
+}
+
+/** The `metadata` of a `response.create`'s `response`, if it has string values only. */
+function requestMetadata(response: unknown): Record<string, string> | null {
+  const metadata = (response as { metadata?: unknown } | undefined)?.metadata;
+  if (typeof metadata !== "object" || metadata === null) return null;
+  const entries = Object.entries(metadata).filter(([, v]) => typeof v === "string");
+  return Object.fromEntries(entries) as Record<string, string>;
 }
