@@ -13,7 +13,7 @@ import { VERSION } from "./version.ts";
 import { DEFAULT_BUSINESS_FILE, loadBusinessProfile } from "./booking/business.ts";
 import type { BusinessProfile } from "./booking/business.ts";
 import { abandonCrashedCalls, openStore } from "./booking/store.ts";
-import type { BookingStore } from "./booking/types.ts";
+import type { BookingStore, StoreOptions } from "./booking/types.ts";
 import { Metrics } from "./metrics.ts";
 import { loadApologies } from "./assets.ts";
 import { CallManager, type CallManagerDeps } from "./call/manager.ts";
@@ -25,6 +25,7 @@ import { type Console, createConsole } from "./console/routes.ts";
 import { pollingLiveFeed } from "./console/live.ts";
 import { BusinessProfileSource, type ReloadAttempt } from "./console/profile_reload.ts";
 import { requireBearer } from "./console/metrics_token.ts";
+import { RecordingRetention } from "./recording/retention.ts";
 
 const log = logger("app");
 
@@ -59,6 +60,10 @@ export interface AppOverrides {
   goodbyeSeconds?: number;
   /** The current instant for bookings and the prompt's "today" (the demo and tests date it). */
   clock?: () => Temporal.Instant;
+  /** Store options (tests: a fresh PostgreSQL schema). */
+  storeOptions?: Pick<StoreOptions, "schema" | "maxConnections">;
+  /** Time between recording retention sweeps, ms (default one hour). */
+  retentionSweepMs?: number;
 }
 
 /** Starts the service described by `config`. */
@@ -77,7 +82,10 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   const server = startServer({ hostname: config.host, port: config.port });
   let store: BookingStore;
   try {
-    store = await openStore(config.databaseUrl, profile, { clock: overrides.clock });
+    store = await openStore(config.databaseUrl, profile, {
+      clock: overrides.clock,
+      ...overrides.storeOptions,
+    });
   } catch (error) {
     await server.shutdown();
     throw error;
@@ -103,6 +111,21 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     ...(overrides.clock ? { now: overrides.clock } : {}),
     ...overrides.callManager,
   });
+  // Old recordings are swept whether or not calls are recorded now (RECORD_CALLS may be off).
+  const retention = new RecordingRetention({
+    dir: config.recording.dir,
+    retentionDays: config.recording.retentionDays,
+    records: store,
+    log: logger("recording"),
+    everyMs: overrides.retentionSweepMs,
+    onDeleted: () => metrics.recordingsDeleted.inc(),
+  });
+  if (config.recording.enabled) {
+    log.info("recording calls to {dir} (kept {days} days); callers are told first", {
+      dir: config.recording.dir,
+      days: config.recording.retentionDays,
+    });
+  }
   const profiles = new BusinessProfileSource(profileFile, profile, (next) => {
     store.setProfile(next);
     calls.setProfile(next);
@@ -181,6 +204,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     }),
   ];
   server.setRoutes(routes);
+  retention.start();
   const host = server.addr.hostname === "0.0.0.0" ? "127.0.0.1" : server.addr.hostname;
   let stopping: Promise<void> | undefined;
   return {
@@ -205,6 +229,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
         );
         operatorConsole?.close(); // open live streams would hold the shutdown
         await server.shutdown();
+        await retention.stop();
         await store.close();
         log.info("stopped");
       })();

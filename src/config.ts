@@ -9,6 +9,7 @@
  */
 import { z } from "zod";
 import { parseEnv } from "node:util";
+import { resolve } from "node:path";
 import { E164_PATTERN } from "./phone.ts";
 import { redactDatabaseUrl } from "./booking/store.ts";
 
@@ -51,6 +52,11 @@ const HINTS: Record<string, string> = {
     "the output of `voice-agent console-password` (scrypt:N:r:p:salt:key), instead of CONSOLE_PASSWORD",
   CONSOLE_SESSION_HOURS: "hours a console login lasts, 1 to 168, e.g. 12",
   METRICS_TOKEN: "a bearer token of at least 16 characters that GET /metrics must carry",
+  RECORD_CALLS: "on or off (off by default: tell callers, and check the consent law that applies)",
+  RECORDINGS_DIR: "a directory for call recordings, e.g. ./data/recordings",
+  RECORDING_RETENTION_DAYS: "whole days to keep recordings, 1 to 36500, e.g. 30",
+  SUMMARY: "on or off",
+  SUMMARY_TIMEOUT_SECONDS: "seconds the after-call summary may take, 1 to 120, e.g. 10",
 };
 
 const optionalText = z.string().trim().transform((s) => s === "" ? undefined : s).optional();
@@ -62,6 +68,11 @@ const bool = (fallback: boolean) =>
   z.string().trim().toLowerCase().default(String(fallback)).pipe(
     z.enum(["true", "false", "1", "0", "yes", "no"]),
   ).transform((s) => s === "true" || s === "1" || s === "yes");
+/** `on`/`off` (also true/false, yes/no, 1/0). */
+const onOff = (fallback: boolean) =>
+  z.string().trim().toLowerCase().default(fallback ? "on" : "off").pipe(
+    z.enum(["on", "off", "true", "false", "1", "0", "yes", "no"]),
+  ).transform((s) => s === "on" || s === "true" || s === "1" || s === "yes");
 const e164 = optionalText.pipe(z.string().regex(E164_PATTERN).optional());
 
 /** Origin that must be https, except for loopback hosts during local development. */
@@ -124,6 +135,11 @@ export const EnvSchema = z.object({
   ),
   CONSOLE_SESSION_HOURS: int(1, 168, 12),
   METRICS_TOKEN: optionalText.pipe(z.string().min(16).optional()),
+  RECORD_CALLS: onOff(false),
+  RECORDINGS_DIR: z.string().trim().min(1).default("./data/recordings"),
+  RECORDING_RETENTION_DAYS: int(1, 36_500, 30),
+  SUMMARY: onOff(true),
+  SUMMARY_TIMEOUT_SECONDS: int(1, 120, 10),
 });
 
 type Env = z.output<typeof EnvSchema>;
@@ -167,6 +183,19 @@ export interface Config {
   console?: ConsoleConfig;
   /** Bearer token `GET /metrics` requires, when set. */
   metricsToken?: string;
+  /** Call recordings (`RECORD_CALLS`, off by default: consent laws differ). */
+  recording: RecordingConfig;
+  /** The after-call summary and promise check (`SUMMARY`). */
+  summary: { enabled: boolean; timeoutSeconds: number };
+}
+
+/** Call recording settings (`RECORD_CALLS`, `RECORDINGS_DIR`, `RECORDING_RETENTION_DAYS`). */
+export interface RecordingConfig {
+  enabled: boolean;
+  /** Absolute directory the WAV files go to. */
+  dir: string;
+  /** Recordings older than this are deleted by the periodic sweep. */
+  retentionDays: number;
 }
 
 /** Operator console settings (`CONSOLE_*`). Exactly one of `password`, `passwordHash` is set. */
@@ -280,6 +309,12 @@ export function loadConfig(
     },
     console: consolePassword,
     metricsToken: e.METRICS_TOKEN,
+    recording: {
+      enabled: e.RECORD_CALLS,
+      dir: resolve(e.RECORDINGS_DIR),
+      retentionDays: e.RECORDING_RETENTION_DAYS,
+    },
+    summary: { enabled: e.SUMMARY, timeoutSeconds: e.SUMMARY_TIMEOUT_SECONDS },
   };
 }
 

@@ -15,7 +15,7 @@
  * @module
  */
 import type { Logger } from "../log.ts";
-import { type Clock, TimerGroup, type TimerHandle } from "../clock.ts";
+import { type Clock, timeoutSignal, TimerGroup, type TimerHandle } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
 import type { ServerEvent } from "../realtime/protocol.ts";
 import type { Metrics } from "../metrics.ts";
@@ -38,6 +38,7 @@ import {
 } from "./phase.ts";
 import { type ToolGate, ToolRunner } from "./tool_runner.ts";
 import type { LiveCallView } from "./live_view.ts";
+import type { AfterEndStep, CallTap } from "./call_tap.ts";
 
 export type { CallControl, CallPhase, CallRecordSink, EndReason, EndRequest };
 
@@ -61,6 +62,8 @@ export interface CallLimits {
   endingGraceMs?: number;
   /** After a REST hang-up or transfer, how long Twilio has to send `stop`. Default 5000. */
   stopGraceMs?: number;
+  /** Longest the after-call step may keep the model session open. Default 10 000. */
+  afterEndMs?: number;
 }
 
 /** Everything a call needs; built per call by the call manager. */
@@ -87,11 +90,16 @@ export interface CallDeps {
   metrics?: Metrics;
   log: Logger;
   clock: Clock;
+  /** Sees the caller's and the agent's audio (the recording). */
+  tap?: CallTap;
+  /** Runs once the call is over, with the model session still open (the summary). */
+  afterEnd?: AfterEndStep;
 }
 
 const DTMF_BATCH_MS = 700;
 const DEFAULT_ENDING_GRACE_MS = 20_000;
 const DEFAULT_STOP_GRACE_MS = 5_000;
+const DEFAULT_AFTER_END_MS = 10_000;
 
 type Ending = Extract<CallPhase, { name: "ending" }>;
 
@@ -137,6 +145,7 @@ export class Call {
       now: () => deps.clock.now(),
       markIntervalMs: deps.limits.markIntervalMs ?? MARK_INTERVAL_MS,
       onSent: (frames) => this.#agentAudioSent(frames),
+      tap: deps.tap,
     });
     this.#tools = new ToolRunner({
       callSid: deps.callSid,
@@ -195,7 +204,7 @@ export class Call {
       to: this.#deps.to,
     });
     stream.attach({
-      media: (mulaw) => this.#onCallerAudio(mulaw),
+      media: (mulaw, timestampMs) => this.#onCallerAudio(mulaw, timestampMs),
       mark: (name) => this.#audio.markEchoed(name),
       dtmf: (digit) => this.#onDtmf(digit),
       stop: () => this.#onStreamEnded("stop"),
@@ -305,9 +314,11 @@ export class Call {
 
   // ---------------------------------------------------------------- caller -> model
 
-  #onCallerAudio(mulaw: Uint8Array): void {
+  #onCallerAudio(mulaw: Uint8Array, timestampMs: number): void {
     const phase = this.#phase;
-    if (phase.name === "finished" || (phase.name === "ending" && phase.request.apology)) return;
+    if (phase.name === "finished") return;
+    this.#deps.tap?.callerAudio(mulaw, timestampMs);
+    if (phase.name === "ending" && phase.request.apology) return;
     this.#deps.session.appendAudio(this.#deps.audio.toModel(mulaw));
     this.#recorder.framesToModel++;
   }
@@ -608,9 +619,11 @@ export class Call {
     this.#idle.stop();
     this.#timers.clearAll();
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
-    const { session, stream, metrics } = this.#deps;
-    session.close("call ended");
+    const { stream, metrics } = this.#deps;
+    this.#deps.tap?.ended(this.#clock.now());
     stream.close(1000, "call ended");
+    // The after-call step (the summary) still needs the model; then it is closed.
+    const afterEnd = this.#runAfterEnd(reason, outcome);
     metrics?.activeCalls.dec();
     metrics?.framesRelayed.inc({ direction: "to_model" }, this.#recorder.framesToModel);
     metrics?.framesRelayed.inc({ direction: "to_caller" }, this.#recorder.framesToCaller);
@@ -620,10 +633,36 @@ export class Call {
       reason,
       turns: this.#recorder.turnMs.length,
     });
-    // Tool calls in flight finish first so their results are in the record.
-    void this.#tools.settled.then(() => this.#save(outcome)).then((record) =>
-      this.#resolveDone(record)
+    // Tool calls in flight and the after-call step finish first: their results are in the record.
+    void Promise.all([this.#tools.settled, afterEnd])
+      .then(() => this.#save(outcome))
+      .then((record) => this.#resolveDone(record));
+  }
+
+  /**
+   * Runs the after-call step until it is done or its deadline, then closes the model
+   * session (at once when there is no step); never rejects.
+   */
+  async #runAfterEnd(reason: EndReason, outcome: CallOutcome): Promise<void> {
+    const { afterEnd: step, session } = this.#deps;
+    if (!step) return session.close("call ended");
+    const limitMs = this.#deps.limits.afterEndMs ?? DEFAULT_AFTER_END_MS;
+    const { signal, cancel } = timeoutSignal(this.#clock, limitMs, "after-call step timed out");
+    const deadline = new Promise<void>((resolve) =>
+      signal.addEventListener("abort", () => resolve(), { once: true })
     );
+    try {
+      const annotate = (key: string, value: unknown) => this.#recorder.annotate(key, value);
+      await Promise.race([step({ reason, outcome, signal, annotate }), deadline]);
+      if (signal.aborted) {
+        this.#log.warn("after-call step stopped at its deadline ({limitMs} ms)", { limitMs });
+      }
+    } catch (error) {
+      this.#log.error("after-call step failed: {error}", { error: errorMessage(error) });
+    } finally {
+      cancel();
+      session.close("call ended");
+    }
   }
 
   /** Saves the record as it is now, after every earlier save; never rejects. */

@@ -9,7 +9,7 @@ import type { Config } from "../config.ts";
 import type { BusinessProfile } from "../booking/business.ts";
 import type { Booking, BookingStore } from "../booking/types.ts";
 import type { Metrics } from "../metrics.ts";
-import { logger } from "../log.ts";
+import { type Logger, logger } from "../log.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
 import { buildInstructions } from "../agent/prompt.ts";
@@ -28,8 +28,14 @@ import { audioPathFor } from "./audio_path.ts";
 import { Call, type CallControl, type CallLimits } from "./call.ts";
 import { callerNumber } from "../phone.ts";
 import type { LiveCallView } from "./live_view.ts";
+import { greetingFor } from "../booking/business.ts";
+import { AfterCall } from "../after_call/after_call.ts";
+import { CallRecording, recordingPath } from "../recording/call_recording.ts";
+import type { AfterEndStep } from "./call_tap.ts";
 
 const log = logger("call");
+/** Before the drain window ends, after-call work stops waiting for the model this early. */
+const AFTER_CALL_SHUTDOWN_MARGIN_MS = 2000;
 
 /** What the manager needs from the rest of the service. */
 export interface CallManagerDeps {
@@ -69,6 +75,8 @@ export class CallManager {
   readonly #limits: CallLimits;
   readonly #canTransfer: boolean;
   #draining = false;
+  /** Aborted near the end of the drain window: after-call work stops waiting for the model. */
+  readonly #shutdown = new AbortController();
 
   constructor(deps: CallManagerDeps) {
     this.#deps = deps;
@@ -86,13 +94,19 @@ export class CallManager {
       maxCallMs: config.limits.maxCallSeconds * 1000,
       modelReadyMs: 2500,
       slowToolMs: 1000,
+      afterEndMs: config.summary.timeoutSeconds * 1000,
       ...deps.limits,
     };
   }
 
-  /** Calls with an open media stream. */
+  /** Calls with an open media stream (or still finishing their after-call work). */
   get activeCount(): number {
     return this.#calls.size;
+  }
+
+  /** Calls not yet over (a call writing its summary no longer counts). */
+  #liveSlots(): CallSlot[] {
+    return [...this.#calls.values()].filter((slot) => slot.call?.phase.name !== "finished");
   }
 
   /** True once {@linkcode drain} was called. */
@@ -107,13 +121,13 @@ export class CallManager {
 
   /** Snapshots of this instance's calls in progress (the console's live page polls them). */
   liveCalls(): LiveCallView[] {
-    return [...this.#calls.values()].flatMap((slot) => slot.call ? [slot.call.liveView()] : []);
+    return this.#liveSlots().flatMap((slot) => slot.call ? [slot.call.liveView()] : []);
   }
 
   /** Whether a new call may be taken (asked by the voice webhook). */
   admission(): Admission {
     if (this.#draining) return { accept: false, reason: "draining" };
-    if (this.#calls.size + this.#prewarm.size >= this.#deps.config.limits.maxCalls) {
+    if (this.#liveSlots().length + this.#prewarm.size >= this.#deps.config.limits.maxCalls) {
       return { accept: false, reason: "busy" };
     }
     return { accept: true };
@@ -180,13 +194,14 @@ export class CallManager {
     this.#calls.set(callSid, slot);
     ended.then(() => this.#calls.delete(callSid));
     // The model must be ready soon after the stream starts, pre-warmed or not.
-    const readyBy = this.#clock.now() + this.#limits.modelReadyMs;
+    const streamStartedAt = this.#clock.now();
+    const readyBy = streamStartedAt + this.#limits.modelReadyMs;
     void this.#claim(callSid, this.#limits.modelReadyMs).then((claimed) => {
       const from = start.from ?? "";
       const session = claimed === "timeout"
         ? this.#closedConnection(callSid, from) // too late: the caller gets the apology
         : claimed ?? this.#connection(callSid, from);
-      slot.call = this.#startCall(stream, start, session, readyBy);
+      slot.call = this.#startCall(stream, start, session, readyBy, streamStartedAt);
       slot.call.done.finally(release);
     }).catch((error) => {
       callLog.error("could not start the call: {error}", { error: errorMessage(error) });
@@ -222,10 +237,14 @@ export class CallManager {
     start: StreamStart,
     session: RealtimeConnection,
     modelReadyBy: number,
+    streamStartedAt: number,
   ): Call {
     const { config, store, metrics, apologies, control } = this.#deps;
     const callSid = start.callSid;
     const callLog = log.with({ callSid });
+    const recording = config.recording.enabled
+      ? this.#startRecording(callSid, streamStartedAt, callLog)
+      : undefined;
     // Tools need the call (to end it) and the call needs the tools: bind late.
     const tools = new ToolRegistry(
       this.#tools({
@@ -243,7 +262,7 @@ export class CallManager {
       audio: audioPathFor(config.audioFormat),
       tools,
       records: store,
-      greeting: this.#deps.profile.greeting,
+      greeting: greetingFor(this.#deps.profile, config.recording.enabled),
       limits: this.#limits,
       modelReadyBy,
       apology: this.#canTransfer ? apologies.transfer : apologies.hangUp,
@@ -252,9 +271,52 @@ export class CallManager {
       metrics,
       log: callLog,
       clock: this.#clock,
+      tap: recording,
+      afterEnd: this.#afterEnd(callSid, session, recording, callLog),
     });
+    if (recording) call.annotate("recording", recording.info());
     call.start();
     return call;
+  }
+
+  /** A call's recording, sample 0 at the stream's start (`RECORD_CALLS=on`). */
+  #startRecording(callSid: string, origin: number, callLog: Logger): CallRecording {
+    const wallStart = this.#clock.wallNow() - (this.#clock.now() - origin);
+    return CallRecording.start({
+      path: recordingPath(this.#deps.config.recording.dir, callSid, wallStart),
+      origin,
+      clock: this.#clock,
+      log: callLog,
+    });
+  }
+
+  /**
+   * The after-call step of a call: the recording's file is finished and its length noted;
+   * the summary is asked for and the agent's claims checked (see `after_call/`).
+   */
+  #afterEnd(
+    callSid: string,
+    session: RealtimeConnection,
+    recording: CallRecording | undefined,
+    callLog: Logger,
+  ): AfterEndStep {
+    const { config, store, metrics } = this.#deps;
+    const after = new AfterCall({
+      session,
+      bookings: () => store.bookingsForCall(callSid),
+      profile: () => this.#deps.profile,
+      summary: { enabled: config.summary.enabled, timeoutMs: config.summary.timeoutSeconds * 1000 },
+      clock: this.#clock,
+      now: this.#deps.now ?? (() => Temporal.Now.instant()),
+      metrics,
+      log: callLog,
+    });
+    return async (ctx) => {
+      await Promise.all([
+        after.run(ctx, this.#shutdown.signal),
+        recording?.finished.then((info) => ctx.annotate("recording", info)),
+      ]);
+    };
   }
 
   /** The tools of one call; with no-op requests it serves to describe them. */
@@ -337,6 +399,19 @@ export class CallManager {
    */
   async drain(drainMs: number, goodbyeMs = 15_000): Promise<void> {
     this.#draining = true;
+    // Summaries of calls still ending must not hold the shutdown beyond the window.
+    const stopAfterCall = this.#clock.setTimeout(
+      () => this.#shutdown.abort(new Error("shutting down")),
+      Math.max(0, drainMs + goodbyeMs - AFTER_CALL_SHUTDOWN_MARGIN_MS),
+    );
+    try {
+      await this.#drainCalls(drainMs, goodbyeMs);
+    } finally {
+      this.#clock.clearTimeout(stopAfterCall);
+    }
+  }
+
+  async #drainCalls(drainMs: number, goodbyeMs: number): Promise<void> {
     await this.#prewarm.closeAll();
     if (!(await this.#waitForCalls(drainMs))) {
       log.warn("drain timeout: asking {count} calls to wrap up", { count: this.#calls.size });
