@@ -100,6 +100,8 @@ export class CallRecording implements CallTap {
   #file: Deno.FsFile | undefined;
   #failed: string | undefined;
   #lateCutSamples = 0;
+  /** Bytes handed to the writer and not yet on disk. */
+  #writing = 0;
   #droppedSamples = 0;
   readonly #startedAt: string;
   readonly finished: Promise<RecordingInfo>;
@@ -187,6 +189,11 @@ export class CallRecording implements CallTap {
     void this.#io.then(() => this.#resolveFinished(this.info()));
   }
 
+  /** Memory the recording holds now, bytes: audio not yet written, and writes in flight. */
+  get heldBytes(): number {
+    return this.#caller.byteLength + this.#heldAgentSamples * 2 + this.#writing;
+  }
+
   /** What the record keeps, as of now. */
   info(): RecordingInfo {
     const ms = (samples: number) => Math.round(samples / SAMPLES_PER_MS);
@@ -246,12 +253,14 @@ export class CallRecording implements CallTap {
   }
 
   #write(bytes: Uint8Array): void {
+    this.#writing += bytes.length;
     this.#io = this.#io.then(async () => {
-      if (!this.#file || this.#failed) return;
       try {
-        await writeAll(this.#file, bytes);
+        if (this.#file && !this.#failed) await writeAll(this.#file, bytes);
       } catch (error) {
         this.#fail(`writing failed: ${errorMessage(error)}`);
+      } finally {
+        this.#writing -= bytes.length;
       }
     });
   }

@@ -12,6 +12,7 @@ import { TwilioCallControl } from "../../src/twilio/rest.ts";
 import { startFakeTwilioRest } from "./fake_twilio_rest.ts";
 import type { BusinessProfile } from "../../src/booking/business.ts";
 import type { CallRecord } from "../../src/call/record.ts";
+import { dropPgSchema, freshPgSchema, PG_TEST_URL } from "../booking/pg_test_db.ts";
 
 /** Public origin the fake Twilio signs for (the server itself listens on loopback). */
 export const PUBLIC_URL = "https://voice.example.com";
@@ -31,6 +32,8 @@ export interface HarnessOptions {
   rest?: boolean;
   /** Realtime URL to use instead of the fake's (e.g. an unreachable one). */
   realtimeUrl?: string;
+  /** The database: a SQLite file in the temp directory (default) or a fresh PostgreSQL schema. */
+  database?: "sqlite" | "postgres";
 }
 
 /** A running service plus its fakes. */
@@ -58,6 +61,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const dir = await Deno.makeTempDir({ prefix: "voice-agent-e2e-" });
   const fake = await startFakeRealtime({ apiKey: API_KEY, ...options.fake });
   const rest = options.rest ? startFakeTwilioRest(ACCOUNT_SID, AUTH_TOKEN) : undefined;
+  const pgSchema = options.database === "postgres" ? freshPgSchema("e2e") : undefined;
   const config = {
     ...loadConfig({
       PUBLIC_URL,
@@ -65,7 +69,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       TWILIO_AUTH_TOKEN: AUTH_TOKEN,
       OPENAI_REALTIME_URL: options.realtimeUrl ?? fake.url,
       ...(rest ? { TWILIO_ACCOUNT_SID: ACCOUNT_SID } : {}),
-      DATABASE_URL: `sqlite:${dir}/agent.db`,
+      DATABASE_URL: pgSchema ? PG_TEST_URL : `sqlite:${dir}/agent.db`,
+      RECORDINGS_DIR: `${dir}/recordings`,
       HOST: "127.0.0.1",
       DRAIN_SECONDS: "5",
       ...options.env,
@@ -83,11 +88,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
           httpClient: rest.httpClient,
         })
         : undefined,
+      ...(pgSchema ? { storeOptions: { schema: pgSchema, maxConnections: 4 } } : {}),
       ...options.overrides,
     });
   } catch (error) {
     await fake.close();
     await rest?.close();
+    if (pgSchema) await dropPgSchema(pgSchema);
     throw error;
   }
   const target = { serverUrl: app.baseUrl, publicUrl: PUBLIC_URL, authToken: AUTH_TOKEN };
@@ -127,6 +134,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await app.stop();
       await fake.close();
       await rest?.close();
+      if (pgSchema) await dropPgSchema(pgSchema);
       await Deno.remove(dir, { recursive: true });
     },
   };
