@@ -95,6 +95,9 @@ export class AfterCall {
     try {
       const signal = AbortSignal.any([ctx.signal, budget.signal, ...(stop ? [stop] : [])]);
       asked = config.enabled ? await this.#summarize(signal) : noSummary("off", "SUMMARY=off");
+      if (asked.record.status === "timeout" && stop?.aborted) {
+        asked = noSummary("timeout", "the service shut down before the model answered");
+      }
       if (asked.claims.length + asked.unreadable.length > 0) claims = await this.#check(asked);
     } finally {
       budget.cancel();

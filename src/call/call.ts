@@ -616,6 +616,7 @@ export class Call {
     if (this.#phase.name === "finished") return;
     const outcome = outcomeFor(reason, this.#recorder.bookings);
     this.#setPhase({ name: "finished", reason, outcome });
+    this.#recorder.ended();
     this.#idle.stop();
     this.#timers.clearAll();
     for (const unsubscribe of this.#unsubscribe) unsubscribe();

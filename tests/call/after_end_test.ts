@@ -13,6 +13,7 @@ import type { CallRecord } from "../../src/call/record.ts";
 import { ToolRegistry } from "../../src/agent/tools.ts";
 import { logger } from "../../src/log.ts";
 import { Metrics } from "../../src/metrics.ts";
+import { sleep } from "../../src/clock.ts";
 import { VirtualClock } from "../support/virtual_clock.ts";
 import { FakeCallerStream, FakeModelSession } from "./fakes.ts";
 
@@ -170,6 +171,17 @@ Deno.test("after end: a step that never finishes is cut at afterEndMs; the recor
   assert.equal(c.session.state, "closed");
   assert.equal(c.records.at(-1)?.outcome, "caller_hung_up");
   assert.equal(c.clock.pendingTimers, 0, "nothing left running");
+});
+
+Deno.test("after end: the record's end is when the call ended, not when the step finished", async () => {
+  const c = setup({ afterEnd: () => sleep(c.clock, 2000) });
+  c.call.start();
+  await c.clock.advance(1000);
+  c.stream.hangUp();
+  const done = c.call.done;
+  await c.clock.advance(2500);
+  const record = await done;
+  assert.equal(Date.parse(record.endedAt!) - Date.parse(record.startedAt), 1000);
 });
 
 Deno.test("after end: a step that throws is logged; the call still ends cleanly", async () => {

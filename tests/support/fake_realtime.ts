@@ -143,6 +143,8 @@ export interface FakeRealtime {
   rejected: RejectedHandshake[];
   /** Replaces the responder. */
   setResponder(fn: Responder): void;
+  /** Replaces the out-of-band responder. */
+  setOutOfBand(fn: OutOfBandResponder): void;
   /** Sends raw text to an open session's client (to test unknown/malformed/error events). */
   inject(sessionIndex: number, text: string): void;
   /** Closes open connections abruptly (code 1011), or only the given session. */
@@ -334,6 +336,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
   const vadRmsAtHalf = opts.vadRmsAtHalf ?? 500;
   let responder: Responder = opts.responder ??
     (() => ({ audioMs: 500, transcript: "Okay." }));
+  let outOfBand: OutOfBandResponder = opts.outOfBand ?? honestSummary;
 
   const sessions: FakeSession[] = [];
   const rejected: RejectedHandshake[] = [];
@@ -408,7 +411,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
         running.add(p);
         p.finally(() => running.delete(p));
       },
-      responder: () => opts.outOfBand ?? honestSummary,
+      responder: () => outOfBand,
     };
 
     const expiry = setTimeout(() => {
@@ -987,6 +990,9 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
     setResponder(fn) {
       responder = fn;
     },
+    setOutOfBand(fn) {
+      outOfBand = fn;
+    },
     inject(sessionIndex, text) {
       for (const [s, ws] of sockets) {
         if (s.index === sessionIndex && ws.readyState === WebSocket.OPEN) ws.send(text);
@@ -1172,8 +1178,11 @@ export interface OutOfBandContext {
   input: readonly FakeItem[];
 }
 
-/** What the fake does with an out-of-band request: answer with text, or drop the socket. */
-export type OutOfBandPlan = { text: string } | { drop: true };
+/**
+ * What the fake does with an out-of-band request: answer with text (after `delayMs`, a
+ * slow model), or drop the socket.
+ */
+export type OutOfBandPlan = { text: string; delayMs?: number } | { drop: true };
 
 /** Decides each out-of-band answer. */
 export type OutOfBandResponder = (ctx: OutOfBandContext) => OutOfBandPlan;
@@ -1286,6 +1295,9 @@ async function streamOutOfBand(
     w.drop();
     return;
   }
+  // A slow model; stops waiting when the socket closes (the fake's close() awaits this).
+  for (let waited = 0; waited < (plan.delayMs ?? 0) && w.open(); waited += 50) await w.sleep(50);
+  if (!w.open()) return void (record.status = "dropped");
   const itemId = nextId("item");
   const ids = { response_id: id, output_index: 0 };
   const partIds = { ...ids, item_id: itemId, content_index: 0 };
