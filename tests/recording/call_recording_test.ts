@@ -22,7 +22,7 @@ const FIXTURE = Deno.readFileSync(
 );
 const SILENCE = new Uint8Array(160).fill(MULAW_SILENCE);
 
-async function recordedCall(dir: string) {
+function recordedCall(dir: string) {
   const clock = new VirtualClock();
   const stream = new FakeCallerStream(clock);
   const session = new FakeModelSession(clock, "open");
@@ -71,7 +71,7 @@ const silence = (ms: number) => new Uint8Array(ms * 8).fill(MULAW_SILENCE);
 Deno.test("recording: a barge-in call: the agent channel ends where the truncation says, the caller's speech sits at its timestamps, both as long as the call", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const c = await recordedCall(dir);
+    const c = recordedCall(dir);
     c.call.start();
     const greeting = c.session.startResponse();
     await c.session.speak(greeting, 3000, "A long greeting."); // sent at once, plays 0..3000
@@ -127,7 +127,7 @@ Deno.test("recording: a barge-in call: the agent channel ends where the truncati
 Deno.test("recording: memory stays bounded on a long call while the file grows", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const c = await recordedCall(dir);
+    const c = recordedCall(dir);
     c.call.start();
     let maxHeld = 0;
     const talkMs = 180_000;
@@ -178,7 +178,7 @@ Deno.test("recording: a recording that cannot be created is noted, and the call 
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(join(dir, "not-a-dir"), "x");
-    const c = await recordedCall(join(dir, "not-a-dir"));
+    const c = recordedCall(join(dir, "not-a-dir"));
     c.call.start();
     await c.session.reply(500, "Hello.");
     c.stream.sayAudio(SILENCE, 0);
