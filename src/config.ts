@@ -68,11 +68,11 @@ const bool = (fallback: boolean) =>
   z.string().trim().toLowerCase().default(String(fallback)).pipe(
     z.enum(["true", "false", "1", "0", "yes", "no"]),
   ).transform((s) => s === "true" || s === "1" || s === "yes");
-/** `on`/`off` (also true/false, yes/no, 1/0). */
-const onOff = (fallback: boolean) =>
-  z.string().trim().toLowerCase().default(fallback ? "on" : "off").pipe(
+/** `on`/`off` (also true/false, yes/no, 1/0), normalized to `on` or `off`. */
+const onOff = (fallback: "on" | "off") =>
+  z.string().trim().toLowerCase().default(fallback).pipe(
     z.enum(["on", "off", "true", "false", "1", "0", "yes", "no"]),
-  ).transform((s) => s === "on" || s === "true" || s === "1" || s === "yes");
+  ).transform((s) => s === "on" || s === "true" || s === "1" || s === "yes" ? "on" : "off");
 const e164 = optionalText.pipe(z.string().regex(E164_PATTERN).optional());
 
 /** Origin that must be https, except for loopback hosts during local development. */
@@ -135,10 +135,10 @@ export const EnvSchema = z.object({
   ),
   CONSOLE_SESSION_HOURS: int(1, 168, 12),
   METRICS_TOKEN: optionalText.pipe(z.string().min(16).optional()),
-  RECORD_CALLS: onOff(false),
+  RECORD_CALLS: onOff("off"),
   RECORDINGS_DIR: z.string().trim().min(1).default("./data/recordings"),
   RECORDING_RETENTION_DAYS: int(1, 36_500, 30),
-  SUMMARY: onOff(true),
+  SUMMARY: onOff("on"),
   SUMMARY_TIMEOUT_SECONDS: int(1, 120, 10),
 });
 
@@ -310,11 +310,11 @@ export function loadConfig(
     console: consolePassword,
     metricsToken: e.METRICS_TOKEN,
     recording: {
-      enabled: e.RECORD_CALLS,
+      enabled: e.RECORD_CALLS === "on",
       dir: resolve(e.RECORDINGS_DIR),
       retentionDays: e.RECORDING_RETENTION_DAYS,
     },
-    summary: { enabled: e.SUMMARY, timeoutSeconds: e.SUMMARY_TIMEOUT_SECONDS },
+    summary: { enabled: e.SUMMARY === "on", timeoutSeconds: e.SUMMARY_TIMEOUT_SECONDS },
   };
 }
 

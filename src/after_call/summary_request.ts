@@ -118,10 +118,14 @@ export interface AskOptions {
 export function askForSummary(o: AskOptions): Promise<SummaryAnswer> {
   const { session, signal } = o;
   if (session.state !== "open") {
-    return Promise.resolve({ kind: "unavailable", reason: "the model session had closed" });
+    const reason = session.state === "closed"
+      ? "the model session had closed"
+      : `the model session was ${session.state}`;
+    return Promise.resolve({ kind: "unavailable", reason });
   }
   if (signal.aborted) return Promise.resolve({ kind: "timeout" });
-  const eventId = o.eventId ?? `evt_summary_${crypto.randomUUID().slice(0, 12)}`;
+  const eventId = o.eventId ??
+    `evt_summary_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
   const { promise, resolve } = Promise.withResolvers<SummaryAnswer>();
   let responseId: string | undefined;
   const isOurs = (response: { id: string; metadata?: unknown }) => {

@@ -29,6 +29,10 @@ export const RECORDING_FORMAT: WavFormat = { encoding: "pcm16", sampleRate: 8000
 const SAMPLES_PER_MS = MULAW_BYTES_PER_MS; // 8 kHz: one mu-law byte per sample
 const BYTES_PER_FRAME = 4; // two channels of 16-bit samples
 const HEADER_BYTES = 44;
+/** How far the caller's frames may move the stream's start back from the first guess, ms. */
+export const MAX_ORIGIN_SHIFT_MS = 1000;
+/** A caller frame timestamped further ahead of the clock than this is dropped, ms. */
+const FUTURE_SLACK_MS = 1000;
 /** Data size written in the header until the length is known (readers clamp to the file). */
 const PLACEHOLDER_DATA_BYTES = 0x7fff_fff0;
 
@@ -56,7 +60,12 @@ export interface RecordingInfo {
 export interface CallRecordingOptions {
   /** The file to create (its directory is created, mode 0700; the file gets mode 0600). */
   path: string;
-  /** Clock time of the media stream's start: sample 0 of both channels. */
+  /**
+   * Clock time of the media stream's start: sample 0 of both channels. Refined (earlier,
+   * by at most {@linkcode MAX_ORIGIN_SHIFT_MS}) by the caller's frames: a frame with
+   * Twilio timestamp `t` and length `d` received at clock time `r` shows the stream began
+   * by `r - t - d`.
+   */
   origin: number;
   clock: Clock;
   log: Logger;
@@ -73,8 +82,8 @@ interface AgentChunk {
   itemId: string;
   /** Item audio position (ms) where the chunk starts. */
   itemStartMs: number;
-  /** Timeline position (sample) where it starts playing. */
-  at: number;
+  /** Clock time it starts playing (by the send schedule). */
+  scheduledAt: number;
   pcm: Int16Array;
   /** Samples of it the caller heard (all, unless a clear cut it). */
   keep: number;
@@ -84,6 +93,9 @@ interface AgentChunk {
 export class CallRecording implements CallTap {
   readonly path: string;
   readonly #o: Required<Omit<CallRecordingOptions, "path">>;
+  /** Clock time of sample 0 (see {@linkcode CallRecordingOptions.origin}). */
+  #origin: number;
+  readonly #earliestOrigin: number;
   /** Caller samples of [#written, #written + capacity). */
   #caller: Int16Array;
   #agent: AgentChunk[] = [];
@@ -103,18 +115,21 @@ export class CallRecording implements CallTap {
   /** Bytes handed to the writer and not yet on disk. */
   #writing = 0;
   #droppedSamples = 0;
-  readonly #startedAt: string;
+  /** Wall time minus clock time. */
+  readonly #wallOffset: number;
   readonly finished: Promise<RecordingInfo>;
   #resolveFinished!: (info: RecordingInfo) => void;
 
   private constructor(options: CallRecordingOptions) {
     this.path = options.path;
     this.#o = { holdMs: 2000, flushEveryMs: 500, maxHeldAgentMs: 120_000, ...options };
+    this.#origin = options.origin;
+    this.#earliestOrigin = options.origin - MAX_ORIGIN_SHIFT_MS;
     // Room for the held audio, a few flush periods, and slack for late timers.
     const capacityMs = this.#o.holdMs + 4 * this.#o.flushEveryMs + 3000;
     this.#caller = new Int16Array(capacityMs * SAMPLES_PER_MS);
     const { clock } = this.#o;
-    this.#startedAt = new Date(clock.wallNow() - (clock.now() - this.#o.origin)).toISOString();
+    this.#wallOffset = clock.wallNow() - clock.now();
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#io = this.#open();
     this.#schedule();
@@ -128,7 +143,19 @@ export class CallRecording implements CallTap {
   /** @inheritdoc */
   callerAudio(mulaw: Uint8Array, timestampMs: number): void {
     if (this.#endSample !== undefined || this.#failed) return;
+    // Twilio sends a frame once its audio was captured: the stream began no later than
+    // this frame's arrival less its timestamp and length (and nothing is written yet that
+    // an earlier start would move: audio is held for `holdMs`).
+    const startedBy = this.#o.clock.now() - timestampMs - mulaw.length / MULAW_BYTES_PER_MS;
+    if (startedBy < this.#origin && startedBy >= this.#earliestOrigin && this.#written === 0) {
+      this.#origin = startedBy;
+    }
     let at = Math.round(timestampMs * SAMPLES_PER_MS);
+    if (at > this.#sample(this.#o.clock.now() + FUTURE_SLACK_MS)) {
+      // Audio from the future is a broken timestamp: never write silence up to it.
+      this.#droppedSamples += mulaw.length;
+      return;
+    }
     let pcm = decodeMulaw(mulaw);
     if (at < this.#written) {
       // Its time is already on disk (a frame that arrived very late): keep what still fits.
@@ -157,8 +184,7 @@ export class CallRecording implements CallTap {
       return;
     }
     const pcm = decodeMulaw(mulaw);
-    const at = Math.round((scheduledAt - this.#o.origin) * SAMPLES_PER_MS);
-    this.#agent.push({ itemId, itemStartMs, at, pcm, keep: pcm.length });
+    this.#agent.push({ itemId, itemStartMs, scheduledAt, pcm, keep: pcm.length });
     this.#heldAgentSamples += pcm.length;
   }
 
@@ -171,7 +197,10 @@ export class CallRecording implements CallTap {
         const heardSamples = Math.round((t.audioEndMs - chunk.itemStartMs) * SAMPLES_PER_MS);
         const keep = Math.max(0, Math.min(chunk.keep, heardSamples));
         // Anything before #written is on disk already and cannot be taken back.
-        const writtenOfChunk = Math.max(0, Math.min(chunk.keep, this.#written - chunk.at));
+        const writtenOfChunk = Math.max(
+          0,
+          Math.min(chunk.keep, this.#written - this.#sample(chunk.scheduledAt)),
+        );
         if (keep < writtenOfChunk) this.#lateCutSamples += writtenOfChunk - keep;
         chunk.keep = keep;
       }
@@ -181,7 +210,7 @@ export class CallRecording implements CallTap {
   /** @inheritdoc */
   ended(atMs: number): void {
     if (this.#endSample !== undefined) return;
-    this.#endSample = Math.max(this.#written, Math.round((atMs - this.#o.origin) * SAMPLES_PER_MS));
+    this.#endSample = Math.max(this.#written, this.#sample(atMs));
     this.#o.clock.clearTimeout(this.#timer);
     this.#flush(this.#endSample);
     this.#agent = [];
@@ -201,7 +230,7 @@ export class CallRecording implements CallTap {
     return {
       path: this.path,
       format: "wav/pcm16/8000/stereo",
-      startedAt: this.#startedAt,
+      startedAt: new Date(this.#origin + this.#wallOffset).toISOString(),
       ...(done
         ? {
           durationMs: ms(this.#endSample!),
@@ -214,11 +243,15 @@ export class CallRecording implements CallTap {
     };
   }
 
+  /** The timeline sample of clock time `ms`. */
+  #sample(ms: number): number {
+    return Math.round((ms - this.#origin) * SAMPLES_PER_MS);
+  }
+
   #schedule(): void {
     this.#timer = this.#o.clock.setTimeout(() => {
       if (this.#endSample !== undefined) return;
-      const { clock, origin, holdMs } = this.#o;
-      this.#flush(Math.floor((clock.now() - holdMs - origin) * SAMPLES_PER_MS));
+      this.#flush(Math.floor(this.#sample(this.#o.clock.now() - this.#o.holdMs)));
       this.#schedule();
     }, this.#o.flushEveryMs);
   }
@@ -237,14 +270,15 @@ export class CallRecording implements CallTap {
     const from = this.#written;
     const kept: AgentChunk[] = [];
     for (const chunk of this.#agent) {
-      const start = Math.max(from, chunk.at);
-      const end = Math.min(until, chunk.at + chunk.keep);
+      const at = this.#sample(chunk.scheduledAt);
+      const start = Math.max(from, at);
+      const end = Math.min(until, at + chunk.keep);
       for (let t = start; t < end; t++) {
         // Saturating sum: chunks do not overlap on the schedule, but never wrap if they do.
         const i = 2 * (t - from) + 1;
-        frames[i] = Math.max(-32768, Math.min(32767, frames[i] + chunk.pcm[t - chunk.at]));
+        frames[i] = Math.max(-32768, Math.min(32767, frames[i] + chunk.pcm[t - at]));
       }
-      if (chunk.at + chunk.keep > until) kept.push(chunk);
+      if (at + chunk.keep > until) kept.push(chunk);
       else this.#heldAgentSamples -= chunk.pcm.length;
     }
     this.#agent = kept;

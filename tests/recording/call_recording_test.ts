@@ -53,7 +53,10 @@ function recordedCall(dir: string) {
   return { clock, stream, session, recording, call, path };
 }
 
-/** Twilio's frames, one every 20 ms of virtual time, from the clock's now on. */
+/**
+ * Twilio's frames from the clock's now on, timestamped from the stream's start (clock 0),
+ * each delivered once its 20 ms have passed (`framesPerStep` at a time).
+ */
 async function callerSends(
   c: { clock: VirtualClock; stream: FakeCallerStream },
   mulaw: Uint8Array,
@@ -61,8 +64,9 @@ async function callerSends(
 ) {
   for (let at = 0; at < mulaw.length; at += 160 * framesPerStep) {
     const chunk = mulaw.subarray(at, at + 160 * framesPerStep);
-    c.stream.sayAudio(chunk, c.clock.now());
+    const from = c.clock.now();
     await c.clock.advance((chunk.length / 160) * 20);
+    c.stream.sayAudio(chunk, from);
   }
 }
 
@@ -169,6 +173,35 @@ Deno.test("recording: a clear after the audio was written cannot take it back, a
     assert.equal(info.lateCutMs, 2000);
     const wav = readStereoWav(await Deno.readFile(path));
     assert.deepEqual(soundSpans(wav.right, 800), [{ start: 0, end: 3000 * 8 }]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("recording: sample 0 is the stream's start even when the service saw it late (Twilio's timestamps say when)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const clock = new VirtualClock();
+    await clock.advance(1000); // the stream really started at 1000
+    const path = join(dir, "CA3.wav");
+    // The start was processed 60 ms late (signature and token checks, a busy loop).
+    await clock.advance(60);
+    const rec = CallRecording.start({ path, origin: 1060, clock, log: logger("test", "rec") });
+    const frame = new Uint8Array(160).fill(0x10);
+    rec.callerAudio(frame, 0); // frames held meanwhile say little: they arrive late
+    rec.callerAudio(frame, 20);
+    for (let ts = 40; ts < 2980; ts += 20) {
+      await clock.advance(1000 + ts + 25 - clock.now()); // frame [ts, ts+20) arrives 5 ms after it ends
+      rec.callerAudio(frame, ts);
+      if (ts === 1500) rec.callerAudio(frame, 900_000); // one far ahead cannot move it far
+    }
+    await clock.advance(4000 - clock.now());
+    rec.ended(4000);
+    const info = await rec.finished;
+    const wallAt = (ms: number) => new Date(clock.wallNow() - clock.now() + ms).toISOString();
+    assert.equal(info.startedAt, wallAt(1005), "the real start, give or take the network's 5 ms");
+    assert.equal(info.durationMs, 2995);
+    assert.equal(info.droppedMs, 20, "the frame from the future was dropped, not padded up to");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
