@@ -111,6 +111,8 @@ export class AfterCall {
         outcome: summary.outcome,
         followUp: summary.followUp?.needed ?? false,
       });
+    } else if (summary.status === "off") {
+      log.debug("{note}", { note: summary.note });
     } else log.warn("{note}", { note: summary.note, error: summary.error });
 
     const checked = [...live, ...claims];
