@@ -13,7 +13,7 @@ import { VERSION } from "./version.ts";
 import { DEFAULT_BUSINESS_FILE, loadBusinessProfile } from "./booking/business.ts";
 import type { BusinessProfile } from "./booking/business.ts";
 import { abandonCrashedCalls, openStore } from "./booking/store.ts";
-import type { BookingStore } from "./booking/types.ts";
+import type { BookingStore, StoreOptions } from "./booking/types.ts";
 import { Metrics } from "./metrics.ts";
 import { loadApologies } from "./assets.ts";
 import { CallManager, type CallManagerDeps } from "./call/manager.ts";
@@ -33,6 +33,7 @@ import {
   deprecationOf,
 } from "./realtime/models.ts";
 import { reminderRoutes } from "./reminders/routes.ts";
+import { RecordingRetention } from "./recording/retention.ts";
 
 const log = logger("app");
 
@@ -71,6 +72,10 @@ export interface AppOverrides {
   clock?: () => Temporal.Instant;
   /** Reminder worker timing, lease owner name and clock (tests). */
   reminders?: Partial<ReminderTiming> & { owner?: string; now?: () => Temporal.Instant };
+  /** Store options (tests: a fresh PostgreSQL schema). */
+  storeOptions?: Pick<StoreOptions, "schema" | "maxConnections">;
+  /** Time between recording retention sweeps, ms (default one hour). */
+  retentionSweepMs?: number;
 }
 
 /**
@@ -114,7 +119,10 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   const server = startServer({ hostname: config.host, port: config.port });
   let store: BookingStore;
   try {
-    store = await openStore(config.databaseUrl, profile, { clock: overrides.clock });
+    store = await openStore(config.databaseUrl, profile, {
+      clock: overrides.clock,
+      ...overrides.storeOptions,
+    });
   } catch (error) {
     await server.shutdown();
     throw error;
@@ -143,6 +151,21 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     resolvePurpose: (start) => reminders?.purposeFor(start) ?? Promise.resolve(undefined),
     ...overrides.callManager,
   });
+  // Old recordings are swept whether or not calls are recorded now (RECORD_CALLS may be off).
+  const retention = new RecordingRetention({
+    dir: config.recording.dir,
+    retentionDays: config.recording.retentionDays,
+    records: store,
+    log: logger("recording"),
+    everyMs: overrides.retentionSweepMs,
+    onDeleted: () => metrics.recordingsDeleted.inc(),
+  });
+  if (config.recording.enabled) {
+    log.info("recording calls to {dir} (kept {days} days); callers are told first", {
+      dir: config.recording.dir,
+      days: config.recording.retentionDays,
+    });
+  }
   const profiles = new BusinessProfileSource(profileFile, profile, (next) => {
     store.setProfile(next);
     calls.setProfile(next);
@@ -237,6 +260,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   ];
   server.setRoutes(routes);
   reminders?.start();
+  retention.start();
   const host = server.addr.hostname === "0.0.0.0" ? "127.0.0.1" : server.addr.hostname;
   let stopping: Promise<void> | undefined;
   return {
@@ -263,6 +287,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
         );
         operatorConsole?.close(); // open live streams would hold the shutdown
         await server.shutdown();
+        await retention.stop();
         await store.close();
         log.info("stopped");
       })();

@@ -9,6 +9,7 @@
  */
 import { z } from "zod";
 import { parseEnv } from "node:util";
+import { resolve } from "node:path";
 import { E164_PATTERN } from "./phone.ts";
 import {
   DEFAULT_REALTIME_MODEL,
@@ -64,6 +65,11 @@ const HINTS: Record<string, string> = {
   REMINDER_RETRY_MINUTES: "minutes before calling again after no answer, 1 to 1440, e.g. 60",
   OUTBOUND_CALLS_PER_MINUTE: "reminder calls placed per minute at most, 1 to 6000, e.g. 6",
   TWILIO_FROM: "an E.164 phone number of your Twilio account that places calls, e.g. +15551234567",
+  RECORD_CALLS: "on or off (off by default: tell callers, and check the consent law that applies)",
+  RECORDINGS_DIR: "a directory for call recordings, e.g. ./data/recordings",
+  RECORDING_RETENTION_DAYS: "whole days to keep recordings, 1 to 36500, e.g. 30",
+  SUMMARY: "on or off",
+  SUMMARY_TIMEOUT_SECONDS: "seconds the after-call summary may take, 1 to 120, e.g. 10",
 };
 
 const optionalText = z.string().trim().transform((s) => s === "" ? undefined : s).optional();
@@ -75,6 +81,11 @@ const bool = (fallback: boolean) =>
   z.string().trim().toLowerCase().default(String(fallback)).pipe(
     z.enum(["true", "false", "1", "0", "yes", "no"]),
   ).transform((s) => s === "true" || s === "1" || s === "yes");
+/** `on`/`off` (also true/false, yes/no, 1/0), normalized to `on` or `off`. */
+const onOff = (fallback: "on" | "off") =>
+  z.string().trim().toLowerCase().default(fallback).pipe(
+    z.enum(["on", "off", "true", "false", "1", "0", "yes", "no"]),
+  ).transform((s) => s === "on" || s === "true" || s === "1" || s === "yes" ? "on" : "off");
 const e164 = optionalText.pipe(z.string().regex(E164_PATTERN).optional());
 
 /** Origin that must be https, except for loopback hosts during local development. */
@@ -144,6 +155,11 @@ export const EnvSchema = z.object({
   REMINDER_RETRY_MINUTES: int(1, 1440, 60),
   OUTBOUND_CALLS_PER_MINUTE: int(1, 6000, 6),
   TWILIO_FROM: e164,
+  RECORD_CALLS: onOff("off"),
+  RECORDINGS_DIR: z.string().trim().min(1).default("./data/recordings"),
+  RECORDING_RETENTION_DAYS: int(1, 36_500, 30),
+  SUMMARY: onOff("on"),
+  SUMMARY_TIMEOUT_SECONDS: int(1, 120, 10),
 });
 
 type Env = z.output<typeof EnvSchema>;
@@ -205,6 +221,19 @@ export interface Config {
   console?: ConsoleConfig;
   /** Bearer token `GET /metrics` requires, when set. */
   metricsToken?: string;
+  /** Call recordings (`RECORD_CALLS`, off by default: consent laws differ). */
+  recording: RecordingConfig;
+  /** The after-call summary and promise check (`SUMMARY`). */
+  summary: { enabled: boolean; timeoutSeconds: number };
+}
+
+/** Call recording settings (`RECORD_CALLS`, `RECORDINGS_DIR`, `RECORDING_RETENTION_DAYS`). */
+export interface RecordingConfig {
+  enabled: boolean;
+  /** Absolute directory the WAV files go to. */
+  dir: string;
+  /** Recordings older than this are deleted by the periodic sweep. */
+  retentionDays: number;
 }
 
 /** Operator console settings (`CONSOLE_*`). Exactly one of `password`, `passwordHash` is set. */
@@ -342,6 +371,12 @@ export function loadConfig(
       callFrom,
       smsFrom: e.REMINDERS === "sms" ? e.SMS_FROM ?? e.TWILIO_FROM : e.SMS_FROM,
     },
+    recording: {
+      enabled: e.RECORD_CALLS === "on",
+      dir: resolve(e.RECORDINGS_DIR),
+      retentionDays: e.RECORDING_RETENTION_DAYS,
+    },
+    summary: { enabled: e.SUMMARY === "on", timeoutSeconds: e.SUMMARY_TIMEOUT_SECONDS },
   };
 }
 

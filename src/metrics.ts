@@ -142,6 +142,14 @@ export class Metrics {
   readonly responseRequests: client.Counter<"result">;
   readonly framesRelayed: client.Counter<"direction">;
   readonly webhooks: BoundedCounter<"route" | "result">;
+  /** After the call: the agent's claims checked against the truth. */
+  readonly promiseChecks: BoundedCounter<"kind" | "result">;
+  /** After the call: calls flagged because a claim did not match. */
+  readonly flaggedCalls: client.Counter;
+  /** After the call: summaries by result. */
+  readonly summaries: BoundedCounter<"result">;
+  /** Recordings deleted by the retention sweep. */
+  readonly recordingsDeleted: client.Counter;
 
   constructor() {
     const registers = [this.registry];
@@ -259,6 +267,46 @@ export class Metrics {
       }),
       (l) => ({ route: route.map(l.route), result: webhookResult.map(l.result) }),
     );
+    // After the call: summaries, promise checks, flagged calls, recordings.
+    const claimKind = new LabelBound(
+      ["booking", "cancellation", "reschedule", "price", "hours", "live_booking"],
+      "other",
+    );
+    const claimResult = new LabelBound(["verified", "mismatch", "unverifiable"], "other");
+    this.promiseChecks = new BoundedCounter(
+      new client.Counter({
+        name: "voice_promise_checks_total",
+        help: "Claims the agent made, checked against the database and the profile, by kind " +
+          "(booking, cancellation, reschedule, price, hours, live_booking) and result " +
+          "(verified, mismatch, unverifiable).",
+        labelNames: ["kind", "result"],
+        registers,
+      }),
+      (l) => ({ kind: claimKind.map(l.kind), result: claimResult.map(l.result) }),
+    );
+    this.flaggedCalls = new client.Counter({
+      name: "voice_calls_flagged_total",
+      help: "Calls flagged because a claim of the agent did not match the database or profile.",
+      registers,
+    });
+    const summaryResult = new LabelBound(
+      ["ok", "malformed", "unavailable", "timeout", "failed", "off"],
+      "other",
+    );
+    this.summaries = new BoundedCounter(
+      new client.Counter({
+        name: "voice_call_summaries_total",
+        help: "After-call summaries by result (ok, malformed, unavailable, timeout, failed, off).",
+        labelNames: ["result"],
+        registers,
+      }),
+      (l) => ({ result: summaryResult.map(l.result) }),
+    );
+    this.recordingsDeleted = new client.Counter({
+      name: "voice_recordings_deleted_total",
+      help: "Call recordings deleted by the retention sweep.",
+      registers,
+    });
     new client.Gauge({
       name: "voice_process_resident_memory_bytes",
       help: "Resident set size of the process.",

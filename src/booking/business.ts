@@ -174,6 +174,8 @@ export const BusinessProfileSchema = z.strictObject({
     error: 'expected an ISO 639 language code like "en"',
   }),
   greeting: text("a greeting line"),
+  /** Said before the greeting when calls are recorded (`RECORD_CALLS=on`). */
+  recordingDisclosure: text("a sentence telling callers the call is recorded").optional(),
   openingHours: z.strictObject(
     Object.fromEntries(WEEKDAYS.map((d) => [d, DayHoursSchema])) as Record<
       Weekday,
@@ -211,6 +213,20 @@ export const BusinessProfileSchema = z.strictObject({
 
 /** A validated business profile. */
 export type BusinessProfile = z.infer<typeof BusinessProfileSchema>;
+
+/** What callers hear first when calls are recorded and the profile says nothing else. */
+export const DEFAULT_RECORDING_DISCLOSURE =
+  "Just so you know, this call is recorded, so we keep an accurate record of what we agree.";
+
+/**
+ * The greeting the agent says: the profile's greeting, preceded by the recording
+ * disclosure (the profile's own, or {@linkcode DEFAULT_RECORDING_DISCLOSURE}) when calls
+ * are recorded.
+ */
+export function greetingFor(profile: BusinessProfile, recording: boolean): string {
+  if (!recording) return profile.greeting;
+  return `${profile.recordingDisclosure ?? DEFAULT_RECORDING_DISCLOSURE} ${profile.greeting}`;
+}
 
 /** A business profile file that could not be read, parsed or validated. */
 export class BusinessProfileError extends Error {

@@ -219,6 +219,9 @@ function pgConstraint(err: unknown): string | undefined {
 const PG_BOOKED =
   `(calls.tool_calls @> '[{"name": "book_slot", "result": {"status": "confirmed"}}]'::jsonb)`;
 
+/** The after-call promise check flagged the call (`extra.flagged` is true). */
+const PG_FLAGGED = `coalesce(calls.extra->'flagged' = 'true'::jsonb, false)`;
+
 /** The model was unavailable: by outcome, end reason, or the call's apology note. */
 const PG_APOLOGY = `(calls.outcome = 'model_unavailable'
   OR coalesce(calls.extra->>'endReason', '') = 'model_unavailable'
@@ -241,6 +244,7 @@ function postgresCallFilter(query: CallListQuery): { where: string; params: PgPa
   if (query.booked) clauses.push(PG_BOOKED);
   if (query.transferred) clauses.push("outcome = 'transferred'");
   if (query.modelUnavailable) clauses.push(PG_APOLOGY);
+  if (query.flagged) clauses.push(PG_FLAGGED);
   return { where: clauses.length ? `WHERE ${clauses.join(" AND ")}` : "", params };
 }
 
@@ -754,7 +758,8 @@ export class PostgresBookingStore extends StoreBase {
     const rows = await this.#sql.unsafe(
       `SELECT call_sid, from_number, to_number, started_at, ended_at, outcome,
          jsonb_array_length(transcript) AS n_turns, jsonb_array_length(tool_calls) AS n_tools,
-         jsonb_array_length(barge_ins) AS n_barge_ins, ${PG_BOOKED} AS booked
+         jsonb_array_length(barge_ins) AS n_barge_ins, ${PG_BOOKED} AS booked,
+         ${PG_FLAGGED} AS flagged
        FROM calls ${where} ORDER BY started_at DESC, call_sid DESC
        LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
       [...params, limit, offset],

@@ -193,6 +193,9 @@ const SQLITE_BOOKED = `EXISTS (SELECT 1 FROM json_each(calls.tool_calls) AS t
   WHERE json_extract(t.value, '$.name') = 'book_slot'
     AND json_extract(t.value, '$.result.status') = 'confirmed')`;
 
+/** The after-call promise check flagged the call (`extra.flagged` is true). */
+const SQLITE_FLAGGED = `coalesce(json_extract(calls.extra, '$.flagged') = 1, 0)`;
+
 /** The model was unavailable: by outcome, end reason, or the call's apology note. */
 const SQLITE_APOLOGY = `(calls.outcome = 'model_unavailable'
   OR json_extract(calls.extra, '$.endReason') = 'model_unavailable'
@@ -228,6 +231,7 @@ function sqliteCallFilter(query: CallListQuery): { where: string; params: SQLInp
   if (query.booked) clauses.push(SQLITE_BOOKED);
   if (query.transferred) clauses.push("outcome = 'transferred'");
   if (query.modelUnavailable) clauses.push(SQLITE_APOLOGY);
+  if (query.flagged) clauses.push(`${SQLITE_FLAGGED} = 1`);
   return { where: clauses.length ? `WHERE ${clauses.join(" AND ")}` : "", params };
 }
 
@@ -768,7 +772,8 @@ export class SqliteBookingStore extends StoreBase {
     const rows = this.#all(
       `SELECT call_sid, from_number, to_number, started_ms, ended_ms, outcome,
          json_array_length(transcript) AS n_turns, json_array_length(tool_calls) AS n_tools,
-         json_array_length(barge_ins) AS n_barge_ins, ${SQLITE_BOOKED} AS booked
+         json_array_length(barge_ins) AS n_barge_ins, ${SQLITE_BOOKED} AS booked,
+         ${SQLITE_FLAGGED} AS flagged
        FROM calls ${where} ORDER BY started_ms DESC, call_sid DESC LIMIT ? OFFSET ?`,
       ...params,
       limit,

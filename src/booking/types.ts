@@ -389,6 +389,8 @@ export interface CallListQuery {
   transferred?: boolean;
   /** Only calls where the model was unavailable and the prepared apology played. */
   modelUnavailable?: boolean;
+  /** Only calls flagged by the after-call promise check (a claim did not match). */
+  flagged?: boolean;
   /** Page size, 1…{@linkcode MAX_CALL_PAGE} (default 25). */
   limit?: number;
   /** Calls to skip (default 0). */
@@ -416,6 +418,8 @@ export interface CallSummary {
   bargeIns: number;
   /** The call made a booking. */
   booked: boolean;
+  /** A claim the agent made did not match the database or the profile (`extra.flagged`). */
+  flagged: boolean;
 }
 
 /** Outcome of {@linkcode BookingStore.listCalls}. */

@@ -12,6 +12,7 @@ import type { AudioPath } from "./audio_path.ts";
 import { FrameAligner } from "./frame_aligner.ts";
 import { Playout, type Truncation } from "./playout.ts";
 import type { CallerStream } from "./ports.ts";
+import type { AgentAudioTap } from "./call_tap.ts";
 
 /** What happened to one model audio delta. */
 export type DeltaResult = "sent" | "silenced" | "undecodable";
@@ -26,6 +27,8 @@ export interface AgentAudioOptions {
   markIntervalMs: number;
   /** Called for every chunk handed to Twilio, with its size in frames. */
   onSent(frames: number): void;
+  /** Sees the audio sent and what a clear took back (the recording). */
+  tap?: AgentAudioTap;
 }
 
 /** How many silenced response ids are remembered (ids never recur). */
@@ -123,7 +126,9 @@ export class AgentAudio {
     this.#o.audio.resetOutbound();
     if (!this.#playout.hasUnplayed() || !clear) return undefined;
     this.#o.stream.clear(); // first, before anything else: stop the sound now
-    return this.#playout.interrupt();
+    const truncations = this.#playout.interrupt();
+    this.#o.tap?.agentCleared(truncations, this.#o.now());
+    return truncations;
   }
 
   /** Plays prepared mu-law audio (the apology) at once, cutting off whatever was playing. */
@@ -131,7 +136,7 @@ export class AgentAudio {
     if (this.#activeResponseId !== undefined) this.#silence(this.#activeResponseId);
     if (this.#playout.hasUnplayed()) {
       this.#o.stream.clear();
-      this.#playout.interrupt();
+      this.#o.tap?.agentCleared(this.#playout.interrupt(), this.#o.now());
     }
     this.#aligner.reset();
     this.#itemId = name;
@@ -163,6 +168,7 @@ export class AgentAudio {
     if (mulaw.length === 0 || !this.#o.stream.sendAudio(mulaw)) return;
     const mark = this.#playout.chunkSent(itemId, mulaw.length);
     if (mark !== undefined) this.#o.stream.mark(mark);
+    this.#o.tap?.agentAudio(mulaw, itemId, this.#o.now());
     this.#o.onSent(mulaw.length / MULAW_FRAME_BYTES);
   }
 

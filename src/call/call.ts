@@ -15,7 +15,7 @@
  * @module
  */
 import type { Logger } from "../log.ts";
-import { type Clock, TimerGroup, type TimerHandle } from "../clock.ts";
+import { type Clock, timeoutSignal, TimerGroup, type TimerHandle } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
 import type { ServerEvent, ServerItem } from "../realtime/protocol.ts";
 import type { Metrics } from "../metrics.ts";
@@ -38,6 +38,7 @@ import {
 } from "./phase.ts";
 import { type ToolGate, ToolRunner } from "./tool_runner.ts";
 import type { LiveCallView } from "./live_view.ts";
+import type { AfterEndStep, CallTap } from "./call_tap.ts";
 
 export type { CallControl, CallPhase, CallRecordSink, EndReason, EndRequest };
 
@@ -63,6 +64,8 @@ export interface CallLimits {
   stopGraceMs?: number;
   /** A model session that dropped gets this long to come back before the apology. Default 2500. */
   reconnectPatienceMs?: number;
+  /** Longest the after-call step may keep the model session open. Default 10 000. */
+  afterEndMs?: number;
 }
 
 /** Everything a call needs; built per call by the call manager. */
@@ -94,6 +97,10 @@ export interface CallDeps {
   metrics?: Metrics;
   log: Logger;
   clock: Clock;
+  /** Sees the caller's and the agent's audio (the recording). */
+  tap?: CallTap;
+  /** Runs once the call is over, with the model session still open (the summary). */
+  afterEnd?: AfterEndStep;
 }
 
 const DTMF_BATCH_MS = 700;
@@ -101,6 +108,7 @@ const DEFAULT_ENDING_GRACE_MS = 20_000;
 const DEFAULT_STOP_GRACE_MS = 5_000;
 /** How long a dropped model session may take to come back before the apology, ms. */
 const RECONNECT_PATIENCE_MS = 2500;
+const DEFAULT_AFTER_END_MS = 10_000;
 
 type Ending = Extract<CallPhase, { name: "ending" }>;
 
@@ -148,6 +156,7 @@ export class Call {
       now: () => deps.clock.now(),
       markIntervalMs: deps.limits.markIntervalMs ?? MARK_INTERVAL_MS,
       onSent: (frames) => this.#agentAudioSent(frames),
+      tap: deps.tap,
     });
     this.#tools = new ToolRunner({
       callSid: deps.callSid,
@@ -206,7 +215,7 @@ export class Call {
       to: this.#deps.to,
     });
     stream.attach({
-      media: (mulaw) => this.#onCallerAudio(mulaw),
+      media: (mulaw, timestampMs) => this.#onCallerAudio(mulaw, timestampMs),
       mark: (name) => this.#audio.markEchoed(name),
       dtmf: (digit) => this.#onDtmf(digit),
       stop: () => this.#onStreamEnded("stop"),
@@ -324,9 +333,11 @@ export class Call {
 
   // ---------------------------------------------------------------- caller -> model
 
-  #onCallerAudio(mulaw: Uint8Array): void {
+  #onCallerAudio(mulaw: Uint8Array, timestampMs: number): void {
     const phase = this.#phase;
-    if (phase.name === "finished" || (phase.name === "ending" && phase.request.apology)) return;
+    if (phase.name === "finished") return;
+    this.#deps.tap?.callerAudio(mulaw, timestampMs);
+    if (phase.name === "ending" && phase.request.apology) return;
     this.#deps.session.appendAudio(this.#deps.audio.toModel(mulaw));
     this.#recorder.framesToModel++;
   }
@@ -622,12 +633,15 @@ export class Call {
     if (this.#phase.name === "finished") return;
     const outcome = outcomeFor(reason, this.#recorder.bookings);
     this.#setPhase({ name: "finished", reason, outcome });
+    this.#recorder.ended();
     this.#idle.stop();
     this.#timers.clearAll();
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
-    const { session, stream, metrics } = this.#deps;
-    session.close("call ended");
+    const { stream, metrics } = this.#deps;
+    this.#deps.tap?.ended(this.#clock.now());
     stream.close(1000, "call ended");
+    // The after-call step (the summary) still needs the model; then it is closed.
+    const afterEnd = this.#runAfterEnd(reason, outcome);
     metrics?.activeCalls.dec();
     metrics?.framesRelayed.inc({ direction: "to_model" }, this.#recorder.framesToModel);
     metrics?.framesRelayed.inc({ direction: "to_caller" }, this.#recorder.framesToCaller);
@@ -637,10 +651,36 @@ export class Call {
       reason,
       turns: this.#recorder.turnMs.length,
     });
-    // Tool calls in flight finish first so their results are in the record.
-    void this.#tools.settled.then(() => this.#save(outcome)).then((record) =>
-      this.#resolveDone(record)
+    // Tool calls in flight and the after-call step finish first: their results are in the record.
+    void Promise.all([this.#tools.settled, afterEnd])
+      .then(() => this.#save(outcome))
+      .then((record) => this.#resolveDone(record));
+  }
+
+  /**
+   * Runs the after-call step until it is done or its deadline, then closes the model
+   * session (at once when there is no step); never rejects.
+   */
+  async #runAfterEnd(reason: EndReason, outcome: CallOutcome): Promise<void> {
+    const { afterEnd: step, session } = this.#deps;
+    if (!step) return session.close("call ended");
+    const limitMs = this.#deps.limits.afterEndMs ?? DEFAULT_AFTER_END_MS;
+    const { signal, cancel } = timeoutSignal(this.#clock, limitMs, "after-call step timed out");
+    const deadline = new Promise<void>((resolve) =>
+      signal.addEventListener("abort", () => resolve(), { once: true })
     );
+    try {
+      const annotate = (key: string, value: unknown) => this.#recorder.annotate(key, value);
+      await Promise.race([step({ reason, outcome, signal, annotate }), deadline]);
+      if (signal.aborted) {
+        this.#log.warn("after-call step stopped at its deadline ({limitMs} ms)", { limitMs });
+      }
+    } catch (error) {
+      this.#log.error("after-call step failed: {error}", { error: errorMessage(error) });
+    } finally {
+      cancel();
+      session.close("call ended");
+    }
   }
 
   /** Saves the record as it is now, after every earlier save; never rejects. */

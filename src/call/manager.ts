@@ -9,7 +9,7 @@ import type { Config } from "../config.ts";
 import type { BusinessProfile } from "../booking/business.ts";
 import type { Booking, BookingStore } from "../booking/types.ts";
 import type { Metrics } from "../metrics.ts";
-import { logger } from "../log.ts";
+import { type Logger, logger } from "../log.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
 import { buildInstructions } from "../agent/prompt.ts";
@@ -29,8 +29,14 @@ import { Call, type CallControl, type CallLimits } from "./call.ts";
 import type { CallPurpose } from "./purpose.ts";
 import { callerNumber } from "../phone.ts";
 import type { LiveCallView } from "./live_view.ts";
+import { greetingFor } from "../booking/business.ts";
+import { AfterCall } from "../after_call/after_call.ts";
+import { CallRecording, recordingPath } from "../recording/call_recording.ts";
+import type { AfterEndStep } from "./call_tap.ts";
 
 const log = logger("call");
+/** Before the drain window ends, after-call work stops waiting for the model this early. */
+const AFTER_CALL_SHUTDOWN_MARGIN_MS = 2000;
 
 /** What the manager needs from the rest of the service. */
 export interface CallManagerDeps {
@@ -78,6 +84,8 @@ export class CallManager {
   readonly #limits: CallLimits;
   readonly #canTransfer: boolean;
   #draining = false;
+  /** Aborted near the end of the drain window: after-call work stops waiting for the model. */
+  readonly #shutdown = new AbortController();
 
   constructor(deps: CallManagerDeps) {
     this.#deps = deps;
@@ -95,13 +103,19 @@ export class CallManager {
       maxCallMs: config.limits.maxCallSeconds * 1000,
       modelReadyMs: 2500,
       slowToolMs: 1000,
+      afterEndMs: config.summary.timeoutSeconds * 1000,
       ...deps.limits,
     };
   }
 
-  /** Calls with an open media stream. */
+  /** Calls with an open media stream (or still finishing their after-call work). */
   get activeCount(): number {
     return this.#calls.size;
+  }
+
+  /** Calls not yet over (a call writing its summary no longer counts). */
+  #liveSlots(): CallSlot[] {
+    return [...this.#calls.values()].filter((slot) => slot.call?.phase.name !== "finished");
   }
 
   /** True once {@linkcode drain} was called. */
@@ -116,12 +130,12 @@ export class CallManager {
 
   /** Snapshots of this instance's calls in progress (the console's live page polls them). */
   liveCalls(): LiveCallView[] {
-    return [...this.#calls.values()].flatMap((slot) => slot.call ? [slot.call.liveView()] : []);
+    return this.#liveSlots().flatMap((slot) => slot.call ? [slot.call.liveView()] : []);
   }
 
   /** Calls holding a slot: live, pre-warmed, and placed by us and still ringing. */
   get load(): number {
-    return this.#calls.size + this.#prewarm.size + (this.#deps.outboundLoad?.() ?? 0);
+    return this.#liveSlots().length + this.#prewarm.size + (this.#deps.outboundLoad?.() ?? 0);
   }
 
   /** Whether a new call may be taken (asked by the voice webhook). */
@@ -207,7 +221,8 @@ export class CallManager {
     this.#calls.set(callSid, slot);
     ended.then(() => this.#calls.delete(callSid));
     // The model must be ready soon after the stream starts, pre-warmed or not.
-    const readyBy = this.#clock.now() + this.#limits.modelReadyMs;
+    const streamStartedAt = this.#clock.now();
+    const readyBy = streamStartedAt + this.#limits.modelReadyMs;
     const purpose = (this.#deps.resolvePurpose?.(start) ?? Promise.resolve(undefined)).then(
       (value) => ({ ok: true as const, value }),
       (error: unknown) => ({ ok: false as const, error }),
@@ -223,7 +238,7 @@ export class CallManager {
         const session = claimed === "timeout"
           ? this.#closedConnection(callSid, from) // too late: the caller gets the apology
           : claimed ?? this.#connection(callSid, from, purpose);
-        const call = this.#startCall(stream, start, session, readyBy, purpose);
+        const call = this.#startCall(stream, start, session, readyBy, streamStartedAt, purpose);
         slot.call = call;
         call.done
           .then((record) => purpose?.onEnded?.(record))
@@ -266,11 +281,15 @@ export class CallManager {
     start: StreamStart,
     session: RealtimeConnection,
     modelReadyBy: number,
+    streamStartedAt: number,
     purpose?: CallPurpose,
   ): Call {
     const { config, store, metrics, apologies, control } = this.#deps;
     const callSid = start.callSid;
     const callLog = log.with({ callSid });
+    const recording = config.recording.enabled
+      ? this.#startRecording(callSid, streamStartedAt, callLog)
+      : undefined;
     // Tools need the call (to end it) and the call needs the tools: bind late.
     const tools = new ToolRegistry(
       this.#tools({
@@ -289,7 +308,7 @@ export class CallManager {
       audio: audioPathFor(config.audioFormat),
       tools,
       records: store,
-      greeting: purpose?.greeting ?? this.#deps.profile.greeting,
+      greeting: purpose?.greeting ?? greetingFor(this.#deps.profile, config.recording.enabled),
       limits: this.#limits,
       modelReadyBy,
       prompts: {
@@ -301,7 +320,10 @@ export class CallManager {
       metrics,
       log: callLog,
       clock: this.#clock,
+      tap: recording,
+      afterEnd: this.#afterEnd(callSid, session, recording, callLog),
     });
+    if (recording) call.annotate("recording", recording.info());
     if (purpose) {
       call.annotate("purpose", {
         kind: purpose.kind,
@@ -311,6 +333,46 @@ export class CallManager {
     }
     call.start();
     return call;
+  }
+
+  /** A call's recording, sample 0 at the stream's start (`RECORD_CALLS=on`). */
+  #startRecording(callSid: string, origin: number, callLog: Logger): CallRecording {
+    const wallStart = this.#clock.wallNow() - (this.#clock.now() - origin);
+    return CallRecording.start({
+      path: recordingPath(this.#deps.config.recording.dir, callSid, wallStart),
+      origin,
+      clock: this.#clock,
+      log: callLog,
+    });
+  }
+
+  /**
+   * The after-call step of a call: the recording's file is finished and its length noted;
+   * the summary is asked for and the agent's claims checked (see `after_call/`).
+   */
+  #afterEnd(
+    callSid: string,
+    session: RealtimeConnection,
+    recording: CallRecording | undefined,
+    callLog: Logger,
+  ): AfterEndStep {
+    const { config, store, metrics } = this.#deps;
+    const after = new AfterCall({
+      session,
+      bookings: () => store.bookingsForCall(callSid),
+      profile: () => this.#deps.profile,
+      summary: { enabled: config.summary.enabled, timeoutMs: config.summary.timeoutSeconds * 1000 },
+      clock: this.#clock,
+      now: this.#deps.now ?? (() => Temporal.Now.instant()),
+      metrics,
+      log: callLog,
+    });
+    return async (ctx) => {
+      await Promise.all([
+        after.run(ctx, this.#shutdown.signal),
+        recording?.finished.then((info) => ctx.annotate("recording", info)),
+      ]);
+    };
   }
 
   /** The tools of one call; with no-op requests it serves to describe them. */
@@ -399,6 +461,19 @@ export class CallManager {
    */
   async drain(drainMs: number, goodbyeMs = 15_000): Promise<void> {
     this.#draining = true;
+    // Summaries of calls still ending must not hold the shutdown beyond the window.
+    const stopAfterCall = this.#clock.setTimeout(
+      () => this.#shutdown.abort(new Error("shutting down")),
+      Math.max(0, drainMs + goodbyeMs - AFTER_CALL_SHUTDOWN_MARGIN_MS),
+    );
+    try {
+      await this.#drainCalls(drainMs, goodbyeMs);
+    } finally {
+      this.#clock.clearTimeout(stopAfterCall);
+    }
+  }
+
+  async #drainCalls(drainMs: number, goodbyeMs: number): Promise<void> {
     await this.#prewarm.closeAll();
     if (!(await this.#waitForCalls(drainMs))) {
       log.warn("drain timeout: asking {count} calls to wrap up", { count: this.#calls.size });

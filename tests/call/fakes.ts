@@ -125,6 +125,16 @@ export class FakeCallerStream implements CallerStream {
     for (let t = 0; t < ms; t += 20) this.#listener!.media(new Uint8Array(160).fill(0x7f), t);
   }
 
+  /**
+   * The caller's audio as Twilio sends it: `mulaw` in 20 ms frames whose timestamps start
+   * at `fromMs` (ms since the stream started), delivered at once.
+   */
+  sayAudio(mulaw: Uint8Array, fromMs: number): void {
+    for (let at = 0; at < mulaw.length; at += 160) {
+      this.#listener!.media(mulaw.subarray(at, at + 160), fromMs + at / 8);
+    }
+  }
+
   /** The caller presses a key. */
   dtmf(digit: string): void {
     this.#listener!.dtmf(digit);

@@ -14,6 +14,7 @@
  * - Enforces one active response, truncate bounds, `call_id` existence for tool outputs,
  *   voice changes after audio; barge-in (speech during a response) cancels it.
  * - Can drop connections on cue and ends sessions at their TTL (`session_expired`).
+ * - Answers out-of-band text responses (`conversation: "none"`, see the section at the end).
  *
  * @module
  */
@@ -100,6 +101,8 @@ export interface FakeRealtimeOptions {
   port?: number;
   /** Wait this long after the handshake before `session.created` (a slow server). Default 0. */
   sessionCreatedDelayMs?: number;
+  /** Answers out-of-band responses (default {@linkcode honestSummary}). */
+  outOfBand?: OutOfBandResponder;
 }
 
 /** One connection the fake accepted. */
@@ -122,6 +125,8 @@ export interface FakeSession {
   responses: { id: string; itemId?: string }[];
   /** Input audio received, ms. */
   inputMs: number;
+  /** Out-of-band responses asked for, in order (see {@linkcode OutOfBandRecord}). */
+  outOfBand: OutOfBandRecord[];
   closed: boolean;
   /** Close code seen from the client (undefined if the server closed). */
   closeCode?: number;
@@ -141,6 +146,8 @@ export interface FakeRealtime {
   rejected: RejectedHandshake[];
   /** Replaces the responder. */
   setResponder(fn: Responder): void;
+  /** Replaces the out-of-band responder. */
+  setOutOfBand(fn: OutOfBandResponder): void;
   /** Sends raw text to an open session's client (to test unknown/malformed/error events). */
   inject(sessionIndex: number, text: string): void;
   /** Closes open connections abruptly (code 1011), or only the given session. */
@@ -244,6 +251,9 @@ const ItemCreate = z.union([
   }),
 ]);
 const eventId = { event_id: z.string().optional() };
+// Out-of-band input (`response.create.response.input`): items, and references to items.
+const ItemReference = z.strictObject({ type: z.literal("item_reference"), id: z.string().min(1) });
+const OutOfBandInputSchema = z.array(z.union([ItemReference, ItemCreate]));
 /** Strict zod schema of every GA client event the fake accepts (exported for builder tests). */
 export const ClientEventSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("session.update"), ...eventId, session: SessionSchema }),
@@ -277,6 +287,7 @@ export const ClientEventSchema = z.discriminatedUnion("type", [
       metadata: z.record(z.string(), z.string()).optional(),
       conversation: z.enum(["auto", "none"]).optional(),
       output_modalities: z.array(z.enum(["audio", "text"])).optional(),
+      input: OutOfBandInputSchema.optional(),
       max_output_tokens: z.union([z.number().int(), z.literal("inf")]).optional(),
     }).optional(),
   }),
@@ -339,6 +350,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
   const vadRmsAtHalf = opts.vadRmsAtHalf ?? 500;
   let responder: Responder = opts.responder ??
     (() => ({ audioMs: 500, transcript: "Okay." }));
+  let outOfBand: OutOfBandResponder = opts.outOfBand ?? honestSummary;
 
   const sessions: FakeSession[] = [];
   const rejected: RejectedHandshake[] = [];
@@ -402,6 +414,19 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
     const cfg = () => s.config as unknown as ConfigShape;
     const inputFormat = () => cfg().audio.input.format.type;
     const lastItemId = () => s.items.at(-1)?.id ?? null;
+    const oobWire: OutOfBandWire = {
+      session: s,
+      send,
+      error,
+      open: () => ws.readyState === WebSocket.OPEN,
+      drop: () => closeSocket(ws, 1011, "upstream connect error"),
+      sleep,
+      track: (p) => {
+        running.add(p);
+        p.finally(() => running.delete(p));
+      },
+      responder: () => outOfBand,
+    };
 
     const expiry = setTimeout(() => {
       timers.delete(expiry);
@@ -620,6 +645,11 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
           return;
         }
         case "response.create":
+          // Out of band: not the default conversation, so not subject to its one-response rule.
+          if (e.response?.conversation === "none") {
+            outOfBandResponse(oobWire, e.response, evId);
+            return;
+          }
           if (active) {
             error(
               "conversation_already_has_active_response",
@@ -965,6 +995,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       config: defaultConfig(model, ttlMs),
       items: [],
       inputMs: 0,
+      outOfBand: [],
       closed: false,
     };
     sessions.push(s);
@@ -980,6 +1011,9 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
     rejected,
     setResponder(fn) {
       responder = fn;
+    },
+    setOutOfBand(fn) {
+      outOfBand = fn;
     },
     inject(sessionIndex, text) {
       for (const [s, ws] of sockets) {
@@ -1128,3 +1162,237 @@ function closeSocket(ws: WebSocket, code: number, reason: string): void {
     ws.close(code, reason);
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Out-of-band responses (`response.create` with `conversation: "none"`)
+//
+// What the GA API documents (openai `realtime.d.ts`, `RealtimeResponseCreateParams`): an
+// out-of-band response writes nothing to the default conversation and may run while a
+// default-conversation response is active; `input` replaces the context with the given
+// items and references (`{type: "item_reference", id}`) to items of the conversation;
+// `output_modalities` is `["text"]` or `["audio"]`; `metadata` has at most 16 keys of at
+// most 64 characters, values of at most 512. The fake answers in text only: its events
+// carry `conversation_id: null` and no `conversation.item.*` events.
+// ---------------------------------------------------------------------------------------
+
+/** An out-of-band response the fake was asked for. */
+export interface OutOfBandRecord {
+  /** The response id, once it was accepted (undefined when refused). */
+  id?: string;
+  /** The client event id of the request. */
+  eventId?: string;
+  metadata?: Record<string, string>;
+  instructions?: string;
+  /** Ids the input referenced. */
+  references: string[];
+  /** How it ended: answered (`completed`), refused by validation, or dropped with the socket. */
+  status: "in_progress" | "completed" | "refused" | "dropped";
+  /** The text answered. */
+  text?: string;
+}
+
+/** What an out-of-band responder sees. */
+export interface OutOfBandContext {
+  session: FakeSession;
+  instructions?: string;
+  metadata?: Record<string, string>;
+  /** The context: referenced items (resolved) and inline items, in order. */
+  input: readonly FakeItem[];
+}
+
+/**
+ * What the fake does with an out-of-band request: answer with text (after `delayMs`, a
+ * slow model), or drop the socket.
+ */
+export type OutOfBandPlan = { text: string; delayMs?: number } | { drop: true };
+
+/** Decides each out-of-band answer. */
+export type OutOfBandResponder = (ctx: OutOfBandContext) => OutOfBandPlan;
+
+/** What the out-of-band section needs from one connection of the fake. */
+interface OutOfBandWire {
+  session: FakeSession;
+  send(type: string, payload?: Record<string, unknown>): void;
+  error(code: string, message: string, param?: string | null, clientEventId?: string): void;
+  open(): boolean;
+  drop(): void;
+  sleep(ms: number): Promise<void>;
+  track(p: Promise<void>): void;
+  responder(): OutOfBandResponder;
+}
+
+type OutOfBandParams = NonNullable<Extract<ClientEventT, { type: "response.create" }>["response"]>;
+
+/** Validates, then answers one out-of-band request (or refuses it with an `error` event). */
+function outOfBandResponse(w: OutOfBandWire, r: OutOfBandParams, evId: string | undefined): void {
+  const s = w.session;
+  const record: OutOfBandRecord = {
+    eventId: evId,
+    metadata: r.metadata,
+    instructions: r.instructions,
+    references: (r.input ?? []).flatMap((i) => i.type === "item_reference" ? [i.id] : []),
+    status: "in_progress",
+  };
+  s.outOfBand.push(record);
+  const refuse = (message: string, param: string) => {
+    record.status = "refused";
+    w.error("invalid_value", message, param, evId);
+  };
+  const modalities = r.output_modalities;
+  if (
+    modalities &&
+    (modalities.length !== 1 || (modalities[0] !== "text" && modalities[0] !== "audio"))
+  ) {
+    return refuse(
+      `Invalid 'response.output_modalities': expected ["text"] or ["audio"].`,
+      "response.output_modalities",
+    );
+  }
+  if (modalities?.[0] === "audio") {
+    return refuse(
+      "The fake answers out-of-band responses in text only.",
+      "response.output_modalities",
+    );
+  }
+  const meta = Object.entries(r.metadata ?? {});
+  if (meta.length > 16 || meta.some(([k, v]) => k.length > 64 || v.length > 512)) {
+    return refuse(
+      "Invalid 'response.metadata': at most 16 keys (64 characters), values of at most 512.",
+      "response.metadata",
+    );
+  }
+  const input: FakeItem[] = [];
+  for (const [i, it] of (r.input ?? s.items).entries()) {
+    if ("origin" in it) {
+      input.push(it); // no input: the default conversation is the context
+    } else if (it.type === "item_reference") {
+      const item = s.items.find((x) => x.id === it.id);
+      if (!item) return refuse(`Item with id '${it.id}' not found.`, `response.input[${i}].id`);
+      input.push(item);
+    } else {
+      input.push({
+        id: it.id ?? nextId("item"),
+        type: it.type,
+        origin: "client",
+        audioMs: 0,
+        ...(it.type === "message"
+          ? { role: it.role, text: it.content.map((c) => c.text).join("") }
+          : it.type === "function_call"
+          ? { callId: it.call_id, name: it.name, arguments: it.arguments }
+          : { callId: it.call_id, output: it.output }),
+      });
+    }
+  }
+  const plan = w.responder()({
+    session: s,
+    instructions: r.instructions,
+    metadata: r.metadata,
+    input,
+  });
+  const p = streamOutOfBand(w, record, plan, r.metadata ?? {}).catch((err) =>
+    console.error("fake realtime: out-of-band response failed", err)
+  );
+  w.track(p);
+}
+
+async function streamOutOfBand(
+  w: OutOfBandWire,
+  record: OutOfBandRecord,
+  plan: OutOfBandPlan,
+  metadata: Record<string, string>,
+): Promise<void> {
+  const id = nextId("resp");
+  record.id = id;
+  const base = {
+    object: "realtime.response",
+    id,
+    conversation_id: null,
+    output_modalities: ["text"],
+    metadata,
+  };
+  w.send("response.created", { response: { ...base, status: "in_progress", output: [] } });
+  await w.sleep(1);
+  if ("drop" in plan) {
+    record.status = "dropped";
+    w.drop();
+    return;
+  }
+  // A slow model; stops waiting when the socket closes (the fake's close() awaits this).
+  for (let waited = 0; waited < (plan.delayMs ?? 0) && w.open(); waited += 50) await w.sleep(50);
+  if (!w.open()) return void (record.status = "dropped");
+  const itemId = nextId("item");
+  const ids = { response_id: id, output_index: 0 };
+  const partIds = { ...ids, item_id: itemId, content_index: 0 };
+  const item = {
+    id: itemId,
+    object: "realtime.item",
+    type: "message",
+    role: "assistant",
+    status: "in_progress",
+    content: [] as unknown[],
+  };
+  w.send("response.output_item.added", { ...ids, item });
+  w.send("response.content_part.added", { ...partIds, part: { type: "text", text: "" } });
+  for (let at = 0; at < plan.text.length; at += 200) {
+    if (!w.open()) return void (record.status = "dropped");
+    w.send("response.output_text.delta", { ...partIds, delta: plan.text.slice(at, at + 200) });
+    await w.sleep(1);
+  }
+  if (!w.open()) return void (record.status = "dropped");
+  w.send("response.output_text.done", { ...partIds, text: plan.text });
+  w.send("response.content_part.done", { ...partIds, part: { type: "text", text: plan.text } });
+  const done = {
+    ...item,
+    status: "completed",
+    content: [{ type: "output_text", text: plan.text }],
+  };
+  w.send("response.output_item.done", { ...ids, item: done });
+  w.send("response.done", { response: { ...base, status: "completed", output: [done] } });
+  record.status = "completed";
+  record.text = plan.text;
+}
+
+/**
+ * The default out-of-band answer: the after-call summary JSON the service asks for, with
+ * the claims a truthful model would extract from the tool results in its context
+ * (confirmed bookings, cancellations, reschedules).
+ */
+export const honestSummary: OutOfBandResponder = (ctx) => {
+  const claims: Record<string, unknown>[] = [];
+  for (const item of ctx.input) {
+    if (item.type !== "function_call_output" || !item.output) continue;
+    const call = ctx.input.find((c) => c.type === "function_call" && c.callId === item.callId);
+    let out: Record<string, unknown>;
+    try {
+      out = JSON.parse(item.output);
+    } catch {
+      continue;
+    }
+    const start = typeof out.start === "string" ? out.start : "";
+    const when = { date: start.slice(0, 10), time: start.slice(11, 16) };
+    if (call?.name === "book_slot" && out.status === "confirmed") {
+      claims.push({ type: "booking", service: out.service, ...when });
+    } else if (call?.name === "cancel_booking" && out.status === "cancelled") {
+      claims.push({
+        type: "cancellation",
+        reference: out.booking_id,
+        service: out.service,
+        ...when,
+      });
+    } else if (call?.name === "reschedule_booking" && out.status === "rescheduled") {
+      claims.push({ type: "reschedule", reference: out.booking_id, service: out.service, ...when });
+    }
+  }
+  const booked = claims.some((c) => c.type === "booking");
+  return {
+    text: JSON.stringify({
+      summary: booked
+        ? "The caller asked for an appointment and the receptionist booked it."
+        : "The caller talked with the receptionist; nothing was booked.",
+      intent: booked ? "book an appointment" : "enquiry",
+      outcome: booked ? "booked" : "no booking",
+      follow_up: { needed: false, reason: null },
+      claims,
+    }),
+  };
+};

@@ -12,6 +12,7 @@ import { TwilioCallControl } from "../../src/twilio/rest.ts";
 import { type FakeTwilioRestOptions, startFakeTwilioRest } from "./fake_twilio_rest.ts";
 import type { BusinessProfile } from "../../src/booking/business.ts";
 import type { CallRecord } from "../../src/call/record.ts";
+import { dropPgSchema, freshPgSchema, PG_TEST_URL } from "../booking/pg_test_db.ts";
 
 /** Public origin the fake Twilio signs for (the server itself listens on loopback). */
 export const PUBLIC_URL = "https://voice.example.com";
@@ -33,6 +34,8 @@ export interface HarnessOptions {
   restOptions?: FakeTwilioRestOptions;
   /** Realtime URL to use instead of the fake's (e.g. an unreachable one). */
   realtimeUrl?: string;
+  /** The database: a SQLite file in the temp directory (default) or a fresh PostgreSQL schema. */
+  database?: "sqlite" | "postgres";
 }
 
 /** A running service plus its fakes. */
@@ -62,6 +65,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const rest = options.rest
     ? startFakeTwilioRest(ACCOUNT_SID, AUTH_TOKEN, options.restOptions)
     : undefined;
+  const pgSchema = options.database === "postgres" ? freshPgSchema("e2e") : undefined;
   const config = {
     ...loadConfig({
       PUBLIC_URL,
@@ -69,7 +73,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       TWILIO_AUTH_TOKEN: AUTH_TOKEN,
       OPENAI_REALTIME_URL: options.realtimeUrl ?? fake.url,
       ...(rest ? { TWILIO_ACCOUNT_SID: ACCOUNT_SID } : {}),
-      DATABASE_URL: `sqlite:${dir}/agent.db`,
+      DATABASE_URL: pgSchema ? PG_TEST_URL : `sqlite:${dir}/agent.db`,
+      RECORDINGS_DIR: `${dir}/recordings`,
       HOST: "127.0.0.1",
       DRAIN_SECONDS: "5",
       ...options.env,
@@ -87,11 +92,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
           httpClient: rest.httpClient,
         })
         : undefined,
+      ...(pgSchema ? { storeOptions: { schema: pgSchema, maxConnections: 4 } } : {}),
       ...options.overrides,
     });
   } catch (error) {
     await fake.close();
     await rest?.close();
+    if (pgSchema) await dropPgSchema(pgSchema);
     throw error;
   }
   const target = { serverUrl: app.baseUrl, publicUrl: PUBLIC_URL, authToken: AUTH_TOKEN };
@@ -134,6 +141,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await rest?.close();
       await app.stop();
       await fake.close();
+      if (pgSchema) await dropPgSchema(pgSchema);
       await Deno.remove(dir, { recursive: true });
     },
   };
