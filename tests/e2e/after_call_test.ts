@@ -56,8 +56,8 @@ function twoPm(h: Harness): { date: string; start: string } {
  */
 function booksAt(start: string, confirm: (out: Record<string, unknown>) => string): Responder {
   return (ctx) => {
-    if (ctx.trigger === "response.create" && ctx.instructions?.startsWith("Greet")) {
-      return { audioMs: 1500, transcript: /"(.+)"/s.exec(ctx.instructions)?.[1] ?? "Hello." };
+    if (ctx.trigger === "response.create" && ctx.instructions?.includes("Greet the caller")) {
+      return { audioMs: 1500, transcript: /saying exactly: "(.+)"/s.exec(ctx.instructions)?.[1] ?? "Hello." };
     }
     const last = ctx.lastItem;
     if (last?.type === "function_call_output") {

@@ -36,7 +36,7 @@ function reminderModel(
 ): Responder {
   return (ctx) => {
     const last = ctx.lastItem;
-    if (ctx.trigger === "response.create" && ctx.instructions?.startsWith("Greet")) {
+    if (ctx.trigger === "response.create" && ctx.instructions?.includes("Greet the caller")) {
       return { audioMs: 1200, transcript: "Hello, this is a reminder. Can you still make it?" };
     }
     if (last?.type === "function_call_output") {
