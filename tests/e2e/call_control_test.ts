@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { mulawSilence } from "../../src/codec/tones.ts";
 import type { Responder } from "../support/fake_realtime.ts";
-import { startHarness, waitUntil } from "../support/harness.ts";
+import { startHarness, waitUntil, within } from "../support/harness.ts";
 
 /** Greets for 3 s (streamed in real time); a key press makes it call `tool`. */
 function keyPressResponder(tool: "end_call" | "transfer_call"): Responder {
@@ -84,7 +84,7 @@ Deno.test("e2e: without REST, end_call closes the stream; no transfer tool is of
     const caller = await h.dial({ audio: mulawSilence(200) });
     await waitUntil(() => caller.agentAudioMsPlayed > 300, 5000, "greeting playing");
     caller.sendDtmf("9");
-    const result = await caller.done;
+    const result = await within(caller.done, 20_000, "the service to end the call");
     assert.equal(result.closedBy, "server");
     assert.ok(result.agentAudioMsPlayed >= 2980, `${result.agentAudioMsPlayed} ms played`);
     const tools = (h.fake.sessions[0].config.tools as { name: string }[]).map((t) => t.name);
@@ -121,7 +121,7 @@ Deno.test("e2e: a silent caller is checked on, then the agent says goodbye and h
   try {
     const started = performance.now();
     const caller = await h.dial({ audio: mulawSilence(200) });
-    const result = await caller.done;
+    const result = await within(caller.done, 20_000, "the service to end the call");
     const elapsed = performance.now() - started;
     assert.equal(result.closedBy, "server");
     assert.ok(elapsed > 3000 && elapsed < 10_000, `ended after ${elapsed.toFixed(0)} ms`);

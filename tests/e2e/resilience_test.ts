@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import parsePrometheus from "parse-prometheus-text-format";
 import { mulawSilence } from "../../src/codec/tones.ts";
 import { freePort } from "../support/process.ts";
-import { speech, startHarness, waitUntil } from "../support/harness.ts";
+import { speech, startHarness, waitUntil, within } from "../support/harness.ts";
 
 async function metricValue(baseUrl: string, name: string): Promise<number> {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();
@@ -73,7 +73,7 @@ Deno.test("e2e: model unreachable: apology within 3 s, then the call is hung up"
     await waitUntil(() => caller.mediaMessagesReceived > 0, 5000, "apology audio");
     const firstAudioMs = performance.now() - started;
     assert.ok(firstAudioMs < 3000, `apology after ${firstAudioMs.toFixed(0)} ms`);
-    const result = await caller.done;
+    const result = await within(caller.done, 20_000, "the service to end the call");
     assert.equal(result.closedBy, "server", "the service ended the call");
     // The whole prepared apology (about 7 s) was played before hanging up.
     assert.ok(result.agentAudioMsPlayed > 6000, `${result.agentAudioMsPlayed} ms played`);

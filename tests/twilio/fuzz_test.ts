@@ -8,6 +8,7 @@ import {
   voiceWebhookParams,
 } from "../../src/sim/twilio_caller.ts";
 import { startTwilioTestServer } from "../support/twilio_test_server.ts";
+import { waitUntil } from "../support/wait.ts";
 
 /** Small deterministic PRNG (mulberry32) so a failure can be replayed. */
 function prng(seed: number): () => number {
@@ -117,7 +118,12 @@ Deno.test("fuzz: thousands of bad frames on one stream never disturb another cal
     for (let k = 0; k < 100; k++) bad.send(garbage(rand, streamSid, sentBad++));
     await new Promise((r) => setTimeout(r, 5));
   }
-  await new Promise((r) => setTimeout(r, 100));
+  await waitUntil(
+    () => good.receivedAudio().length >= speech.length,
+    5000,
+    `seed ${seed}: the good speech echoed`,
+    () => `${good.receivedAudio().length} of ${speech.length} bytes`,
+  );
   const result = await good.hangUp();
   bad.close();
   await badClosed;
