@@ -316,6 +316,8 @@ export class TwilioCaller {
   readonly #received: Uint8Array[] = [];
   /** Byte ranges of the received audio a `clear` dropped before they played. */
   readonly #dropped: [number, number][] = [];
+  /** When each media frame was sent (ms since the stream started), by chunk number - 1. */
+  readonly #frameSentAt: number[] = [];
   #seq = 0;
   #t0 = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -419,6 +421,14 @@ export class TwilioCaller {
   /** Timeline so far. */
   get events(): readonly CallerEvent[] {
     return this.#events;
+  }
+
+  /**
+   * When media frame `index` (0-based: the caller's audio from `index * 20` ms on) was
+   * sent, ms since the stream started; undefined if not yet sent.
+   */
+  frameSentAtMs(index: number): number | undefined {
+    return this.#frameSentAt[index];
   }
 
   /** Ms since the stream started, on the caller's clock (the `atMs` of events). */
@@ -590,6 +600,7 @@ export class TwilioCaller {
       }
     }
     const chunk = ++this.#framesSent;
+    this.#frameSentAt.push(this.#now() - this.#t0);
     this.#send({
       event: "media",
       sequenceNumber: String(++this.#seq),

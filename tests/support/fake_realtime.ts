@@ -18,7 +18,8 @@
  * @module
  */
 import { z } from "zod";
-import { decodeMulaw, encodeMulaw } from "../../src/codec/mulaw.ts";
+import { referenceDecode as decodeMulaw, referenceEncode as encodeMulaw } from "./g711.ts";
+import { upsample8kTo24k } from "./reference_audio.ts";
 
 /** An item in a fake session's conversation. */
 export interface FakeItem {
@@ -48,6 +49,12 @@ export type ScriptedResponse =
     transcript: string;
     /** Drop the connection after this much audio of the response was sent (on cue). */
     dropAfterMs?: number;
+    /**
+     * What to say, as 8 kHz PCM16 (e.g. a speech fixture), instead of a 440 Hz tone: sent
+     * as mu-law (reference G.711 encoder) or as 24 kHz PCM16 (the fake's own upsampler).
+     * Padded with silence, or cut, to `audioMs`.
+     */
+    pcm8k?: Int16Array;
   }
   | { functionCalls: { name: string; arguments: string }[] };
 
@@ -824,13 +831,17 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
         part: { type: "audio", transcript: "" },
       });
       const fmt = cfg().audio.output.format.type;
+      const voice = plan.pcm8k && (fmt === "audio/pcm" ? upsample8kTo24k(plan.pcm8k) : plan.pcm8k);
       const words = plan.transcript.split(/(?<= )/);
       let wordsSent = 0;
       let sentMs = 0;
       while (sentMs < plan.audioMs) {
         if (resp.cancelled || ws.readyState !== WebSocket.OPEN) break;
         const ms = Math.min(chunkMs, plan.audioMs - sentMs);
-        send("response.output_audio.delta", { ...partIds, delta: toneChunk(fmt, ms, sentMs) });
+        send("response.output_audio.delta", {
+          ...partIds,
+          delta: toneChunk(fmt, ms, sentMs, voice),
+        });
         sentMs += ms;
         item.audioMs = sentMs;
         const due = Math.ceil((words.length * sentMs) / plan.audioMs);
@@ -1066,14 +1077,19 @@ function pcm16FromBytes(bytes: Uint8Array): Int16Array {
   return out;
 }
 
-/** `ms` of a 440 Hz tone starting at `offsetMs`, base64 in the output format. */
-function toneChunk(format: string, ms: number, offsetMs: number): string {
+/**
+ * `ms` of a 440 Hz tone (or of `voice`, PCM16 at the format's rate) starting at
+ * `offsetMs`, base64 in the output format.
+ */
+function toneChunk(format: string, ms: number, offsetMs: number, voice?: Int16Array): string {
   const rate = format === "audio/pcm" ? 24000 : 8000;
   const n = Math.round((rate * ms) / 1000);
   const start = Math.round((rate * offsetMs) / 1000);
   const pcm = new Int16Array(n);
   for (let i = 0; i < n; i++) {
-    pcm[i] = Math.round(6000 * Math.sin(2 * Math.PI * 440 * (start + i) / rate));
+    pcm[i] = voice
+      ? voice[start + i] ?? 0
+      : Math.round(6000 * Math.sin(2 * Math.PI * 440 * (start + i) / rate));
   }
   if (format === "audio/pcm") {
     const bytes = new Uint8Array(n * 2);
