@@ -55,6 +55,11 @@ export type ScriptedResponse =
      * Padded with silence, or cut, to `audioMs`.
      */
     pcm8k?: Int16Array;
+    /**
+     * Function calls the same response makes after its audio (e.g. a goodbye, then
+     * `end_call`), as the real model can: one response, the message item first.
+     */
+    thenCall?: { name: string; arguments: string }[];
   }
   | { functionCalls: { name: string; arguments: string }[] };
 
@@ -763,8 +768,9 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       const base = { object: "realtime.response", id: resp.id };
       send("response.created", { response: { ...base, status: "in_progress", output: [] } });
       const output: Record<string, unknown>[] = [];
-      if ("functionCalls" in plan) {
-        plan.functionCalls.forEach((fc, outputIndex) => {
+      const emitCalls = (calls: { name: string; arguments: string }[], firstIndex: number) =>
+        calls.forEach((fc, i) => {
+          const outputIndex = firstIndex + i;
           const prev = lastItemId();
           const item: FakeItem = {
             id: nextId("item"),
@@ -797,6 +803,8 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
           send("conversation.item.done", { previous_item_id: prev, item: itemView(item) });
           output.push(itemView(item));
         });
+      if ("functionCalls" in plan) {
+        emitCalls(plan.functionCalls, 0);
         await sleep(0);
         send("response.done", { response: { ...base, status: "completed", output } });
         return;
@@ -878,7 +886,9 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       const done = { ...inProgress, status: "completed", content: [part] };
       send("response.output_item.done", { ...ids, item: done });
       send("conversation.item.done", { previous_item_id: prev, item: done });
-      send("response.done", { response: { ...base, status: "completed", output: [done] } });
+      output.push(done);
+      if (plan.thenCall) emitCalls(plan.thenCall, 1);
+      send("response.done", { response: { ...base, status: "completed", output } });
     }
   }
 

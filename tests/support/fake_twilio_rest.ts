@@ -49,6 +49,8 @@ export function startFakeTwilioRest(accountSid: string, authToken: string) {
   /** Live calls by SID: `in-progress` or `completed`. */
   const calls = new Map<string, "in-progress" | "completed">();
   const requests: RecordedRequest[] = [];
+  /** Set to make call updates fail like a Twilio outage (HTTP 500, code 20500). */
+  const fail = { transfer: false, hangUp: false };
   const expectedAuth = "Basic " + btoa(`${accountSid}:${authToken}`);
   const callPath = new URLPattern({
     pathname: "/2010-04-01/Accounts/:account/Calls/:call.json",
@@ -88,6 +90,9 @@ export function startFakeTwilioRest(accountSid: string, authToken: string) {
         !/^<\?xml[^>]*\?>\s*<Response>[\s\S]*<\/Response>$/.test(form.Twiml)
       ) {
         return twilioError(400, 12100, "Document parse failure");
+      }
+      if ((form.Twiml !== undefined && fail.transfer) || (form.Status && fail.hangUp)) {
+        return twilioError(500, 20500, "Internal Server Error");
       }
       const state = calls.get(sid);
       if (state === undefined) {
@@ -129,6 +134,7 @@ export function startFakeTwilioRest(accountSid: string, authToken: string) {
     baseUrl,
     calls,
     requests,
+    fail,
     /** A client for `TwilioCallControl({ httpClient })`. */
     httpClient: new RedirectingRequestClient(baseUrl),
     close: () => server.shutdown(),
