@@ -41,11 +41,11 @@ function req(patch: Partial<BookRequest> = {}): BookRequest {
 export function defineStoreSuite(
   backend: string,
   factory: StoreFactory,
-  options: { ignore?: boolean } = {},
+  options: { ignore?: boolean; suffix?: string } = {},
 ): void {
   const test = (name: string, fn: (s: OpenedStore, clock: TestClock) => Promise<void>) =>
     Deno.test({
-      name: `${backend}: ${name}`,
+      name: `${backend}: ${name}${options.suffix ?? ""}`,
       ignore: options.ignore ?? false,
       fn: async () => {
         const clock = new TestClock();
