@@ -7,15 +7,23 @@
  */
 import { referenceDecode } from "./g711.ts";
 
-/** Reads the samples of a 16-bit PCM mono WAV fixture (`tests/fixtures/NAME_8k_pcm16.wav`). */
-export function fixturePcm8k(name: string): Int16Array {
-  const bytes = Deno.readFileSync(new URL(`../fixtures/${name}_8k_pcm16.wav`, import.meta.url));
+/** A WAV file's format and the bytes of its data chunk. */
+export interface WavData {
+  /** 1 = PCM, 7 = mu-law. */
+  tag: number;
+  channels: number;
+  rate: number;
+  bits: number;
+  data: Uint8Array;
+}
+
+/** Reads a WAV file's format and data (RIFF chunks, little-endian sizes, odd sizes padded). */
+export function readWav(bytes: Uint8Array, name = "WAV"): WavData {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const tag = (at: number) => String.fromCharCode(...bytes.subarray(at, at + 4));
   if (tag(0) !== "RIFF" || tag(8) !== "WAVE") throw new Error(`${name}: not a WAV file`);
-  // Walk the chunks (RIFF, little-endian sizes, odd sizes padded) to "fmt " and "data".
   let at = 12;
-  let format: { tag: number; channels: number; rate: number; bits: number } | undefined;
+  let format: Omit<WavData, "data"> | undefined;
   while (at + 8 <= bytes.length) {
     const id = tag(at);
     const size = view.getUint32(at + 4, true);
@@ -27,17 +35,34 @@ export function fixturePcm8k(name: string): Int16Array {
         bits: view.getUint16(at + 22, true),
       };
     } else if (id === "data") {
-      if (!format || format.tag !== 1 || format.bits !== 16 || format.channels !== 1) {
-        throw new Error(`${name}: expected 16-bit PCM mono, got ${JSON.stringify(format)}`);
-      }
-      if (format.rate !== 8000) throw new Error(`${name}: expected 8 kHz, got ${format.rate}`);
-      const out = new Int16Array(size >> 1);
-      for (let i = 0; i < out.length; i++) out[i] = view.getInt16(at + 8 + 2 * i, true);
-      return out;
+      if (!format) throw new Error(`${name}: data before fmt`);
+      return { ...format, data: bytes.subarray(at + 8, at + 8 + size) };
     }
     at += 8 + size + (size & 1);
   }
   throw new Error(`${name}: no data chunk`);
+}
+
+/** Reads the samples of a 16-bit PCM mono 8 kHz WAV fixture (`tests/fixtures/NAME_8k_pcm16.wav`). */
+export function fixturePcm8k(name: string): Int16Array {
+  const bytes = Deno.readFileSync(new URL(`../fixtures/${name}_8k_pcm16.wav`, import.meta.url));
+  const wav = readWav(bytes, name);
+  if (wav.tag !== 1 || wav.bits !== 16 || wav.channels !== 1 || wav.rate !== 8000) {
+    throw new Error(`${name}: expected 16-bit PCM mono 8 kHz, got ${JSON.stringify(wav)}`);
+  }
+  const view = new DataView(wav.data.buffer, wav.data.byteOffset, wav.data.byteLength);
+  const out = new Int16Array(wav.data.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = view.getInt16(2 * i, true);
+  return out;
+}
+
+/** Where `part` first occurs in `whole` (byte for byte), or -1. */
+export function indexOfBytes(whole: Uint8Array, part: Uint8Array): number {
+  outer: for (let i = 0; i + part.length <= whole.length; i++) {
+    for (let k = 0; k < part.length; k++) if (whole[i + k] !== part[k]) continue outer;
+    return i;
+  }
+  return -1;
 }
 
 /**
