@@ -112,37 +112,40 @@ Deno.test("e2e: a caller from another number cannot cancel, move or even see som
   }
 });
 
-Deno.test("e2e: with the caller ID withheld, no booking can be changed, found or made without a number", async () => {
-  const h = await startHarness({ fake: { transcripts: ["Cancel booking please."] } });
-  try {
-    const { booking, otherStart } = await seedBooking(h);
-    const { outputs, record } = await callAndRun(h, "anonymous", [
-      () => ({ name: "cancel_booking", args: { booking_id: booking.id } }),
-      () => ({
-        name: "reschedule_booking",
-        args: { booking_id: booking.id, new_start: otherStart },
-      }),
-      () => ({ name: "find_booking", args: {} }),
-      () => ({
-        name: "book_slot",
-        args: { service: "men's cut", start: otherStart, customer_name: "Pat" },
-      }),
-    ]);
-    const [cancel, move, found, book] = outputs;
-    assert.equal(cancel.error?.code, "phone_unknown", JSON.stringify(cancel));
-    assert.equal(move.error?.code, "phone_unknown", JSON.stringify(move));
-    assert.equal(found.error?.code, "phone_unknown", JSON.stringify(found));
-    assert.equal(book.error?.code, "phone_required", JSON.stringify(book));
-    const stored = await h.app.store.getBooking(booking.id);
-    assert.equal(stored?.status, "confirmed");
-    assert.equal(stored?.start, booking.start);
-    assert.equal(record.from, "anonymous");
-    const free = await h.app.store.listFreeSlots({
-      serviceId: "mens-cut",
-      date: otherStart.slice(0, 10),
-    });
-    assert.ok(free.ok && free.slots.some((s) => s.start === otherStart), "nothing was booked");
-  } finally {
-    await h.close();
-  }
-});
+// Twilio's From for a withheld number: "anonymous", or +266696687 ("restricted").
+for (const withheld of ["anonymous", "+266696687"]) {
+  Deno.test(`e2e: with the caller ID withheld (${withheld}), no booking can be changed, found or made without a number`, async () => {
+    const h = await startHarness({ fake: { transcripts: ["Cancel booking please."] } });
+    try {
+      const { booking, otherStart } = await seedBooking(h);
+      const { outputs, record } = await callAndRun(h, withheld, [
+        () => ({ name: "cancel_booking", args: { booking_id: booking.id } }),
+        () => ({
+          name: "reschedule_booking",
+          args: { booking_id: booking.id, new_start: otherStart },
+        }),
+        () => ({ name: "find_booking", args: {} }),
+        () => ({
+          name: "book_slot",
+          args: { service: "men's cut", start: otherStart, customer_name: "Pat" },
+        }),
+      ]);
+      const [cancel, move, found, book] = outputs;
+      assert.equal(cancel.error?.code, "phone_unknown", JSON.stringify(cancel));
+      assert.equal(move.error?.code, "phone_unknown", JSON.stringify(move));
+      assert.equal(found.error?.code, "phone_unknown", JSON.stringify(found));
+      assert.equal(book.error?.code, "phone_required", JSON.stringify(book));
+      const stored = await h.app.store.getBooking(booking.id);
+      assert.equal(stored?.status, "confirmed");
+      assert.equal(stored?.start, booking.start);
+      assert.equal(record.from, withheld);
+      const free = await h.app.store.listFreeSlots({
+        serviceId: "mens-cut",
+        date: otherStart.slice(0, 10),
+      });
+      assert.ok(free.ok && free.slots.some((s) => s.start === otherStart), "nothing was booked");
+    } finally {
+      await h.close();
+    }
+  });
+}
