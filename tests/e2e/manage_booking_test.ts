@@ -87,6 +87,30 @@ Deno.test("e2e: a caller hears prices, finds, moves and cancels their own bookin
   }
 });
 
+Deno.test("e2e: get_slots offers only the part of the day asked for, and at most five times", async () => {
+  const h = await startHarness({ fake: { transcripts: ["Any time in the afternoon?"] } });
+  try {
+    const date = nextOpenDate(h.app.profile);
+    const { outputs } = await callAndRun(h, OWNER, [
+      () => ({ name: "get_slots", args: { service: "men's cut", date, part_of_day: "afternoon" } }),
+      () => ({ name: "get_slots", args: { service: "men's cut", date } }),
+    ]);
+    const [afternoon, wholeDay] = outputs;
+    const hour = (slot: { start: string }) => Number(slot.start.slice(11, 13));
+    assert.ok(afternoon.slots.length > 0, JSON.stringify(afternoon));
+    assert.ok(
+      afternoon.slots.every((s: { start: string }) => hour(s) >= 12 && hour(s) < 17),
+      JSON.stringify(afternoon.slots),
+    );
+    // A whole open day has more free times than a caller can take in by ear.
+    assert.equal(wholeDay.slots.length, 5, JSON.stringify(wholeDay));
+    assert.equal(wholeDay.more_available, true);
+    assert.ok(hour(wholeDay.slots[0]) < 12, "the whole day starts in the morning");
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("e2e: a caller from another number cannot cancel, move or even see someone's booking", async () => {
   const h = await startHarness({ fake: { transcripts: ["Cancel booking please."] } });
   try {
