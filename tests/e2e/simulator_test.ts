@@ -21,7 +21,7 @@ import type { Responder } from "../support/fake_realtime.ts";
 import { AUTH_TOKEN, type Harness, PUBLIC_URL, startHarness } from "../support/harness.ts";
 import { fromFileUrl } from "../support/paths.ts";
 import { runMain, taskFlags } from "../support/process.ts";
-import { hasCommand, needs, reportSkip } from "../support/requirements.ts";
+import { hasCommand, reportSkip } from "../support/requirements.ts";
 
 const FIXTURE = fromFileUrl(
   new URL("../fixtures/caller_book_haircut_8k_pcm16.wav", import.meta.url),
@@ -161,65 +161,55 @@ Deno.test("simulator: GET /calls/:sid needs the Twilio signature; 404 for an unk
   }
 });
 
-Deno.test(
-  "simulator: `deno task call` (its exact permissions) places a call from the command line, speaking with --say" +
-    needs("espeak-ng"),
-  async () => {
-    const h = await harness();
-    const dir = await Deno.makeTempDir();
-    try {
-      const say = await hasCommand("espeak-ng");
-      if (!say) {
-        // The command line is still tested, with the WAV fixture instead of --say.
-        reportSkip(
-          "the --say part of the `deno task call` test",
-          "espeak-ng",
-          "apt-get install espeak-ng",
-        );
-      }
-      const turn = say ? ["--say", "Hi, I'd like to book a haircut tomorrow afternoon."] : [
-        "--wav",
-        FIXTURE,
-      ];
-      const out = await runMain(
-        [
-          "call",
-          "--server",
-          h.app.baseUrl,
-          "--public-url",
-          PUBLIC_URL,
-          ...turn,
-          "--out",
-          "agent.wav",
-          "--out-format",
-          "pcm16",
-          "--pause-ms",
-          "600",
-          "--max-seconds",
-          "30",
-        ],
-        await taskFlags("call"),
-        { TWILIO_AUTH_TOKEN: AUTH_TOKEN },
-        dir,
-      ).output();
-      const stdout = new TextDecoder().decode(out.stdout);
-      const stderr = new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, 0, `${stdout}\n${stderr}`);
-      assert.match(stdout, /turn 1 latency: \d+ ms/);
-      const sid = /stream started: (CA[0-9a-f]{32})/.exec(stdout)?.[1];
-      assert.ok(sid, stdout);
-      const stored = await h.app.store.getCall(sid);
-      assert.ok(stored);
-      for (const line of formatCallRecord(stored)) assert.ok(stdout.includes(line), line);
-      const wav = decodeWav(await Deno.readFile(`${dir}/agent.wav`));
-      assert.deepEqual([wav.encoding, wav.sampleRate], ["pcm16", 8000]);
-      assert.equal(wav.data.length, (GREETING_MS + REPLY_MS) * 8 * 2);
-    } finally {
-      await h.close();
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-);
+Deno.test("simulator: `deno task call` (its exact permissions) places a call from the command line [needs espeak-ng]", async () => {
+  const h = await harness();
+  const dir = await Deno.makeTempDir();
+  try {
+    const say = await hasCommand("espeak-ng");
+    // Without espeak-ng the command line is still tested, with the WAV fixture: say so.
+    if (!say) reportSkip("the --say part of `deno task call`", "espeak-ng", "install espeak-ng");
+    const turn = say ? ["--say", "Hi, I'd like to book a haircut tomorrow afternoon."] : [
+      "--wav",
+      FIXTURE,
+    ];
+    const out = await runMain(
+      [
+        "call",
+        "--server",
+        h.app.baseUrl,
+        "--public-url",
+        PUBLIC_URL,
+        ...turn,
+        "--out",
+        "agent.wav",
+        "--out-format",
+        "pcm16",
+        "--pause-ms",
+        "600",
+        "--max-seconds",
+        "30",
+      ],
+      await taskFlags("call"),
+      { TWILIO_AUTH_TOKEN: AUTH_TOKEN },
+      dir,
+    ).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, `${stdout}\n${stderr}`);
+    assert.match(stdout, /turn 1 latency: \d+ ms/);
+    const sid = /stream started: (CA[0-9a-f]{32})/.exec(stdout)?.[1];
+    assert.ok(sid, stdout);
+    const stored = await h.app.store.getCall(sid);
+    assert.ok(stored);
+    for (const line of formatCallRecord(stored)) assert.ok(stdout.includes(line), line);
+    const wav = decodeWav(await Deno.readFile(`${dir}/agent.wav`));
+    assert.deepEqual([wav.encoding, wav.sampleRate], ["pcm16", 8000]);
+    assert.equal(wav.data.length, (GREETING_MS + REPLY_MS) * 8 * 2);
+  } finally {
+    await h.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 function rms(pcm: Int16Array, from = 0, to = pcm.length): number {
   let sum = 0;
