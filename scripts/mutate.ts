@@ -19,7 +19,13 @@
 import { fileURLToPath } from "node:url";
 import { type Mutant, MUTANTS } from "./mutants.ts";
 
-type Verdict = "killed" | "timeout" | "survived" | "anchor missing" | "anchor ambiguous";
+type Verdict =
+  | "killed"
+  | "timeout"
+  | "survived"
+  | "equivalent"
+  | "anchor missing"
+  | "anchor ambiguous";
 
 interface Outcome {
   mutant: Mutant;
@@ -181,6 +187,8 @@ async function main(): Promise<number> {
         ? "killed"
         : run.result === "timeout"
         ? "timeout"
+        : m.equivalent
+        ? "equivalent"
         : "survived";
       outcomes.push({ mutant: m, verdict, seconds, evidence: run.evidence });
       console.log(
@@ -197,17 +205,17 @@ async function main(): Promise<number> {
   }
 
   // Report: per area and overall (killed + timeout over judged mutants).
-  console.log("\n| area | mutants | killed | timeout | survived | kill rate |");
-  console.log("| --- | --- | --- | --- | --- | --- |");
+  console.log("\n| area | mutants | killed | timeout | survived | equivalent | kill rate |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- |");
   const areas = [...new Set(outcomes.map((o) => o.mutant.area))];
   const row = (name: string, os: Outcome[]) => {
     const judged = os.filter((o) => ["killed", "timeout", "survived"].includes(o.verdict));
     const k = os.filter((o) => o.verdict === "killed").length;
     const t = os.filter((o) => o.verdict === "timeout").length;
     const s = os.filter((o) => o.verdict === "survived").length;
-    console.log(
-      `| ${name} | ${judged.length} | ${k} | ${t} | ${s} | ${percent(k + t, judged.length)} |`,
-    );
+    const e = os.filter((o) => o.verdict === "equivalent").length;
+    const rate = percent(k + t, judged.length);
+    console.log(`| ${name} | ${judged.length + e} | ${k} | ${t} | ${s} | ${e} | ${rate} |`);
   };
   for (const area of areas) row(area, outcomes.filter((o) => o.mutant.area === area));
   row("**all**", outcomes);
@@ -217,6 +225,11 @@ async function main(): Promise<number> {
     for (const o of survivors) {
       console.log(`- ${o.mutant.id}: ${o.mutant.breaks} (${o.mutant.file})`);
     }
+  }
+  const equivalents = outcomes.filter((o) => o.verdict === "equivalent");
+  if (equivalents.length > 0) {
+    console.log("\nEquivalent (survive by design, not counted):");
+    for (const o of equivalents) console.log(`- ${o.mutant.id}: ${o.mutant.equivalent}`);
   }
   const timeouts = outcomes.filter((o) => o.verdict === "timeout");
   if (timeouts.length > 0) {
