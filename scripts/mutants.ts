@@ -414,6 +414,8 @@ export const MUTANTS: Mutant[] = [
     replace: 'if (typeof token !== "string") return false;',
     breaks: "an oversized token is refused before any crypto",
     tests: SIGNATURES,
+    equivalent: "a cost guard: a token over 200 characters still fails the format or the MAC " +
+      "check; only the work done differs, which no functional test observes",
   },
   // ------------------------------------------------------------------ codec
   {

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { fakeSid, openMediaSocket, startMessage } from "../../src/sim/twilio_caller.ts";
 import { silence, startHarness, waitUntil, within } from "../support/harness.ts";
+import { opened } from "../support/wait.ts";
 
 Deno.test("e2e: a duplicate media stream for a live call is refused; the call carries on", async () => {
   const h = await startHarness({
@@ -17,7 +18,7 @@ Deno.test("e2e: a duplicate media stream for a live call is refused; the call ca
     const second = openMediaSocket(h.target, caller.answer.streamUrl!);
     const closed = new Promise<CloseEvent>((resolve) => second.onclose = resolve);
     second.onmessage = () => {};
-    await within(new Promise((resolve) => second.onopen = resolve), 5000, "the second socket");
+    await opened(second);
     second.send(JSON.stringify({ event: "connected", protocol: "Call", version: "1.0.0" }));
     second.send(JSON.stringify(startMessage({
       accountSid: caller.accountSid,

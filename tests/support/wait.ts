@@ -40,3 +40,17 @@ export async function within<T>(promise: Promise<T>, timeoutMs: number, what: st
     clearTimeout(timer);
   }
 }
+
+/** Resolves when `ws` is open; rejects if it closes or errs first, or after `timeoutMs`. */
+export function opened(ws: WebSocket, timeoutMs = 5000): Promise<void> {
+  if (ws.readyState === WebSocket.OPEN) return Promise.resolve();
+  const open = new Promise<void>((resolve, reject) => {
+    ws.addEventListener("open", () => resolve(), { once: true });
+    ws.addEventListener(
+      "close",
+      (e) => reject(new Error(`socket closed before opening (${e.code} ${e.reason})`)),
+      { once: true },
+    );
+  });
+  return within(open, timeoutMs, "the socket to open");
+}

@@ -16,7 +16,7 @@ import {
   TEST_PUBLIC_URL,
   testConfig,
 } from "../support/twilio_test_server.ts";
-import { within } from "../support/wait.ts";
+import { opened, within } from "../support/wait.ts";
 
 const PUBLIC_MEDIA_URL = "wss://voice.example.com/twilio/media";
 
@@ -191,7 +191,7 @@ async function startWithToken(
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
     ws.onclose = (ev) => resolve({ code: ev.code, reason: ev.reason });
   });
-  await new Promise((resolve) => ws.onopen = resolve);
+  await opened(ws);
   const streamSid = fakeSid("MZ");
   ws.send(JSON.stringify({ event: "connected", protocol: "Call", version: "1.0.0" }));
   ws.send(JSON.stringify(startMessage({
