@@ -42,6 +42,7 @@ const TOOLS = [
 const SIGNATURES = ["tests/twilio/signature_test.ts", "tests/twilio/call_flow_test.ts"];
 const CODEC = [
   "tests/codec/mulaw_test.ts",
+  "tests/codec/mulaw_reference_test.ts",
   "tests/codec/transcoder_test.ts",
   "tests/codec/resample_test.ts",
   "tests/e2e/heard_audio_test.ts",
