@@ -502,6 +502,8 @@ export const MUTANTS: Mutant[] = [
     replace: "this.#flushed.delete(name);",
     breaks: "a mark echoed because of a clear proves nothing",
     tests: PLAYOUT,
+    equivalent: "belt and braces: interrupt() empties the pending list, and mark names never " +
+      "repeat, so a flushed mark's echo finds nothing to prove either way",
   },
   {
     id: "playout.cap-at-sent",
@@ -511,6 +513,8 @@ export const MUTANTS: Mutant[] = [
     replace: "const capped = ms;",
     breaks: "never truncate beyond the audio sent for the item",
     tests: PLAYOUT,
+    equivalent: "both estimates already stop at the end of the last chunk sent (each walks " +
+      "chunk by chunk), so their midpoint cannot pass it; the cap guards future estimators",
   },
   {
     id: "playout.floor",
