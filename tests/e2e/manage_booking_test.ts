@@ -35,7 +35,9 @@ async function seedBooking(h: Harness): Promise<{ booking: Booking; otherStart: 
 /** Places a call from `from` that says one sentence, runs the chain, returns every tool output. */
 async function callAndRun(h: Harness, from: string, steps: ChainStep[]) {
   h.fake.setResponder(toolChainResponder(steps));
-  const caller = await h.dial({ from, audio: withSilence(800, speech("caller_book_haircut")) });
+  // One short turn (the first second of real speech) starts the chain.
+  const turn = speech("caller_book_haircut").subarray(0, 8000);
+  const caller = await h.dial({ from, audio: withSilence(300, turn) });
   await waitUntil(
     () => h.fake.sessions.at(-1)!.items.some((i) => i.text === "All done."),
     20_000,
