@@ -57,7 +57,10 @@ function twoPm(h: Harness): { date: string; start: string } {
 function booksAt(start: string, confirm: (out: Record<string, unknown>) => string): Responder {
   return (ctx) => {
     if (ctx.trigger === "response.create" && ctx.instructions?.includes("Greet the caller")) {
-      return { audioMs: 1500, transcript: /saying exactly: "(.+)"/s.exec(ctx.instructions)?.[1] ?? "Hello." };
+      return {
+        audioMs: 1500,
+        transcript: /saying exactly: "(.+)"/s.exec(ctx.instructions)?.[1] ?? "Hello.",
+      };
     }
     const last = ctx.lastItem;
     if (last?.type === "function_call_output") {

@@ -331,11 +331,11 @@ Deno.test("fatal error mid-call ends the session; unknown and malformed events a
 Deno.test("expiry: a fresh session takes over before expires_at, after the active response", async () => {
   const fake = await startFakeRealtime({
     sessionTtlMs: 60 * 60 * 1000,
-    chunkIntervalMs: 30,
+    chunkIntervalMs: 60,
     responder: () => ({ audioMs: 3000, transcript: "Let me tell you about our opening hours." }),
   });
   // Rollover is due 0.2..1.2 s after connect (expires_at has 1 s granularity) while the
-  // first response streams for ~0.9 s, so the swap usually has to wait for response.done.
+  // first response streams for 30 chunks x 60 ms = 1.8 s: the swap always has to wait.
   const conn = makeConn(fake, { expiryMarginMs: 60 * 60 * 1000 - 1200 });
   const log: string[] = [];
   conn.on("event", (e) => {
@@ -347,7 +347,13 @@ Deno.test("expiry: a fresh session takes over before expires_at, after the activ
     assert.equal(conn.createResponse(), "sent");
     await fake.waitFor(() => conn.stats.rollovers === 1, 8000, "rollover");
     assert.equal(conn.state, "open");
-    assert.ok(log.indexOf("response.done") < log.indexOf("session:rollover"), log.join(","));
+    // The response finished on the old session and was seen by the client before the swap
+    // (a swap mid-response would cut it off: its response.done would never arrive).
+    const done = log.indexOf("response.done");
+    assert.ok(done >= 0, `the response finished before the swap: ${log.join(",")}`);
+    assert.ok(done < log.indexOf("session:rollover"), log.join(","));
+    assert.ok(fake.sessions[0].serverEvents.includes("response.done"), "old session completed");
+    assert.equal(fake.sessions[0].items.find((i) => i.role === "assistant")?.audioMs, 3000);
     await fake.waitFor(() => fake.sessions[0].closed, 2000, "old session closed");
     assert.equal(fake.sessions[0].closeCode, 1000);
     const s1 = fake.sessions[1].clientEvents;

@@ -19,7 +19,8 @@
  * @module
  */
 import { z } from "zod";
-import { decodeMulaw, encodeMulaw } from "../../src/codec/mulaw.ts";
+import { referenceDecode as decodeMulaw, referenceEncode as encodeMulaw } from "./g711.ts";
+import { upsample8kTo24k } from "./reference_audio.ts";
 
 /** An item in a fake session's conversation. */
 export interface FakeItem {
@@ -49,6 +50,17 @@ export type ScriptedResponse =
     transcript: string;
     /** Drop the connection after this much audio of the response was sent (on cue). */
     dropAfterMs?: number;
+    /**
+     * What to say, as 8 kHz PCM16 (e.g. a speech fixture), instead of a 440 Hz tone: sent
+     * as mu-law (reference G.711 encoder) or as 24 kHz PCM16 (the fake's own upsampler).
+     * Padded with silence, or cut, to `audioMs`.
+     */
+    pcm8k?: Int16Array;
+    /**
+     * Function calls the same response makes after its audio (e.g. a goodbye, then
+     * `end_call`), as the real model can: one response, the message item first.
+     */
+    thenCall?: { name: string; arguments: string }[];
   }
   | { functionCalls: { name: string; arguments: string }[] };
 
@@ -825,8 +837,9 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       const base = { object: "realtime.response", id: resp.id, metadata: resp.metadata ?? null };
       send("response.created", { response: { ...base, status: "in_progress", output: [] } });
       const output: Record<string, unknown>[] = [];
-      if ("functionCalls" in plan) {
-        plan.functionCalls.forEach((fc, outputIndex) => {
+      const emitCalls = (calls: { name: string; arguments: string }[], firstIndex: number) =>
+        calls.forEach((fc, i) => {
+          const outputIndex = firstIndex + i;
           const prev = lastItemId();
           const item: FakeItem = {
             id: nextId("item"),
@@ -859,6 +872,8 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
           send("conversation.item.done", { previous_item_id: prev, item: itemView(item) });
           output.push(itemView(item));
         });
+      if ("functionCalls" in plan) {
+        emitCalls(plan.functionCalls, 0);
         await sleep(0);
         send("response.done", { response: { ...base, status: "completed", output } });
         return;
@@ -893,13 +908,17 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
         part: { type: "audio", transcript: "" },
       });
       const fmt = cfg().audio.output.format.type;
+      const voice = plan.pcm8k && (fmt === "audio/pcm" ? upsample8kTo24k(plan.pcm8k) : plan.pcm8k);
       const words = plan.transcript.split(/(?<= )/);
       let wordsSent = 0;
       let sentMs = 0;
       while (sentMs < plan.audioMs) {
         if (resp.cancelled || ws.readyState !== WebSocket.OPEN) break;
         const ms = Math.min(chunkMs, plan.audioMs - sentMs);
-        send("response.output_audio.delta", { ...partIds, delta: toneChunk(fmt, ms, sentMs) });
+        send("response.output_audio.delta", {
+          ...partIds,
+          delta: toneChunk(fmt, ms, sentMs, voice),
+        });
         sentMs += ms;
         item.audioMs = sentMs;
         const due = Math.ceil((words.length * sentMs) / plan.audioMs);
@@ -936,7 +955,9 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       const done = { ...inProgress, status: "completed", content: [part] };
       send("response.output_item.done", { ...ids, item: done });
       send("conversation.item.done", { previous_item_id: prev, item: done });
-      send("response.done", { response: { ...base, status: "completed", output: [done] } });
+      output.push(done);
+      if (plan.thenCall) emitCalls(plan.thenCall, 1);
+      send("response.done", { response: { ...base, status: "completed", output } });
     }
   }
 
@@ -1139,14 +1160,19 @@ function pcm16FromBytes(bytes: Uint8Array): Int16Array {
   return out;
 }
 
-/** `ms` of a 440 Hz tone starting at `offsetMs`, base64 in the output format. */
-function toneChunk(format: string, ms: number, offsetMs: number): string {
+/**
+ * `ms` of a 440 Hz tone (or of `voice`, PCM16 at the format's rate) starting at
+ * `offsetMs`, base64 in the output format.
+ */
+function toneChunk(format: string, ms: number, offsetMs: number, voice?: Int16Array): string {
   const rate = format === "audio/pcm" ? 24000 : 8000;
   const n = Math.round((rate * ms) / 1000);
   const start = Math.round((rate * offsetMs) / 1000);
   const pcm = new Int16Array(n);
   for (let i = 0; i < n; i++) {
-    pcm[i] = Math.round(6000 * Math.sin(2 * Math.PI * 440 * (start + i) / rate));
+    pcm[i] = voice
+      ? voice[start + i] ?? 0
+      : Math.round(6000 * Math.sin(2 * Math.PI * 440 * (start + i) / rate));
   }
   if (format === "audio/pcm") {
     const bytes = new Uint8Array(n * 2);

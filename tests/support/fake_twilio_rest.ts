@@ -184,6 +184,8 @@ export function startFakeTwilioRest(
   const targetKnown = new Promise<void>((r) => (targetSet = r));
   let nextServer = 0;
   const driving = new Set<Promise<void>>();
+  /** Set to make call updates fail like a Twilio outage (HTTP 500, code 20500). */
+  const fail = { transfer: false, hangUp: false };
   const expectedAuth = "Basic " + btoa(`${accountSid}:${authToken}`);
   const callPath = new URLPattern({
     pathname: "/2010-04-01/Accounts/:account/Calls/:call.json",
@@ -410,6 +412,9 @@ export function startFakeTwilioRest(
     ) {
       return twilioError(400, 12100, "Document parse failure");
     }
+    if ((form.Twiml !== undefined && fail.transfer) || (form.Status && fail.hangUp)) {
+      return twilioError(500, 20500, "Internal Server Error");
+    }
     const state = calls.get(sid);
     if (state === undefined) {
       return twilioError(404, 20404, `The requested resource /Calls/${sid}.json was not found`);
@@ -574,6 +579,7 @@ export function startFakeTwilioRest(
     get createRequests(): number {
       return createRequests;
     },
+    fail,
     /** A client for `TwilioCallControl({ httpClient })`. */
     httpClient: new RedirectingRequestClient(baseUrl),
     /** Starts delivering placed calls' webhooks to the service. */

@@ -6,13 +6,15 @@ import { type App, type AppOverrides, startApp } from "../../src/app.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { TwilioCaller, type TwilioCallerOptions } from "../../src/sim/twilio_caller.ts";
 import { type FakeRealtime, type FakeRealtimeOptions, startFakeRealtime } from "./fake_realtime.ts";
-import { mulawSilence } from "../../src/codec/tones.ts";
 import { isOpenOn, todayInZone } from "../../src/booking/availability.ts";
 import { TwilioCallControl } from "../../src/twilio/rest.ts";
 import { type FakeTwilioRestOptions, startFakeTwilioRest } from "./fake_twilio_rest.ts";
 import type { BusinessProfile } from "../../src/booking/business.ts";
 import type { CallRecord } from "../../src/call/record.ts";
 import { dropPgSchema, freshPgSchema, PG_TEST_URL } from "../booking/pg_test_db.ts";
+import { waitUntil, within } from "./wait.ts";
+
+export { waitUntil, within } from "./wait.ts";
 
 /** Public origin the fake Twilio signs for (the server itself listens on loopback). */
 export const PUBLIC_URL = "https://voice.example.com";
@@ -135,14 +137,27 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
     recordWhen,
     finalRecord: (callSid) => recordWhen(callSid, (record) => record.endedAt !== undefined),
+    /** Each step is bounded, and every step runs even when one before it failed. */
     async close() {
       // No new calls; the calls placed end (their last callbacks still reach the service).
-      await app.reminders?.stop();
-      await rest?.close();
-      await app.stop();
-      await fake.close();
-      if (pgSchema) await dropPgSchema(pgSchema);
-      await Deno.remove(dir, { recursive: true });
+      const steps: [string, () => Promise<unknown>][] = [
+        ["the reminders to stop", async () => await app.reminders?.stop()],
+        ["the fake Twilio REST API to close", async () => await rest?.close()],
+        ["the service to stop", () => app.stop()],
+        ["the fake Realtime server to close", () => fake.close()],
+        ["the PostgreSQL schema dropped", async () => pgSchema && await dropPgSchema(pgSchema)],
+        ["the temporary directory removed", () => Deno.remove(dir, { recursive: true })],
+      ];
+      const errors: Error[] = [];
+      for (const [what, step] of steps) {
+        await within(step(), 30_000, what).catch((error) => errors.push(error));
+      }
+      if (errors.length > 0) {
+        throw new AggregateError(
+          errors,
+          errors.map((e) => e.message).join("; "),
+        );
+      }
     },
   };
 }
@@ -152,9 +167,14 @@ export function speech(name: string): Uint8Array {
   return Deno.readFileSync(new URL(`../fixtures/${name}_8k_mulaw.raw`, import.meta.url));
 }
 
+/** `ms` of mu-law digital silence (code 0xFF, G.711's positive zero). */
+export function silence(ms: number): Uint8Array {
+  return new Uint8Array(Math.round(ms * 8)).fill(0xff);
+}
+
 /** `ms` of silence followed by each part, as one mu-law buffer. */
 export function withSilence(ms: number, ...parts: Uint8Array[]): Uint8Array {
-  const chunks = [mulawSilence(ms), ...parts];
+  const chunks = [silence(ms), ...parts];
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let at = 0;
   for (const c of chunks) {
@@ -169,17 +189,4 @@ export function nextOpenDate(profile: BusinessProfile): string {
   let date = todayInZone(profile, Temporal.Now.instant()).add({ days: 2 });
   while (!isOpenOn(profile, date)) date = date.add({ days: 1 });
   return date.toString();
-}
-
-/** Polls until `predicate` is true. */
-export async function waitUntil(
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-  what = "condition",
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }

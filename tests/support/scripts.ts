@@ -273,3 +273,29 @@ export function callerNumberOf(session: FakeSession): string | undefined {
   const instructions = String(session.config.instructions ?? "");
   return /The caller's number is (\+\d+)/.exec(instructions)?.[1];
 }
+
+/** One tool call of a {@linkcode toolChainResponder}: its name and arguments, from the outputs so far. */
+export type ChainStep = (outputs: Record<string, unknown>[]) => {
+  name: string;
+  args: Record<string, unknown>;
+};
+
+/**
+ * A model that greets, then on the caller's first turn calls each step's tool in order,
+ * one response per tool (the next step sees every output so far), and finally says
+ * `done`. The outputs are in the fake session's `function_call_output` items.
+ */
+export function toolChainResponder(steps: ChainStep[], done = "All done."): Responder {
+  return (ctx) => {
+    if (ctx.trigger === "response.create" && ctx.instructions?.includes("Greet the caller")) {
+      return { audioMs: 300, transcript: "Maple and Main, how can I help?" };
+    }
+    const outputs = ctx.items.filter((i) => i.type === "function_call_output")
+      .map((i) => JSON.parse(i.output!) as Record<string, unknown>);
+    const started = ctx.items.some((i) => i.role === "user" && i.origin === "audio");
+    const step = started ? steps[outputs.length] : undefined;
+    if (!step) return { audioMs: 300, transcript: started ? done : "Okay." };
+    const { name, args } = step(outputs);
+    return { functionCalls: [{ name, arguments: JSON.stringify(args) }] };
+  };
+}
