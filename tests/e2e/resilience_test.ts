@@ -134,6 +134,11 @@ Deno.test("e2e: a caller who hangs up while the model session is still opening i
       0,
       "no greeting, no idle hang-up: nothing is done for a caller who is gone",
     );
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("e2e: the model fails for good mid-sentence: the caller hears the prepared apology, then the transfer", async () => {
   const h = await startHarness({
     rest: true,
