@@ -85,9 +85,9 @@ Deno.test("fake caller: network delay each way and a jitter buffer delay echoes;
   const marks: { name: string; at: number }[] = [];
   let server: TwilioStream | undefined;
   const app = startTwilioTestServer({
-    onStream: (stream) => {
+    onStream: (stream, _start, on) => {
       server = stream;
-      stream.onMark = (name) => marks.push({ name, at: performance.now() });
+      on.mark = (name) => marks.push({ name, at: performance.now() });
     },
   });
   try {
