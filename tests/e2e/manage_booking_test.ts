@@ -4,7 +4,7 @@
  * another number, or with the caller ID withheld, asks to change it: nothing.
  */
 import assert from "node:assert/strict";
-import type { Booking } from "../../src/booking/store.ts";
+import type { Booking } from "../../src/booking/types.ts";
 import { type ChainStep, toolChainResponder } from "../support/scripts.ts";
 import {
   type Harness,
