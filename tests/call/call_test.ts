@@ -660,3 +660,22 @@ Deno.test("call: the greeting is dropped when the server already answers the cal
   c.stream.hangUp();
   await c.call.done;
 });
+
+Deno.test("call: a caller who speaks after the check-in starts the silence road over", async () => {
+  const c = setup();
+  c.call.start();
+  await c.session.reply(500, "Hello!");
+  await c.clock.advance(15_500);
+  assert.equal(c.session.texts.length, 1, "the check-in");
+  await c.session.reply(800, "Are you still there?");
+  await c.clock.advance(2000);
+  c.session.speechStarted();
+  c.session.speechStopped("Yes, sorry, I'm here.");
+  await c.session.reply(600, "No problem.");
+  // Silence again: another check-in after the full check-in delay, not the give-up.
+  await c.clock.advance(15_900);
+  assert.equal(c.call.phase.name, "live");
+  assert.deepEqual(c.session.texts.map((t) => /still there/.test(t.text)), [true, true]);
+  c.stream.hangUp();
+  await c.call.done;
+});
