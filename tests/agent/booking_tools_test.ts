@@ -334,3 +334,42 @@ Deno.test({
     }
   },
 });
+
+Deno.test("book_slot: after an unknown outcome, another person's booking at that time is not taken for this one", async () => {
+  const store = await memoryStore();
+  try {
+    // The caller's partner already has 10:00 (same phone, same service, same time).
+    const partner = await store.book({
+      serviceId: "mens-cut",
+      start: TUE_10,
+      customerName: "Ben Example",
+      customerPhone: CALLER,
+    });
+    assert.ok(partner.ok);
+    // Booking Ann fails with an error: whether it committed is not known, so the tool looks.
+    const tools = registry(failing(store, { book: new Error("connection reset") }));
+    const out = await bookSlot(tools, {
+      service: "men's cut",
+      start: TUE_10,
+      customer_name: "Ann",
+    });
+    assert.equal(out.status, "unknown", "Ben's booking is not Ann's confirmation");
+    // Ann's own booking, had it committed, would be found and confirmed.
+    const annBooked = await store.book({
+      serviceId: "mens-cut",
+      start: TUE_10,
+      customerName: "Ann Example",
+      customerPhone: CALLER,
+    });
+    assert.ok(annBooked.ok);
+    const again = await bookSlot(tools, {
+      service: "men's cut",
+      start: TUE_10,
+      customer_name: "Ann Example",
+    });
+    assert.equal(again.status, "confirmed");
+    assert.equal(again.booking_id, annBooked.ok && annBooked.booking.id);
+  } finally {
+    await store.close();
+  }
+});
