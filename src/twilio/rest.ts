@@ -53,6 +53,11 @@ function errorCode(error: unknown): { code?: number; status?: number; message: s
   };
 }
 
+/** Log properties of a REST error (`reason`, never `message`: that names the log line itself). */
+function reasonOf(e: { code?: number; status?: number; message: string }) {
+  return { code: e.code, status: e.status, reason: e.message };
+}
+
 /** Transfer, hang-up and SMS for live calls. Construct once per process. */
 export class TwilioCallControl {
   readonly #client: twilio.Twilio;
@@ -77,8 +82,25 @@ export class TwilioCallControl {
       log.info("call {callSid} transferred", { callSid, number });
     } catch (error) {
       const e = errorCode(error);
-      log.error("transfer of {callSid} failed: {message}", { callSid, ...e });
+      log.error("transfer of {callSid} failed: {reason}", { callSid, ...reasonOf(e) });
       throw new CallControlError(`transfer failed: ${e.message}`, e.code, e.status);
+    }
+  }
+
+  /**
+   * Replaces what a live call runs with `twiml` (e.g. a spoken apology when its media
+   * stream cannot be served). Twilio then sends `stop` on the media socket.
+   *
+   * @throws {CallControlError} when Twilio refuses (e.g. the call already ended)
+   */
+  async redirect(callSid: string, twiml: string): Promise<void> {
+    try {
+      await this.#client.calls(callSid).update({ twiml });
+      log.info("call {callSid} redirected", { callSid });
+    } catch (error) {
+      const e = errorCode(error);
+      log.error("redirect of {callSid} failed: {reason}", { callSid, ...reasonOf(e) });
+      throw new CallControlError(`redirect failed: ${e.message}`, e.code, e.status);
     }
   }
 
@@ -94,7 +116,7 @@ export class TwilioCallControl {
         log.info("call {callSid} had already ended", { callSid, code: e.code });
         return "already_ended";
       }
-      log.error("hang-up of {callSid} failed: {message}", { callSid, ...e });
+      log.error("hang-up of {callSid} failed: {reason}", { callSid, ...reasonOf(e) });
       throw new CallControlError(`hang-up failed: ${e.message}`, e.code, e.status);
     }
   }
@@ -107,7 +129,7 @@ export class TwilioCallControl {
       return { sid: message.sid };
     } catch (error) {
       const e = errorCode(error);
-      log.error("SMS failed: {message}", e);
+      log.error("SMS failed: {reason}", reasonOf(e));
       throw new CallControlError(`SMS failed: ${e.message}`, e.code, e.status);
     }
   }
