@@ -63,6 +63,7 @@ export const MODEL_ERROR_LABELS: ReadonlySet<string> = new Set([
   "missing_required_parameter",
   "unknown_parameter",
   "invalid_audio",
+  "socket_backlog",
 ]);
 
 /** A label value our own code chose: short, lower case. */
@@ -140,6 +141,8 @@ export class Metrics {
   readonly protocolErrors: BoundedCounter<"side" | "reason">;
   readonly framesRelayed: client.Counter<"direction">;
   readonly webhooks: BoundedCounter<"route" | "result">;
+  /** 1 while Twilio signatures are checked, 0 with `TWILIO_VALIDATE_SIGNATURES=false`. */
+  readonly signaturesChecked: client.Gauge;
 
   constructor() {
     const registers = [this.registry];
@@ -250,6 +253,12 @@ export class Metrics {
       }),
       (l) => ({ route: route.map(l.route), result: webhookResult.map(l.result) }),
     );
+    this.signaturesChecked = new client.Gauge({
+      name: "voice_twilio_signatures_checked",
+      help:
+        "1 while Twilio request signatures are checked; 0 when TWILIO_VALIDATE_SIGNATURES=false.",
+      registers,
+    });
     new client.Gauge({
       name: "voice_process_resident_memory_bytes",
       help: "Resident set size of the process.",

@@ -48,7 +48,15 @@ export interface CallManagerDeps {
   now?: () => Temporal.Instant;
   /** Time and timers for the calls, the pre-warm pool and the drain (default: system). */
   clock?: Clock;
+  /** Unsent bytes in a model socket past which its session is ended; default 1 MiB. */
+  maxModelBacklogBytes?: number;
 }
+
+/**
+ * Default {@linkcode CallManagerDeps.maxModelBacklogBytes}: 15 s of pcm16 appends (80 s of
+ * pcmu) that the model has not received; the caller is no longer being heard.
+ */
+export const DEFAULT_MAX_MODEL_BACKLOG_BYTES = 1024 * 1024;
 
 /** What the service does over Twilio's REST API: call control and SMS. */
 export type ServiceControl = CallControl & Pick<TwilioCallControl, "sendSms">;
@@ -175,6 +183,17 @@ export class CallManager {
       stream.close(1008, "duplicate stream");
       return;
     }
+    // The webhook admits calls; tokens gathered earlier must not open more streams.
+    const maxCalls = this.#deps.config.limits.maxCalls;
+    if (this.#calls.size >= maxCalls) {
+      callLog.warn("media stream refused: {count} calls already active (MAX_CALLS {max})", {
+        count: this.#calls.size,
+        max: maxCalls,
+      });
+      void this.#prewarm.claim(callSid).then((session) => session?.close("refused: at capacity"));
+      stream.close(1013, "at capacity");
+      return;
+    }
     const { promise: ended, resolve: release } = Promise.withResolvers<void>();
     const slot: CallSlot = { call: undefined, ended };
     this.#calls.set(callSid, slot);
@@ -187,12 +206,41 @@ export class CallManager {
         ? this.#closedConnection(callSid, from) // too late: the caller gets the apology
         : claimed ?? this.#connection(callSid, from);
       slot.call = this.#startCall(stream, start, session, readyBy);
-      slot.call.done.finally(release);
+      const stopWatching = this.#watchBacklog(session, callLog);
+      slot.call.done.finally(() => {
+        stopWatching();
+        release();
+      });
     }).catch((error) => {
       callLog.error("could not start the call: {error}", { error: errorMessage(error) });
       release();
       stream.close(1011, "internal error");
     });
+  }
+
+  /**
+   * Checks the model socket's unsent bytes every second; past the bound the session is
+   * ended (logged): the model hears the caller later and later, and memory grows. The call
+   * then apologises and ends, as when the model is lost.
+   */
+  #watchBacklog(session: RealtimeConnection, callLog: typeof log): () => void {
+    const limit = this.#deps.maxModelBacklogBytes ?? DEFAULT_MAX_MODEL_BACKLOG_BYTES;
+    let timer: unknown;
+    const check = () => {
+      const bytes = session.bufferedAmount;
+      if (bytes > limit) {
+        callLog.error("model socket backed up: {bytes} bytes unsent (limit {limit}); ending it", {
+          bytes,
+          limit,
+        });
+        this.#deps.metrics.protocolErrors.inc({ side: "model", reason: "socket_backlog" });
+        session.close("model socket backed up");
+      } else if (session.state !== "closed") {
+        timer = this.#clock.setTimeout(check, 1000);
+      }
+    };
+    timer = this.#clock.setTimeout(check, 1000);
+    return () => this.#clock.clearTimeout(timer);
   }
 
   /** The pre-warmed connection, undefined when none, or "timeout" if it is not ready in time. */
