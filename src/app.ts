@@ -19,7 +19,7 @@ import { loadApologies } from "./assets.ts";
 import { CallManager, type CallManagerDeps } from "./call/manager.ts";
 import { TwilioCallControl } from "./twilio/rest.ts";
 import { twilioRoutes } from "./twilio/routes.ts";
-import { MediaSockets } from "./twilio/media_sockets.ts";
+import { mediaSocketLimits, MediaSockets } from "./twilio/media_sockets.ts";
 import { cannotServeTwiml } from "./twilio/twiml.ts";
 import { checkReadiness, watchWrites, WriteHealth } from "./readiness.ts";
 import type { Route } from "./http.ts";
@@ -134,7 +134,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     log.info("operator console off: set CONSOLE_PASSWORD or CONSOLE_PASSWORD_HASH to serve it");
   }
 
-  const mediaSockets = new MediaSockets();
+  const mediaSockets = new MediaSockets(mediaSocketLimits(config.limits.maxCalls));
   const routes: Route[] = [
     ...healthRoutes({ version: VERSION, startedAt }, () =>
       checkReadiness({

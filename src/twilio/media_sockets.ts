@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * const sockets = new MediaSockets({ maxPending: 32, maxPendingPerAddress: 8 });
+ * const sockets = new MediaSockets(mediaSocketLimits(50));
  * if (sockets.admit(remoteAddr) !== "ok") return new Response("busy", { status: 503 });
  * sockets.track(stream, remoteAddr);
  * await sockets.closeAll(1000, "service shutting down", 2000);
@@ -26,11 +26,16 @@ export interface MediaSocketLimits {
   maxPendingPerAddress: number;
 }
 
-/** Default {@linkcode MediaSocketLimits}: `start` follows the upgrade within milliseconds. */
-export const DEFAULT_MEDIA_SOCKET_LIMITS: MediaSocketLimits = {
-  maxPending: 32,
-  maxPendingPerAddress: 8,
-};
+/**
+ * The limits for a service taking `maxCalls` calls. Each genuine socket before `start` is
+ * a call the webhook admitted (so at most `maxCalls` of them), waiting one network round
+ * trip for Twilio's `start`; a burst of calls can arrive through one address (a reverse
+ * proxy, one Twilio edge), so one address may hold half of them.
+ */
+export function mediaSocketLimits(maxCalls: number): MediaSocketLimits {
+  const maxPending = Math.max(16, maxCalls);
+  return { maxPending, maxPendingPerAddress: Math.max(8, Math.ceil(maxPending / 2)) };
+}
 
 /** Why a new socket is refused. */
 export type SocketRefusal = "too_many_pending" | "too_many_pending_from_address";
@@ -43,8 +48,8 @@ export class MediaSockets {
   #pending = 0;
 
   /** @param limits bounds on sockets that have not sent `start` */
-  constructor(limits: Partial<MediaSocketLimits> = {}) {
-    this.#limits = { ...DEFAULT_MEDIA_SOCKET_LIMITS, ...limits };
+  constructor(limits: MediaSocketLimits) {
+    this.#limits = limits;
   }
 
   /** Sockets open now. */

@@ -25,7 +25,7 @@ import {
   TwilioStream,
   type TwilioStreamOptions,
 } from "./media_stream.ts";
-import { type MediaSocketLimits, MediaSockets } from "./media_sockets.ts";
+import { type MediaSocketLimits, mediaSocketLimits, MediaSockets } from "./media_sockets.ts";
 import { RecentCallSids } from "./recent_calls.ts";
 import {
   CALL_STATUS_PATH,
@@ -131,8 +131,8 @@ export interface TwilioRouteDeps {
   onProtocolError?(reason: DropReason | StreamEndReason): void;
   /** Open media sockets (give one to close them all on shutdown); default a private one. */
   sockets?: MediaSockets;
-  /** Limits of sockets that have not sent `start` (when `sockets` is not given). */
-  socketLimits?: Partial<MediaSocketLimits>;
+  /** Limits of sockets that have not sent `start` (when `sockets` is not given); default from `MAX_CALLS`. */
+  socketLimits?: MediaSocketLimits;
   /** Largest webhook body accepted; default 64 KiB. */
   maxBodyBytes?: number;
   /** How long the media socket may wait for `start`; default 5000 ms. */
@@ -175,7 +175,8 @@ export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
   const maxBody = deps.maxBodyBytes ?? 64 * 1024;
   const startTimeoutMs = deps.startTimeoutMs ?? 5000;
   const clock = deps.clock ?? systemClock;
-  const sockets = deps.sockets ?? new MediaSockets(deps.socketLimits);
+  const sockets = deps.sockets ??
+    new MediaSockets(deps.socketLimits ?? mediaSocketLimits(config.limits.maxCalls));
   // Long enough to outlive any token (5 minutes) and any call (MAX_CALL_SECONDS).
   const streamed = new RecentCallSids({
     ttlMs: (config.limits.maxCallSeconds + 600) * 1000,

@@ -13,6 +13,9 @@ import {
   voiceWebhookParams,
 } from "../../src/sim/twilio_caller.ts";
 import { resetLogging, setupLogging } from "../../src/log.ts";
+import { mediaSocketLimits, MediaSockets } from "../../src/twilio/media_sockets.ts";
+import { TwilioStream } from "../../src/twilio/media_stream.ts";
+import { FakeSocket } from "../support/stream_socket.ts";
 import { startTwilioTestServer, TEST_ACCOUNT_SID } from "../support/twilio_test_server.ts";
 
 type TestServer = ReturnType<typeof startTwilioTestServer>;
@@ -257,7 +260,8 @@ Deno.test("edge: an unsupported media format is refused with a log line and a po
 });
 
 Deno.test("edge: sockets that never send start are bounded per address (the 9th is refused)", async () => {
-  const app = startTwilioTestServer();
+  // MAX_CALLS=16 allows 8 sockets waiting for `start` per address.
+  const app = startTwilioTestServer({ env: { MAX_CALLS: "16" } });
   const sockets: WebSocket[] = [];
   const closes: Promise<unknown>[] = [];
   try {
@@ -361,4 +365,23 @@ Deno.test("edge: dropped frames and stream ends are reported for the protocol-er
   } finally {
     await shutdown(app);
   }
+});
+
+Deno.test("edge: the overall bound holds across addresses; limits follow MAX_CALLS", () => {
+  assert.deepEqual(mediaSocketLimits(50), { maxPending: 50, maxPendingPerAddress: 25 });
+  assert.deepEqual(mediaSocketLimits(1), { maxPending: 16, maxPendingPerAddress: 8 });
+  const sockets = new MediaSockets({ maxPending: 3, maxPendingPerAddress: 2 });
+  const streams = [0, 1, 2].map(() => new TwilioStream(new FakeSocket(), { mediaTimeoutMs: 0 }));
+  sockets.track(streams[0], "10.0.0.1");
+  sockets.track(streams[1], "10.0.0.1");
+  assert.equal(sockets.admit("10.0.0.1"), "too_many_pending_from_address");
+  assert.equal(sockets.admit("10.0.0.2"), "ok");
+  sockets.track(streams[2], "10.0.0.2");
+  assert.equal(sockets.admit("10.0.0.3"), "too_many_pending");
+  const socket = new FakeSocket();
+  const fourth = new TwilioStream(socket, { mediaTimeoutMs: 0 });
+  sockets.track(fourth, "10.0.0.3");
+  socket.peerClose();
+  assert.equal(sockets.pending, 3, "a closed socket frees its place");
+  assert.equal(sockets.open, 3);
 });
