@@ -59,6 +59,9 @@ export const CALL_TOKEN_PARAM = "callToken";
  */
 export const MAX_NUMBER_PARAM_CHARS = 256;
 
+/** How long the replay check may wait for the database before the call goes ahead. */
+const RECORD_CHECK_MS = 1000;
+
 /** Twilio CallSids: `CA` and 32 hex digits. */
 const CALL_SID_PATTERN = /^CA[0-9a-fA-F]{32}$/;
 
@@ -205,14 +208,26 @@ export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
   /** A call record exists for the CallSid; false when the lookup fails (logged). */
   async function recorded(callSid: string): Promise<boolean> {
     if (!deps.callRecorded) return false;
+    let timer: unknown;
     try {
-      return await deps.callRecorded(callSid);
+      // A database that hangs must not hold the caller (Twilio gives the webhook 15 s).
+      return await Promise.race([
+        deps.callRecorded(callSid),
+        new Promise<never>((_, reject) => {
+          timer = clock.setTimeout(
+            () => reject(new Error(`no answer within ${RECORD_CHECK_MS} ms`)),
+            RECORD_CHECK_MS,
+          );
+        }),
+      ]);
     } catch (error) {
       log.warn("could not check for an existing record of {callSid}: {error}", {
         callSid,
         error,
       });
       return false;
+    } finally {
+      clock.clearTimeout(timer);
     }
   }
 

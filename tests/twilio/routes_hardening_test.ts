@@ -385,3 +385,22 @@ Deno.test("edge: the overall bound holds across addresses; limits follow MAX_CAL
   assert.equal(sockets.pending, 3, "a closed socket frees its place");
   assert.equal(sockets.open, 3);
 });
+
+Deno.test("edge: a database that hangs delays the replay check by a second at most, then the call goes ahead", async () => {
+  const { promise: hung, resolve: unhang } = Promise.withResolvers<boolean>();
+  const app = startTwilioTestServer({ routeDeps: { callRecorded: () => hung } });
+  try {
+    const started = performance.now();
+    const { params, answer } = await webhook(app);
+    assert.ok(answer.streamUrl, "the call is answered");
+    assert.ok(performance.now() - started < 3000);
+    const stream = await openStream(app, params.CallSid, answer.parameters);
+    await streamsAccepted(app, 1);
+    assert.equal(app.streams.length, 1);
+    stream.ws.close();
+    await stream.closed;
+  } finally {
+    unhang(false);
+    await shutdown(app);
+  }
+});
