@@ -15,4 +15,5 @@ make() { # make NAME "TEXT"
 
 make apology_transfer "I'm sorry, our booking assistant is not available right now. Let me put you through to the team."
 make apology_hangup "I'm sorry, our booking assistant is not available right now. Please call again in a few minutes. Goodbye."
+make hold "One moment, please."
 ls -l assets

@@ -13,7 +13,7 @@ import { VERSION } from "./version.ts";
 import { DEFAULT_BUSINESS_FILE, loadBusinessProfile } from "./booking/business.ts";
 import type { BusinessProfile } from "./booking/business.ts";
 import { abandonCrashedCalls, openStore } from "./booking/store.ts";
-import type { BookingStore } from "./booking/types.ts";
+import type { BookingStore, StoreOptions } from "./booking/types.ts";
 import { Metrics } from "./metrics.ts";
 import { loadApologies } from "./assets.ts";
 import { CallManager, type CallManagerDeps } from "./call/manager.ts";
@@ -28,6 +28,15 @@ import { type Console, createConsole } from "./console/routes.ts";
 import { pollingLiveFeed } from "./console/live.ts";
 import { BusinessProfileSource, type ReloadAttempt } from "./console/profile_reload.ts";
 import { requireBearer } from "./console/metrics_token.ts";
+import { ReminderService, type ReminderTiming } from "./reminders/service.ts";
+import {
+  DEFAULT_REALTIME_MODEL,
+  DEFAULT_TRANSCRIPTION_MODEL,
+  type Deprecation,
+  deprecationOf,
+} from "./realtime/models.ts";
+import { reminderRoutes } from "./reminders/routes.ts";
+import { RecordingRetention } from "./recording/retention.ts";
 
 const log = logger("app");
 
@@ -46,6 +55,8 @@ export interface App {
    * the store and new calls; a broken one is refused and the old profile stays.
    */
   reloadProfile(): ReloadAttempt;
+  /** Reminder calls and texts (absent with `REMINDERS=off`). */
+  reminders?: ReminderService;
   /**
    * Graceful shutdown: stop taking calls, let active ones finish (up to
    * `DRAIN_SECONDS`), end the rest politely, close the server and the database.
@@ -62,6 +73,36 @@ export interface AppOverrides {
   goodbyeSeconds?: number;
   /** The current instant for bookings and the prompt's "today" (the demo and tests date it). */
   clock?: () => Temporal.Instant;
+  /** Reminder worker timing, lease owner name and clock (tests). */
+  reminders?: Partial<ReminderTiming> & { owner?: string; now?: () => Temporal.Instant };
+  /** Store options (tests: a fresh PostgreSQL schema). */
+  storeOptions?: Pick<StoreOptions, "schema" | "maxConnections">;
+  /** Time between recording retention sweeps, ms (default one hour). */
+  retentionSweepMs?: number;
+}
+
+/**
+ * One loud warning per configured model the official SDK lists as deprecated: after its
+ * shutdown date every call would get only the apology.
+ */
+export function warnDeprecatedModels(config: Config): Deprecation[] {
+  const found = [config.openai.model, config.openai.transcriptionModel]
+    .map(deprecationOf)
+    .filter((d): d is Deprecation => d !== undefined);
+  for (const d of found) {
+    const variable = d.kind === "realtime" ? "OPENAI_REALTIME_MODEL" : "OPENAI_TRANSCRIPTION_MODEL";
+    log.warn(
+      "DEPRECATED MODEL: {variable}={model} is shut down by OpenAI on {shutdown}; after that " +
+        "every call gets only the apology. Set {variable} to a current model (default {fix}).",
+      {
+        variable,
+        model: d.model,
+        shutdown: d.shutdown,
+        fix: d.kind === "realtime" ? DEFAULT_REALTIME_MODEL : DEFAULT_TRANSCRIPTION_MODEL,
+      },
+    );
+  }
+  return found;
 }
 
 /** Starts the service described by `config`. */
@@ -74,6 +115,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
         "Use only for local development.",
     );
   }
+  warnDeprecatedModels(config);
   const profileFile = config.businessFile ?? DEFAULT_BUSINESS_FILE;
   const profile = loadBusinessProfile(profileFile);
   // Bind first: a port in use must not leave a database created and migrated behind.
@@ -83,7 +125,10 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   const writes = new WriteHealth();
   try {
     store = watchWrites(
-      await openStore(config.databaseUrl, profile, { clock: overrides.clock }),
+      await openStore(config.databaseUrl, profile, {
+        clock: overrides.clock,
+        ...overrides.storeOptions,
+      }),
       writes,
     );
   } catch (error) {
@@ -102,6 +147,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   if (!control) {
     log.info("TWILIO_ACCOUNT_SID not set: no transfers or SMS; hang-up closes the stream");
   }
+  let reminders: ReminderService | undefined;
   const calls = new CallManager({
     config,
     profile,
@@ -110,8 +156,25 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     apologies: loadApologies(),
     control,
     ...(overrides.clock ? { now: overrides.clock } : {}),
+    outboundLoad: () => reminders?.ringing ?? 0,
+    resolvePurpose: (start) => reminders?.purposeFor(start) ?? Promise.resolve(undefined),
     ...overrides.callManager,
   });
+  // Old recordings are swept whether or not calls are recorded now (RECORD_CALLS may be off).
+  const retention = new RecordingRetention({
+    dir: config.recording.dir,
+    retentionDays: config.recording.retentionDays,
+    records: store,
+    log: logger("recording"),
+    everyMs: overrides.retentionSweepMs,
+    onDeleted: () => metrics.recordingsDeleted.inc(),
+  });
+  if (config.recording.enabled) {
+    log.info("recording calls to {dir} (kept {days} days); callers are told first", {
+      dir: config.recording.dir,
+      days: config.recording.retentionDays,
+    });
+  }
   const profiles = new BusinessProfileSource(profileFile, profile, (next) => {
     store.setProfile(next);
     calls.setProfile(next);
@@ -132,6 +195,20 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     }
   } else {
     log.info("operator console off: set CONSOLE_PASSWORD or CONSOLE_PASSWORD_HASH to serve it");
+  }
+  if (config.reminders.mode !== "off" && control) {
+    const { owner, now, ...timing } = overrides.reminders ?? {};
+    reminders = await ReminderService.create({
+      config,
+      profile,
+      store,
+      twilio: control,
+      host: calls,
+      canTransfer: Boolean(config.transferNumber),
+      timing,
+      owner,
+      now,
+    });
   }
 
   const mediaSockets = new MediaSockets(mediaSocketLimits(config.limits.maxCalls));
@@ -156,6 +233,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     },
     ...(operatorConsole?.routes ?? []),
     ...adminRoutes({ config, store }),
+    ...reminderRoutes({ config, calls: reminders?.calls, links: reminders?.links, store }),
     ...twilioRoutes({
       config,
       admission: () => {
@@ -202,6 +280,8 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     }),
   ];
   server.setRoutes(routes);
+  reminders?.start();
+  retention.start();
   const host = server.addr.hostname === "0.0.0.0" ? "127.0.0.1" : server.addr.hostname;
   let stopping: Promise<void> | undefined;
   return {
@@ -214,8 +294,10 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       return profiles.current;
     },
     reloadProfile: () => profiles.reload(),
+    reminders,
     stop() {
       stopping ??= (async () => {
+        await reminders?.stop();
         log.info("shutting down: draining {count} calls for up to {seconds} s", {
           count: calls.activeCount,
           seconds: config.limits.drainSeconds,
@@ -228,6 +310,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
         // A clean close frame for every media socket left (Twilio sees 1000, not a cut).
         await mediaSockets.closeAll(1000, "service shutting down", 2000);
         await server.shutdown();
+        await retention.stop();
         await store.close();
         log.info("stopped");
       })();

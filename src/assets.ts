@@ -21,18 +21,21 @@ export function loadMulawPrompt(name: string): Uint8Array {
   return wav.encoding === "mulaw" ? wav.data : encodeMulaw(wavToPcm16(wav));
 }
 
-/** The prepared apologies played when the model cannot be reached. */
+/** The prepared prompts played without the model: apologies and the hold phrase. */
 export interface Apologies {
   /** "…let me put you through" (a transfer follows). */
   transfer: Uint8Array;
   /** "…please call again" (a hang-up follows). */
   hangUp: Uint8Array;
+  /** "One moment, please." (the model connection dropped; it may come back). */
+  hold: Uint8Array;
 }
 
-/** Loads both apologies. */
+/** Loads the prepared prompts. */
 export function loadApologies(): Apologies {
   return {
     transfer: loadMulawPrompt("apology_transfer.wav"),
     hangUp: loadMulawPrompt("apology_hangup.wav"),
+    hold: loadMulawPrompt("hold.wav"),
   };
 }

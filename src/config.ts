@@ -9,7 +9,14 @@
  */
 import { z } from "zod";
 import { parseEnv } from "node:util";
+import { resolve } from "node:path";
 import { E164_PATTERN } from "./phone.ts";
+import {
+  DEFAULT_REALTIME_MODEL,
+  DEFAULT_TRANSCRIPTION_MODEL,
+  REASONING_EFFORTS,
+  type ReasoningEffort,
+} from "./realtime/models.ts";
 import { redactDatabaseUrl } from "./booking/store.ts";
 
 const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
@@ -24,7 +31,9 @@ const HINTS: Record<string, string> = {
   OPENAI_API_KEY: "your OpenAI API key (sk-...)",
   OPENAI_REALTIME_URL:
     "a ws:// or wss:// URL without a query, e.g. wss://api.openai.com/v1/realtime",
-  OPENAI_REALTIME_MODEL: "a Realtime model name, e.g. gpt-realtime",
+  OPENAI_REALTIME_MODEL: "a Realtime model name, e.g. gpt-realtime-2.1",
+  OPENAI_TRANSCRIPTION_MODEL: "an input transcription model name, e.g. gpt-transcribe",
+  OPENAI_REASONING_EFFORT: "minimal, low, medium, high or xhigh (2.x models), or unset",
   OPENAI_VOICE: "a Realtime voice, e.g. marin",
   TWILIO_AUTH_TOKEN: "the auth token of your Twilio account (Console > Account info)",
   TWILIO_ACCOUNT_SID: "your Twilio Account SID: AC followed by 32 hex characters",
@@ -56,6 +65,16 @@ const HINTS: Record<string, string> = {
     "the output of `voice-agent console-password` (scrypt:N:r:p:salt:key), instead of CONSOLE_PASSWORD",
   CONSOLE_SESSION_HOURS: "hours a console login lasts, 1 to 168, e.g. 12",
   METRICS_TOKEN: "a bearer token of at least 16 characters that GET /metrics must carry",
+  REMINDERS: "call, sms or off",
+  REMINDER_HOURS_BEFORE: "whole hours before the appointment, 1 to 720, e.g. 24",
+  REMINDER_RETRY_MINUTES: "minutes before calling again after no answer, 1 to 1440, e.g. 60",
+  OUTBOUND_CALLS_PER_MINUTE: "reminder calls placed per minute at most, 1 to 6000, e.g. 6",
+  TWILIO_FROM: "an E.164 phone number of your Twilio account that places calls, e.g. +15551234567",
+  RECORD_CALLS: "on or off (off by default: tell callers, and check the consent law that applies)",
+  RECORDINGS_DIR: "a directory for call recordings, e.g. ./data/recordings",
+  RECORDING_RETENTION_DAYS: "whole days to keep recordings, 1 to 36500, e.g. 30",
+  SUMMARY: "on or off",
+  SUMMARY_TIMEOUT_SECONDS: "seconds the after-call summary may take, 1 to 120, e.g. 10",
 };
 
 const optionalText = z.string().trim().transform((s) => s === "" ? undefined : s).optional();
@@ -67,6 +86,11 @@ const bool = (fallback: boolean) =>
   z.string().trim().toLowerCase().default(String(fallback)).pipe(
     z.enum(["true", "false", "1", "0", "yes", "no"]),
   ).transform((s) => s === "true" || s === "1" || s === "yes");
+/** `on`/`off` (also true/false, yes/no, 1/0), normalized to `on` or `off`. */
+const onOff = (fallback: "on" | "off") =>
+  z.string().trim().toLowerCase().default(fallback).pipe(
+    z.enum(["on", "off", "true", "false", "1", "0", "yes", "no"]),
+  ).transform((s) => s === "on" || s === "true" || s === "1" || s === "yes" ? "on" : "off");
 const e164 = optionalText.pipe(z.string().regex(E164_PATTERN).optional());
 
 const LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"];
@@ -107,7 +131,9 @@ export const EnvSchema = z.object({
   PUBLIC_URL: publicUrl,
   OPENAI_API_KEY: z.string().trim().min(1),
   OPENAI_REALTIME_URL: realtimeUrl.default("wss://api.openai.com/v1/realtime"),
-  OPENAI_REALTIME_MODEL: z.string().trim().min(1).default("gpt-realtime"),
+  OPENAI_REALTIME_MODEL: z.string().trim().min(1).default(DEFAULT_REALTIME_MODEL),
+  OPENAI_TRANSCRIPTION_MODEL: z.string().trim().min(1).default(DEFAULT_TRANSCRIPTION_MODEL),
+  OPENAI_REASONING_EFFORT: optionalText.pipe(z.enum(REASONING_EFFORTS).optional()),
   OPENAI_VOICE: z.string().trim().min(1).default("marin"),
   TWILIO_AUTH_TOKEN: z.string().trim().min(1),
   TWILIO_ACCOUNT_SID: optionalText.pipe(z.string().regex(/^AC[0-9a-fA-F]{32}$/).optional()),
@@ -138,6 +164,16 @@ export const EnvSchema = z.object({
   ),
   CONSOLE_SESSION_HOURS: int(1, 168, 12),
   METRICS_TOKEN: optionalText.pipe(z.string().min(16).optional()),
+  REMINDERS: z.string().trim().toLowerCase().pipe(z.enum(["call", "sms", "off"])).default("off"),
+  REMINDER_HOURS_BEFORE: int(1, 720, 24),
+  REMINDER_RETRY_MINUTES: int(1, 1440, 60),
+  OUTBOUND_CALLS_PER_MINUTE: int(1, 6000, 6),
+  TWILIO_FROM: e164,
+  RECORD_CALLS: onOff("off"),
+  RECORDINGS_DIR: z.string().trim().min(1).default("./data/recordings"),
+  RECORDING_RETENTION_DAYS: int(1, 36_500, 30),
+  SUMMARY: onOff("on"),
+  SUMMARY_TIMEOUT_SECONDS: int(1, 120, 10),
 });
 
 type Env = z.output<typeof EnvSchema>;
@@ -153,6 +189,10 @@ export interface Config {
     /** Base URL; the connection appends `?model=`. */
     realtimeUrl: string;
     model: string;
+    /** Input transcription model. */
+    transcriptionModel: string;
+    /** `session.reasoning.effort`, sent only when set. */
+    reasoningEffort?: ReasoningEffort;
     voice: string;
   };
   twilio: {
@@ -179,10 +219,37 @@ export interface Config {
   vad:
     | { type: "server_vad"; threshold: number; prefixPaddingMs: number; silenceDurationMs: number }
     | { type: "semantic_vad"; eagerness: "low" | "medium" | "high" | "auto" };
+  /** Reminder calls and texts before appointments (`REMINDERS`, off by default). */
+  reminders: {
+    mode: "call" | "sms" | "off";
+    hoursBefore: number;
+    retryMinutes: number;
+    callsPerMinute: number;
+    /** Number calls are placed from: `TWILIO_FROM`, else `SMS_FROM`. */
+    callFrom?: string;
+    /**
+     * Sender of reminder texts: `SMS_FROM` (with `REMINDERS=sms`, else `TWILIO_FROM`). Unset
+     * with `REMINDERS=call`: no text when a call cannot reach the customer.
+     */
+    smsFrom?: string;
+  };
   /** The operator console at `/console`; off (undefined) unless a password is configured. */
   console?: ConsoleConfig;
   /** Bearer token `GET /metrics` requires, when set. */
   metricsToken?: string;
+  /** Call recordings (`RECORD_CALLS`, off by default: consent laws differ). */
+  recording: RecordingConfig;
+  /** The after-call summary and promise check (`SUMMARY`). */
+  summary: { enabled: boolean; timeoutSeconds: number };
+}
+
+/** Call recording settings (`RECORD_CALLS`, `RECORDINGS_DIR`, `RECORDING_RETENTION_DAYS`). */
+export interface RecordingConfig {
+  enabled: boolean;
+  /** Absolute directory the WAV files go to. */
+  dir: string;
+  /** Recordings older than this are deleted by the periodic sweep. */
+  retentionDays: number;
 }
 
 /** Operator console settings (`CONSOLE_*`). Exactly one of `password`, `passwordHash` is set. */
@@ -271,6 +338,20 @@ export function loadConfig(
       sessionHours: e.CONSOLE_SESSION_HOURS,
     }
     : undefined;
+  const callFrom = e.TWILIO_FROM ?? e.SMS_FROM;
+  if (e.REMINDERS !== "off") {
+    const missing = [
+      ...(e.TWILIO_ACCOUNT_SID ? [] : ["TWILIO_ACCOUNT_SID"]),
+      ...(callFrom ? [] : ["TWILIO_FROM (or SMS_FROM)"]),
+    ];
+    if (missing.length > 0) {
+      throw new ConfigError([
+        `REMINDERS=${e.REMINDERS} needs ${missing.join(" and ")}; set ${
+          missing.length === 1 ? "it" : "them"
+        }, or set REMINDERS=off`,
+      ]);
+    }
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -279,6 +360,8 @@ export function loadConfig(
       apiKey: e.OPENAI_API_KEY,
       realtimeUrl: e.OPENAI_REALTIME_URL,
       model: e.OPENAI_REALTIME_MODEL,
+      transcriptionModel: e.OPENAI_TRANSCRIPTION_MODEL,
+      reasoningEffort: e.OPENAI_REASONING_EFFORT,
       voice: e.OPENAI_VOICE,
     },
     twilio: {
@@ -308,6 +391,20 @@ export function loadConfig(
     },
     console: consolePassword,
     metricsToken: e.METRICS_TOKEN,
+    reminders: {
+      mode: e.REMINDERS,
+      hoursBefore: e.REMINDER_HOURS_BEFORE,
+      retryMinutes: e.REMINDER_RETRY_MINUTES,
+      callsPerMinute: e.OUTBOUND_CALLS_PER_MINUTE,
+      callFrom,
+      smsFrom: e.REMINDERS === "sms" ? e.SMS_FROM ?? e.TWILIO_FROM : e.SMS_FROM,
+    },
+    recording: {
+      enabled: e.RECORD_CALLS === "on",
+      dir: resolve(e.RECORDINGS_DIR),
+      retentionDays: e.RECORDING_RETENTION_DAYS,
+    },
+    summary: { enabled: e.SUMMARY === "on", timeoutSeconds: e.SUMMARY_TIMEOUT_SECONDS },
   };
 }
 

@@ -64,6 +64,7 @@ export const MODEL_ERROR_LABELS: ReadonlySet<string> = new Set([
   "unknown_parameter",
   "invalid_audio",
   "socket_backlog",
+  "text_only_reply",
 ]);
 
 /** A label value our own code chose: short, lower case. */
@@ -139,10 +140,19 @@ export class Metrics {
   readonly toolCalls: BoundedCounter<"tool" | "result">;
   readonly bookings: BoundedCounter<"result">;
   readonly protocolErrors: BoundedCounter<"side" | "reason">;
+  readonly responseRequests: client.Counter<"result">;
   readonly framesRelayed: client.Counter<"direction">;
   readonly webhooks: BoundedCounter<"route" | "result">;
   /** 1 while Twilio signatures are checked, 0 with `TWILIO_VALIDATE_SIGNATURES=false`. */
   readonly signaturesChecked: client.Gauge;
+  /** After the call: the agent's claims checked against the truth. */
+  readonly promiseChecks: BoundedCounter<"kind" | "result">;
+  /** After the call: calls flagged because a claim did not match. */
+  readonly flaggedCalls: client.Counter;
+  /** After the call: summaries by result. */
+  readonly summaries: BoundedCounter<"result">;
+  /** Recordings deleted by the retention sweep. */
+  readonly recordingsDeleted: client.Counter;
 
   constructor() {
     const registers = [this.registry];
@@ -236,6 +246,13 @@ export class Metrics {
         return { side: s, reason: (s === "model" ? modelReason : ownReason).map(l.reason) };
       },
     );
+    this.responseRequests = new client.Counter({
+      name: "voice_response_requests_total",
+      help: "Requests for a model response by what became of them (sent, deferred, dropped, " +
+        "rejected, expired, retried).",
+      labelNames: ["result"],
+      registers,
+    });
     this.framesRelayed = new client.Counter({
       name: "voice_frames_relayed_total",
       help: "Audio messages relayed, by direction (to_model, to_caller).",
@@ -253,6 +270,46 @@ export class Metrics {
       }),
       (l) => ({ route: route.map(l.route), result: webhookResult.map(l.result) }),
     );
+    // After the call: summaries, promise checks, flagged calls, recordings.
+    const claimKind = new LabelBound(
+      ["booking", "cancellation", "reschedule", "price", "hours", "live_booking"],
+      "other",
+    );
+    const claimResult = new LabelBound(["verified", "mismatch", "unverifiable"], "other");
+    this.promiseChecks = new BoundedCounter(
+      new client.Counter({
+        name: "voice_promise_checks_total",
+        help: "Claims the agent made, checked against the database and the profile, by kind " +
+          "(booking, cancellation, reschedule, price, hours, live_booking) and result " +
+          "(verified, mismatch, unverifiable).",
+        labelNames: ["kind", "result"],
+        registers,
+      }),
+      (l) => ({ kind: claimKind.map(l.kind), result: claimResult.map(l.result) }),
+    );
+    this.flaggedCalls = new client.Counter({
+      name: "voice_calls_flagged_total",
+      help: "Calls flagged because a claim of the agent did not match the database or profile.",
+      registers,
+    });
+    const summaryResult = new LabelBound(
+      ["ok", "malformed", "unavailable", "timeout", "failed", "off"],
+      "other",
+    );
+    this.summaries = new BoundedCounter(
+      new client.Counter({
+        name: "voice_call_summaries_total",
+        help: "After-call summaries by result (ok, malformed, unavailable, timeout, failed, off).",
+        labelNames: ["result"],
+        registers,
+      }),
+      (l) => ({ result: summaryResult.map(l.result) }),
+    );
+    this.recordingsDeleted = new client.Counter({
+      name: "voice_recordings_deleted_total",
+      help: "Call recordings deleted by the retention sweep.",
+      registers,
+    });
     this.signaturesChecked = new client.Gauge({
       name: "voice_twilio_signatures_checked",
       help:

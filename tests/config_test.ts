@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { warnDeprecatedModels } from "../src/app.ts";
+import { deprecationOf } from "../src/realtime/models.ts";
 import { ConfigError, loadConfig, mergeEnv, redactConfig } from "../src/config.ts";
 
 const REQUIRED = {
@@ -25,7 +27,9 @@ Deno.test("config: defaults apply when only the required variables are set", () 
   assert.deepEqual(c.openai, {
     apiKey: "sk-test-secret",
     realtimeUrl: "wss://api.openai.com/v1/realtime",
-    model: "gpt-realtime",
+    model: "gpt-realtime-2.1",
+    transcriptionModel: "gpt-transcribe",
+    reasoningEffort: undefined,
     voice: "marin",
   });
   assert.deepEqual(c.twilio, {
@@ -259,4 +263,38 @@ Deno.test("config: secrets never appear in error messages", () => {
   }
   assert.doesNotMatch(message, /sk-visible/);
   assert.doesNotMatch(message, /twilio-secret-token/);
+});
+
+Deno.test("config: transcription model and reasoning effort; a bad effort is a clear error", () => {
+  const c = loadConfig({
+    ...REQUIRED,
+    OPENAI_TRANSCRIPTION_MODEL: "gpt-live-transcribe",
+    OPENAI_REASONING_EFFORT: "low",
+  });
+  assert.equal(c.openai.transcriptionModel, "gpt-live-transcribe");
+  assert.equal(c.openai.reasoningEffort, "low");
+  assert.throws(
+    () => loadConfig({ ...REQUIRED, OPENAI_REASONING_EFFORT: "extreme" }),
+    /OPENAI_REASONING_EFFORT.*minimal, low, medium, high or xhigh/s,
+  );
+});
+
+Deno.test("config: a deprecated model gets one loud warning with its shutdown date", () => {
+  const current = warnDeprecatedModels(loadConfig(REQUIRED));
+  assert.deepEqual(current, [], "the defaults are current models");
+  const old = warnDeprecatedModels(loadConfig({
+    ...REQUIRED,
+    OPENAI_REALTIME_MODEL: "gpt-realtime-mini-2025-12-15",
+    OPENAI_TRANSCRIPTION_MODEL: "gpt-4o-mini-transcribe",
+  }));
+  assert.deepEqual(old.map((d) => [d.model, d.shutdown]), [
+    ["gpt-realtime-mini-2025-12-15", "2027-01-20"],
+    ["gpt-4o-mini-transcribe", "2027-02-26"],
+  ]);
+  for (const model of ["gpt-realtime", "gpt-realtime-2025-08-28", "gpt-audio-mini", "whisper-1"]) {
+    assert.ok(deprecationOf(model), model);
+  }
+  for (const model of ["gpt-realtime-2.1", "gpt-realtime-2.1-mini", "gpt-transcribe"]) {
+    assert.equal(deprecationOf(model), undefined, model);
+  }
 });

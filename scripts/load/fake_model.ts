@@ -1,6 +1,8 @@
 /**
  * A lean fake OpenAI Realtime server (GA protocol) for load runs: hundreds of sessions in
- * one process, driven by the shared {@linkcode Ticker} instead of timers per session.
+ * one process, driven by one {@linkcode Ticker} instead of timers per session. Several
+ * processes can serve one port (`reusePort`: the kernel spreads the bridge's connections
+ * over them); each numbers its sessions from its own `sessionBase`.
  *
  * Per session it follows the published event flow: `session.created`, `session.updated`
  * after `session.update`; `response.create` starts a response (created, output item,
@@ -12,21 +14,27 @@
  * sent for the item. Audio: 20 ms deltas; each response first sends a short lead
  * (`prebufferMs`, like the real service, which streams faster than real time) and then one
  * delta per 20 ms. Anything outside the protocol gets an `error` event and counts as a
- * violation.
+ * violation. A bridge that does not ask for a greeting (the public Twilio sample) gets
+ * the caller speaking first (`callerSpeaksFirst`).
+ *
+ * Each session writes down when each delta left and when each caller frame arrived
+ * ({@linkcode SessionRecord}); which call it serves it learns from the caller number in
+ * its instructions or from the stamps of the caller's audio.
  *
  * @module
  */
 import {
-  type CallProbe,
-  type DownStream,
-  FRAME_BYTES,
+  callIndexIn,
   FRAME_MS,
-  type ProbeRegistry,
   readStamp,
+  StampedFrames,
   type Ticker,
   type Ticking,
-  writeStamp,
+  type Violations,
+  wallClockMs,
 } from "./probe.ts";
+import { Float64List } from "./stats.ts";
+import type { SessionRecord } from "./timeline.ts";
 
 /** Timing of the scripted conversation, ms. */
 export interface Scenario {
@@ -42,6 +50,12 @@ export interface Scenario {
   bargeAtMs: number;
   /** Audio sent at once at the start of each response. */
   prebufferMs: number;
+  /**
+   * The caller talks first (a pause after `session.update`), for bridges that do not ask
+   * for a greeting, like the public Twilio sample. Default false: the bridge's
+   * `response.create` plays the greeting and the caller talks after it.
+   */
+  callerSpeaksFirst: boolean;
 }
 
 /** Defaults: a turn every ~5 s, a barge-in every second turn. */
@@ -52,15 +66,21 @@ export const DEFAULT_SCENARIO: Scenario = {
   answerMs: 3000,
   bargeAtMs: 1200,
   prebufferMs: 200,
+  callerSpeaksFirst: false,
 };
 
 /** Options of {@linkcode startFakeModel}. */
 export interface FakeModelOptions {
-  registry: ProbeRegistry;
+  /** Where this process counts protocol violations. */
+  violations: Violations;
   ticker: Ticker;
   apiKey: string;
   scenario?: Partial<Scenario>;
   port?: number;
+  /** Share the port with other processes (SO_REUSEPORT). */
+  reusePort?: boolean;
+  /** First session index of this process (indices must be unique across processes). */
+  sessionBase?: number;
 }
 
 /** A running fake model. */
@@ -69,6 +89,10 @@ export interface FakeModel {
   url: string;
   /** Sessions opened so far. */
   readonly sessionsOpened: number;
+  /** Sessions that know their call. */
+  readonly sessionsBound: number;
+  /** What every session (open or closed) recorded. */
+  records(): SessionRecord[];
   /** Stops new audio and scripted events (end of the measurement). */
   quiesce(): void;
   close(): Promise<void>;
@@ -78,11 +102,12 @@ export interface FakeModel {
 export async function startFakeModel(options: FakeModelOptions): Promise<FakeModel> {
   const scenario = { ...DEFAULT_SCENARIO, ...options.scenario };
   const sessions = new Set<ModelSession>();
-  let opened = 0;
+  const all: ModelSession[] = [];
   let quiet = false;
   const server = Deno.serve({
     hostname: "127.0.0.1",
     port: options.port ?? 0,
+    reusePort: options.reusePort ?? false,
     onListen: () => {},
   }, (req) => {
     if (req.headers.get("authorization") !== `Bearer ${options.apiKey}`) {
@@ -90,8 +115,14 @@ export async function startFakeModel(options: FakeModelOptions): Promise<FakeMod
     }
     if (req.headers.get("openai-beta")) return new Response("beta shape", { status: 400 });
     const { socket, response } = Deno.upgradeWebSocket(req);
-    const session = new ModelSession(socket, options.registry, scenario, () => quiet);
-    opened++;
+    const session = new ModelSession(
+      socket,
+      (options.sessionBase ?? 0) + all.length,
+      options.violations,
+      scenario,
+      () => quiet,
+    );
+    all.push(session);
     sessions.add(session);
     options.ticker.add(session);
     socket.onclose = () => {
@@ -105,8 +136,12 @@ export async function startFakeModel(options: FakeModelOptions): Promise<FakeMod
   return {
     url: `ws://127.0.0.1:${port}/v1/realtime`,
     get sessionsOpened() {
-      return opened;
+      return all.length;
     },
+    get sessionsBound() {
+      return all.filter((s) => s.callIdx >= 0).length;
+    },
+    records: () => all.map((s) => s.record()),
     quiesce() {
       quiet = true;
     },
@@ -132,7 +167,12 @@ interface ActiveResponse {
   bargeAtFrame: number;
   /** Whether the response was started by the script (it drives the next turn). */
   scripted: boolean;
+  /** `response.metadata` of the `response.create` it answers (echoed, as the server does). */
+  metadata: Record<string, string> | null;
 }
+
+/** The start of an `input_audio_buffer.append` event with nothing but its audio. */
+const APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"';
 
 let ids = 0;
 const nextId = (prefix: string) => `${prefix}_${(++ids).toString(36).padStart(8, "0")}`;
@@ -147,12 +187,21 @@ const PCM16_FRAME_B64 = (() => {
 /** One Realtime session. */
 class ModelSession implements Ticking {
   readonly #ws: WebSocket;
-  readonly #registry: ProbeRegistry;
+  readonly #violations: Violations;
   readonly #s: Scenario;
   readonly #quiet: () => boolean;
-  readonly #down: DownStream;
+  /** Session index (in the stamps of its audio). */
+  readonly idx: number;
+  /** The call this session serves (-1 until known). */
+  callIdx = -1;
+  readonly #downSent = new Float64List();
+  readonly #firstOfResponse: number[] = [];
+  readonly #bargeSent = new Float64List();
+  /** Caller audio arrival: by caller seq (pcmu), by order (pcm16). */
+  readonly #upArrived = new Float64List();
+  #upFrames = 0;
+  #upLastSeq = -1;
   readonly #sessionId = nextId("sess");
-  #probe: CallProbe | undefined;
   #format: "pcmu" | "pcm16" | undefined;
   #inputBytes = 0;
   #phase: Phase = { kind: "idle" };
@@ -161,14 +210,20 @@ class ModelSession implements Ticking {
   #lastItemId: string | null = null;
   /** Audio ms sent per assistant item (truncate may not exceed it). */
   readonly #itemMs = new Map<string, number>();
-  readonly #frame = new Uint8Array(FRAME_BYTES).fill(0x7f);
+  readonly #frames = new StampedFrames(0x7f);
 
-  constructor(ws: WebSocket, registry: ProbeRegistry, scenario: Scenario, quiet: () => boolean) {
+  constructor(
+    ws: WebSocket,
+    idx: number,
+    violations: Violations,
+    scenario: Scenario,
+    quiet: () => boolean,
+  ) {
     this.#ws = ws;
-    this.#registry = registry;
+    this.idx = idx;
+    this.#violations = violations;
     this.#s = scenario;
     this.#quiet = quiet;
-    this.#down = registry.createSession();
     ws.onopen = () =>
       this.#send({
         type: "session.created",
@@ -205,23 +260,35 @@ class ModelSession implements Ticking {
     if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(event));
   }
 
-  #error(code: string, message: string, param?: string): void {
-    this.#registry.stats.violation(`model: ${code}: ${message}`);
+  #error(code: string, message: string, param?: string, eventId?: string): void {
+    this.#violations.add(`model: ${code}: ${message}`);
     this.#send({
       type: "error",
       event_id: nextId("event"),
-      error: { type: "invalid_request_error", code, message, param: param ?? null },
+      error: {
+        type: "invalid_request_error",
+        code,
+        message,
+        param: param ?? null,
+        event_id: eventId ?? null,
+      },
     });
   }
 
   #onMessage(data: unknown): void {
     if (typeof data !== "string") return this.#error("invalid_type", "binary frame");
+    // Fast path: exactly the append every bridge writes (base64 cannot hide a quote).
+    if (data.startsWith(APPEND_HEAD) && data.endsWith('"}')) {
+      this.#violations.receivedOne("model:input_audio_buffer.append");
+      return this.#onAppend(data.slice(APPEND_HEAD.length, -2));
+    }
     let e: Record<string, unknown>;
     try {
       e = JSON.parse(data);
     } catch {
       return this.#error("invalid_json", "not JSON");
     }
+    this.#violations.receivedOne(`model:${String(e.type).slice(0, 40)}`);
     switch (e.type) {
       case "input_audio_buffer.append":
         return this.#onAppend(e.audio);
@@ -232,9 +299,11 @@ class ModelSession implements Ticking {
           return this.#error(
             "conversation_already_has_active_response",
             "Conversation already has an active response",
+            undefined,
+            typeof e.event_id === "string" ? e.event_id : undefined,
           );
         }
-        return this.#startResponse(false, -1);
+        return this.#startResponse(false, -1, requestMetadata(e.response));
       case "response.cancel":
         if (this.#response) this.#endResponse("cancelled");
         return;
@@ -258,8 +327,12 @@ class ModelSession implements Ticking {
     }
     this.#format = inType === "audio/pcmu" ? "pcmu" : "pcm16";
     const instructions = typeof session.instructions === "string" ? session.instructions : "";
-    const probe = this.#registry.findIn(instructions);
-    if (probe) this.#bind(probe);
+    const callIdx = callIndexIn(instructions);
+    if (callIdx >= 0) this.callIdx = callIdx;
+    const first = this.#phase.kind === "idle" && !this.#response && this.#turn === 0;
+    if (first && this.#s.callerSpeaksFirst) {
+      this.#phase = { kind: "pause", until: performance.now() + this.#s.pauseMs };
+    }
     this.#send({
       type: "session.updated",
       event_id: nextId("event"),
@@ -267,12 +340,20 @@ class ModelSession implements Ticking {
     });
   }
 
-  #bind(probe: CallProbe): void {
-    this.#probe = probe;
-    probe.down = this.#down;
+  /** What this session recorded (see `timeline.ts`). */
+  record(): SessionRecord {
+    return {
+      idx: this.idx,
+      callIdx: this.callIdx,
+      upArrived: this.#upArrived.values(),
+      downSent: this.#downSent.values(),
+      firstOfResponse: [...this.#firstOfResponse],
+      bargeSent: this.#bargeSent.values(),
+    };
   }
 
   #onAppend(audio: unknown): void {
+    const arrivedAt = wallClockMs();
     if (typeof audio !== "string") return this.#error("missing_audio", "append without audio");
     let bytes: Uint8Array;
     try {
@@ -280,33 +361,24 @@ class ModelSession implements Ticking {
     } catch {
       return this.#error("invalid_base64", "append audio is not base64");
     }
-    const stats = this.#registry.stats;
     if (this.#format === "pcm16") {
-      // One 20 ms caller frame is 960 bytes at 24 kHz: match frames by arrival order.
-      const probe = this.#probe;
+      // One 20 ms caller frame is 960 bytes at 24 kHz: frames are matched by arrival order.
       const before = Math.floor(this.#inputBytes / 960);
       this.#inputBytes += bytes.length;
       const after = Math.floor(this.#inputBytes / 960);
-      if (!probe) return;
-      const now = performance.now();
-      for (let seq = before; seq < after; seq++) {
-        probe.upReceived++;
-        if (seq >= probe.steadyFromSeq) probe.upReceivedSteady++;
-        probe.upLastSeq = seq;
-        if (stats.measuring) stats.up.add(now - probe.upSent.at(seq));
-      }
+      for (let n = before; n < after; n++) this.#upArrived.push(arrivedAt);
+      this.#upFrames += after - before;
       return;
     }
     const stamp = readStamp(bytes);
-    if (!stamp) return stats.violation("model: caller frame without stamp");
-    const probe = this.#probe ?? this.#registry.byIndex(stamp.sessionOrCall);
-    if (!probe) return stats.violation("model: stamp of an unknown call");
-    if (!this.#probe) this.#bind(probe);
-    if (probe.idx !== stamp.sessionOrCall || stamp.seq <= probe.upLastSeq) stats.misordered++;
-    probe.upReceived++;
-    if (stamp.seq >= probe.steadyFromSeq) probe.upReceivedSteady++;
-    probe.upLastSeq = stamp.seq;
-    if (stats.measuring) stats.up.add(performance.now() - probe.upSent.at(stamp.seq));
+    if (!stamp) return this.#violations.add("model: caller frame without stamp");
+    if (this.callIdx < 0) this.callIdx = stamp.sessionOrCall;
+    if (stamp.sessionOrCall !== this.callIdx || stamp.seq <= this.#upLastSeq) {
+      this.#violations.misordered++;
+    }
+    this.#upLastSeq = stamp.seq;
+    this.#upFrames++;
+    this.#upArrived.set(stamp.seq, arrivedAt);
   }
 
   #onItemCreate(item: Record<string, unknown> | undefined): void {
@@ -357,7 +429,11 @@ class ModelSession implements Ticking {
 
   // ------------------------------------------------------------------ responses
 
-  #startResponse(scripted: boolean, bargeAtFrame: number): void {
+  #startResponse(
+    scripted: boolean,
+    bargeAtFrame: number,
+    metadata: Record<string, string> | null = null,
+  ): void {
     const id = nextId("resp");
     const itemId = nextId("item");
     const frames = Math.round((scripted ? this.#s.answerMs : this.#s.greetingMs) / FRAME_MS);
@@ -369,6 +445,7 @@ class ModelSession implements Ticking {
       sentFrames: 0,
       bargeAtFrame,
       scripted,
+      metadata,
     };
     this.#itemMs.set(itemId, 0);
     const item = {
@@ -382,7 +459,7 @@ class ModelSession implements Ticking {
     this.#send({
       type: "response.created",
       event_id: nextId("event"),
-      response: { id, object: "realtime.response", status: "in_progress", output: [] },
+      response: { id, object: "realtime.response", status: "in_progress", metadata, output: [] },
     });
     this.#send({
       type: "response.output_item.added",
@@ -414,15 +491,15 @@ class ModelSession implements Ticking {
 
   #sendDelta(r: ActiveResponse): void {
     // The send time is now, not the tick's start: the ticker may have served others first.
-    const seq = this.#down.sent.push(performance.now());
-    if (r.sentFrames === 0) this.#down.firstOfResponse.add(seq);
+    const sentAt = wallClockMs();
+    const seq = this.#downSent.push(sentAt);
+    if (r.sentFrames === 0) this.#firstOfResponse.push(seq);
     r.sentFrames++;
     this.#itemMs.set(r.itemId, r.sentFrames * FRAME_MS);
     let b64: string;
     if (this.#format === "pcm16") b64 = PCM16_FRAME_B64;
     else {
-      writeStamp(this.#frame, this.#down.idx, seq);
-      b64 = this.#frame.toBase64();
+      b64 = this.#frames.base64(this.idx, seq, sentAt);
     }
     if (this.#ws.readyState !== WebSocket.OPEN) return;
     this.#ws.send(
@@ -468,6 +545,7 @@ class ModelSession implements Ticking {
         id: r.id,
         object: "realtime.response",
         status,
+        metadata: r.metadata,
         status_details: status === "cancelled"
           ? { type: "cancelled", reason: "turn_detected" }
           : null,
@@ -485,10 +563,7 @@ class ModelSession implements Ticking {
 
   /** Streams due audio and moves the scripted conversation on. */
   tick(now: number): void {
-    if (this.#quiet()) {
-      if (this.#probe) this.#probe.talking = false;
-      return;
-    }
+    if (this.#quiet()) return;
     const r = this.#response;
     if (r) {
       const lead = Math.round(this.#s.prebufferMs / FRAME_MS);
@@ -510,12 +585,11 @@ class ModelSession implements Ticking {
   }
 
   #audioMs(): number {
-    return this.#probe ? this.#probe.upReceived * FRAME_MS : 0;
+    return this.#upFrames * FRAME_MS;
   }
 
   #startTalking(now: number, itemId = nextId("item")): void {
     this.#phase = { kind: "talking", until: now + this.#s.speechMs, itemId };
-    if (this.#probe) this.#probe.talking = true;
     this.#send({
       type: "input_audio_buffer.speech_started",
       event_id: nextId("event"),
@@ -525,14 +599,12 @@ class ModelSession implements Ticking {
   }
 
   #bargeIn(now: number): void {
-    this.#down.bargeSentAt = now;
-    this.#registry.stats.bargeInsSent++;
+    this.#bargeSent.push(wallClockMs());
     this.#startTalking(now);
     this.#endResponse("cancelled");
   }
 
   #stopTalking(itemId: string): void {
-    if (this.#probe) this.#probe.talking = false;
     this.#phase = { kind: "idle" };
     const ms = this.#audioMs();
     this.#send({
@@ -568,4 +640,12 @@ class ModelSession implements Ticking {
     const barge = this.#turn % 2 === 0 ? Math.round(this.#s.bargeAtMs / FRAME_MS) : -1;
     this.#startResponse(true, barge);
   }
+}
+
+/** The `metadata` of a `response.create`'s `response`, if it has string values only. */
+function requestMetadata(response: unknown): Record<string, string> | null {
+  const metadata = (response as { metadata?: unknown } | undefined)?.metadata;
+  if (typeof metadata !== "object" || metadata === null) return null;
+  const entries = Object.entries(metadata).filter(([, v]) => typeof v === "string");
+  return Object.fromEntries(entries) as Record<string, string>;
 }

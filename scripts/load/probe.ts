@@ -1,21 +1,19 @@
 /**
- * Shared measurement state of a load run: one {@linkcode CallProbe} per simulated call,
- * read and written by both the lean caller and the lean fake model (they live in the
- * same harness process, so they share one clock and one memory), plus frame stamps and
- * the single ticker that drives every caller and model session in real time.
+ * What the load harness's processes share by convention rather than by memory: the
+ * credentials of the loopback setup, the frame stamps, caller numbers that name the call,
+ * a violations counter, and the single ticker that drives every caller (or every model
+ * session) of one process in real time.
  *
  * Stamps: in `pcmu` mode every 160-byte frame (both directions) starts with a 20-byte
  * stamp (magic; call index for caller frames, model session index for model frames;
- * frame sequence; wall-clock send time as float64 ms, which `bridge_probe.ts` reads in
- * the bridge process) that the bridge carries through untouched,
- * so the receiver knows exactly which frame arrived and for which call. In `pcm16` mode
- * the bridge transcodes, so bytes cannot carry a stamp: frames are matched by arrival
- * order instead (the n-th 20 ms of audio received is the n-th sent; the transcoder maps
- * one 20 ms frame to one 20 ms frame), and the count check finds any loss.
+ * frame sequence; wall-clock send time as float64 ms, which the in-bridge probes read in
+ * the bridge process) that the bridge carries through untouched, so the receiver knows
+ * exactly which frame arrived and for which call. In `pcm16` mode the bridge transcodes,
+ * so bytes cannot carry a stamp: frames are matched by arrival order instead (see
+ * `timeline.ts`).
  *
  * @module
  */
-import { Float64List, Samples } from "./stats.ts";
 
 /** Public origin the callers sign for (the bridge listens on loopback). */
 export const LOAD_PUBLIC_URL = "https://voice.example.com";
@@ -41,14 +39,45 @@ export function wallClockMs(): number {
 
 /**
  * Writes the stamp of frame `seq` of call or session `sessionOrCall` into `frame`, with
- * the wall-clock time now (call it right before sending).
+ * the wall-clock send time (default now: call it right before sending).
  */
-export function writeStamp(frame: Uint8Array, sessionOrCall: number, seq: number): void {
+export function writeStamp(
+  frame: Uint8Array,
+  sessionOrCall: number,
+  seq: number,
+  sentAt: number = wallClockMs(),
+): void {
   const v = new DataView(frame.buffer, frame.byteOffset, STAMP_BYTES);
   v.setUint32(0, MAGIC);
   v.setUint32(4, sessionOrCall);
   v.setUint32(8, seq);
-  v.setFloat64(12, wallClockMs());
+  v.setFloat64(12, sentAt);
+}
+
+/** Bytes of a frame's head that hold the stamp, rounded up to whole base64 groups. */
+const HEAD_BYTES = 21;
+
+/**
+ * Builds stamped frames whose bytes after the stamp are one constant value, as base64:
+ * only the 21-byte head (the stamp and one filler byte; 21 is a whole number of base64
+ * groups) is encoded per frame, the rest once. The load fakes send a frame every 20 ms
+ * per call, so this keeps their own cost per frame small.
+ */
+export class StampedFrames {
+  readonly #head = new Uint8Array(HEAD_BYTES);
+  readonly #tail: string;
+
+  /** @param fill the byte every frame holds after its stamp */
+  constructor(fill: number) {
+    this.#head.fill(fill);
+    this.#tail = new Uint8Array(FRAME_BYTES - HEAD_BYTES).fill(fill).toBase64();
+  }
+
+  /** The base64 of a 160-byte frame stamped with `sessionOrCall`, `seq` and `sentAt`. */
+  base64(sessionOrCall: number, seq: number, sentAt: number): string {
+    writeStamp(this.#head, sessionOrCall, seq, sentAt);
+    return this.#head.toBase64() + this.#tail;
+  }
 }
 
 /** The wall-clock send time in a stamp's bytes (at least {@linkcode STAMP_BYTES}). */
@@ -66,72 +95,42 @@ export function readStamp(
   return { sessionOrCall: v.getUint32(4), seq: v.getUint32(8) };
 }
 
-/** Every latency distribution of a run (ms), recorded only while measuring. */
-export class RunStats {
-  /** Caller frame sent -> append arrives at the model. */
-  readonly up: Samples = new Samples();
-  /** Model delta sent -> media arrives at the caller. */
-  readonly down: Samples = new Samples();
-  /** First delta of a response sent -> its first media at the caller. */
-  readonly turn: Samples = new Samples();
-  /** Model sent speech_started (barge-in) -> `clear` arrives at the caller. */
-  readonly bargeIn: Samples = new Samples();
-  /** Whether samples are recorded now (the measurement window). */
-  measuring = false;
-  /** Protocol problems seen by the fakes (should stay 0). */
-  violations = 0;
-  /** First few violation messages, for the report. */
-  readonly violationLog: string[] = [];
-  /** Barge-ins the model made, and clears the callers received for them. */
-  bargeInsSent = 0;
-  clearsReceived = 0;
+/**
+ * What a harness process tallies besides timings: protocol problems it saw (should stay 0,
+ * with the first few messages), frames out of order, and the messages it received from
+ * the bridge by kind (to compare how many messages each bridge spends per frame).
+ */
+export class Violations {
+  count = 0;
+  /** First few messages, for the report. */
+  readonly log: string[] = [];
   /** Frames that arrived out of order or with a foreign stamp. */
   misordered = 0;
+  /** Messages received from the bridge, by kind (e.g. `twilio:media`, `model:append`). */
+  received: Record<string, number> = {};
 
-  /** Records a protocol violation. */
-  violation(message: string): void {
-    this.violations++;
-    if (this.violationLog.length < 10) this.violationLog.push(message);
+  /** Records one. */
+  add(message: string): void {
+    this.count++;
+    if (this.log.length < 10) this.log.push(message);
+  }
+
+  /** Counts one message received from the bridge. */
+  receivedOne(kind: string): void {
+    this.received[kind] = (this.received[kind] ?? 0) + 1;
   }
 }
 
-/** The model-to-caller audio of one model session (written by the fake model). */
-export class DownStream {
-  /** Model deltas (20 ms each): send time by sequence. */
-  readonly sent: Float64List = new Float64List();
-  /** Sequences of deltas that opened a response (for turn latency). */
-  readonly firstOfResponse: Set<number> = new Set();
-  /** When the model last sent a barge-in `speech_started` (NaN when none is pending). */
-  bargeSentAt = NaN;
-  /** @param idx session index (in the stamps of model audio) */
-  constructor(readonly idx: number) {}
+/** Caller numbers name the call: `+155577` and the call index in five digits. */
+export function callerNumber(idx: number): string {
+  if (!Number.isInteger(idx) || idx < 0 || idx > 99_999) throw new Error(`call index ${idx}`);
+  return `+155577${String(idx).padStart(5, "0")}`;
 }
 
-/** One simulated call as both fakes see it. */
-export class CallProbe {
-  /** Caller frames: send time by sequence. */
-  readonly upSent: Float64List = new Float64List();
-  /** Caller frames the model received, and the last sequence seen. */
-  upReceived = 0;
-  /**
-   * First caller frame sent after the caller heard the greeting: from there on the model
-   * session is open on any bridge, so every frame must arrive (the baseline, like the
-   * sample it follows, drops audio while its model socket is still opening).
-   */
-  steadyFromSeq = Infinity;
-  /** Caller frames from `steadyFromSeq` on that the model received. */
-  upReceivedSteady = 0;
-  upLastSeq = -1;
-  /** The model session serving this call, once known (by instructions or by stamps). */
-  down: DownStream | undefined;
-  /** Model frames the caller received, and the last sequence seen. */
-  downReceived = 0;
-  downLastSeq = -1;
-  /** True while the simulated caller is talking (the caller sends louder audio). */
-  talking = false;
-
-  /** @param idx call index (in stamps); @param from caller number (in the model's instructions) */
-  constructor(readonly idx: number, readonly from: string) {}
+/** The call index in the first caller number found in `text` (session instructions), or -1. */
+export function callIndexIn(text: string): number {
+  const m = /\+155577(\d{5})/.exec(text);
+  return m ? Number(m[1]) : -1;
 }
 
 /** A participant advanced by the shared {@linkcode Ticker}. */
@@ -171,40 +170,5 @@ export class Ticker {
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
-  }
-}
-
-/** Registry of the calls of a run, by index and by caller number. */
-export class ProbeRegistry {
-  readonly calls: CallProbe[] = [];
-  /** Model sessions' audio streams, by session index. */
-  readonly sessions: DownStream[] = [];
-  readonly #byFrom = new Map<string, CallProbe>();
-  readonly stats: RunStats = new RunStats();
-  /** Caller numbers are E.164 and encode the index, e.g. `+15550100007`. */
-  create(): CallProbe {
-    const idx = this.calls.length;
-    const probe = new CallProbe(idx, `+1555${String(10_000_000 + idx).slice(1)}`);
-    this.calls.push(probe);
-    this.#byFrom.set(probe.from, probe);
-    return probe;
-  }
-  /** Registers a new model session's audio stream. */
-  createSession(): DownStream {
-    const down = new DownStream(this.sessions.length);
-    this.sessions.push(down);
-    return down;
-  }
-  /** The call with this index. */
-  byIndex(idx: number): CallProbe | undefined {
-    return this.calls[idx];
-  }
-  /** The call whose number appears in `text` (the session instructions), if any. */
-  findIn(text: string): CallProbe | undefined {
-    for (const m of text.matchAll(/\+1555\d{7}/g)) {
-      const p = this.#byFrom.get(m[0]);
-      if (p) return p;
-    }
-    return undefined;
   }
 }

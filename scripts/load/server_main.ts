@@ -16,12 +16,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { startApp } from "../../src/app.ts";
-import { loadConfig } from "../../src/config.ts";
-import { setupLogging } from "../../src/log.ts";
 import { BridgeProbe } from "./bridge_probe.ts";
-import { NoDelayWebSocket } from "./nodelay_websocket.ts";
-import { startBaselineBridge } from "./baseline_bridge.ts";
 import { LOAD_API_KEY, LOAD_AUTH_TOKEN, LOAD_PUBLIC_URL } from "./probe.ts";
 import { LoopLag } from "./stats.ts";
 
@@ -50,7 +45,10 @@ async function main(): Promise<void> {
   let activeCalls = () => 0;
   let stop: () => Promise<void>;
   let port: number;
+  // Each bridge loads only its own modules, so idle RSS is that bridge's alone (the
+  // baseline must not carry our service's module graph).
   if (values.bridge === "baseline") {
+    const { startBaselineBridge } = await import("./baseline_bridge.ts");
     const server = startBaselineBridge({
       modelUrl,
       apiKey: LOAD_API_KEY,
@@ -59,6 +57,10 @@ async function main(): Promise<void> {
     port = server.addr.port;
     stop = () => server.shutdown();
   } else {
+    const { startApp } = await import("../../src/app.ts");
+    const { loadConfig } = await import("../../src/config.ts");
+    const { setupLogging } = await import("../../src/log.ts");
+    const { NoDelayWebSocket } = await import("./nodelay_websocket.ts");
     // Warnings and errors only: per-call info lines are not what is being measured.
     await setupLogging({ level: "warning", format: "json" });
     const config = {
@@ -101,6 +103,9 @@ async function main(): Promise<void> {
     if (params.has("gc") && gc) gc();
     const body = {
       heapUsedMiB: Deno.memoryUsage().heapUsed / 2 ** 20,
+      // Where the RSS is: V8's committed heap, and memory outside it V8 knows of.
+      heapTotalMiB: Deno.memoryUsage().heapTotal / 2 ** 20,
+      externalMiB: Deno.memoryUsage().external / 2 ** 20,
       lag: lag.samples.summary(),
       bridge: {
         up: probe.up.summary(),
@@ -117,10 +122,16 @@ async function main(): Promise<void> {
     }
     return Response.json(body);
   });
-  Deno.addSignalListener("SIGTERM", () => {
+  const shutdown = () => {
     lag.stop();
     void Promise.all([stop(), stats.shutdown()]).finally(() => Deno.exit(0));
-  });
+  };
+  Deno.addSignalListener("SIGTERM", shutdown);
+  // The harness holds our stdin open: when it closes, the harness is gone (killed or done).
+  void (async () => {
+    for await (const _ of Deno.stdin.readable) { /* nothing is ever written */ }
+    shutdown();
+  })();
   console.log(JSON.stringify({ ready: true, port, statsPort: stats.addr.port }));
 }
 

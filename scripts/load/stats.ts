@@ -5,6 +5,9 @@
  * @module
  */
 import os from "node:os";
+import { Histogram } from "./histogram.mjs";
+
+export { Histogram };
 
 /** A growable list of numbers in one `Float64Array` (no object per value). */
 export class Float64List {
@@ -18,13 +21,27 @@ export class Float64List {
 
   /** Appends a value; returns its index. */
   push(v: number): number {
-    if (this.#n === this.#data.length) {
-      const bigger = new Float64Array(this.#data.length * 2);
-      bigger.set(this.#data);
-      this.#data = bigger;
-    }
+    if (this.#n === this.#data.length) this.#grow(this.#n + 1);
     this.#data[this.#n] = v;
     return this.#n++;
+  }
+
+  /** Stores `v` at `index`, growing the list; skipped indices hold NaN. */
+  set(index: number, v: number): void {
+    if (index >= this.#data.length) this.#grow(index + 1);
+    if (index >= this.#n) {
+      this.#data.fill(NaN, this.#n, index);
+      this.#n = index + 1;
+    }
+    this.#data[index] = v;
+  }
+
+  #grow(atLeast: number): void {
+    let size = this.#data.length * 2;
+    while (size < atLeast) size *= 2;
+    const bigger = new Float64Array(size);
+    bigger.set(this.#data.subarray(0, this.#n));
+    this.#data = bigger;
   }
 
   /** The value at `index` (NaN past the end). */
@@ -85,77 +102,6 @@ export interface Summary {
   p99: number;
   max: number;
   mean: number;
-}
-
-/** Histogram resolution: 1 µs steps below 1 ms, then steps of 1 % of the value. */
-const LINEAR_US = 1000;
-const LOG_STEP = Math.log(1.01);
-/** Buckets up to ~1000 s. */
-const LOG_BUCKETS = Math.ceil(Math.log(1e6) / LOG_STEP) + 1;
-
-/**
- * Constant-memory latency recorder (ms) for code that runs inside the process being
- * measured, where {@linkcode Samples} (8 bytes per sample, kept) would itself grow the
- * heap over a long soak. Percentiles are exact to 1 µs below 1 ms and to 1 % above;
- * count, max and mean are exact.
- */
-export class Histogram {
-  readonly #buckets = new Float64Array(LINEAR_US + LOG_BUCKETS);
-  #n = 0;
-  #max = -Infinity;
-  #sum = 0;
-
-  /** Number of samples. */
-  get count(): number {
-    return this.#n;
-  }
-
-  /** Adds one sample (ms). */
-  add(ms: number): void {
-    const us = Math.max(0, ms * 1000);
-    const i = us < LINEAR_US
-      ? Math.floor(us)
-      : LINEAR_US + Math.min(LOG_BUCKETS - 1, Math.floor(Math.log(us / LINEAR_US) / LOG_STEP));
-    this.#buckets[i]++;
-    this.#n++;
-    this.#sum += ms;
-    if (ms > this.#max) this.#max = ms;
-  }
-
-  /** Forgets every sample. */
-  clear(): void {
-    this.#buckets.fill(0);
-    this.#n = 0;
-    this.#max = -Infinity;
-    this.#sum = 0;
-  }
-
-  /** p50, p99 (upper edge of the bucket, capped at the max), max and mean. */
-  summary(): Summary {
-    if (this.#n === 0) return { count: 0, p50: NaN, p99: NaN, max: NaN, mean: NaN };
-    return {
-      count: this.#n,
-      p50: this.#percentile(0.5),
-      p99: this.#percentile(0.99),
-      max: this.#max,
-      mean: this.#sum / this.#n,
-    };
-  }
-
-  #percentile(p: number): number {
-    const rank = Math.max(1, Math.ceil(p * this.#n));
-    let seen = 0;
-    for (let i = 0; i < this.#buckets.length; i++) {
-      seen += this.#buckets[i];
-      if (seen >= rank) {
-        const upperUs = i < LINEAR_US
-          ? i + 1
-          : LINEAR_US * Math.exp((i - LINEAR_US + 1) * LOG_STEP);
-        return Math.min(this.#max, upperUs / 1000);
-      }
-    }
-    return this.#max;
-  }
 }
 
 /** Nearest-rank percentile of an ascending array. */
@@ -250,4 +196,46 @@ export function machineInfo(): { cpus: number; model: string; memGiB: number } {
     model: cpus[0]?.model?.trim() || "unknown",
     memGiB: Deno.systemMemoryInfo().total / 1024 ** 3,
   };
+}
+
+/** The 1, 5 and 15 minute load averages, from /proc/loadavg (e.g. "1.02 0.80 0.51"). */
+export async function loadAverage(): Promise<string> {
+  try {
+    return (await readProc("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "?";
+  }
+}
+
+/** Jiffies one CPU core has spent busy (anything but idle and I/O wait) and in total. */
+export interface CoreTimes {
+  busy: number;
+  total: number;
+}
+
+/**
+ * Busy and total time of every core since boot, from /proc/stat (`cpu0`, `cpu1`, ...), in
+ * clock ticks: the difference of two readings gives how busy each core was in between,
+ * whoever used it (the load runs share the machine with other jobs).
+ */
+export async function coreTimes(): Promise<CoreTimes[]> {
+  const stat = await readProc("/proc/stat");
+  const cores: CoreTimes[] = [];
+  for (const line of stat.split("\n")) {
+    if (!/^cpu\d+ /.test(line)) continue;
+    // user nice system idle iowait irq softirq steal (guest time is inside user already)
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.split(/\s+/).slice(1, 9)
+      .map(Number);
+    const busy = user + nice + system + irq + softirq + (steal || 0);
+    cores.push({ busy, total: busy + idle + iowait });
+  }
+  return cores;
+}
+
+/** Percent busy of each core between two {@linkcode coreTimes} readings. */
+export function coreBusyPct(a: CoreTimes[], b: CoreTimes[]): number[] {
+  return b.map((t, i) => {
+    const total = t.total - (a[i]?.total ?? 0);
+    return total > 0 ? (100 * (t.busy - (a[i]?.busy ?? 0))) / total : NaN;
+  });
 }

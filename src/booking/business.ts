@@ -114,6 +114,26 @@ const DayHoursSchema = z.array(OpeningRangeSchema, {
   });
 });
 
+/**
+ * When reminder calls and texts may go out, in the business's local time: `start` inclusive,
+ * `end` exclusive (`"24:00"` = midnight). Never on a closed date.
+ */
+export const CallingWindowSchema = z.strictObject({
+  start: z.string().regex(TIME_RE, { error: 'expected a time "HH:MM" (00:00-23:59)' }),
+  end: z.string().refine((s) => s === "24:00" || TIME_RE.test(s), {
+    error: 'expected a time "HH:MM" (00:01-24:00)',
+  }),
+}).refine((w) => minutesOfDay(w.end) > minutesOfDay(w.start), {
+  error: "end must be after start",
+  path: ["end"],
+});
+
+/** A calling window, e.g. `{ start: "09:00", end: "19:00" }`. */
+export type CallingWindow = z.infer<typeof CallingWindowSchema>;
+
+/** The calling window used when the profile names none. */
+export const DEFAULT_CALLING_WINDOW: CallingWindow = { start: "09:00", end: "19:00" };
+
 /** A bookable service. `aliases` help match what a caller says ("blowout" → "Blow-dry"). */
 export const ServiceSchema = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, {
@@ -154,6 +174,8 @@ export const BusinessProfileSchema = z.strictObject({
     error: 'expected an ISO 639 language code like "en"',
   }),
   greeting: text("a greeting line"),
+  /** Said before the greeting when calls are recorded (`RECORD_CALLS=on`). */
+  recordingDisclosure: text("a sentence telling callers the call is recorded").optional(),
   openingHours: z.strictObject(
     Object.fromEntries(WEEKDAYS.map((d) => [d, DayHoursSchema])) as Record<
       Weekday,
@@ -185,10 +207,26 @@ export const BusinessProfileSchema = z.strictObject({
     payment: text("a payment policy"),
     other: text("non-empty text").optional(),
   }),
+  /** Reminder calls and texts only inside this window (default 09:00-19:00 local). */
+  callingWindow: CallingWindowSchema.optional(),
 });
 
 /** A validated business profile. */
 export type BusinessProfile = z.infer<typeof BusinessProfileSchema>;
+
+/** What callers hear first when calls are recorded and the profile says nothing else. */
+export const DEFAULT_RECORDING_DISCLOSURE =
+  "Just so you know, this call is recorded, so we keep an accurate record of what we agree.";
+
+/**
+ * The greeting the agent says: the profile's greeting, preceded by the recording
+ * disclosure (the profile's own, or {@linkcode DEFAULT_RECORDING_DISCLOSURE}) when calls
+ * are recorded.
+ */
+export function greetingFor(profile: BusinessProfile, recording: boolean): string {
+  if (!recording) return profile.greeting;
+  return `${profile.recordingDisclosure ?? DEFAULT_RECORDING_DISCLOSURE} ${profile.greeting}`;
+}
 
 /** A business profile file that could not be read, parsed or validated. */
 export class BusinessProfileError extends Error {

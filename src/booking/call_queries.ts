@@ -41,7 +41,7 @@ const truthy = (v: unknown) => v === true || v === 1 || v === 1n || v === "1" ||
 
 /**
  * Reads a summary row: `call_sid, from_number, to_number, started_*, ended_*, outcome,
- * n_turns, n_tools, n_barge_ins, booked`.
+ * n_turns, n_tools, n_barge_ins, booked, flagged`.
  */
 export function readCallSummary(r: SqlRow, d: RowDialect): CallSummary {
   const ended = r["ended" + d.timeSuffix];
@@ -56,6 +56,7 @@ export function readCallSummary(r: SqlRow, d: RowDialect): CallSummary {
     toolCalls: Number(r.n_tools ?? 0),
     bargeIns: Number(r.n_barge_ins ?? 0),
     booked: truthy(r.booked),
+    flagged: truthy(r.flagged),
   };
 }
 

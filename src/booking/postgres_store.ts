@@ -31,6 +31,10 @@ import type {
   CallListPage,
   CallListQuery,
   CallQualityRow,
+  Reminder,
+  ReminderChange,
+  ReminderClaim,
+  ReminderWithBooking,
   StoreOptions,
 } from "./types.ts";
 import { MAX_LISTED_BOOKINGS } from "./types.ts";
@@ -42,6 +46,14 @@ import {
   readCallSummary,
   readQualityRow,
 } from "./call_queries.ts";
+import {
+  checkReminder,
+  IN_FLIGHT_STATES,
+  readReminderRow,
+  REMINDER_STATES,
+  sqlList,
+  WAITING_STATES,
+} from "./reminder_rows.ts";
 import type { CallRecord } from "../call/record.ts";
 import {
   ABANDONED_OUTCOME,
@@ -53,6 +65,9 @@ import {
   decideCancel,
   decideReschedule,
   newBookingId,
+  phoneDigits,
+  phonesMatch,
+  phoneSuffix,
   type PreparedBook,
   type PreparedReschedule,
   readBookingRow,
@@ -111,6 +126,62 @@ const MIGRATIONS: readonly string[] = [
      updated_at   timestamptz NOT NULL
    );
    CREATE INDEX calls_started ON calls (started_at);`,
+  // 2: reminders, kept in step with their booking by a trigger (same transaction).
+  `CREATE TABLE reminders (
+     booking_id     text PRIMARY KEY REFERENCES bookings (id),
+     state          text NOT NULL CHECK (state IN ${sqlList(REMINDER_STATES)}),
+     channel        text NOT NULL CHECK (channel IN ('call', 'sms')),
+     round          integer NOT NULL,
+     due_at         timestamptz,
+     since_at       timestamptz NOT NULL,
+     result         text,
+     attempts       jsonb NOT NULL,
+     lease_owner    text,
+     lease_until_at timestamptz,
+     last_dial_at   timestamptz,
+     updated_at     timestamptz NOT NULL
+   );
+   CREATE INDEX reminders_due ON reminders (due_at) WHERE state IN ${sqlList(WAITING_STATES)};
+   CREATE INDEX reminders_in_flight ON reminders (lease_until_at)
+     WHERE state IN ${sqlList(IN_FLIGHT_STATES)};
+   CREATE INDEX reminders_unplanned ON reminders (since_at)
+     WHERE state = 'scheduled' AND due_at IS NULL;
+   CREATE INDEX reminders_last_dial ON reminders (last_dial_at) WHERE last_dial_at IS NOT NULL;
+   CREATE TABLE reminder_opt_outs (
+     phone_digits text PRIMARY KEY,
+     source       text NOT NULL,
+     created_at   timestamptz NOT NULL
+   );
+   CREATE FUNCTION reminders_follow_booking() RETURNS trigger LANGUAGE plpgsql
+   SET search_path FROM CURRENT AS $fn$
+   BEGIN
+     IF TG_OP = 'INSERT' THEN
+       IF NEW.status = 'confirmed' THEN
+         INSERT INTO reminders (booking_id, state, channel, round, due_at, since_at, result,
+           attempts, updated_at)
+         VALUES (NEW.id, 'scheduled', 'call', 1, NULL, NEW.created_at, NULL, '[]',
+           NEW.updated_at)
+         ON CONFLICT (booking_id) DO NOTHING;
+       END IF;
+     ELSIF NEW.status = 'cancelled' AND OLD.status <> 'cancelled' THEN
+       UPDATE reminders SET state = 'done', result = 'dropped', due_at = NULL,
+         lease_owner = NULL, lease_until_at = NULL, updated_at = NEW.updated_at
+       WHERE booking_id = NEW.id AND state <> 'done';
+     ELSIF NEW.start_at <> OLD.start_at AND NEW.status = 'confirmed' THEN
+       UPDATE reminders SET state = 'scheduled', channel = 'call', round = round + 1,
+         due_at = NULL, since_at = NEW.updated_at, result = NULL, lease_owner = NULL,
+         lease_until_at = NULL, updated_at = NEW.updated_at
+       WHERE booking_id = NEW.id;
+     END IF;
+     RETURN NULL;
+   END
+   $fn$;
+   CREATE TRIGGER reminders_follow_booking AFTER INSERT OR UPDATE ON bookings
+     FOR EACH ROW EXECUTE FUNCTION reminders_follow_booking();
+   INSERT INTO reminders (booking_id, state, channel, round, due_at, since_at, result, attempts,
+     updated_at)
+   SELECT id, 'scheduled', 'call', 1, NULL, created_at, NULL, '[]', updated_at
+   FROM bookings WHERE status = 'confirmed';`,
 ];
 
 const BOOKING_COLUMNS = `id, service_id, service_name, start_at, end_at, customer_name,
@@ -135,6 +206,8 @@ const DIALECT: RowDialect = {
 };
 const toBookingRow = (r: SqlRow) => readBookingRow(r, DIALECT);
 const toCallRecord = (r: SqlRow) => readCallRecord(r, DIALECT);
+const toReminder = (r: SqlRow) => readReminderRow(r, DIALECT);
+const date = (ms: number | null) => ms === null ? null : new Date(ms);
 
 function pgCode(err: unknown): string | undefined {
   return err instanceof postgres.PostgresError ? err.code : undefined;
@@ -149,6 +222,9 @@ function pgConstraint(err: unknown): string | undefined {
 /** A call made a booking: one of its tool calls is a confirmed `book_slot`. */
 const PG_BOOKED =
   `(calls.tool_calls @> '[{"name": "book_slot", "result": {"status": "confirmed"}}]'::jsonb)`;
+
+/** The after-call promise check flagged the call (`extra.flagged` is true). */
+const PG_FLAGGED = `coalesce(calls.extra->'flagged' = 'true'::jsonb, false)`;
 
 /** The model was unavailable: by outcome, end reason, or the call's apology note. */
 const PG_APOLOGY = `(calls.outcome = 'model_unavailable'
@@ -172,6 +248,7 @@ function postgresCallFilter(query: CallListQuery): { where: string; params: PgPa
   if (query.booked) clauses.push(PG_BOOKED);
   if (query.transferred) clauses.push("outcome = 'transferred'");
   if (query.modelUnavailable) clauses.push(PG_APOLOGY);
+  if (query.flagged) clauses.push(PG_FLAGGED);
   return { where: clauses.length ? `WHERE ${clauses.join(" AND ")}` : "", params };
 }
 
@@ -496,6 +573,168 @@ export class PostgresBookingStore extends StoreBase {
     return rows.map(toCallRecord);
   }
 
+  // ---------------------------------------------------------------- reminders
+
+  async #reminderRow(q: Tx | Sql, bookingId: string, forUpdate = false) {
+    const rows = await q.unsafe(
+      `SELECT * FROM reminders WHERE booking_id = $1${forUpdate ? " FOR UPDATE" : ""}`,
+      [bookingId],
+    );
+    return rows.length ? toReminder(rows[0]) : undefined;
+  }
+
+  async #withBookings(q: Tx | Sql, reminders: Reminder[]): Promise<ReminderWithBooking[]> {
+    if (reminders.length === 0) return [];
+    const rows = await q.unsafe(`SELECT ${BOOKING_COLUMNS} FROM bookings WHERE id = ANY($1)`, [
+      reminders.map((r) => r.bookingId),
+    ]);
+    const byId = new Map(rows.map((r) => [String(r.id), toBookingRow(r)]));
+    return reminders.flatMap((reminder) => {
+      const row = byId.get(reminder.bookingId);
+      return row ? [{ reminder, booking: rowToBooking(row, this.profile) }] : [];
+    });
+  }
+
+  /** @inheritdoc */
+  getReminder(bookingId: string): Promise<Reminder | undefined> {
+    return this.#reminderRow(this.#sql, bookingId);
+  }
+
+  /** @inheritdoc */
+  async unplannedReminders(limit: number): Promise<ReminderWithBooking[]> {
+    const rows = await this.#sql.unsafe(
+      `SELECT r.* FROM reminders r JOIN bookings b ON b.id = r.booking_id
+       WHERE r.state = 'scheduled' AND r.due_at IS NULL AND b.status = 'confirmed'
+       ORDER BY r.since_at LIMIT $1`,
+      [limit],
+    );
+    return await this.#withBookings(this.#sql, rows.map(toReminder));
+  }
+
+  /** @inheritdoc */
+  updateReminder(bookingId: string, change: ReminderChange): Promise<Reminder | undefined> {
+    // Lock order: the reminder row only. A booking transaction locks the booking, then (its
+    // trigger) the reminder, so it waits for this one and then applies on top of it.
+    return this.#tx(async (tx) => {
+      const current = await this.#reminderRow(tx, bookingId, true);
+      const row = current && await this.#rowById(tx, bookingId);
+      if (!current || !row) return undefined;
+      const next = change(current, rowToBooking(row, this.profile));
+      if (!next) return current;
+      checkReminder(current, next);
+      await tx`UPDATE reminders SET state = ${next.state}, channel = ${next.channel},
+          round = ${next.round}, due_at = ${date(next.dueMs)}, since_at = ${date(next.sinceMs)},
+          result = ${next.result}, attempts = ${tx.json(next.attempts as unknown as Json)},
+          lease_owner = ${next.leaseOwner}, lease_until_at = ${date(next.leaseUntilMs)},
+          last_dial_at = ${date(next.lastDialMs)}, updated_at = ${date(next.updatedMs)}
+        WHERE booking_id = ${bookingId}`;
+      return next;
+    });
+  }
+
+  /** @inheritdoc */
+  claimReminders(claim: ReminderClaim): Promise<ReminderWithBooking[]> {
+    return this.#tx(async (tx) => {
+      // One claimer at a time per schema, so the global rate count is exact; SKIP LOCKED
+      // passes over reminders a booking transaction is changing right now.
+      await this.#lock(tx, `reminder-claim:${this.#schema}`);
+      const now = new Date(claim.nowMs);
+      const ids: string[] = [];
+      const take = async (sql: string, n: number): Promise<string[]> => {
+        if (n <= 0) return [];
+        const rows = await tx.unsafe(`${sql} LIMIT $2 FOR UPDATE SKIP LOCKED`, [now, n]);
+        const got = rows.map((r) => String(r.booking_id));
+        ids.push(...got);
+        return got;
+      };
+      await take(
+        `SELECT booking_id FROM reminders WHERE state IN ${sqlList(IN_FLIGHT_STATES)}
+           AND lease_until_at < $1 ORDER BY lease_until_at`,
+        claim.limit,
+      );
+      const waiting = `SELECT booking_id FROM reminders WHERE state IN ${sqlList(WAITING_STATES)}
+           AND due_at <= $1 AND (lease_until_at IS NULL OR lease_until_at < $1)`;
+      await take(`${waiting} AND channel = 'sms' ORDER BY due_at`, claim.limit - ids.length);
+      const [{ n: recent }] = await tx.unsafe(
+        "SELECT count(*)::int AS n FROM reminders WHERE last_dial_at > $1",
+        [new Date(claim.nowMs - 60_000)],
+      );
+      const calls = await take(
+        `${waiting} AND channel = 'call' ORDER BY due_at`,
+        Math.min(claim.limit - ids.length, claim.callSlots, claim.callsPerMinute - Number(recent)),
+      );
+      if (ids.length === 0) return [];
+      await tx.unsafe(
+        `UPDATE reminders SET lease_owner = $1, lease_until_at = $2 WHERE booking_id = ANY($3)`,
+        [claim.owner, new Date(claim.nowMs + claim.leaseMs), ids],
+      );
+      if (calls.length > 0) {
+        await tx.unsafe(`UPDATE reminders SET last_dial_at = $1 WHERE booking_id = ANY($2)`, [
+          now,
+          calls,
+        ]);
+      }
+      const rows = await tx.unsafe(`SELECT * FROM reminders WHERE booking_id = ANY($1)`, [ids]);
+      const order = new Map(ids.map((id, i) => [id, i]));
+      const claimed = rows.map(toReminder).sort((a, b) =>
+        order.get(a.bookingId)! - order.get(b.bookingId)!
+      );
+      return await this.#withBookings(tx, claimed);
+    });
+  }
+
+  /** @inheritdoc */
+  async optOut(phone: string, source: string, nowMs: number): Promise<void> {
+    const digits = phoneDigits(phone);
+    if (digits.length < 6) throw new RangeError("not a phone number");
+    await this.#tx(async (tx) => {
+      await tx`INSERT INTO reminder_opt_outs (phone_digits, source, created_at)
+        VALUES (${digits}, ${source}, ${new Date(nowMs)})
+        ON CONFLICT (phone_digits) DO UPDATE SET source = excluded.source`;
+      const pending = await tx.unsafe(
+        `SELECT r.booking_id, b.phone_digits FROM reminders r JOIN bookings b ON b.id = r.booking_id
+         WHERE r.state IN ${sqlList(WAITING_STATES)} AND b.phone_digits LIKE $1`,
+        [`%${phoneSuffix(digits)}`],
+      );
+      const ids = pending.filter((p) => phonesMatch(String(p.phone_digits), digits)).map((p) =>
+        String(p.booking_id)
+      );
+      if (ids.length === 0) return;
+      await tx.unsafe(
+        `UPDATE reminders SET state = 'done', result = 'opted_out', due_at = NULL,
+           lease_owner = NULL, lease_until_at = NULL, updated_at = $1
+         WHERE booking_id = ANY($2) AND state IN ${sqlList(WAITING_STATES)}`,
+        [new Date(nowMs), ids],
+      );
+    });
+  }
+
+  /** @inheritdoc */
+  async optIn(phone: string): Promise<void> {
+    const digits = phoneDigits(phone);
+    const rows = await this.#sql.unsafe(
+      "SELECT phone_digits FROM reminder_opt_outs WHERE phone_digits LIKE $1",
+      [`%${phoneSuffix(digits)}`],
+    );
+    const matching = rows.map((r) => String(r.phone_digits)).filter((d) => phonesMatch(d, digits));
+    if (matching.length > 0) {
+      await this.#sql.unsafe("DELETE FROM reminder_opt_outs WHERE phone_digits = ANY($1)", [
+        matching,
+      ]);
+    }
+  }
+
+  /** @inheritdoc */
+  async isOptedOut(phone: string): Promise<boolean> {
+    const digits = phoneDigits(phone);
+    if (digits.length < 6) return false;
+    const rows = await this.#sql.unsafe(
+      "SELECT phone_digits FROM reminder_opt_outs WHERE phone_digits LIKE $1",
+      [`%${phoneSuffix(digits)}`],
+    );
+    return rows.some((r) => phonesMatch(String(r.phone_digits), digits));
+  }
+
   /** @inheritdoc */
   async listBookings(query: BookingRangeQuery): Promise<Booking[]> {
     const limit = Math.min(MAX_LISTED_BOOKINGS, Math.max(1, query.limit ?? MAX_LISTED_BOOKINGS));
@@ -531,7 +770,8 @@ export class PostgresBookingStore extends StoreBase {
     const rows = await this.#sql.unsafe(
       `SELECT call_sid, from_number, to_number, started_at, ended_at, outcome,
          jsonb_array_length(transcript) AS n_turns, jsonb_array_length(tool_calls) AS n_tools,
-         jsonb_array_length(barge_ins) AS n_barge_ins, ${PG_BOOKED} AS booked
+         jsonb_array_length(barge_ins) AS n_barge_ins, ${PG_BOOKED} AS booked,
+         ${PG_FLAGGED} AS flagged
        FROM calls ${where} ORDER BY started_at DESC, call_sid DESC
        LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
       [...params, limit, offset],

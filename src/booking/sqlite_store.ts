@@ -28,6 +28,10 @@ import type {
   CallListPage,
   CallListQuery,
   CallQualityRow,
+  Reminder,
+  ReminderChange,
+  ReminderClaim,
+  ReminderWithBooking,
   StoreOptions,
 } from "./types.ts";
 import { MAX_LISTED_BOOKINGS } from "./types.ts";
@@ -39,6 +43,14 @@ import {
   readCallSummary,
   readQualityRow,
 } from "./call_queries.ts";
+import {
+  checkReminder,
+  IN_FLIGHT_STATES,
+  readReminderRow,
+  REMINDER_STATES,
+  sqlList,
+  WAITING_STATES,
+} from "./reminder_rows.ts";
 import type { CallRecord } from "../call/record.ts";
 import {
   ABANDONED_OUTCOME,
@@ -50,6 +62,9 @@ import {
   decideCancel,
   decideReschedule,
   newBookingId,
+  phoneDigits,
+  phonesMatch,
+  phoneSuffix,
   type PreparedBook,
   type PreparedReschedule,
   readBookingRow,
@@ -114,6 +129,57 @@ const MIGRATIONS: readonly string[] = [
      updated_ms   INTEGER NOT NULL
    ) STRICT;
    CREATE INDEX calls_started ON calls (started_ms);`,
+  // 2: reminders, kept in step with their booking by triggers (same transaction).
+  `CREATE TABLE reminders (
+     booking_id     TEXT PRIMARY KEY REFERENCES bookings (id),
+     state          TEXT NOT NULL CHECK (state IN ${sqlList(REMINDER_STATES)}),
+     channel        TEXT NOT NULL CHECK (channel IN ('call', 'sms')),
+     round          INTEGER NOT NULL,
+     due_ms         INTEGER,
+     since_ms       INTEGER NOT NULL,
+     result         TEXT,
+     attempts       TEXT NOT NULL,
+     lease_owner    TEXT,
+     lease_until_ms INTEGER,
+     last_dial_ms   INTEGER,
+     updated_ms     INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX reminders_due ON reminders (due_ms) WHERE state IN ${sqlList(WAITING_STATES)};
+   CREATE INDEX reminders_in_flight ON reminders (lease_until_ms)
+     WHERE state IN ${sqlList(IN_FLIGHT_STATES)};
+   CREATE INDEX reminders_unplanned ON reminders (since_ms)
+     WHERE state = 'scheduled' AND due_ms IS NULL;
+   CREATE INDEX reminders_last_dial ON reminders (last_dial_ms) WHERE last_dial_ms IS NOT NULL;
+   CREATE TABLE reminder_opt_outs (
+     phone_digits TEXT PRIMARY KEY,
+     source       TEXT NOT NULL,
+     created_ms   INTEGER NOT NULL
+   ) STRICT;
+   CREATE TRIGGER reminders_on_book AFTER INSERT ON bookings WHEN NEW.status = 'confirmed'
+   BEGIN
+     INSERT OR IGNORE INTO reminders (booking_id, state, channel, round, due_ms, since_ms,
+       result, attempts, updated_ms)
+     VALUES (NEW.id, 'scheduled', 'call', 1, NULL, NEW.created_ms, NULL, '[]', NEW.updated_ms);
+   END;
+   CREATE TRIGGER reminders_on_cancel AFTER UPDATE OF status ON bookings
+     WHEN NEW.status = 'cancelled' AND OLD.status <> 'cancelled'
+   BEGIN
+     UPDATE reminders SET state = 'done', result = 'dropped', due_ms = NULL, lease_owner = NULL,
+       lease_until_ms = NULL, updated_ms = NEW.updated_ms
+     WHERE booking_id = NEW.id AND state <> 'done';
+   END;
+   CREATE TRIGGER reminders_on_move AFTER UPDATE OF start_ms ON bookings
+     WHEN NEW.start_ms <> OLD.start_ms AND NEW.status = 'confirmed'
+   BEGIN
+     UPDATE reminders SET state = 'scheduled', channel = 'call', round = round + 1, due_ms = NULL,
+       since_ms = NEW.updated_ms, result = NULL, lease_owner = NULL, lease_until_ms = NULL,
+       updated_ms = NEW.updated_ms
+     WHERE booking_id = NEW.id;
+   END;
+   INSERT INTO reminders (booking_id, state, channel, round, due_ms, since_ms, result, attempts,
+     updated_ms)
+   SELECT id, 'scheduled', 'call', 1, NULL, created_ms, NULL, '[]', updated_ms
+   FROM bookings WHERE status = 'confirmed';`,
 ];
 
 const BOOKING_COLUMNS = `id, service_id, service_name, start_ms, end_ms, customer_name,
@@ -129,11 +195,15 @@ const DIALECT: RowDialect = {
 };
 const toBookingRow = (r: SqlRow) => readBookingRow(r, DIALECT);
 const toCallRecord = (r: SqlRow) => readCallRecord(r, DIALECT);
+const toReminder = (r: SqlRow) => readReminderRow(r, DIALECT);
 
 /** A call made a booking: one of its tool calls is a confirmed `book_slot`. */
 const SQLITE_BOOKED = `EXISTS (SELECT 1 FROM json_each(calls.tool_calls) AS t
   WHERE json_extract(t.value, '$.name') = 'book_slot'
     AND json_extract(t.value, '$.result.status') = 'confirmed')`;
+
+/** The after-call promise check flagged the call (`extra.flagged` is true). */
+const SQLITE_FLAGGED = `coalesce(json_extract(calls.extra, '$.flagged') = 1, 0)`;
 
 /** The model was unavailable: by outcome, end reason, or the call's apology note. */
 const SQLITE_APOLOGY = `(calls.outcome = 'model_unavailable'
@@ -170,6 +240,7 @@ function sqliteCallFilter(query: CallListQuery): { where: string; params: SQLInp
   if (query.booked) clauses.push(SQLITE_BOOKED);
   if (query.transferred) clauses.push("outcome = 'transferred'");
   if (query.modelUnavailable) clauses.push(SQLITE_APOLOGY);
+  if (query.flagged) clauses.push(`${SQLITE_FLAGGED} = 1`);
   return { where: clauses.length ? `WHERE ${clauses.join(" AND ")}` : "", params };
 }
 
@@ -515,6 +586,167 @@ export class SqliteBookingStore extends StoreBase {
     );
   }
 
+  // ---------------------------------------------------------------- reminders
+
+  #reminderRow(bookingId: string): Reminder | undefined {
+    const r = this.#get("SELECT * FROM reminders WHERE booking_id = ?", bookingId);
+    return r ? toReminder(r) : undefined;
+  }
+
+  #withBookings(reminders: Reminder[]): ReminderWithBooking[] {
+    const out: ReminderWithBooking[] = [];
+    for (const reminder of reminders) {
+      const row = this.#rowById(reminder.bookingId);
+      if (row) out.push({ reminder, booking: rowToBooking(row, this.profile) });
+    }
+    return out;
+  }
+
+  #writeReminder(r: Reminder): void {
+    this.#stmt(
+      `UPDATE reminders SET state = ?, channel = ?, round = ?, due_ms = ?, since_ms = ?,
+         result = ?, attempts = ?, lease_owner = ?, lease_until_ms = ?, last_dial_ms = ?,
+         updated_ms = ?
+       WHERE booking_id = ?`,
+    ).run(
+      r.state,
+      r.channel,
+      r.round,
+      r.dueMs,
+      r.sinceMs,
+      r.result,
+      JSON.stringify(r.attempts),
+      r.leaseOwner,
+      r.leaseUntilMs,
+      r.lastDialMs,
+      r.updatedMs,
+      r.bookingId,
+    );
+  }
+
+  /** @inheritdoc */
+  getReminder(bookingId: string): Promise<Reminder | undefined> {
+    return Promise.resolve(this.#reminderRow(bookingId));
+  }
+
+  /** @inheritdoc */
+  unplannedReminders(limit: number): Promise<ReminderWithBooking[]> {
+    const rows = this.#all(
+      `SELECT r.* FROM reminders r JOIN bookings b ON b.id = r.booking_id
+       WHERE r.state = 'scheduled' AND r.due_ms IS NULL AND b.status = 'confirmed'
+       ORDER BY r.since_ms LIMIT ?`,
+      limit,
+    ).map(toReminder);
+    return Promise.resolve(this.#withBookings(rows));
+  }
+
+  /** @inheritdoc */
+  updateReminder(bookingId: string, change: ReminderChange): Promise<Reminder | undefined> {
+    return this.#tx(() => {
+      const current = this.#reminderRow(bookingId);
+      const row = current && this.#rowById(bookingId);
+      if (!current || !row) return undefined;
+      const next = change(current, rowToBooking(row, this.profile));
+      if (!next) return current;
+      checkReminder(current, next);
+      this.#writeReminder(next);
+      return next;
+    });
+  }
+
+  /** @inheritdoc */
+  claimReminders(claim: ReminderClaim): Promise<ReminderWithBooking[]> {
+    // BEGIN IMMEDIATE serialises claims (and the rate count) across processes.
+    return this.#tx(() => {
+      const { nowMs, limit } = claim;
+      const ids: string[] = [];
+      const take = (sql: string, n: number, ...params: SQLInputValue[]) => {
+        if (n <= 0) return [];
+        const got = this.#all(sql + " LIMIT ?", ...params, n).map((r) => String(r.booking_id));
+        ids.push(...got);
+        return got;
+      };
+      take(
+        `SELECT booking_id FROM reminders WHERE state IN ${sqlList(IN_FLIGHT_STATES)}
+           AND lease_until_ms < ? ORDER BY lease_until_ms`,
+        limit,
+        nowMs,
+      );
+      const waiting = `SELECT booking_id FROM reminders WHERE state IN ${sqlList(WAITING_STATES)}
+           AND due_ms <= ? AND (lease_until_ms IS NULL OR lease_until_ms < ?)`;
+      take(`${waiting} AND channel = 'sms' ORDER BY due_ms`, limit - ids.length, nowMs, nowMs);
+      const recent = Number(
+        this.#get(
+          "SELECT count(*) AS n FROM reminders WHERE last_dial_ms > ?",
+          nowMs - 60_000,
+        )?.n ?? 0,
+      );
+      const calls = take(
+        `${waiting} AND channel = 'call' ORDER BY due_ms`,
+        Math.min(limit - ids.length, claim.callSlots, claim.callsPerMinute - recent),
+        nowMs,
+        nowMs,
+      );
+      const lease = this.#stmt(
+        "UPDATE reminders SET lease_owner = ?, lease_until_ms = ? WHERE booking_id = ?",
+      );
+      for (const id of ids) lease.run(claim.owner, nowMs + claim.leaseMs, id);
+      const dialed = this.#stmt("UPDATE reminders SET last_dial_ms = ? WHERE booking_id = ?");
+      for (const id of calls) dialed.run(nowMs, id);
+      return this.#withBookings(ids.map((id) => this.#reminderRow(id)!));
+    });
+  }
+
+  /** @inheritdoc */
+  optOut(phone: string, source: string, nowMs: number): Promise<void> {
+    const digits = phoneDigits(phone);
+    if (digits.length < 6) return Promise.reject(new RangeError("not a phone number"));
+    return this.#tx(() => {
+      this.#stmt(
+        `INSERT INTO reminder_opt_outs (phone_digits, source, created_ms) VALUES (?, ?, ?)
+         ON CONFLICT (phone_digits) DO UPDATE SET source = excluded.source`,
+      ).run(digits, source, nowMs);
+      const pending = this.#all(
+        `SELECT r.booking_id, b.phone_digits FROM reminders r JOIN bookings b ON b.id = r.booking_id
+         WHERE r.state IN ${sqlList(WAITING_STATES)} AND b.phone_digits LIKE ?`,
+        `%${phoneSuffix(digits)}`,
+      );
+      const end = this.#stmt(
+        `UPDATE reminders SET state = 'done', result = 'opted_out', due_ms = NULL,
+           lease_owner = NULL, lease_until_ms = NULL, updated_ms = ? WHERE booking_id = ?`,
+      );
+      for (const p of pending) {
+        if (phonesMatch(String(p.phone_digits), digits)) end.run(nowMs, String(p.booking_id));
+      }
+    });
+  }
+
+  /** @inheritdoc */
+  optIn(phone: string): Promise<void> {
+    const digits = phoneDigits(phone);
+    return this.#tx(() => {
+      const rows = this.#all(
+        "SELECT phone_digits FROM reminder_opt_outs WHERE phone_digits LIKE ?",
+        `%${phoneSuffix(digits)}`,
+      );
+      const del = this.#stmt("DELETE FROM reminder_opt_outs WHERE phone_digits = ?");
+      for (const r of rows) {
+        if (phonesMatch(String(r.phone_digits), digits)) del.run(String(r.phone_digits));
+      }
+    });
+  }
+
+  /** @inheritdoc */
+  isOptedOut(phone: string): Promise<boolean> {
+    const digits = phoneDigits(phone);
+    if (digits.length < 6) return Promise.resolve(false);
+    const rows = this.#all(
+      "SELECT phone_digits FROM reminder_opt_outs WHERE phone_digits LIKE ?",
+      `%${phoneSuffix(digits)}`,
+    );
+    return Promise.resolve(rows.some((r) => phonesMatch(String(r.phone_digits), digits)));
+  }
+
   /** @inheritdoc */
   listBookings(query: BookingRangeQuery): Promise<Booking[]> {
     const limit = Math.min(MAX_LISTED_BOOKINGS, Math.max(1, query.limit ?? MAX_LISTED_BOOKINGS));
@@ -551,7 +783,8 @@ export class SqliteBookingStore extends StoreBase {
     const rows = this.#all(
       `SELECT call_sid, from_number, to_number, started_ms, ended_ms, outcome,
          json_array_length(transcript) AS n_turns, json_array_length(tool_calls) AS n_tools,
-         json_array_length(barge_ins) AS n_barge_ins, ${SQLITE_BOOKED} AS booked
+         json_array_length(barge_ins) AS n_barge_ins, ${SQLITE_BOOKED} AS booked,
+         ${SQLITE_FLAGGED} AS flagged
        FROM calls ${where} ORDER BY started_ms DESC, call_sid DESC LIMIT ? OFFSET ?`,
       ...params,
       limit,

@@ -43,6 +43,10 @@ import type {
   FindOptions,
   FreeSlotsQuery,
   FreeSlotsResult,
+  Reminder,
+  ReminderChange,
+  ReminderClaim,
+  ReminderWithBooking,
   RescheduleRequest,
   RescheduleResult,
 } from "./types.ts";
@@ -567,6 +571,23 @@ export abstract class StoreBase implements BookingStore {
   abstract ping(): Promise<void>;
   /** Closes the database. */
   abstract close(): Promise<void>;
+  /** A booking's reminder (see `reminder_rows.ts`). */
+  abstract getReminder(bookingId: string): Promise<Reminder | undefined>;
+  /** Reminders waiting to be planned. */
+  abstract unplannedReminders(limit: number): Promise<ReminderWithBooking[]>;
+  /** Changes one reminder under its row lock. */
+  abstract updateReminder(
+    bookingId: string,
+    change: ReminderChange,
+  ): Promise<Reminder | undefined>;
+  /** Claims due and abandoned reminders for one instance. */
+  abstract claimReminders(claim: ReminderClaim): Promise<ReminderWithBooking[]>;
+  /** Records a reminder opt-out. */
+  abstract optOut(phone: string, source: string, nowMs: number): Promise<void>;
+  /** Removes a reminder opt-out. */
+  abstract optIn(phone: string): Promise<void>;
+  /** Whether a number opted out of reminders. */
+  abstract isOptedOut(phone: string): Promise<boolean>;
 
   /** Reads one row by id. */
   protected abstract selectRow(id: string): Promise<BookingRow | undefined>;

@@ -176,8 +176,141 @@ export interface FreeSlotsQuery {
   date: string | Temporal.PlainDate;
 }
 
+/**
+ * A reminder's state. `scheduled` waits for its due time; `dialing` has an attempt under way
+ * (a call being placed or ringing, or a text being sent); `answered` / `voicemail` is a call
+ * in progress with a person / after the beep; `no_answer` / `failed` waits for its retry (or
+ * text); `done` is final (`result` says why).
+ */
+export type ReminderState =
+  | "scheduled"
+  | "dialing"
+  | "answered"
+  | "voicemail"
+  | "no_answer"
+  | "failed"
+  | "done";
+
+/** How a reminder attempt reaches the customer. */
+export type ReminderChannel = "call" | "sms";
+
+/** One attempt to remind: a call placed or a text sent, with what came of it. */
+export interface ReminderAttempt {
+  /** 1, 2, … over the reminder's whole life. */
+  n: number;
+  /** The reminder's round (a moved booking starts a new round). */
+  round: number;
+  channel: ReminderChannel;
+  /** When it started (epoch ms). */
+  startedMs: number;
+  /** Instance that started it. */
+  owner: string;
+  /** Twilio CallSid once the call is placed. */
+  callSid?: string;
+  /** Twilio Message SID once the text is sent. */
+  messageSid?: string;
+  /** Twilio's last call status (`queued`, `ringing`, `in-progress`, `completed`, `busy`, …). */
+  status?: string;
+  /** Answering-machine detection's verdict (`human`, `machine_end_beep`, …). */
+  answeredBy?: string;
+  /**
+   * What came of it: `answered`, `voicemail`, `no_answer`, `busy`, `failed`, `sent`, or
+   * `not_placed` (the instance died before Twilio took the call).
+   */
+  result?: string;
+  /** What the customer did on the call: `confirmed`, `cancelled`, `rescheduled`, `opted_out`, `transferred`, `none`. */
+  response?: string;
+  /** Error or note. */
+  detail?: string;
+  /** When it ended (epoch ms). */
+  endedMs?: number;
+}
+
+/** A booking's reminder, as stored. Times are epoch milliseconds. */
+export interface Reminder {
+  bookingId: string;
+  state: ReminderState;
+  /** Channel of the next (or current) attempt. */
+  channel: ReminderChannel;
+  /** Incremented each time the booking moves (the reminder starts over). */
+  round: number;
+  /** When the next attempt is due; null while not planned yet (new or moved booking). */
+  dueMs: number | null;
+  /** When the booking was made or last moved: a reminder is never due before this. */
+  sinceMs: number;
+  /** Why it is done: `answered`, `voicemail`, `sms`, `gave_up`, `dropped`, `opted_out`, `too_late`, `no_number`. */
+  result: string | null;
+  /** Every attempt, oldest first (kept across rounds). */
+  attempts: ReminderAttempt[];
+  /** Instance holding the lease, if any. */
+  leaseOwner: string | null;
+  /** Lease (or watchdog) expiry: past it, another instance may take the reminder over. */
+  leaseUntilMs: number | null;
+  /** When a call was last dialled for it (the outbound rate limit counts these). */
+  lastDialMs: number | null;
+  updatedMs: number;
+}
+
+/** A reminder with its booking. */
+export interface ReminderWithBooking {
+  reminder: Reminder;
+  booking: Booking;
+}
+
+/** What {@linkcode ReminderStore.claimReminders} may take. */
+export interface ReminderClaim {
+  /** The claiming instance. */
+  owner: string;
+  /** Now (epoch ms). */
+  nowMs: number;
+  /** Lease length: the claimed reminders are this instance's until then. */
+  leaseMs: number;
+  /** Most reminders to claim (takeovers, texts and calls together). */
+  limit: number;
+  /** Most new calls to claim now on this instance (free call slots). */
+  callSlots: number;
+  /** Calls placed per minute at most, across all instances (`OUTBOUND_CALLS_PER_MINUTE`). */
+  callsPerMinute: number;
+}
+
+/** How a reminder's change is decided: current reminder and booking in, new reminder out. */
+export type ReminderChange = (
+  reminder: Reminder,
+  booking: Booking,
+) => Reminder | undefined;
+
+/**
+ * Reminders: a small job queue in the booking database. A booking's insert, cancel and move
+ * write its reminder in the same transaction (database triggers); instances claim due work
+ * with a lease, so no reminder is worked on twice.
+ */
+export interface ReminderStore {
+  /** A booking's reminder, or undefined (none, or an unknown booking). */
+  getReminder(bookingId: string): Promise<Reminder | undefined>;
+  /** Reminders of confirmed bookings waiting for a due time (new or moved), oldest first. */
+  unplannedReminders(limit: number): Promise<ReminderWithBooking[]>;
+  /**
+   * Changes one reminder in a transaction holding its row: `change` (synchronous) gets the
+   * current reminder and booking and returns the new reminder, or undefined to keep it.
+   * Resolves with what is stored afterwards (undefined when there is no such reminder).
+   */
+  updateReminder(bookingId: string, change: ReminderChange): Promise<Reminder | undefined>;
+  /**
+   * Claims work for one instance: reminders due now, and in-flight ones whose lease or
+   * watchdog expired (their owner died or a callback got lost). Claimed rows get
+   * `leaseOwner`/`leaseUntilMs`; new calls also get `lastDialMs` (the rate limit).
+   */
+  claimReminders(claim: ReminderClaim): Promise<ReminderWithBooking[]>;
+  /** Records that a phone number wants no reminders; ends that number's pending reminders. */
+  optOut(phone: string, source: string, nowMs: number): Promise<void>;
+  /** Removes an opt-out (the customer texted START). */
+  optIn(phone: string): Promise<void>;
+  /** True when the number opted out of reminders. */
+  isOptedOut(phone: string): Promise<boolean>;
+}
+
 /** Where bookings and calls live. All methods are safe to call concurrently. */
-export interface BookingStore {
+export interface BookingStore extends ReminderStore {
   /** Which backend this is. */
   readonly kind: "sqlite" | "postgres";
   /** Creates or upgrades the schema; idempotent, safe when several instances start at once. */
@@ -256,6 +389,8 @@ export interface CallListQuery {
   transferred?: boolean;
   /** Only calls where the model was unavailable and the prepared apology played. */
   modelUnavailable?: boolean;
+  /** Only calls flagged by the after-call promise check (a claim did not match). */
+  flagged?: boolean;
   /** Page size, 1…{@linkcode MAX_CALL_PAGE} (default 25). */
   limit?: number;
   /** Calls to skip (default 0). */
@@ -283,6 +418,8 @@ export interface CallSummary {
   bargeIns: number;
   /** The call made a booking. */
   booked: boolean;
+  /** A claim the agent made did not match the database or the profile (`extra.flagged`). */
+  flagged: boolean;
 }
 
 /** Outcome of {@linkcode BookingStore.listCalls}. */

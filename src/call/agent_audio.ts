@@ -12,6 +12,7 @@ import type { AudioPath } from "./audio_path.ts";
 import { FrameAligner } from "./frame_aligner.ts";
 import { Playout, type Truncation } from "./playout.ts";
 import type { CallerStream } from "./ports.ts";
+import type { AgentAudioTap } from "./call_tap.ts";
 
 /** What happened to one model audio delta. */
 export type DeltaResult = "sent" | "silenced" | "undecodable";
@@ -26,6 +27,8 @@ export interface AgentAudioOptions {
   markIntervalMs: number;
   /** Called for every chunk handed to Twilio, with its size in frames. */
   onSent(frames: number): void;
+  /** Sees the audio sent and what a clear took back (the recording). */
+  tap?: AgentAudioTap;
 }
 
 /** How many silenced response ids are remembered (ids never recur). */
@@ -40,6 +43,8 @@ export class AgentAudio {
   #activeResponseId: string | undefined;
   /** Responses whose audio must not reach the caller: interrupted, or already done. */
   readonly #silenced = new Set<string>();
+  /** Recent responses that sent audio (to tell a text-only reply). */
+  readonly #spoken = new Set<string>();
 
   constructor(options: AgentAudioOptions) {
     this.#o = options;
@@ -52,7 +57,7 @@ export class AgentAudio {
   }
 
   /** A response started: its audio is the one a barge-in interrupts. */
-  responseStarted(responseId: string): void {
+  responseStarted(responseId: string | undefined): void {
     this.#activeResponseId = responseId;
   }
 
@@ -71,12 +76,23 @@ export class AgentAudio {
     }
     this.#aligner.append(mulaw);
     this.#send(itemId, this.#aligner.takeAligned());
+    if (!this.#spoken.has(responseId)) {
+      this.#spoken.add(responseId);
+      if (this.#spoken.size > SILENCED_KEPT) {
+        this.#spoken.delete(this.#spoken.values().next().value!);
+      }
+    }
     return "sent";
   }
 
   /** An item's audio is complete. */
   itemDone(itemId: string): void {
     if (itemId === this.#itemId) this.flush();
+  }
+
+  /** Whether any audio of `responseId` was sent to the caller. */
+  spoke(responseId: string): boolean {
+    return this.#spoken.has(responseId);
   }
 
   /** A response is over: nothing it sends later is played. */
@@ -110,7 +126,9 @@ export class AgentAudio {
     this.#o.audio.resetOutbound();
     if (!this.#playout.hasUnplayed() || !clear) return undefined;
     this.#o.stream.clear(); // first, before anything else: stop the sound now
-    return this.#playout.interrupt();
+    const truncations = this.#playout.interrupt();
+    this.#o.tap?.agentCleared(truncations, this.#o.now());
+    return truncations;
   }
 
   /** Plays prepared mu-law audio (the apology) at once, cutting off whatever was playing. */
@@ -118,8 +136,18 @@ export class AgentAudio {
     if (this.#activeResponseId !== undefined) this.#silence(this.#activeResponseId);
     if (this.#playout.hasUnplayed()) {
       this.#o.stream.clear();
-      this.#playout.interrupt();
+      this.#o.tap?.agentCleared(this.#playout.interrupt(), this.#o.now());
     }
+    this.#aligner.reset();
+    this.#itemId = name;
+    this.#aligner.append(mulaw);
+    this.flush();
+  }
+
+  /** Plays prepared mu-law audio after whatever is still playing. */
+  appendPrompt(mulaw: Uint8Array, name: string): void {
+    if (this.#activeResponseId !== undefined) this.#silence(this.#activeResponseId);
+    this.flush();
     this.#aligner.reset();
     this.#itemId = name;
     this.#aligner.append(mulaw);
@@ -140,6 +168,7 @@ export class AgentAudio {
     if (mulaw.length === 0 || !this.#o.stream.sendAudio(mulaw)) return;
     const mark = this.#playout.chunkSent(itemId, mulaw.length);
     if (mark !== undefined) this.#o.stream.mark(mark);
+    this.#o.tap?.agentAudio(mulaw, itemId, this.#o.now());
     this.#o.onSent(mulaw.length / MULAW_FRAME_BYTES);
   }
 

@@ -15,9 +15,9 @@
  * @module
  */
 import type { Logger } from "../log.ts";
-import { type Clock, TimerGroup, type TimerHandle } from "../clock.ts";
+import { type Clock, timeoutSignal, TimerGroup, type TimerHandle } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
-import type { ServerEvent } from "../realtime/protocol.ts";
+import type { ServerEvent, ServerItem } from "../realtime/protocol.ts";
 import type { Metrics } from "../metrics.ts";
 import { callerNumber } from "../phone.ts";
 import type { ToolRegistry } from "../agent/tools.ts";
@@ -38,6 +38,7 @@ import {
 } from "./phase.ts";
 import { type ToolGate, ToolRunner } from "./tool_runner.ts";
 import type { LiveCallView } from "./live_view.ts";
+import type { AfterEndStep, CallTap } from "./call_tap.ts";
 
 export type { CallControl, CallPhase, CallRecordSink, EndReason, EndRequest };
 
@@ -61,6 +62,10 @@ export interface CallLimits {
   endingGraceMs?: number;
   /** After a REST hang-up or transfer, how long Twilio has to send `stop`. Default 5000. */
   stopGraceMs?: number;
+  /** A model session that dropped gets this long to come back before the apology. Default 2500. */
+  reconnectPatienceMs?: number;
+  /** Longest the after-call step may keep the model session open. Default 10 000. */
+  afterEndMs?: number;
 }
 
 /** Everything a call needs; built per call by the call manager. */
@@ -80,18 +85,30 @@ export interface CallDeps {
    * default: `limits.modelReadyMs` after {@linkcode Call.start}.
    */
   modelReadyBy?: number;
-  /** mu-law 8 kHz apology played when the model cannot be reached. */
-  apology: Uint8Array;
+  /** Prepared mu-law 8 kHz prompts, played without the model. */
+  prompts: {
+    /** Played when the model cannot be reached (a transfer or hang-up follows). */
+    apology: Uint8Array;
+    /** "One moment, please": played at once when the model connection drops mid-call. */
+    hold: Uint8Array;
+  };
   transferNumber?: string;
   control?: CallControl;
   metrics?: Metrics;
   log: Logger;
   clock: Clock;
+  /** Sees the caller's and the agent's audio (the recording). */
+  tap?: CallTap;
+  /** Runs once the call is over, with the model session still open (the summary). */
+  afterEnd?: AfterEndStep;
 }
 
 const DTMF_BATCH_MS = 700;
 const DEFAULT_ENDING_GRACE_MS = 20_000;
 const DEFAULT_STOP_GRACE_MS = 5_000;
+/** How long a dropped model session may take to come back before the apology, ms. */
+const RECONNECT_PATIENCE_MS = 2500;
+const DEFAULT_AFTER_END_MS = 10_000;
 
 type Ending = Extract<CallPhase, { name: "ending" }>;
 
@@ -109,6 +126,8 @@ export class Call {
   #phase: CallPhase = { name: "starting" };
   #callerSpeaking = false;
   #callerTurns = 0;
+  /** Completed responses in a row that sent no audio. */
+  #textOnlyReplies = 0;
   #dtmfDigits: string[] = [];
   #dtmfTimer: TimerHandle | undefined;
   readonly #unsubscribe: Array<() => void> = [];
@@ -137,6 +156,7 @@ export class Call {
       now: () => deps.clock.now(),
       markIntervalMs: deps.limits.markIntervalMs ?? MARK_INTERVAL_MS,
       onSent: (frames) => this.#agentAudioSent(frames),
+      tap: deps.tap,
     });
     this.#tools = new ToolRunner({
       callSid: deps.callSid,
@@ -195,7 +215,7 @@ export class Call {
       to: this.#deps.to,
     });
     stream.attach({
-      media: (mulaw) => this.#onCallerAudio(mulaw),
+      media: (mulaw, timestampMs) => this.#onCallerAudio(mulaw, timestampMs),
       mark: (name) => this.#audio.markEchoed(name),
       dtmf: (digit) => this.#onDtmf(digit),
       stop: () => this.#onStreamEnded("stop"),
@@ -209,6 +229,14 @@ export class Call {
       }),
       session.on("session", (info) => {
         if (info.reason === "reconnect") metrics?.modelReconnects.inc();
+      }),
+      session.on("state", (state, previous) => {
+        if (state === "reconnecting" && previous === "open") this.#modelReconnecting();
+      }),
+      session.on("request", (outcome) => metrics?.responseRequests.inc({ result: outcome })),
+      session.on("stall", (stall) => {
+        this.#log.error("model stalled ({reason}); treating it as gone", { reason: stall.reason });
+        session.close(`model stalled: ${stall.reason}`); // -> closed -> apology
       }),
     );
     this.#timers.after(this.#deps.limits.maxCallMs, () => this.#wrapUp("max_duration"));
@@ -305,9 +333,11 @@ export class Call {
 
   // ---------------------------------------------------------------- caller -> model
 
-  #onCallerAudio(mulaw: Uint8Array): void {
+  #onCallerAudio(mulaw: Uint8Array, timestampMs: number): void {
     const phase = this.#phase;
-    if (phase.name === "finished" || (phase.name === "ending" && phase.request.apology)) return;
+    if (phase.name === "finished") return;
+    this.#deps.tap?.callerAudio(mulaw, timestampMs);
+    if (phase.name === "ending" && phase.request.apology) return;
     this.#deps.session.appendAudio(this.#deps.audio.toModel(mulaw));
     this.#recorder.framesToModel++;
   }
@@ -326,7 +356,7 @@ export class Call {
       this.#log.info("caller pressed {digits}", { digits });
       this.#recorder.note(`caller pressed ${digits}`);
       this.#deps.session.sendUserText(`(caller pressed ${digits})`);
-      this.#deps.session.createResponse();
+      this.#deps.session.createResponse(undefined, "defer");
     });
   }
 
@@ -360,20 +390,18 @@ export class Call {
       case "response.output_audio.done":
         this.#audio.itemDone(e.item_id);
         return;
-      case "response.function_call_arguments.done":
-        this.#tools.requested({
-          callId: e.call_id,
-          name: e.name,
-          arguments: e.arguments,
-          responseId: e.response_id,
-        });
+      case "response.output_item.done":
+        // Tool calls come from the completed item (it has the name on every server version).
+        this.#toolCall(e.item, e.response_id);
         return;
       case "response.done": {
         const id = e.response.id ?? "";
+        const status = e.response.status ?? "completed";
         this.#audio.responseDone(id);
-        if (!this.#tools.responseDone(id, e.response.status ?? "completed")) {
-          this.#continueEnding();
-        }
+        // A call whose output item never arrived is still in the response's output.
+        for (const item of e.response.output ?? []) this.#toolCall(item, id);
+        if (status === "completed") this.#checkSpokeAloud(id, e.response.output ?? []);
+        if (!this.#tools.responseDone(id, status)) this.#continueEnding();
         return;
       }
       case "error":
@@ -567,7 +595,7 @@ export class Call {
       }[why];
       this.#recorder.note(`wrap-up: ${why}`);
       session.sendSystemText(`${say} Say a short, polite goodbye now. Do not call any tool.`);
-      session.createResponse({ tool_choice: "none" }); // ending waits for it when it is sent
+      session.createResponse({ tool_choice: "none" }, "defer"); // the ending waits for it
     }
     this.#endWith(request, reason);
   }
@@ -585,7 +613,7 @@ export class Call {
       closeReason: this.#deps.session.closeReason,
     });
     this.#recorder.note("model unavailable: apology played");
-    this.#audio.playPrompt(this.#deps.apology, "apology");
+    this.#audio.playPrompt(this.#deps.prompts.apology, "apology");
     const canTransfer = Boolean(this.#deps.control && this.#deps.transferNumber);
     this.#endWith(
       { kind: canTransfer ? "transfer" : "hangup", why: "model unavailable", apology: true },
@@ -605,12 +633,15 @@ export class Call {
     if (this.#phase.name === "finished") return;
     const outcome = outcomeFor(reason, this.#recorder.bookings);
     this.#setPhase({ name: "finished", reason, outcome });
+    this.#recorder.ended();
     this.#idle.stop();
     this.#timers.clearAll();
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
-    const { session, stream, metrics } = this.#deps;
-    session.close("call ended");
+    const { stream, metrics } = this.#deps;
+    this.#deps.tap?.ended(this.#clock.now());
     stream.close(1000, "call ended");
+    // The after-call step (the summary) still needs the model; then it is closed.
+    const afterEnd = this.#runAfterEnd(reason, outcome);
     metrics?.activeCalls.dec();
     metrics?.framesRelayed.inc({ direction: "to_model" }, this.#recorder.framesToModel);
     metrics?.framesRelayed.inc({ direction: "to_caller" }, this.#recorder.framesToCaller);
@@ -620,10 +651,36 @@ export class Call {
       reason,
       turns: this.#recorder.turnMs.length,
     });
-    // Tool calls in flight finish first so their results are in the record.
-    void this.#tools.settled.then(() => this.#save(outcome)).then((record) =>
-      this.#resolveDone(record)
+    // Tool calls in flight and the after-call step finish first: their results are in the record.
+    void Promise.all([this.#tools.settled, afterEnd])
+      .then(() => this.#save(outcome))
+      .then((record) => this.#resolveDone(record));
+  }
+
+  /**
+   * Runs the after-call step until it is done or its deadline, then closes the model
+   * session (at once when there is no step); never rejects.
+   */
+  async #runAfterEnd(reason: EndReason, outcome: CallOutcome): Promise<void> {
+    const { afterEnd: step, session } = this.#deps;
+    if (!step) return session.close("call ended");
+    const limitMs = this.#deps.limits.afterEndMs ?? DEFAULT_AFTER_END_MS;
+    const { signal, cancel } = timeoutSignal(this.#clock, limitMs, "after-call step timed out");
+    const deadline = new Promise<void>((resolve) =>
+      signal.addEventListener("abort", () => resolve(), { once: true })
     );
+    try {
+      const annotate = (key: string, value: unknown) => this.#recorder.annotate(key, value);
+      await Promise.race([step({ reason, outcome, signal, annotate }), deadline]);
+      if (signal.aborted) {
+        this.#log.warn("after-call step stopped at its deadline ({limitMs} ms)", { limitMs });
+      }
+    } catch (error) {
+      this.#log.error("after-call step failed: {error}", { error: errorMessage(error) });
+    } finally {
+      cancel();
+      session.close("call ended");
+    }
   }
 
   /** Saves the record as it is now, after every earlier save; never rejects. */
@@ -639,6 +696,64 @@ export class Call {
     });
   }
 
+  // ---------------------------------------------------------------- model faults
+
+  /** A function call item of `responseId` (from its output item or the response's output). */
+  #toolCall(item: ServerItem, responseId: string): void {
+    if (item.type !== "function_call" || !item.call_id || !item.name) return;
+    this.#tools.requested({
+      callId: item.call_id,
+      name: item.name,
+      arguments: item.arguments ?? "",
+      responseId,
+    });
+  }
+
+  /**
+   * A completed response that said something in text but sent no audio leaves the caller in
+   * silence (a known Realtime behaviour after re-injected history): ask once more for a
+   * spoken answer; a second one in a row means the model is not usable here.
+   */
+  #checkSpokeAloud(responseId: string, output: readonly ServerItem[]): void {
+    const textOnly = !this.#audio.spoke(responseId) &&
+      output.some((item) =>
+        item.type === "message" &&
+        !(item.content ?? []).some((c) => c.type === "output_audio" || c.type === "audio")
+      );
+    if (!textOnly) {
+      if (this.#audio.spoke(responseId)) this.#textOnlyReplies = 0;
+      return;
+    }
+    this.#textOnlyReplies++;
+    this.#log.warn("the model answered in text only ({count} in a row)", {
+      count: this.#textOnlyReplies,
+    });
+    this.#deps.metrics?.protocolErrors.inc({ side: "model", reason: "text_only_reply" });
+    if (this.#textOnlyReplies >= 2) {
+      this.#deps.session.close("model answers in text only");
+      return;
+    }
+    if (this.#phase.name !== "live") return;
+    this.#deps.session.createResponse({
+      instructions: "Your last answer was not heard. Say it again to the caller, aloud.",
+    }, "defer");
+  }
+
+  /**
+   * The model socket dropped mid-call: say a short hold phrase now (after whatever is still
+   * playing), and if the session is not back within {@linkcode RECONNECT_PATIENCE_MS},
+   * give up on it: the apology follows within about three seconds of the drop.
+   */
+  #modelReconnecting(): void {
+    if (this.#phase.name !== "live") return;
+    this.#recorder.note("model connection lost: hold phrase");
+    this.#audio.appendPrompt(this.#deps.prompts.hold, "hold");
+    const { session } = this.#deps;
+    this.#timers.after(this.#deps.limits.reconnectPatienceMs ?? RECONNECT_PATIENCE_MS, () => {
+      if (session.state === "reconnecting") session.close("model did not come back in time");
+    });
+  }
+
   // ---------------------------------------------------------------- greeting and idle
 
   #greet(): void {
@@ -648,7 +763,7 @@ export class Call {
     this.#deps.session.createResponse({
       instructions: `Greet the caller by saying exactly: "${this.#deps.greeting}"`,
       tool_choice: "none",
-    });
+    }, "drop"); // if the server already answers the caller's first words, that comes first
     this.#idle.touch(true);
   }
 
@@ -658,6 +773,6 @@ export class Call {
     this.#deps.session.sendSystemText(
       "The caller has been silent for a while. Briefly ask if they are still there.",
     );
-    this.#deps.session.createResponse({ tool_choice: "none" });
+    this.#deps.session.createResponse({ tool_choice: "none" }, "drop");
   }
 }

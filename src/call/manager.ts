@@ -9,7 +9,7 @@ import type { Config } from "../config.ts";
 import type { BusinessProfile } from "../booking/business.ts";
 import type { Booking, BookingStore } from "../booking/types.ts";
 import type { Metrics } from "../metrics.ts";
-import { logger } from "../log.ts";
+import { type Logger, logger } from "../log.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
 import { buildInstructions } from "../agent/prompt.ts";
@@ -26,10 +26,17 @@ import type { TwilioCallControl } from "../twilio/rest.ts";
 import type { Apologies } from "../assets.ts";
 import { audioPathFor } from "./audio_path.ts";
 import { Call, type CallControl, type CallLimits } from "./call.ts";
+import type { CallPurpose } from "./purpose.ts";
 import { callerNumber } from "../phone.ts";
 import type { LiveCallView } from "./live_view.ts";
+import { greetingFor } from "../booking/business.ts";
+import { AfterCall } from "../after_call/after_call.ts";
+import { CallRecording, recordingPath } from "../recording/call_recording.ts";
+import type { AfterEndStep } from "./call_tap.ts";
 
 const log = logger("call");
+/** Before the drain window ends, after-call work stops waiting for the model this early. */
+const AFTER_CALL_SHUTDOWN_MARGIN_MS = 2000;
 
 /** What the manager needs from the rest of the service. */
 export interface CallManagerDeps {
@@ -50,6 +57,14 @@ export interface CallManagerDeps {
   clock?: Clock;
   /** Unsent bytes in a model socket past which its session is ended; default 1 MiB. */
   maxModelBacklogBytes?: number;
+  /** Calls this service placed that are still ringing: each holds a slot (reminders). */
+  outboundLoad?: () => number;
+  /**
+   * What a media stream's call is for, from its `<Parameter>`s (a call this service placed);
+   * undefined for an ordinary incoming call. Rejects when the parameters claim a purpose
+   * that does not check out (the stream is then closed).
+   */
+  resolvePurpose?: (start: StreamStart) => Promise<CallPurpose | undefined>;
 }
 
 /**
@@ -77,6 +92,8 @@ export class CallManager {
   readonly #limits: CallLimits;
   readonly #canTransfer: boolean;
   #draining = false;
+  /** Aborted near the end of the drain window: after-call work stops waiting for the model. */
+  readonly #shutdown = new AbortController();
 
   constructor(deps: CallManagerDeps) {
     this.#deps = deps;
@@ -94,13 +111,19 @@ export class CallManager {
       maxCallMs: config.limits.maxCallSeconds * 1000,
       modelReadyMs: 2500,
       slowToolMs: 1000,
+      afterEndMs: config.summary.timeoutSeconds * 1000,
       ...deps.limits,
     };
   }
 
-  /** Calls with an open media stream. */
+  /** Calls with an open media stream (or still finishing their after-call work). */
   get activeCount(): number {
     return this.#calls.size;
+  }
+
+  /** Calls not yet over (a call writing its summary no longer counts). */
+  #liveSlots(): CallSlot[] {
+    return [...this.#calls.values()].filter((slot) => slot.call?.phase.name !== "finished");
   }
 
   /** True once {@linkcode drain} was called. */
@@ -115,21 +138,39 @@ export class CallManager {
 
   /** Snapshots of this instance's calls in progress (the console's live page polls them). */
   liveCalls(): LiveCallView[] {
-    return [...this.#calls.values()].flatMap((slot) => slot.call ? [slot.call.liveView()] : []);
+    return this.#liveSlots().flatMap((slot) => slot.call ? [slot.call.liveView()] : []);
+  }
+
+  /** Calls holding a slot: live, pre-warmed, and placed by us and still ringing. */
+  get load(): number {
+    return this.#liveSlots().length + this.#prewarm.size + (this.#deps.outboundLoad?.() ?? 0);
   }
 
   /** Whether a new call may be taken (asked by the voice webhook). */
   admission(): Admission {
     if (this.#draining) return { accept: false, reason: "draining" };
-    if (this.#calls.size + this.#prewarm.size >= this.#deps.config.limits.maxCalls) {
+    if (this.load >= this.#deps.config.limits.maxCalls) {
       return { accept: false, reason: "busy" };
     }
     return { accept: true };
   }
 
-  /** Voice webhook accepted a call: open its model session while Twilio sets up the stream. */
-  onIncomingCall(info: IncomingCallInfo): void {
-    this.#prewarm.warm(info.callSid, () => this.#connection(info.callSid, info.from));
+  /**
+   * How many more calls this service may place now: `MAX_CALLS` less a reserve that only
+   * incoming callers may use (a tenth, at least one), less every call holding a slot.
+   */
+  outboundCapacity(): number {
+    if (this.#draining) return 0;
+    const max = this.#deps.config.limits.maxCalls;
+    return Math.max(0, max - Math.max(1, Math.floor(max / 10)) - this.load);
+  }
+
+  /**
+   * Voice webhook accepted a call: open its model session while Twilio sets up the stream.
+   * `purpose` for a call this service placed (its prompt and tools).
+   */
+  onIncomingCall(info: IncomingCallInfo, purpose?: CallPurpose): void {
+    this.#prewarm.warm(info.callSid, () => this.#connection(info.callSid, info.from, purpose));
   }
 
   /**
@@ -185,9 +226,10 @@ export class CallManager {
     }
     // The webhook admits calls; tokens gathered earlier must not open more streams.
     const maxCalls = this.#deps.config.limits.maxCalls;
-    if (this.#calls.size >= maxCalls) {
+    const live = this.#liveSlots().length;
+    if (live >= maxCalls) {
       callLog.warn("media stream refused: {count} calls already active (MAX_CALLS {max})", {
-        count: this.#calls.size,
+        count: live,
         max: maxCalls,
       });
       void this.#prewarm.claim(callSid).then((session) => session?.close("refused: at capacity"));
@@ -199,19 +241,37 @@ export class CallManager {
     this.#calls.set(callSid, slot);
     ended.then(() => this.#calls.delete(callSid));
     // The model must be ready soon after the stream starts, pre-warmed or not.
-    const readyBy = this.#clock.now() + this.#limits.modelReadyMs;
-    void this.#claim(callSid, this.#limits.modelReadyMs).then((claimed) => {
-      const from = start.from ?? "";
-      const session = claimed === "timeout"
-        ? this.#closedConnection(callSid, from) // too late: the caller gets the apology
-        : claimed ?? this.#connection(callSid, from);
-      slot.call = this.#startCall(stream, start, session, readyBy);
-      const stopWatching = this.#watchBacklog(session, callLog);
-      slot.call.done.finally(() => {
-        stopWatching();
-        release();
-      });
-    }).catch((error) => {
+    const streamStartedAt = this.#clock.now();
+    const readyBy = streamStartedAt + this.#limits.modelReadyMs;
+    const purpose = (this.#deps.resolvePurpose?.(start) ?? Promise.resolve(undefined)).then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    void Promise.all([this.#claim(callSid, this.#limits.modelReadyMs), purpose]).then(
+      ([claimed, resolved]) => {
+        if (!resolved.ok) {
+          if (claimed && claimed !== "timeout") claimed.close("call refused");
+          throw resolved.error;
+        }
+        const purpose = resolved.value;
+        const from = start.from ?? "";
+        const session = claimed === "timeout"
+          ? this.#closedConnection(callSid, from) // too late: the caller gets the apology
+          : claimed ?? this.#connection(callSid, from, purpose);
+        const call = this.#startCall(stream, start, session, readyBy, streamStartedAt, purpose);
+        slot.call = call;
+        const stopWatching = this.#watchBacklog(session, callLog);
+        call.done
+          .then((record) => purpose?.onEnded?.(record))
+          .catch((error) =>
+            callLog.error("after the call: {error}", { error: errorMessage(error) })
+          )
+          .finally(() => {
+            stopWatching();
+            release();
+          });
+      },
+    ).catch((error) => {
       callLog.error("could not start the call: {error}", { error: errorMessage(error) });
       release();
       stream.close(1011, "internal error");
@@ -270,43 +330,105 @@ export class CallManager {
     start: StreamStart,
     session: RealtimeConnection,
     modelReadyBy: number,
+    streamStartedAt: number,
+    purpose?: CallPurpose,
   ): Call {
     const { config, store, metrics, apologies, control } = this.#deps;
     const callSid = start.callSid;
     const callLog = log.with({ callSid });
+    const recording = config.recording.enabled
+      ? this.#startRecording(callSid, streamStartedAt, callLog)
+      : undefined;
     // Tools need the call (to end it) and the call needs the tools: bind late.
     const tools = new ToolRegistry(
       this.#tools({
         requestHangUp: (reason) => call.requestHangUp(reason),
         requestTransfer: (reason) => call.requestTransfer(reason),
-      }),
+      }, purpose),
       this.#clock,
     );
     const call: Call = new Call({
       callSid,
-      from: start.from ?? "",
+      // The other party: the caller, or the customer this service called.
+      from: purpose?.customerNumber ?? start.from ?? "",
       to: start.customParameters?.to ?? "",
       stream,
       session,
       audio: audioPathFor(config.audioFormat),
       tools,
       records: store,
-      greeting: this.#deps.profile.greeting,
+      greeting: purpose?.greeting ?? greetingFor(this.#deps.profile, config.recording.enabled),
       limits: this.#limits,
       modelReadyBy,
-      apology: this.#canTransfer ? apologies.transfer : apologies.hangUp,
+      prompts: {
+        apology: this.#canTransfer ? apologies.transfer : apologies.hangUp,
+        hold: apologies.hold,
+      },
       transferNumber: this.#canTransfer ? config.transferNumber : undefined,
       control,
       metrics,
       log: callLog,
       clock: this.#clock,
+      tap: recording,
+      afterEnd: this.#afterEnd(callSid, session, recording, callLog),
     });
+    if (recording) call.annotate("recording", recording.info());
+    if (purpose) {
+      call.annotate("purpose", {
+        kind: purpose.kind,
+        outbound: purpose.outbound,
+        ...purpose.details,
+      });
+    }
     call.start();
     return call;
   }
 
+  /** A call's recording, sample 0 at the stream's start (`RECORD_CALLS=on`). */
+  #startRecording(callSid: string, origin: number, callLog: Logger): CallRecording {
+    const wallStart = this.#clock.wallNow() - (this.#clock.now() - origin);
+    return CallRecording.start({
+      path: recordingPath(this.#deps.config.recording.dir, callSid, wallStart),
+      origin,
+      clock: this.#clock,
+      log: callLog,
+    });
+  }
+
+  /**
+   * The after-call step of a call: the recording's file is finished and its length noted;
+   * the summary is asked for and the agent's claims checked (see `after_call/`).
+   */
+  #afterEnd(
+    callSid: string,
+    session: RealtimeConnection,
+    recording: CallRecording | undefined,
+    callLog: Logger,
+  ): AfterEndStep {
+    const { config, store, metrics } = this.#deps;
+    const after = new AfterCall({
+      session,
+      bookings: () => store.bookingsForCall(callSid),
+      profile: () => this.#deps.profile,
+      summary: { enabled: config.summary.enabled, timeoutMs: config.summary.timeoutSeconds * 1000 },
+      clock: this.#clock,
+      now: this.#deps.now ?? (() => Temporal.Now.instant()),
+      metrics,
+      log: callLog,
+    });
+    return async (ctx) => {
+      await Promise.all([
+        after.run(ctx, this.#shutdown.signal),
+        recording?.finished.then((info) => ctx.annotate("recording", info)),
+      ]);
+    };
+  }
+
   /** The tools of one call; with no-op requests it serves to describe them. */
-  #tools(requests: { requestHangUp(r: string): void; requestTransfer(r: string): void }): Tool[] {
+  #tools(
+    requests: { requestHangUp(r: string): void; requestTransfer(r: string): void },
+    purpose?: CallPurpose,
+  ): Tool[] {
     const { profile, store, config, control } = this.#deps;
     const sms = config.smsFrom && control ? { from: config.smsFrom, control } : undefined;
     return [
@@ -321,6 +443,7 @@ export class CallManager {
         requestHangUp: requests.requestHangUp,
         requestTransfer: this.#canTransfer ? requests.requestTransfer : undefined,
       }),
+      ...(purpose?.tools ?? []),
     ];
   }
 
@@ -348,17 +471,17 @@ export class CallManager {
   }
 
   /** A fresh, not yet connected Realtime connection for a call. */
-  #connection(callSid: string, from: string): RealtimeConnection {
+  #connection(callSid: string, from: string, purpose?: CallPurpose): RealtimeConnection {
     const { config, profile } = this.#deps;
     const tools = new ToolRegistry(
-      this.#tools({ requestHangUp() {}, requestTransfer() {} }),
+      this.#tools({ requestHangUp() {}, requestTransfer() {} }, purpose),
       this.#clock,
     );
     const sessionConfig = buildSessionConfig({
       model: config.openai.model,
       voice: config.openai.voice,
       audioFormat: config.audioFormat,
-      instructions: buildInstructions({
+      instructions: purpose?.instructions ?? buildInstructions({
         profile,
         now: this.#deps.now?.() ?? Temporal.Now.instant(),
         callerNumber: callerNumber(from),
@@ -366,6 +489,8 @@ export class CallManager {
       }),
       tools: tools.definitions(),
       vad: config.vad,
+      transcriptionModel: config.openai.transcriptionModel,
+      reasoningEffort: config.openai.reasoningEffort,
     });
     return new RealtimeConnection({
       url: config.openai.realtimeUrl,
@@ -385,6 +510,19 @@ export class CallManager {
    */
   async drain(drainMs: number, goodbyeMs = 15_000): Promise<void> {
     this.#draining = true;
+    // Summaries of calls still ending must not hold the shutdown beyond the window.
+    const stopAfterCall = this.#clock.setTimeout(
+      () => this.#shutdown.abort(new Error("shutting down")),
+      Math.max(0, drainMs + goodbyeMs - AFTER_CALL_SHUTDOWN_MARGIN_MS),
+    );
+    try {
+      await this.#drainCalls(drainMs, goodbyeMs);
+    } finally {
+      this.#clock.clearTimeout(stopAfterCall);
+    }
+  }
+
+  async #drainCalls(drainMs: number, goodbyeMs: number): Promise<void> {
     await this.#prewarm.closeAll();
     if (!(await this.#waitForCalls(drainMs))) {
       log.warn("drain timeout: asking {count} calls to wrap up", { count: this.#calls.size });

@@ -24,6 +24,12 @@
 
 import { MULAW_BYTES_PER_MS } from "../codec/mulaw.ts";
 
+/**
+ * An item heard to within this of its end counts as heard in full (ms): more than the
+ * ~85 ms by which the server's item length runs short of the audio streamed (pipecat#2106).
+ */
+export const FULLY_HEARD_MARGIN_MS = 100;
+
 /** Audio sent between two marks, at most (ms), unless a chunk alone is longer. */
 export const MARK_INTERVAL_MS = 100;
 
@@ -61,19 +67,23 @@ export class Playout {
   #scheduleEnd = -Infinity;
   #drainWaiters: Array<() => void> = [];
   #markIntervalMs: number;
+  #fullyHeardMarginMs: number;
   /** Audio (ms) sent since the last mark. */
   #unmarkedMs = 0;
 
   /**
    * @param clock milliseconds, monotonic (e.g. `performance.now`)
    * @param markIntervalMs audio between marks (0: a mark after every chunk)
+   * @param fullyHeardMarginMs an item heard to within this of its end is not truncated
    */
   constructor(
     clock: () => number = () => performance.now(),
     markIntervalMs: number = MARK_INTERVAL_MS,
+    fullyHeardMarginMs: number = FULLY_HEARD_MARGIN_MS,
   ) {
     this.#clock = clock;
     this.#markIntervalMs = markIntervalMs;
+    this.#fullyHeardMarginMs = fullyHeardMarginMs;
   }
 
   /**
@@ -139,9 +149,12 @@ export class Playout {
   }
 
   /**
-   * Call on barge-in, right after sending Twilio `clear`: returns one truncation per
-   * item with unplayed audio, and forgets the flushed chunks (their echoes will be
-   * ignored). Returns an empty list when nothing was pending.
+   * Call on barge-in, right after sending Twilio `clear`: returns one truncation per item
+   * the caller did not hear to the end, and forgets the flushed chunks (their echoes will
+   * be ignored). An item heard to within {@linkcode FULLY_HEARD_MARGIN_MS} of its end is
+   * not truncated: truncating deletes its transcript on the server, and the server's idea
+   * of an item's length runs shorter than the bytes streamed (so its last ms may be
+   * refused). Returns an empty list when nothing was pending.
    */
   interrupt(): Truncation[] {
     if (this.#pending.length === 0) return [];
@@ -159,7 +172,9 @@ export class Playout {
       const capped = Math.min(ms, this.sentMs(itemId));
       const audioEndMs = Math.max(0, Math.floor(capped));
       this.#heardMs.set(itemId, audioEndMs);
-      truncations.push({ itemId, audioEndMs });
+      if (audioEndMs < this.sentMs(itemId) - this.#fullyHeardMarginMs) {
+        truncations.push({ itemId, audioEndMs });
+      }
     }
     return truncations;
   }

@@ -7,6 +7,7 @@
  */
 import type { StreamListener } from "../twilio/media_stream.ts";
 import type {
+  BusyPolicy,
   CloseReason,
   ConnectionEvents,
   ConnectionState,
@@ -58,7 +59,8 @@ export interface ModelSession {
   sendFunctionOutput(callId: string, output: string): boolean;
   sendUserText(text: string): boolean;
   sendSystemText(text: string): boolean;
-  createResponse(options?: ResponseCreateOptions): ResponseRequest;
+  /** Asks for a response; `policy` says what to do when one is in progress. */
+  createResponse(options?: ResponseCreateOptions, policy?: BusyPolicy): ResponseRequest;
   /** Truncates an assistant item to what was heard; returns the ms sent, if sent. */
   truncate(itemId: string, heardMs: number): number | undefined;
   close(message?: string): void;

@@ -53,6 +53,8 @@ export class CallRecorder {
   readonly #log: Logger;
   #saves: Promise<unknown> = Promise.resolve();
   #speechStoppedAt: number | undefined;
+  /** When the call ended (set once); later saves keep it. */
+  #endedAt: string | undefined;
   readonly #turnMs: number[] = [];
   readonly #bargeIns: { at: string; heardMs?: number; reactionMs: number }[] = [];
   readonly #toolCalls: ToolCallRecord[] = [];
@@ -85,6 +87,14 @@ export class CallRecorder {
     this.#from = call.from;
     this.#to = call.to;
     this.#startedAt = isoNow(call.clock);
+  }
+
+  /**
+   * The call is over: its end time is now, whatever runs before the final save (the
+   * after-call summary must not lengthen the call).
+   */
+  ended(): void {
+    this.#endedAt ??= isoNow(this.#clock);
   }
 
   /** When the call started (UTC ISO). */
@@ -196,7 +206,7 @@ export class CallRecorder {
       from: this.#from,
       to: this.#to,
       startedAt: this.#startedAt,
-      endedAt: outcome !== "in_progress" ? isoNow(this.#clock) : undefined,
+      endedAt: outcome !== "in_progress" ? this.#endedAt ?? isoNow(this.#clock) : undefined,
       outcome,
       transcript: this.transcript(ctx.conversation),
       toolCalls: [...this.#toolCalls],

@@ -52,6 +52,7 @@ interface PendingToolCall extends ToolRun {
 export class ToolRunner {
   readonly #o: ToolRunnerOptions;
   #pending: PendingToolCall[] = [];
+  readonly #seen = new Set<string>();
   #chain: Promise<void> = Promise.resolve();
   #running = 0;
 
@@ -69,8 +70,13 @@ export class ToolRunner {
     return this.#chain;
   }
 
-  /** The model asked for a tool in `responseId` (it runs when the response is done). */
+  /**
+   * The model asked for a tool in `responseId` (it runs when the response is done). The
+   * same call reported twice (its output item, then the response's output) counts once.
+   */
   requested(call: PendingToolCall): void {
+    if (this.#seen.has(call.callId)) return;
+    this.#seen.add(call.callId);
     this.#pending.push(call);
   }
 
@@ -104,7 +110,7 @@ export class ToolRunner {
       o.session.createResponse({
         instructions: "Say only a very short filler such as 'One moment while I check.'",
         tool_choice: "none",
-      });
+      }, "drop");
     });
     try {
       for (const call of calls) {

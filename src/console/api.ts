@@ -21,6 +21,7 @@ import { logger } from "../log.ts";
 import type { BusinessProfileSource } from "./profile_reload.ts";
 import { MAX_QUALITY_DAYS, qualitySeries } from "./quality.ts";
 import { callTimeline, smsOf } from "./timeline.ts";
+import { afterCallView } from "./after_call_view.ts";
 
 const log = logger("console");
 
@@ -229,6 +230,7 @@ export function consoleApi(deps: ConsoleApiDeps): Map<string, Operation<z.ZodTyp
       booked: z.boolean().optional(),
       transferred: z.boolean().optional(),
       modelUnavailable: z.boolean().optional(),
+      flagged: z.boolean().optional(),
       page: z.number().int().min(1).max(100_000).default(1),
       pageSize: z.number().int().min(1).max(100).default(25),
     }),
@@ -244,6 +246,7 @@ export function consoleApi(deps: ConsoleApiDeps): Map<string, Operation<z.ZodTyp
         booked: input.booked,
         transferred: input.transferred,
         modelUnavailable: input.modelUnavailable,
+        flagged: input.flagged,
         limit: input.pageSize,
         offset: (input.page - 1) * input.pageSize,
       });
@@ -284,6 +287,7 @@ export function consoleApi(deps: ConsoleApiDeps): Map<string, Operation<z.ZodTyp
         bargeIns: record.bargeIns.length,
         bookings: bookings.map((b) => withPrice(profile, b)),
         sms: smsOf(record),
+        afterCall: afterCallView(record),
         timeZone: profile.timeZone,
         locale: profile.locale,
       });

@@ -18,10 +18,10 @@
  * import { buildSessionConfig } from "./session_config.ts";
  * const conn = new RealtimeConnection({
  *   url: "wss://api.openai.com/v1/realtime",
- *   model: "gpt-realtime",
+ *   model: "gpt-realtime-2.1",
  *   apiKey: "sk-...",
  *   sessionConfig: buildSessionConfig({
- *     model: "gpt-realtime",
+ *     model: "gpt-realtime-2.1",
  *     voice: "marin",
  *     audioFormat: "pcmu",
  *     instructions: "You are the receptionist.",
@@ -70,7 +70,11 @@ import {
   truncate,
   userText,
 } from "./protocol.ts";
-import { ResponseGate } from "./response_gate.ts";
+import {
+  type BusyPolicy,
+  ResponseGate,
+  type ResponseRequest as GateRequest,
+} from "./response_gate.ts";
 import {
   base64Bytes,
   bytesPerMs,
@@ -114,8 +118,12 @@ export interface RealtimeConnectionOptions {
   expiryMarginMs?: number;
   /** At rollover, wait at most this long for no response and no speech, ms. Default 20000. */
   rolloverQuietWaitMs?: number;
-  /** Most items re-injected into a fresh session. Default 200. */
+  /** Most conversation entries re-injected into a fresh session. Default 200. */
   maxReinjectItems?: number;
+  /** A `response.create` with no `response.created` by then is forgotten, ms. Default 5000. */
+  responseStartTimeoutMs?: number;
+  /** A response (ours or the server's) with no server event for this long stalls, ms. Default 8000. */
+  responseStallMs?: number;
   /** Supplies the conversation to re-inject instead of the connection's own record. */
   contextProvider?: () => ConversationItemInput[];
   /** Time and timers (default: the system clock). */
@@ -159,10 +167,40 @@ export interface ConnectionStats {
   droppedAudioMs: number;
   /** Non-audio client events dropped because no session was open. */
   droppedEvents: number;
+  /** `response.create` requests sent. */
+  responsesRequested: number;
+  /** Requests that waited for a response in progress (including after a refusal). */
+  responsesDeferred: number;
+  /** Requests dropped as obsolete (a response was in progress). */
+  responsesDropped: number;
+  /** Requests the server refused for another reason. */
+  responsesRejected: number;
+  /** Requests with no `response.created` by their deadline. */
+  responsesExpired: number;
+  /** Responses that went silent (no server event while one was due). */
+  responseStalls: number;
 }
 
 /** Result of {@linkcode RealtimeConnection.createResponse}. */
 export type ResponseRequest = "sent" | "deferred" | "dropped";
+
+export type { BusyPolicy };
+
+/** What became of a response request, for metrics and logs. */
+export type ResponseRequestOutcome =
+  | "sent"
+  | "deferred"
+  | "dropped"
+  | "rejected"
+  | "expired"
+  | "retried";
+
+/** Why a response stalled. */
+export interface ResponseStall {
+  reason: "no_response_created" | "silent_response";
+  /** How long the model has been silent, ms. */
+  silentMs: number;
+}
 
 /** What a connection emits. */
 export type ConnectionEvents = {
@@ -172,6 +210,10 @@ export type ConnectionEvents = {
   state: [ConnectionState, ConnectionState];
   /** A session became active (initial, after reconnect, after rollover). */
   session: [SessionStart];
+  /** A response request was sent, deferred, dropped, refused, expired or retried. */
+  request: [ResponseRequestOutcome];
+  /** The model stopped answering while a response was due: the session is not usable. */
+  stall: [ResponseStall];
 };
 
 /** The lifecycle; the open state owns its socket. */
@@ -235,7 +277,19 @@ export class RealtimeConnection {
     droppedAudioChunks: 0,
     droppedAudioMs: 0,
     droppedEvents: 0,
+    responsesRequested: 0,
+    responsesDeferred: 0,
+    responsesDropped: 0,
+    responsesRejected: 0,
+    responsesExpired: 0,
+    responseStalls: 0,
   };
+  /** Client event ids: a counter, and the type of the recent ones (to name refused events). */
+  #eventSeq = 0;
+  readonly #recentEvents = new Map<string, string>();
+  /** When the last server event arrived (clock ms), and the stall timer that checks it. */
+  #lastServerEventAt = 0;
+  #stallTimer: TimerHandle | undefined;
   readonly #unknownTypesLogged = new Set<string>();
 
   /** Creates the connection; nothing happens until {@linkcode connect}. */
@@ -329,7 +383,7 @@ export class RealtimeConnection {
   appendAudio(base64: string): void {
     const phase = this.#phase;
     if (phase.name === "open") {
-      phase.live.ws.send(appendAudio(base64));
+      phase.live.ws.send(appendAudio(base64, `a${++this.#eventSeq}`));
       return;
     }
     if (phase.name === "closed") return;
@@ -362,32 +416,44 @@ export class RealtimeConnection {
   /** Sends a tool result and records it (re-injected after a reconnect). */
   sendFunctionOutput(callId: string, output: string): boolean {
     this.#record.functionOutput(callId, output);
-    return this.send(functionCallOutput(callId, output));
+    return this.send(functionCallOutput(callId, output, this.#eventId("conversation.item.create")));
   }
 
   /** Sends a user text message and records it. */
   sendUserText(text: string): boolean {
     this.#record.userText(text);
-    return this.send(userText(text));
+    return this.send(userText(text, this.#eventId("conversation.item.create")));
   }
 
   /** Sends a system text message and records it. */
   sendSystemText(text: string): boolean {
     this.#record.systemText(text);
-    return this.send(systemText(text));
+    return this.send(systemText(text, this.#eventId("conversation.item.create")));
   }
 
   /**
-   * Asks for a response. If one is active it is deferred until that one is done (the
-   * server allows one active response); without an open session it is dropped.
+   * Asks for a response. While one is in progress, `defer` (default) sends it once that one
+   * is done (the latest deferred request wins) and `drop` forgets it; without an open
+   * session it is dropped. Per-response `instructions` come after the session's own (the
+   * server would otherwise replace them for this response).
    */
-  createResponse(opts?: ResponseCreateOptions): ResponseRequest {
+  createResponse(opts?: ResponseCreateOptions, policy: BusyPolicy = "defer"): ResponseRequest {
     if (this.#phase.name !== "open") {
       this.#stats.droppedEvents++;
       return "dropped";
     }
-    if (this.#gate.request(opts) === "deferred") return "deferred";
-    this.send(responseCreate(opts));
+    const decision = this.#gate.request(opts, policy, this.#eventId("response.create"));
+    if (decision.kind === "deferred") {
+      this.#stats.responsesDeferred++;
+      this.#events.emit("request", "deferred");
+      return "deferred";
+    }
+    if (decision.kind === "dropped") {
+      this.#stats.responsesDropped++;
+      this.#events.emit("request", "dropped");
+      return "dropped";
+    }
+    this.#sendRequest(decision.request, "sent");
     return "sent";
   }
 
@@ -398,16 +464,83 @@ export class RealtimeConnection {
    */
   truncate(itemId: string, heardMs: number): number | undefined {
     const received = this.#itemAudioMs.get(itemId);
-    const ms = Math.max(0, Math.min(Math.floor(heardMs), received ?? 0));
-    this.#record.truncated(itemId, ms);
     if (received === undefined || this.#phase.name !== "open") return undefined;
-    this.send(truncate(itemId, ms));
+    // The record changes when the server confirms (`conversation.item.truncated`).
+    const ms = Math.max(0, Math.min(Math.floor(heardMs), received));
+    this.send(truncate(itemId, ms, this.#eventId("conversation.item.truncate")));
     return ms;
+  }
+
+  /** Audio ms received so far for an assistant item of the current session (0 if unknown). */
+  itemAudioMs(itemId: string): number {
+    return this.#itemAudioMs.get(itemId) ?? 0;
   }
 
   /** Closes for good (idempotent). Pending waits end; timers are cleared. */
   close(message = "closed by client"): void {
     this.#finish({ kind: "client", message });
+  }
+
+  /** A fresh client event id; the recent ones are remembered with their type. */
+  #eventId(type: string): string {
+    const id = `e${++this.#eventSeq}`;
+    this.#recentEvents.set(id, type);
+    if (this.#recentEvents.size > 64) {
+      this.#recentEvents.delete(this.#recentEvents.keys().next().value!);
+    }
+    return id;
+  }
+
+  /** Sends a request the gate let through, tagged so the server's answer can be matched. */
+  #sendRequest(request: GateRequest, outcome: "sent" | "retried"): void {
+    const opts = request.options;
+    const session = this.#opts.sessionConfig.instructions;
+    const response: ResponseCreateOptions = {
+      ...opts,
+      ...(opts?.instructions !== undefined
+        ? { instructions: `${session}\n\nFor this reply only: ${opts.instructions}` }
+        : {}),
+      metadata: { ...opts?.metadata, request: request.eventId },
+    };
+    this.send(responseCreate(response, request.eventId));
+    this.#stats.responsesRequested++;
+    this.#events.emit("request", outcome);
+    this.#timers.after(this.#opts.responseStartTimeoutMs ?? 5000, () => {
+      if (!this.#gate.expired(request.eventId)) return;
+      this.#stats.responsesExpired++;
+      this.#events.emit("request", "expired");
+      this.#log.warn("no response.created for request {eventId}; forgetting it", {
+        eventId: request.eventId,
+      });
+      this.#stall("no_response_created");
+    });
+    this.#watchForStall();
+  }
+
+  /** While a response is due, checks that the server keeps talking. */
+  #watchForStall(): void {
+    if (this.#stallTimer !== undefined) return;
+    const stallMs = this.#opts.responseStallMs ?? 8000;
+    const check = () => {
+      this.#stallTimer = undefined;
+      if (!this.#gate.busy || this.#phase.name !== "open") return;
+      const silentMs = this.#clock.now() - this.#lastServerEventAt;
+      if (silentMs >= stallMs) this.#stall("silent_response");
+      else this.#stallTimer = this.#timers.after(stallMs - silentMs, check);
+    };
+    this.#lastServerEventAt = Math.max(this.#lastServerEventAt, this.#clock.now());
+    this.#stallTimer = this.#timers.after(stallMs, check);
+  }
+
+  #stall(reason: ResponseStall["reason"]): void {
+    if (this.#phase.name !== "open") return;
+    const silentMs = Math.round(this.#clock.now() - this.#lastServerEventAt);
+    this.#stats.responseStalls++;
+    this.#log.error("the model stopped answering ({reason}, silent {silentMs} ms)", {
+      reason,
+      silentMs,
+    });
+    this.#events.emit("stall", { reason, silentMs });
   }
 
   // -------------------------------------------------------------------------------------
@@ -454,7 +587,7 @@ export class RealtimeConnection {
       signal: this.#lifetime.signal,
       onError: (e) => {
         this.#stats.errorEvents++;
-        this.#logError(e);
+        this.#logError(e, "session.update");
       },
     });
   }
@@ -530,8 +663,10 @@ export class RealtimeConnection {
 
     if (reason !== "initial") {
       const items = this.#opts.contextProvider?.() ??
-        this.#record.toItems(this.#opts.maxReinjectItems ?? 200);
-      for (const item of items) ws.send(createItem(item));
+        this.#record.toContextItems(this.#opts.maxReinjectItems ?? 200);
+      for (const item of items) {
+        ws.send(createItem(item, undefined, this.#eventId("conversation.item.create")));
+      }
       this.#log.info("re-injected {count} conversation items after {reason}", {
         count: items.length,
         reason,
@@ -665,6 +800,7 @@ export class RealtimeConnection {
       return;
     }
     const e = parsed.event;
+    this.#lastServerEventAt = this.#clock.now();
     this.#track(e);
     this.#events.emit("event", e);
     if (e.type === "error" && isFatalError(e.error)) {
@@ -684,11 +820,12 @@ export class RealtimeConnection {
         );
         break;
       case "response.created":
-        this.#gate.created();
+        this.#gate.created(e.response.id, e.response.metadata?.request);
+        this.#watchForStall();
         break;
       case "response.done": {
-        const next = this.#gate.done();
-        if (next) this.send(responseCreate(next.options));
+        const next = this.#gate.done(e.response.id);
+        if (next) this.#sendRequest(next, "retried");
         break;
       }
       case "input_audio_buffer.speech_started":
@@ -699,18 +836,46 @@ export class RealtimeConnection {
         break;
       case "error":
         this.#stats.errorEvents++;
-        this.#logError(e);
+        this.#onError(e);
         break;
     }
   }
 
-  #logError(e: ErrorEvent): void {
-    this.#log.warn("realtime error {errorType}/{code}: {message}", {
+  /** Logs an error, naming the client event it refers to, and reconciles a refused request. */
+  #onError(e: ErrorEvent): void {
+    const eventId = e.error.event_id ?? undefined;
+    if (eventId !== undefined) {
+      const outcome = this.#gate.rejected(eventId, e.error.code ?? undefined);
+      if (outcome.kind === "waiting" || outcome.kind === "dropped") {
+        // The server's own response got there first: not an error, just a race.
+        if (outcome.kind === "waiting") this.#stats.responsesDeferred++;
+        else this.#stats.responsesDropped++;
+        this.#events.emit("request", outcome.kind === "waiting" ? "deferred" : "dropped");
+        this.#log.info("response request {eventId} met the server's own response: {what}", {
+          eventId,
+          what: outcome.kind === "waiting" ? "sent after it" : "dropped",
+        });
+        return;
+      }
+      if (outcome.kind === "failed") {
+        this.#stats.responsesRejected++;
+        this.#events.emit("request", "rejected");
+        this.#logError(e, "response.create");
+        if (outcome.next) this.#sendRequest(outcome.next, "retried");
+        return;
+      }
+    }
+    this.#logError(e, eventId === undefined ? undefined : this.#recentEvents.get(eventId));
+  }
+
+  #logError(e: ErrorEvent, clientEvent?: string): void {
+    this.#log.warn("realtime error {errorType}/{code} for {clientEvent}: {detail}", {
       errorType: e.error.type,
       code: e.error.code ?? null,
-      message: e.error.message,
+      detail: e.error.message,
       param: e.error.param ?? null,
       eventId: e.error.event_id ?? null,
+      clientEvent: clientEvent ?? (e.error.event_id?.startsWith("a") ? "audio append" : "-"),
     });
   }
 

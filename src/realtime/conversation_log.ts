@@ -10,7 +10,6 @@
  * @module
  */
 import {
-  assistantTextItem,
   type ConversationItemInput,
   functionCallOutputItem,
   type ServerEvent,
@@ -80,8 +79,16 @@ export class ConversationLog {
       case "response.output_audio_transcript.done":
         this.assistantTranscriptDone(e.item_id, e.transcript);
         break;
-      case "response.function_call_arguments.done":
-        this.functionCall(e.call_id, e.name, e.arguments);
+      case "response.output_item.done":
+        // The completed item has every field (`name` is not on the arguments event before
+        // 2026-02); the Agents SDK takes calls from here too.
+        if (e.item.type === "function_call" && e.item.call_id && e.item.name) {
+          this.functionCall(e.item.call_id, e.item.name, e.item.arguments ?? "");
+        }
+        break;
+      case "conversation.item.truncated":
+        // Recorded only once the server confirms it (it deletes the item's transcript).
+        this.truncated(e.item_id, e.audio_end_ms);
         break;
     }
   }
@@ -180,46 +187,55 @@ export class ConversationLog {
   }
 
   /**
-   * The conversation as items to re-inject, oldest first, at most `maxItems` (the newest).
-   * Untranscribed user audio and unanswered function calls are left out (the model would
-   * otherwise call again with no result); truncated assistant text is cut to what was heard.
+   * The conversation for a fresh session: everything said so far as ONE system message (a
+   * transcript), followed as real items by what still awaits an answer after the agent last
+   * spoke (the caller's words, tool calls with their results). Re-creating the agent's
+   * turns as assistant `output_text` items can make the model answer in text only, with no
+   * audio (openai-realtime-api-beta#72, livekit/agents#2471); a transcript in a system
+   * message does not. At most the newest `maxEntries` entries and `maxChars` characters.
    */
-  toItems(maxItems = 200): ConversationItemInput[] {
+  toContextItems(maxEntries = 200, maxChars = 12_000): ConversationItemInput[] {
+    const entries = this.#entries.slice(-maxEntries);
     const answered = new Set<string>();
-    for (const e of this.#entries) if (e.kind === "function_output") answered.add(e.callId);
+    for (const e of entries) if (e.kind === "function_output") answered.add(e.callId);
+    // The tail after the agent last said something: still to be answered.
+    let tailStart = entries.length;
+    while (tailStart > 0) {
+      const e = entries[tailStart - 1];
+      if (e.kind === "assistant" && spokenText(e) !== "") break;
+      tailStart--;
+    }
+    const lines: string[] = [];
+    for (const e of entries.slice(0, tailStart)) {
+      const line = transcriptLine(e, answered);
+      if (line !== undefined) lines.push(line);
+    }
     const items: ConversationItemInput[] = [];
-    for (const e of this.#entries) {
-      switch (e.kind) {
-        case "user":
-          if (e.text) items.push(userTextItem(e.text));
-          break;
-        case "system":
-          items.push(systemTextItem(e.text));
-          break;
-        case "assistant": {
-          const text = spokenText(e);
-          if (text) items.push(assistantTextItem(text));
-          break;
-        }
-        case "function_call":
-          if (answered.has(e.callId)) {
-            items.push({
-              type: "function_call",
-              call_id: e.callId,
-              name: e.name,
-              arguments: e.arguments,
-            });
-          }
-          break;
-        case "function_output":
+    let text = lines.join("\n");
+    if (text.length > maxChars) text = "…" + text.slice(text.length - maxChars);
+    if (text) {
+      items.push(systemTextItem(
+        "This phone call is continuing on a new connection. The conversation so far, for " +
+          "context (do not greet the caller again; keep speaking aloud):\n" + text,
+      ));
+    }
+    for (const e of entries.slice(tailStart)) {
+      if (e.kind === "user" && e.text) items.push(userTextItem(e.text));
+      else if (e.kind === "system") items.push(systemTextItem(e.text));
+      else if (e.kind === "function_call" && answered.has(e.callId)) {
+        items.push({
+          type: "function_call",
+          call_id: e.callId,
+          name: e.name,
+          arguments: e.arguments,
+        });
+      } else if (e.kind === "function_output") {
+        if (items.some((i) => i.type === "function_call" && i.call_id === e.callId)) {
           items.push(functionCallOutputItem(e.callId, e.output));
-          break;
+        }
       }
     }
-    let start = Math.max(0, items.length - maxItems);
-    // Never start with a tool result whose call was cut off.
-    while (start < items.length && items[start].type === "function_call_output") start++;
-    return items.slice(start);
+    return items;
   }
 
   #assistant(itemId: string): Extract<LogEntry, { kind: "assistant" }> {
@@ -229,6 +245,26 @@ export class ConversationLog {
       entry = this.#assistantByItem.get(itemId)!;
     }
     return entry;
+  }
+}
+
+/** One line of the re-injected transcript, or undefined for an entry that says nothing. */
+function transcriptLine(e: LogEntry, answered: ReadonlySet<string>): string | undefined {
+  switch (e.kind) {
+    case "user":
+      return e.text ? `Caller: ${e.text}` : undefined;
+    case "system":
+      return `Note: ${e.text}`;
+    case "assistant": {
+      const text = spokenText(e);
+      if (!text) return undefined;
+      const cut = e.heardMs !== undefined && e.heardMs < e.audioMs;
+      return `You: ${text}${cut ? " (interrupted)" : ""}`;
+    }
+    case "function_call":
+      return answered.has(e.callId) ? `You called ${e.name}(${e.arguments})` : undefined;
+    case "function_output":
+      return `Result: ${e.output}`;
   }
 }
 

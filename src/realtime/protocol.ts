@@ -22,15 +22,18 @@ import type { SessionConfig } from "./session_config.ts";
 // Server events
 // ---------------------------------------------------------------------------------------
 
+// Lenient where the official SDK's types are optional (`openai` realtime.d.ts): an event
+// the server may legally send must never be dropped as malformed, or a call could wedge.
+
 const ContentPartSchema = z.looseObject({
-  type: z.string(),
+  type: z.string().optional(),
   text: z.string().nullish(),
   transcript: z.string().nullish(),
 });
 
 /** A conversation item as the server reports it (message, function call, or its output). */
 export const ServerItemSchema = z.looseObject({
-  id: z.string(),
+  id: z.string().optional(),
   type: z.string(),
   role: z.string().optional(),
   status: z.string().optional(),
@@ -51,8 +54,9 @@ const SessionInfoSchema = z.looseObject({
 });
 
 const ResponseInfoSchema = z.looseObject({
-  id: z.string(),
-  status: z.string(),
+  id: z.string().optional(),
+  status: z.string().optional(),
+  metadata: z.record(z.string(), z.string()).nullish(),
   status_details: z.unknown().optional(),
   output: z.array(ServerItemSchema).optional(),
   usage: z.unknown().optional(),
@@ -111,7 +115,7 @@ export const ServerEventSchema = z.discriminatedUnion("type", [
   ev("conversation.item.deleted", { item_id: z.string() }),
   ev("conversation.item.input_audio_transcription.delta", {
     item_id: z.string(),
-    delta: z.string(),
+    delta: z.string().optional(),
   }),
   ev("conversation.item.input_audio_transcription.completed", {
     item_id: z.string(),
@@ -149,7 +153,8 @@ export const ServerEventSchema = z.discriminatedUnion("type", [
     response_id: z.string(),
     item_id: z.string(),
     call_id: z.string(),
-    name: z.string(),
+    /** Only since 2026-02; calls are taken from `response.output_item.done`, which has it. */
+    name: z.string().optional(),
     arguments: z.string(),
   }),
   ev("rate_limits.updated", { rate_limits: z.array(z.unknown()) }),
@@ -245,7 +250,10 @@ export type ConversationItemInput =
 
 /** Optional parameters of `response.create`. */
 export interface ResponseCreateOptions {
-  /** Instructions for this response only (e.g. "greet the caller"). */
+  /**
+   * Instructions for this response only. The server REPLACES the session instructions with
+   * them for this response, so the connection sends them after the session's own.
+   */
   instructions?: string;
   /** Whether the model may, must or must not call tools in this response. */
   tool_choice?: "auto" | "none" | "required";
@@ -253,36 +261,47 @@ export interface ResponseCreateOptions {
   metadata?: Record<string, string>;
 }
 
+// Every builder takes the client `event_id` (optional): the server echoes it in the
+// `error` event an event causes, the only way to know which request was refused.
+
 /** `session.update` with the full GA session object. */
-export function sessionUpdate(session: SessionConfig): string {
-  return JSON.stringify({ type: "session.update", session });
+export function sessionUpdate(session: SessionConfig, eventId?: string): string {
+  return JSON.stringify({ type: "session.update", event_id: eventId, session });
 }
 
 /**
- * `input_audio_buffer.append`. Built by concatenation: base64 never needs JSON escaping.
- * Called for every 20 ms frame, so it must stay allocation-light.
+ * `input_audio_buffer.append`. Built by concatenation: base64 and our event ids never need
+ * JSON escaping. Called for every 20 ms frame, so it must stay allocation-light.
  */
-export function appendAudio(base64: string): string {
-  return '{"type":"input_audio_buffer.append","audio":"' + base64 + '"}';
+export function appendAudio(base64: string, eventId?: string): string {
+  return eventId === undefined
+    ? '{"type":"input_audio_buffer.append","audio":"' + base64 + '"}'
+    : '{"type":"input_audio_buffer.append","event_id":"' + eventId + '","audio":"' + base64 +
+      '"}';
 }
 
 /** `input_audio_buffer.commit` (only needed without turn detection). */
-export function commitAudio(): string {
-  return '{"type":"input_audio_buffer.commit"}';
+export function commitAudio(eventId?: string): string {
+  return JSON.stringify({ type: "input_audio_buffer.commit", event_id: eventId });
 }
 
 /** `input_audio_buffer.clear`: discard uncommitted input audio. */
-export function clearAudio(): string {
-  return '{"type":"input_audio_buffer.clear"}';
+export function clearAudio(eventId?: string): string {
+  return JSON.stringify({ type: "input_audio_buffer.clear", event_id: eventId });
 }
 
 /** `conversation.item.create`, optionally placed after `previousItemId`. */
-export function createItem(item: ConversationItemInput, previousItemId?: string): string {
-  return JSON.stringify(
-    previousItemId === undefined
-      ? { type: "conversation.item.create", item }
-      : { type: "conversation.item.create", previous_item_id: previousItemId, item },
-  );
+export function createItem(
+  item: ConversationItemInput,
+  previousItemId?: string,
+  eventId?: string,
+): string {
+  return JSON.stringify({
+    type: "conversation.item.create",
+    event_id: eventId,
+    previous_item_id: previousItemId,
+    item,
+  });
 }
 
 /** The item for a tool result; send {@linkcode responseCreate} after it. */
@@ -291,8 +310,8 @@ export function functionCallOutputItem(callId: string, output: string): Conversa
 }
 
 /** `conversation.item.create` carrying a tool result (`output` is usually JSON text). */
-export function functionCallOutput(callId: string, output: string): string {
-  return createItem(functionCallOutputItem(callId, output));
+export function functionCallOutput(callId: string, output: string, eventId?: string): string {
+  return createItem(functionCallOutputItem(callId, output), undefined, eventId);
 }
 
 /** A user text message item. */
@@ -311,22 +330,23 @@ export function assistantTextItem(text: string): ConversationItemInput {
 }
 
 /** `conversation.item.create` with a user text message. */
-export function userText(text: string): string {
-  return createItem(userTextItem(text));
+export function userText(text: string, eventId?: string): string {
+  return createItem(userTextItem(text), undefined, eventId);
 }
 
 /** `conversation.item.create` with a system text message. */
-export function systemText(text: string): string {
-  return createItem(systemTextItem(text));
+export function systemText(text: string, eventId?: string): string {
+  return createItem(systemTextItem(text), undefined, eventId);
 }
 
 /**
  * `conversation.item.truncate`: the caller heard only `audioEndMs` of this assistant item.
  * Must be an integer no larger than the item's audio; the value is floored and clamped at 0.
  */
-export function truncate(itemId: string, audioEndMs: number): string {
+export function truncate(itemId: string, audioEndMs: number, eventId?: string): string {
   return JSON.stringify({
     type: "conversation.item.truncate",
+    event_id: eventId,
     item_id: itemId,
     content_index: 0,
     audio_end_ms: Math.max(0, Math.floor(audioEndMs)),
@@ -334,14 +354,12 @@ export function truncate(itemId: string, audioEndMs: number): string {
 }
 
 /** `response.create`, with optional per-response parameters. */
-export function responseCreate(opts?: ResponseCreateOptions): string {
-  if (opts === undefined || Object.keys(opts).length === 0) return '{"type":"response.create"}';
-  return JSON.stringify({ type: "response.create", response: opts });
+export function responseCreate(opts?: ResponseCreateOptions, eventId?: string): string {
+  const response = opts === undefined || Object.keys(opts).length === 0 ? undefined : opts;
+  return JSON.stringify({ type: "response.create", event_id: eventId, response });
 }
 
 /** `response.cancel` for the active response (or the given one). */
-export function responseCancel(responseId?: string): string {
-  return responseId === undefined
-    ? '{"type":"response.cancel"}'
-    : JSON.stringify({ type: "response.cancel", response_id: responseId });
+export function responseCancel(responseId?: string, eventId?: string): string {
+  return JSON.stringify({ type: "response.cancel", event_id: eventId, response_id: responseId });
 }

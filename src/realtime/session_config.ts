@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * const session = buildSessionConfig({
- *   model: "gpt-realtime", voice: "marin", audioFormat: "pcmu", instructions: "…", tools: [],
+ *   model: "gpt-realtime-2.1", voice: "marin", audioFormat: "pcmu", instructions: "…", tools: [],
  *   vad: { type: "server_vad", threshold: 0.5, prefixPaddingMs: 300, silenceDurationMs: 500 },
  * });
  * ws.send(sessionUpdate(session));
@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { DEFAULT_TRANSCRIPTION_MODEL, type ReasoningEffort } from "./models.ts";
 
 /** Audio carried on both legs: G.711 mu-law 8 kHz (Twilio's) or PCM16 24 kHz. */
 export type AudioFormat = "pcmu" | "pcm16";
@@ -38,8 +39,10 @@ export interface SessionConfigOptions {
   instructions: string;
   tools: ToolDefinition[];
   vad: VadOptions;
-  /** Input transcription model; default `gpt-4o-mini-transcribe`. */
+  /** Input transcription model; default {@linkcode DEFAULT_TRANSCRIPTION_MODEL}. */
   transcriptionModel?: string;
+  /** Reasoning effort of the 2.x models; sent only when set. */
+  reasoningEffort?: ReasoningEffort;
 }
 
 /** Wire format object of an audio format. */
@@ -79,10 +82,10 @@ export interface SessionConfig {
   };
   tools: ToolDefinition[];
   tool_choice: "auto";
+  reasoning?: { effort: ReasoningEffort };
 }
 
-/** Default model for input transcription. */
-export const DEFAULT_TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe";
+export { DEFAULT_TRANSCRIPTION_MODEL };
 
 /** The wire object for an {@linkcode AudioFormat}. */
 export function audioFormatWire(format: AudioFormat): AudioFormatWire {
@@ -149,5 +152,6 @@ export function buildSessionConfig(opts: SessionConfigOptions): SessionConfig {
     },
     tools: opts.tools,
     tool_choice: "auto",
+    ...(opts.reasoningEffort ? { reasoning: { effort: opts.reasoningEffort } } : {}),
   };
 }

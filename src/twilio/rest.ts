@@ -1,6 +1,7 @@
 /**
  * Call control over Twilio's REST API with `npm:twilio`: transfer a live call, hang up,
- * send an SMS. The client is built once; tests inject an `httpClient` that points it at a
+ * send an SMS; for reminders, place a call with answering-machine detection, look calls and
+ * messages up, cancel or redirect a call. The client is built once; tests inject an `httpClient` that points it at a
  * local fake (see `tests/support/fake_twilio_rest.ts`).
  *
  * @module
@@ -35,6 +36,37 @@ export class CallControlError extends Error {
   }
 }
 
+/** An outbound call to place (reminders), with answering-machine detection. */
+export interface PlaceCallParams {
+  to: string;
+  from: string;
+  /** Voice webhook fetched when the call is answered (absolute, signed by us). */
+  url: string;
+  /** Call progress events go here (initiated, ringing, answered, completed). */
+  statusCallback: string;
+  /**
+   * Asynchronous answering-machine detection: the call runs `url` at once and the verdict
+   * (`AnsweredBy`) is POSTed here. With `DetectMessageEnd` a machine's verdict comes after
+   * its greeting and beep (`machine_end_beep` / `_silence` / `_other`), the moment to speak.
+   */
+  amdCallback: string;
+  /** Seconds to let it ring (Twilio `Timeout`). */
+  ringSeconds: number;
+  /** Longest call, seconds (Twilio `TimeLimit`). */
+  timeLimitSeconds: number;
+}
+
+/** A call as Twilio reports it. */
+export interface CallInfo {
+  sid: string;
+  /** `queued`, `ringing`, `in-progress`, `completed`, `busy`, `failed`, `no-answer`, `canceled`. */
+  status: string;
+  /** Answering-machine verdict, when detection ran. */
+  answeredBy?: string;
+  /** When Twilio created it (epoch ms). */
+  createdMs: number;
+}
+
 /** Outcome of {@linkcode TwilioCallControl.hangUp}. */
 export type HangUpResult = "completed" | "already_ended";
 
@@ -56,6 +88,17 @@ function errorCode(error: unknown): { code?: number; status?: number; message: s
 /** Log properties of a REST error (`reason`, never `message`: that names the log line itself). */
 function reasonOf(e: { code?: number; status?: number; message: string }) {
   return { code: e.code, status: e.status, reason: e.message };
+}
+
+function callInfo(
+  call: { sid: string; status: string; answeredBy?: string | null; dateCreated: Date },
+): CallInfo {
+  return {
+    sid: call.sid,
+    status: call.status,
+    ...(call.answeredBy ? { answeredBy: call.answeredBy } : {}),
+    createdMs: call.dateCreated.getTime(),
+  };
 }
 
 /** Transfer, hang-up and SMS for live calls. Construct once per process. */
@@ -87,23 +130,6 @@ export class TwilioCallControl {
     }
   }
 
-  /**
-   * Replaces what a live call runs with `twiml` (e.g. a spoken apology when its media
-   * stream cannot be served). Twilio then sends `stop` on the media socket.
-   *
-   * @throws {CallControlError} when Twilio refuses (e.g. the call already ended)
-   */
-  async redirect(callSid: string, twiml: string): Promise<void> {
-    try {
-      await this.#client.calls(callSid).update({ twiml });
-      log.info("call {callSid} redirected", { callSid });
-    } catch (error) {
-      const e = errorCode(error);
-      log.error("redirect of {callSid} failed: {reason}", { callSid, ...reasonOf(e) });
-      throw new CallControlError(`redirect failed: ${e.message}`, e.code, e.status);
-    }
-  }
-
   /** Ends a call. A call that is already gone is not an error (`"already_ended"`). */
   async hangUp(callSid: string): Promise<HangUpResult> {
     try {
@@ -118,6 +144,123 @@ export class TwilioCallControl {
       }
       log.error("hang-up of {callSid} failed: {reason}", { callSid, ...reasonOf(e) });
       throw new CallControlError(`hang-up failed: ${e.message}`, e.code, e.status);
+    }
+  }
+
+  /**
+   * Places an outbound call with answering-machine detection (`DetectMessageEnd`, async):
+   * a person hears the agent at once; for a machine the verdict comes after the beep.
+   * Tuning: detection gives up after 30 s (`unknown`); speech over 2.4 s means a machine's
+   * greeting; 1.2 s of silence ends a greeting; 5 s of initial silence is `unknown`.
+   *
+   * @throws {CallControlError} with `status` set when Twilio answered with an error (the call
+   *   was not placed); without `status` when the request failed in transit (it may have been).
+   */
+  async placeCall(p: PlaceCallParams): Promise<CallInfo> {
+    try {
+      const call = await this.#client.calls.create({
+        to: p.to,
+        from: p.from,
+        url: p.url,
+        method: "POST",
+        statusCallback: p.statusCallback,
+        statusCallbackMethod: "POST",
+        statusCallbackEvent: ["initiated", "ringing", "answered", "completed"],
+        machineDetection: "DetectMessageEnd",
+        asyncAmd: "true",
+        asyncAmdStatusCallback: p.amdCallback,
+        asyncAmdStatusCallbackMethod: "POST",
+        machineDetectionTimeout: 30,
+        machineDetectionSpeechThreshold: 2400,
+        machineDetectionSpeechEndThreshold: 1200,
+        machineDetectionSilenceTimeout: 5000,
+        timeout: p.ringSeconds,
+        timeLimit: p.timeLimitSeconds,
+      });
+      log.info("call {callSid} placed", { callSid: call.sid });
+      return callInfo(call);
+    } catch (error) {
+      const e = errorCode(error);
+      log.error("placing a call failed: {reason}", reasonOf(e));
+      throw new CallControlError(`placing the call failed: ${e.message}`, e.code, e.status);
+    }
+  }
+
+  /** A call's current status. */
+  async fetchCall(callSid: string): Promise<CallInfo> {
+    try {
+      return callInfo(await this.#client.calls(callSid).fetch());
+    } catch (error) {
+      const e = errorCode(error);
+      throw new CallControlError(`fetching ${callSid} failed: ${e.message}`, e.code, e.status);
+    }
+  }
+
+  /** Calls from `from` to `to` created at or after `sinceMs` (newest first). */
+  async findCalls(q: { to: string; from: string; sinceMs: number }): Promise<CallInfo[]> {
+    try {
+      const calls = await this.#client.calls.list({
+        to: q.to,
+        from: q.from,
+        startTimeAfter: new Date(q.sinceMs - 86_400_000), // the filter has day granularity
+        limit: 50,
+      });
+      return calls.map(callInfo).filter((c) => c.createdMs >= q.sinceMs);
+    } catch (error) {
+      const e = errorCode(error);
+      throw new CallControlError(`listing calls failed: ${e.message}`, e.code, e.status);
+    }
+  }
+
+  /**
+   * Cancels a call that is queued or ringing, or ends it if it was answered meanwhile. A
+   * call that is already over is not an error.
+   */
+  async cancelCall(callSid: string): Promise<void> {
+    try {
+      await this.#client.calls(callSid).update({ status: "canceled" });
+      log.info("call {callSid} cancelled", { callSid });
+    } catch (error) {
+      const e = errorCode(error);
+      if (e.code === ERROR_CALL_NOT_IN_PROGRESS || e.code === ERROR_NOT_FOUND) {
+        await this.hangUp(callSid);
+        return;
+      }
+      throw new CallControlError(`cancelling ${callSid} failed: ${e.message}`, e.code, e.status);
+    }
+  }
+
+  /**
+   * Replaces a live call's TwiML (e.g. a voicemail message after the beep, or a spoken
+   * apology when its media stream cannot be served).
+   */
+  async redirect(callSid: string, twiml: string): Promise<void> {
+    try {
+      await this.#client.calls(callSid).update({ twiml });
+      log.info("call {callSid} redirected", { callSid });
+    } catch (error) {
+      const e = errorCode(error);
+      log.error("redirect of {callSid} failed: {reason}", { callSid, ...reasonOf(e) });
+      throw new CallControlError(`redirect failed: ${e.message}`, e.code, e.status);
+    }
+  }
+
+  /** Messages from `from` to `to` created at or after `sinceMs`. */
+  async findMessages(
+    q: { to: string; from: string; sinceMs: number },
+  ): Promise<{ sid: string; createdMs: number }[]> {
+    try {
+      const messages = await this.#client.messages.list({
+        to: q.to,
+        from: q.from,
+        dateSentAfter: new Date(q.sinceMs - 86_400_000),
+        limit: 50,
+      });
+      return messages.map((m) => ({ sid: m.sid, createdMs: m.dateCreated.getTime() }))
+        .filter((m) => m.createdMs >= q.sinceMs);
+    } catch (error) {
+      const e = errorCode(error);
+      throw new CallControlError(`listing messages failed: ${e.message}`, e.code, e.status);
     }
   }
 

@@ -82,3 +82,40 @@ export function transferTwiml(number: string): string {
   response.dial(number);
   return response.toString();
 }
+
+/** Input of {@linkcode sayAndHangUpTwiml}. */
+export interface SayOptions {
+  /** Twilio `<Say language>`, e.g. `en-US`. */
+  language?: string;
+  /** Say it this many times (e.g. twice on a voicemail). */
+  loop?: number;
+}
+
+/**
+ * `<Say>message</Say><Hangup/>`: a message read by Twilio's text-to-speech, then the end of
+ * the call (a reminder left on voicemail, or a short apology).
+ */
+export function sayAndHangUpTwiml(message: string, options: SayOptions = {}): string {
+  const response = new twilio.twiml.VoiceResponse();
+  response.say(
+    {
+      ...(options.language ? { language: options.language as never } : {}),
+      ...(options.loop ? { loop: options.loop } : {}),
+    },
+    message,
+  );
+  response.hangup();
+  return response.toString();
+}
+
+/** An empty messaging answer (`<Response/>`): the SMS webhook took note, nothing to reply. */
+export function emptyMessagingTwiml(): string {
+  return new twilio.twiml.MessagingResponse().toString();
+}
+
+/** `<Response><Hangup/></Response>`: end the call without a word (e.g. a fax answered). */
+export function hangUpTwiml(): string {
+  const response = new twilio.twiml.VoiceResponse();
+  response.hangup();
+  return response.toString();
+}

@@ -63,10 +63,10 @@ Deno.test("sqlite: opening creates the directory, WAL mode and schema version", 
     const db = new DatabaseSync(path);
     try {
       assert.equal(db.prepare("PRAGMA journal_mode").get()?.journal_mode, "wal");
-      assert.equal(db.prepare("PRAGMA user_version").get()?.user_version, 1);
+      assert.equal(db.prepare("PRAGMA user_version").get()?.user_version, 2);
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .all().map((r) => r.name);
-      assert.deepEqual(tables, ["bookings", "calls"]);
+      assert.deepEqual(tables, ["bookings", "calls", "reminder_opt_outs", "reminders"]);
     } finally {
       db.close();
     }

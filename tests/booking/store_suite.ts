@@ -47,11 +47,11 @@ function req(patch: Partial<BookRequest> = {}): BookRequest {
 export function defineStoreSuite(
   backend: string,
   factory: StoreFactory,
-  options: { ignore?: boolean } = {},
+  options: { ignore?: boolean; suffix?: string } = {},
 ): void {
   const test = (name: string, fn: (s: OpenedStore, clock: TestClock) => Promise<void>) =>
     Deno.test({
-      name: `${backend}: ${name}`,
+      name: `${backend}: ${name}${options.suffix ?? ""}`,
       ignore: options.ignore ?? false,
       fn: async () => {
         const clock = new TestClock();
@@ -110,6 +110,12 @@ export function defineStoreSuite(
     );
     assert.ok(!other.ok);
     assert.equal(other.reason, "idempotency_conflict");
+    // The same key from another phone is no retry: never someone else's booking.
+    const stranger = await store.book(
+      req({ idempotencyKey: "CA1:call_1", customerPhone: "+1 (310) 555-0100" }),
+    );
+    assert.ok(!stranger.ok, JSON.stringify(stranger));
+    assert.equal(stranger.reason, "idempotency_conflict");
     // Still replays after the slot filled up and after the booking was cancelled.
     await store.book(req({ customerPhone: "+12125550123" }));
     await store.cancel(a.booking.id);

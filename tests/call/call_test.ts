@@ -92,7 +92,10 @@ function setup(o: SetupOptions = {}) {
       slowToolMs: 1000,
       ...o.limits,
     },
-    apology: new Uint8Array(8000).fill(0x33), // one second
+    prompts: {
+      apology: new Uint8Array(8000).fill(0x33), // one second
+      hold: new Uint8Array(1600).fill(0x44), // 200 ms
+    },
     transferNumber: o.transferNumber,
     control,
     metrics,
@@ -214,8 +217,7 @@ Deno.test("call: tools run one response at a time, results then one follow-up re
   // greeting + one follow-up after each response's results (the second one deferred).
   const followUps = d.session.creates.slice(1);
   assert.equal(followUps.length, 1, "the second follow-up waits for the first response");
-  d.session.emit({ type: "response.created", response: { id: "resp_x", status: "in_progress" } });
-  d.session.finishResponse("resp_x");
+  d.session.finishResponse(d.session.startResponse()); // the server answers the first follow-up
   assert.equal(d.session.creates.length, 3);
   d.stream.hangUp();
   await d.call.done;
@@ -249,7 +251,7 @@ Deno.test("call: a slow tool gets a spoken filler", async () => {
   const clock = new VirtualClock();
   const d = setup({ clock, tools: [timedTool("slow", clock, 2500, [])] });
   d.call.start();
-  d.session.emit({ type: "response.done", response: { id: "greet", status: "completed" } });
+  await d.session.reply(200, "Hello!"); // the greeting
   const r = d.session.startResponse();
   d.session.callFunction(r, "slow", { n: 1 });
   d.session.finishResponse(r);
@@ -460,7 +462,7 @@ Deno.test("call: caller speech resets the idle road; the check-in does not", asy
 Deno.test("call: key presses in quick succession become one message and one note", async () => {
   const c = setup();
   c.call.start();
-  c.session.emit({ type: "response.done", response: { id: "greet", status: "completed" } });
+  await c.session.reply(200, "Hello!"); // the greeting
   for (const d of ["1", "2", "3"]) {
     c.stream.dtmf(d);
     await c.clock.advance(200);

@@ -8,6 +8,7 @@
  */
 import type { CallerStream, ModelSession, StreamListener } from "../../src/call/ports.ts";
 import type {
+  BusyPolicy,
   CloseReason,
   ConnectionEvents,
   ConnectionState,
@@ -15,7 +16,11 @@ import type {
   ResponseRequest,
 } from "../../src/realtime/connection.ts";
 import { ConversationLog } from "../../src/realtime/conversation_log.ts";
-import type { ResponseCreateOptions, ServerEvent } from "../../src/realtime/protocol.ts";
+import type {
+  ResponseCreateOptions,
+  ServerEvent,
+  ServerItem,
+} from "../../src/realtime/protocol.ts";
 import { ResponseGate } from "../../src/realtime/response_gate.ts";
 import { Emitter } from "../../src/events.ts";
 import type { VirtualClock } from "../support/virtual_clock.ts";
@@ -120,6 +125,16 @@ export class FakeCallerStream implements CallerStream {
     for (let t = 0; t < ms; t += 20) this.#listener!.media(new Uint8Array(160).fill(0x7f), t);
   }
 
+  /**
+   * The caller's audio as Twilio sends it: `mulaw` in 20 ms frames whose timestamps start
+   * at `fromMs` (ms since the stream started), delivered at once.
+   */
+  sayAudio(mulaw: Uint8Array, fromMs: number): void {
+    for (let at = 0; at < mulaw.length; at += 160) {
+      this.#listener!.media(mulaw.subarray(at, at + 160), fromMs + at / 8);
+    }
+  }
+
   /** The caller presses a key. */
   dtmf(digit: string): void {
     this.#listener!.dtmf(digit);
@@ -154,9 +169,11 @@ export class FakeCallerStream implements CallerStream {
   }
 }
 
-/** One `response.create` the call asked for. */
+/** One `response.create` the call sent. */
 export interface CreateRequest {
   options: ResponseCreateOptions | undefined;
+  policy: BusyPolicy;
+  eventId: string;
   at: number;
 }
 
@@ -173,7 +190,15 @@ export class FakeModelSession implements ModelSession {
     droppedAudioChunks: 0,
     droppedAudioMs: 0,
     droppedEvents: 0,
+    responsesRequested: 0,
+    responsesDeferred: 0,
+    responsesDropped: 0,
+    responsesRejected: 0,
+    responsesExpired: 0,
+    responseStalls: 0,
   };
+  /** Requests dropped by the gate (a response was in progress). */
+  readonly dropped: (ResponseCreateOptions | undefined)[] = [];
   readonly conversation = new ConversationLog();
   /** Caller frames appended. */
   appended = 0;
@@ -190,6 +215,8 @@ export class FakeModelSession implements ModelSession {
   });
   #opened: PromiseWithResolvers<void> | undefined;
   #seq = 0;
+  /** Output items of each response so far (for `response.done`). */
+  readonly #outputs = new Map<string, ServerItem[]>();
 
   constructor(clock: VirtualClock, state: ConnectionState = "open") {
     this.#clock = clock;
@@ -235,10 +262,15 @@ export class FakeModelSession implements ModelSession {
     return this.state === "open";
   }
 
-  createResponse(options?: ResponseCreateOptions): ResponseRequest {
+  createResponse(options?: ResponseCreateOptions, policy: BusyPolicy = "defer"): ResponseRequest {
     if (this.state !== "open") return "dropped";
-    if (this.#gate.request(options) === "deferred") return "deferred";
-    this.creates.push({ options, at: this.#clock.now() });
+    const decision = this.#gate.request(options, policy, `e${++this.#seq}`);
+    if (decision.kind === "dropped") {
+      this.dropped.push(options);
+      return "dropped";
+    }
+    if (decision.kind === "deferred") return "deferred";
+    this.#sent(decision.request);
     return "sent";
   }
 
@@ -273,19 +305,59 @@ export class FakeModelSession implements ModelSession {
   /** Delivers one server event (tracked like the real connection does). */
   emit(e: ServerEvent): void {
     this.conversation.observe(e, 8);
-    if (e.type === "response.created") this.#gate.created();
+    if (e.type === "response.created") {
+      this.#gate.created(e.response.id, e.response.metadata?.request);
+    }
     if (e.type === "response.done") {
-      const next = this.#gate.done();
-      if (next) this.creates.push({ options: next.options, at: this.#clock.now() });
+      const next = this.#gate.done(e.response.id);
+      if (next) this.#sent(next);
     }
     this.#events.emit("event", e);
   }
 
-  /** `response.created`; returns the response id. */
-  startResponse(): string {
+  /** The connection reports that the model went silent while a response was due. */
+  stall(): void {
+    this.#events.emit("stall", { reason: "silent_response", silentMs: 8000 });
+  }
+
+  /** The server refuses our outstanding request with `code`. */
+  reject(code: string): void {
+    const out = this.#gate.outstanding;
+    if (!out) throw new Error("no request is out");
+    const outcome = this.#gate.rejected(out.eventId, code);
+    if (outcome.kind === "failed" && outcome.next) this.#sent(outcome.next);
+    this.emit({
+      type: "error",
+      error: { type: "invalid_request_error", code, message: code, event_id: out.eventId },
+    });
+  }
+
+  /**
+   * `response.created`: for our outstanding request (its id in the metadata), or with
+   * `own: true` a response the server starts by itself (server VAD). Returns the id.
+   */
+  startResponse(own = false): string {
     const id = `resp_${++this.#seq}`;
-    this.emit({ type: "response.created", response: { id, status: "in_progress" } });
+    const request = own ? undefined : this.#gate.outstanding?.eventId;
+    this.#outputs.set(id, []);
+    this.emit({
+      type: "response.created",
+      response: {
+        id,
+        status: "in_progress",
+        metadata: request === undefined ? undefined : { request },
+      },
+    });
     return id;
+  }
+
+  #sent(request: { eventId: string; options?: ResponseCreateOptions; policy: BusyPolicy }): void {
+    this.creates.push({
+      options: request.options,
+      policy: request.policy,
+      eventId: request.eventId,
+      at: this.#clock.now(),
+    });
   }
 
   /**
@@ -294,11 +366,8 @@ export class FakeModelSession implements ModelSession {
    */
   async speak(responseId: string, ms: number, transcript = "", paceMs = 0): Promise<string> {
     const itemId = `item_${++this.#seq}`;
-    this.emit({
-      type: "response.output_item.added",
-      response_id: responseId,
-      item: { id: itemId, type: "message", role: "assistant" },
-    });
+    const item = { id: itemId, type: "message", role: "assistant" };
+    this.emit({ type: "response.output_item.added", response_id: responseId, item });
     const delta = new Uint8Array(160).fill(0x55).toBase64();
     for (let t = 0; t < ms; t += 20) {
       this.emit({
@@ -319,26 +388,58 @@ export class FakeModelSession implements ModelSession {
       });
     }
     this.emit({ type: "response.output_audio.done", response_id: responseId, item_id: itemId });
+    const done = { ...item, status: "completed", content: [{ type: "output_audio", transcript }] };
+    this.#outputs.get(responseId)?.push(done);
+    this.emit({ type: "response.output_item.done", response_id: responseId, item: done });
     return itemId;
   }
 
-  /** The model calls a function in `responseId`. */
-  callFunction(responseId: string, name: string, args: unknown): string {
+  /** A text-only answer (no audio): what re-injected history can provoke. */
+  writeText(responseId: string, text: string): void {
+    const item = {
+      id: `item_${++this.#seq}`,
+      type: "message",
+      role: "assistant",
+      status: "completed",
+      content: [{ type: "output_text", text }],
+    };
+    this.#outputs.get(responseId)?.push(item);
+    this.emit({ type: "response.output_item.done", response_id: responseId, item });
+  }
+
+  /**
+   * The model calls a function in `responseId`: the arguments event (without `name`, as
+   * before 2026-02) and, unless `itemDone` is false, the completed output item.
+   */
+  callFunction(responseId: string, name: string, args: unknown, itemDone = true): string {
     const callId = `call_${++this.#seq}`;
+    const itemId = `item_${++this.#seq}`;
+    const argumentsText = JSON.stringify(args);
     this.emit({
       type: "response.function_call_arguments.done",
       response_id: responseId,
-      item_id: `item_${++this.#seq}`,
+      item_id: itemId,
+      call_id: callId,
+      arguments: argumentsText,
+    });
+    const item = {
+      id: itemId,
+      type: "function_call",
+      status: "completed",
       call_id: callId,
       name,
-      arguments: JSON.stringify(args),
-    });
+      arguments: argumentsText,
+    };
+    this.#outputs.get(responseId)?.push(item);
+    if (itemDone) this.emit({ type: "response.output_item.done", response_id: responseId, item });
     return callId;
   }
 
-  /** `response.done` with a status. */
+  /** `response.done` with a status and the response's output items. */
   finishResponse(responseId: string, status = "completed"): void {
-    this.emit({ type: "response.done", response: { id: responseId, status } });
+    const output = this.#outputs.get(responseId) ?? [];
+    this.#outputs.delete(responseId);
+    this.emit({ type: "response.done", response: { id: responseId, status, output } });
   }
 
   /** A whole spoken response: created, audio, done. */

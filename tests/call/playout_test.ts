@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Playout } from "../../src/call/playout.ts";
+import { FULLY_HEARD_MARGIN_MS, MARK_INTERVAL_MS, Playout } from "../../src/call/playout.ts";
 
 function clock() {
   let now = 1000;
@@ -8,7 +8,7 @@ function clock() {
 
 Deno.test("playout: genuine echoes confirm play; nothing pending means no truncation", () => {
   const c = clock();
-  const p = new Playout(c.now);
+  const p = new Playout(c.now, MARK_INTERVAL_MS, 0); // estimates only: no fully-heard margin
   const m1 = p.chunkSent("item1", 800)!; // 100 ms
   const m2 = p.chunkSent("item1", 1600)!; // 200 ms
   assert.equal(p.sentMs("item1"), 300);
@@ -24,7 +24,7 @@ Deno.test("playout: genuine echoes confirm play; nothing pending means no trunca
 
 Deno.test("playout: barge-in mid-chunk truncates to the playhead, not the last mark", () => {
   const c = clock();
-  const p = new Playout(c.now);
+  const p = new Playout(c.now, MARK_INTERVAL_MS, 0); // estimates only: no fully-heard margin
   const m1 = p.chunkSent("item1", 800)!; // 0-100 ms
   p.chunkSent("item1", 800); // 100-200 ms
   p.chunkSent("item1", 800); // 200-300 ms
@@ -37,7 +37,7 @@ Deno.test("playout: barge-in mid-chunk truncates to the playhead, not the last m
 
 Deno.test("playout: echoes caused by clear are ignored", () => {
   const c = clock();
-  const p = new Playout(c.now);
+  const p = new Playout(c.now, MARK_INTERVAL_MS, 0); // estimates only: no fully-heard margin
   const m1 = p.chunkSent("item1", 800)!;
   const m2 = p.chunkSent("item1", 800)!;
   c.advance(50);
@@ -51,15 +51,17 @@ Deno.test("playout: echoes caused by clear are ignored", () => {
 
 Deno.test("playout: estimate never exceeds the audio sent for the item", () => {
   const c = clock();
-  const p = new Playout(c.now);
+  const p = new Playout(c.now, MARK_INTERVAL_MS, 0); // estimates only: no fully-heard margin
   p.chunkSent("item1", 160); // 20 ms
   c.advance(5_000); // the echo is late, but only 20 ms exist
-  assert.deepEqual(p.interrupt(), [{ itemId: "item1", audioEndMs: 20 }]);
+  // Heard to its end (capped at the 20 ms sent): nothing to truncate (14.3).
+  assert.deepEqual(p.interrupt(), []);
+  assert.equal(p.confirmedMs("item1"), 20);
 });
 
 Deno.test("playout: audio sent after a pause starts playing when sent", () => {
   const c = clock();
-  const p = new Playout(c.now);
+  const p = new Playout(c.now, MARK_INTERVAL_MS, 0); // estimates only: no fully-heard margin
   const m1 = p.chunkSent("a", 800)!; // 100 ms
   c.advance(100);
   p.markEchoed(m1);
@@ -71,19 +73,19 @@ Deno.test("playout: audio sent after a pause starts playing when sent", () => {
 
 Deno.test("playout: two items pending: first fully heard, second partly", () => {
   const c = clock();
-  const p = new Playout(c.now);
+  const p = new Playout(c.now, MARK_INTERVAL_MS, 0); // estimates only: no fully-heard margin
   p.chunkSent("a", 400); // 50 ms
   p.chunkSent("b", 800); // 100 ms
   c.advance(70.9);
-  assert.deepEqual(p.interrupt(), [
-    { itemId: "a", audioEndMs: 50 },
-    { itemId: "b", audioEndMs: 20 },
-  ]);
+  // "a" was heard to its end: only "b" is truncated (truncating "a" would delete its
+  // transcript on the server for nothing).
+  assert.deepEqual(p.interrupt(), [{ itemId: "b", audioEndMs: 20 }]);
+  assert.equal(p.confirmedMs("a"), 50);
 });
 
 Deno.test("playout: whenDrained resolves on the last genuine echo or on interrupt", async () => {
   const c = clock();
-  const p = new Playout(c.now);
+  const p = new Playout(c.now, MARK_INTERVAL_MS, 0); // estimates only: no fully-heard margin
   await p.whenDrained(); // nothing pending
   assert.equal(p.chunkSent("a", 160), undefined); // 20 ms: not worth a mark yet
   const m = p.markTail()!; // the audio ended: mark it
@@ -102,7 +104,7 @@ Deno.test("playout: whenDrained resolves on the last genuine echo or on interrup
 
 Deno.test("playout: a late echo and the send schedule are averaged", () => {
   const c = clock();
-  const p = new Playout(c.now);
+  const p = new Playout(c.now, MARK_INTERVAL_MS, 0); // estimates only: no fully-heard margin
   const m1 = p.chunkSent("item1", 800)!; // plays 0-100 ms by the schedule
   p.chunkSent("item1", 800); // 100-200 ms
   c.advance(140); // the echo of the first chunk arrives 40 ms after it ended
@@ -114,7 +116,7 @@ Deno.test("playout: a late echo and the send schedule are averaged", () => {
 
 Deno.test("playout: 20 ms chunks get one mark per 100 ms; an echo proves the chunks before it", () => {
   const c = clock();
-  const p = new Playout(c.now);
+  const p = new Playout(c.now, MARK_INTERVAL_MS, 0); // estimates only: no fully-heard margin
   const marks = Array.from({ length: 12 }, () => p.chunkSent("item1", 160));
   // A mark after the 5th and the 10th chunk, none on the others.
   assert.deepEqual(
@@ -135,7 +137,7 @@ Deno.test("playout: 20 ms chunks get one mark per 100 ms; an echo proves the chu
 
 Deno.test("playout: barge-in between thinned marks still truncates to the playhead", () => {
   const c = clock();
-  const p = new Playout(c.now);
+  const p = new Playout(c.now, MARK_INTERVAL_MS, 0); // estimates only: no fully-heard margin
   const marks: (string | undefined)[] = [];
   for (let i = 0; i < 10; i++) marks.push(p.chunkSent("item1", 160)); // 200 ms in 20 ms chunks
   c.advance(100);
@@ -149,7 +151,28 @@ Deno.test("playout: barge-in between thinned marks still truncates to the playhe
 });
 
 Deno.test("playout: markIntervalMs 0 marks every chunk", () => {
-  const p = new Playout(clock().now, 0);
+  const p = new Playout(clock().now, 0, 0);
   assert.ok(p.chunkSent("a", 160));
   assert.ok(p.chunkSent("a", 160));
+});
+
+Deno.test("playout: an item heard to within the margin of its end is not truncated", () => {
+  const c = clock();
+  const p = new Playout(c.now); // the default margin, FULLY_HEARD_MARGIN_MS
+  p.chunkSent("a", 8 * 1000); // 1 s
+  p.markTail();
+  p.chunkSent("b", 8 * 1000); // 1 s more
+  p.markTail();
+  c.advance(1700); // "a" heard in full, "b" 700 ms in: both unconfirmed (no echo yet)
+  const truncations = p.interrupt();
+  assert.deepEqual(truncations.map((t) => t.itemId), ["b"], "only the item not heard to its end");
+  assert.ok(truncations[0].audioEndMs < 1000 - FULLY_HEARD_MARGIN_MS);
+  assert.equal(p.confirmedMs("a"), 1000, "what was heard is still recorded");
+
+  const d = clock();
+  const q = new Playout(d.now);
+  q.chunkSent("x", 8 * 1000);
+  q.markTail();
+  d.advance(960); // within the margin of the end
+  assert.deepEqual(q.interrupt(), [], "nothing to truncate: the caller heard it all");
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import alawmulaw from "alawmulaw";
+import { hasCommand, needs, reportSkip } from "../support/requirements.ts";
 import {
   decodeMulaw,
   decodeMulawInto,
@@ -67,16 +68,6 @@ function soxModel(x: number): number {
   return ((seg << 4) | ((v >> (seg + 1)) & 0xf)) ^ mask;
 }
 
-async function hasSox(): Promise<boolean> {
-  try {
-    const { success } = await new Deno.Command("sox", { args: ["--version"], stdout: "null" })
-      .output();
-    return success;
-  } catch {
-    return false;
-  }
-}
-
 async function sox(args: string[]): Promise<void> {
   const { success, stderr } = await new Deno.Command("sox", { args, stdout: "null" }).output();
   // sox warns (on stderr) that it clipped 32766/32767 when rounding to 14 bits; only failure counts.
@@ -132,11 +123,12 @@ Deno.test("mu-law encode: quantizer is monotonic and decode(encode(x)) stays wit
   for (let c = 0; c < 256; c++) assert.equal(again[c], c === 0x7f ? 0xff : c);
 });
 
-const SOX = await hasSox();
-if (!SOX) console.warn("SKIPPING the sox cross-check: sox is not installed (apt-get install sox)");
+const SOX = await hasCommand("sox");
+if (!SOX) reportSkip("the mu-law sox cross-check", "sox", "apt-get install sox");
 
 Deno.test({
-  name: "mu-law encode: never more than one code away from sox -D (sox rounds, G.191 truncates)",
+  name: "mu-law encode: never more than one code away from sox -D (sox rounds, G.191 truncates)" +
+    needs("sox"),
   ignore: !SOX,
   fn: soxCrossCheck,
 });

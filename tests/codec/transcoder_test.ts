@@ -83,3 +83,16 @@ Deno.test("transcoder: heap allocation per frame measured with exposed GC", asyn
   assert.ok(r.pipelineWithoutToBase64BytesPerFrame < 256);
   assert.ok(r.fullPipelineBytesPerFrame < r.resultStringChars + 512);
 });
+
+Deno.test("transcoder: reset('toCaller') drops a half sample left by the old audio", () => {
+  // Loud PCM16 at 24 kHz, as the model would send after a barge-in.
+  const fresh = new Uint8Array(2 * 960);
+  const view = new DataView(fresh.buffer);
+  for (let i = 0; i < 960; i++) view.setInt16(2 * i, Math.round(8000 * Math.sin(i / 7)), true);
+  const want = new MediaTranscoder().pcm24ToTwilioPayload(fresh.toBase64());
+  // The interrupted audio ended on an odd byte; after the reset it must not shift the new one.
+  const t = new MediaTranscoder();
+  t.pcm24ToTwilioPayload(new Uint8Array([1, 2, 3]).toBase64());
+  t.reset("toCaller");
+  assert.equal(t.pcm24ToTwilioPayload(fresh.toBase64()), want);
+});

@@ -22,7 +22,7 @@ const responder: Responder = (ctx) => {
       }],
     };
   }
-  if (ctx.instructions?.startsWith("Greet")) {
+  if (ctx.instructions?.includes("Greet the caller")) {
     return {
       audioMs: 8000,
       transcript: "Thanks for calling Maple and Main. We have lots of services and " +

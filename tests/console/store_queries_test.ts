@@ -151,6 +151,7 @@ for (const backend of BACKENDS) {
             toolCalls: 1,
             bargeIns: 1,
             booked: true,
+            flagged: false,
           },
         );
         const sids = async (q: Parameters<typeof store.listCalls>[0]) =>

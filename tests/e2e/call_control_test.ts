@@ -1,71 +1,91 @@
 /**
- * Ending a conversation well: the agent hangs up or transfers only after its last words
- * have played; key presses reach the model; a silent caller is checked on, then let go.
+ * Ending a conversation well: the agent hangs up or transfers only after its goodbye has
+ * played, and falls back when Twilio's REST API fails; key presses reach the model as one
+ * note; a silent caller is checked on, then let go.
  */
 import assert from "node:assert/strict";
-import { mulawSilence } from "../../src/codec/tones.ts";
+import type { TwilioCaller } from "../../src/sim/twilio_caller.ts";
 import type { Responder } from "../support/fake_realtime.ts";
-import { startHarness, waitUntil } from "../support/harness.ts";
+import { type Harness, silence, startHarness, waitUntil, within } from "../support/harness.ts";
 
-/** Greets for 3 s (streamed in real time); a key press makes it call `tool`. */
+const GREETING_MS = 500;
+const GOODBYE_MS = 2000;
+const GOODBYE = "Thank you for calling Maple and Main. Goodbye!";
+
+/**
+ * Greets briefly; when the caller keys 4 2 9 (one note, as a quick sequence of presses
+ * should be), says a 2 s goodbye and calls `tool` in the same response, as the tool's
+ * description asks. The fake streams at 20x real time, so when `response.done` arrives
+ * almost all of the goodbye is still to be played: hanging up then would cut it off.
+ */
 function keyPressResponder(tool: "end_call" | "transfer_call"): Responder {
   return (ctx) => {
     const last = ctx.lastItem;
-    if (
-      last?.type === "message" && last.role === "user" && /caller pressed 9/.test(last.text ?? "")
-    ) {
+    if (last?.type === "message" && last.role === "user" && /pressed/.test(last.text ?? "")) {
       return {
-        functionCalls: [{ name: tool, arguments: JSON.stringify({ reason: "caller asked" }) }],
+        audioMs: GOODBYE_MS,
+        transcript: GOODBYE,
+        thenCall: [{ name: tool, arguments: JSON.stringify({ reason: "caller asked" }) }],
       };
     }
-    return { audioMs: 3000, transcript: "Thanks for calling Maple and Main, how can I help?" };
+    return { audioMs: GREETING_MS, transcript: "Thanks for calling Maple and Main." };
   };
 }
 
-const realTime = { chunkMs: 100, chunkIntervalMs: 100 };
+/** Dials, waits for the greeting to play, keys 4 2 9 quickly. */
+async function dialAndPress(h: Harness): Promise<TwilioCaller> {
+  const caller = await h.dial({ audio: silence(200) });
+  await waitUntil(() => caller.agentAudioMsPlayed >= GREETING_MS, 5000, "greeting played");
+  for (const digit of ["4", "2", "9"]) caller.sendDtmf(digit);
+  return caller;
+}
 
-Deno.test("e2e: end_call hangs up by REST only after the goodbye has played; DTMF reaches the model", async () => {
-  const h = await startHarness({
-    rest: true,
-    fake: { ...realTime, responder: keyPressResponder("end_call") },
-  });
+/** The key presses reached the model as one user note with every digit, in order. */
+function assertOneKeyNote(h: Harness): void {
+  const notes = h.fake.sessions[0].items.filter((i) =>
+    i.role === "user" && /pressed/.test(i.text ?? "")
+  );
+  assert.equal(notes.length, 1, JSON.stringify(notes.map((n) => n.text)));
+  assert.match(notes[0].text!, /pressed 4\W*2\W*9\b/);
+}
+
+const played = (caller: TwilioCaller) => `${caller.agentAudioMsPlayed.toFixed(0)} ms played`;
+
+Deno.test("e2e: end_call hangs up by REST only after the goodbye has played; multi-digit DTMF is one note", async () => {
+  const h = await startHarness({ rest: true, fake: { responder: keyPressResponder("end_call") } });
   try {
-    const caller = await h.dial({ audio: mulawSilence(200) });
-    await waitUntil(() => caller.agentAudioMsPlayed > 300, 5000, "greeting playing");
-    caller.sendDtmf("9");
+    const caller = await dialAndPress(h);
     await waitUntil(
       () => h.rest!.requests.some((r) => r.form.Status === "completed"),
       15_000,
       "the REST hang-up",
     );
     const playedAtHangUp = caller.agentAudioMsPlayed;
-    assert.ok(playedAtHangUp >= 2980, `hung up after ${playedAtHangUp} ms of a 3000 ms goodbye`);
-    const session = h.fake.sessions[0];
     assert.ok(
-      session.items.some((i) => i.role === "user" && i.text === "(caller pressed 9)"),
-      "the key press arrived as text",
+      playedAtHangUp >= GREETING_MS + GOODBYE_MS - 20,
+      `hung up after ${playedAtHangUp} ms of greeting + goodbye (${GREETING_MS + GOODBYE_MS} ms)`,
     );
+    assertOneKeyNote(h);
     await caller.hangUp(); // Twilio ends the stream after the REST hang-up
     const record = await h.finalRecord(caller.callSid);
     assert.equal(record.outcome, "agent_hung_up");
     assert.deepEqual(record.toolCalls.map((t) => t.name), ["end_call"]);
+    assert.ok(record.transcript.some((t) => t.role === "agent" && t.text === GOODBYE));
   } finally {
     await h.close();
   }
 });
 
-Deno.test("e2e: transfer_call transfers by REST after the audio; Twilio's stop is not a hang-up", async () => {
+Deno.test("e2e: transfer_call transfers by REST after the goodbye played; Twilio's stop is not a hang-up", async () => {
   const h = await startHarness({
     rest: true,
     env: { TRANSFER_NUMBER: "+15557770000" },
-    fake: { ...realTime, responder: keyPressResponder("transfer_call") },
+    fake: { responder: keyPressResponder("transfer_call") },
   });
   try {
-    const caller = await h.dial({ audio: mulawSilence(200) });
-    await waitUntil(() => caller.agentAudioMsPlayed > 300, 5000, "greeting playing");
-    caller.sendDtmf("9");
+    const caller = await dialAndPress(h);
     await waitUntil(() => h.rest!.requests.some((r) => r.form.Twiml), 15_000, "the transfer");
-    assert.ok(caller.agentAudioMsPlayed >= 2980, "transferred after the audio played");
+    assert.ok(caller.agentAudioMsPlayed >= GREETING_MS + GOODBYE_MS - 20, played(caller));
     const transfer = h.rest!.requests.find((r) => r.form.Twiml)!;
     assert.match(transfer.form.Twiml, /<Dial>\+15557770000<\/Dial>/);
     const tools = (h.fake.sessions[0].config.tools as { name: string }[]).map((t) => t.name);
@@ -78,15 +98,16 @@ Deno.test("e2e: transfer_call transfers by REST after the audio; Twilio's stop i
   }
 });
 
-Deno.test("e2e: without REST, end_call closes the stream; no transfer tool is offered", async () => {
-  const h = await startHarness({ fake: { ...realTime, responder: keyPressResponder("end_call") } });
+Deno.test("e2e: without REST, end_call closes the stream after the goodbye; no transfer tool is offered", async () => {
+  const h = await startHarness({ fake: { responder: keyPressResponder("end_call") } });
   try {
-    const caller = await h.dial({ audio: mulawSilence(200) });
-    await waitUntil(() => caller.agentAudioMsPlayed > 300, 5000, "greeting playing");
-    caller.sendDtmf("9");
-    const result = await caller.done;
+    const caller = await dialAndPress(h);
+    const result = await within(caller.done, 20_000, "the service to end the call");
     assert.equal(result.closedBy, "server");
-    assert.ok(result.agentAudioMsPlayed >= 2980, `${result.agentAudioMsPlayed} ms played`);
+    assert.ok(
+      result.agentAudioMsPlayed >= GREETING_MS + GOODBYE_MS - 20,
+      `${result.agentAudioMsPlayed} ms played`,
+    );
     const tools = (h.fake.sessions[0].config.tools as { name: string }[]).map((t) => t.name);
     assert.deepEqual(tools.sort(), [
       "book_slot",
@@ -97,6 +118,48 @@ Deno.test("e2e: without REST, end_call closes the stream; no transfer tool is of
       "get_slots",
       "reschedule_booking",
     ]);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("e2e: a transfer Twilio refuses does not strand the caller: the call is hung up instead", async () => {
+  const h = await startHarness({
+    rest: true,
+    env: { TRANSFER_NUMBER: "+15557770000" },
+    fake: { responder: keyPressResponder("transfer_call") },
+  });
+  try {
+    h.rest!.fail.transfer = true;
+    const caller = await dialAndPress(h);
+    await waitUntil(
+      () => h.rest!.requests.some((r) => r.form.Status === "completed"),
+      15_000,
+      "the hang-up after the failed transfer",
+      () => JSON.stringify(h.rest!.requests.map((r) => r.form)),
+    );
+    const order = h.rest!.requests.map((r) => (r.form.Twiml ? "transfer" : r.form.Status));
+    assert.equal(order.indexOf("transfer"), 0, order.join(","));
+    assert.ok(caller.agentAudioMsPlayed >= GREETING_MS + GOODBYE_MS - 20, played(caller));
+    await caller.hangUp();
+    const record = await h.finalRecord(caller.callSid);
+    assert.notEqual(record.outcome, "transferred");
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("e2e: when the REST hang-up fails, the service ends the call by closing the stream", async () => {
+  const h = await startHarness({ rest: true, fake: { responder: keyPressResponder("end_call") } });
+  try {
+    h.rest!.fail.hangUp = true;
+    const caller = await dialAndPress(h);
+    const result = await within(caller.done, 20_000, "the service to close the stream");
+    assert.equal(result.closedBy, "server");
+    assert.ok(h.rest!.requests.some((r) => r.form.Status === "completed"), "REST was tried");
+    assert.ok(result.agentAudioMsPlayed >= GREETING_MS + GOODBYE_MS - 20, played(caller));
+    const record = await h.finalRecord(caller.callSid);
+    assert.ok(record.endedAt);
   } finally {
     await h.close();
   }
@@ -120,8 +183,8 @@ Deno.test("e2e: a silent caller is checked on, then the agent says goodbye and h
   });
   try {
     const started = performance.now();
-    const caller = await h.dial({ audio: mulawSilence(200) });
-    const result = await caller.done;
+    const caller = await h.dial({ audio: silence(200) });
+    const result = await within(caller.done, 20_000, "the service to end the call");
     const elapsed = performance.now() - started;
     assert.equal(result.closedBy, "server");
     assert.ok(elapsed > 3000 && elapsed < 10_000, `ended after ${elapsed.toFixed(0)} ms`);

@@ -35,7 +35,7 @@ Deno.test("logs: one simulated call, read back from its JSON lines: every event 
   try {
     const booking = bookingResponder(nextOpenDate(h.app.profile));
     const responder: Responder = (ctx) => {
-      if (ctx.trigger === "response.create" && ctx.instructions?.startsWith("Greet")) {
+      if (ctx.trigger === "response.create" && ctx.instructions?.includes("Greet the caller")) {
         return {
           audioMs: 6000,
           transcript: "Thanks for calling Maple and Main. " + "La ".repeat(20),

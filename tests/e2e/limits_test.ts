@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { mulawSilence } from "../../src/codec/tones.ts";
 import { postVoiceWebhook, voiceWebhookParams } from "../../src/sim/twilio_caller.ts";
-import { startHarness, waitUntil } from "../support/harness.ts";
+import { startHarness, waitUntil, within } from "../support/harness.ts";
 
 Deno.test("limits: past MAX_CALLS a new caller gets the polite busy answer", async () => {
   const h = await startHarness({ env: { MAX_CALLS: "1" } });
@@ -36,7 +36,7 @@ Deno.test("limits: at the maximum call duration the agent says goodbye and hangs
   try {
     const started = performance.now();
     const caller = await h.dial({ audio: mulawSilence(200) });
-    const result = await caller.done;
+    const result = await within(caller.done, 20_000, "the service to end the call");
     const elapsed = performance.now() - started;
     assert.equal(result.closedBy, "server");
     assert.ok(elapsed >= 1500 && elapsed < 6000, `ended after ${elapsed.toFixed(0)} ms`);

@@ -1,13 +1,15 @@
 /**
  * When things go wrong the caller still gets a receptionist: the model connection drops
- * and comes back with the conversation; the model cannot be reached at all and the
- * caller hears an apology, then is transferred or the call ends.
+ * and comes back with the conversation; the model cannot be reached at all, or fails for
+ * good mid-call, and the caller hears the prepared apology, then is transferred or the
+ * call ends.
  */
 import assert from "node:assert/strict";
 import parsePrometheus from "parse-prometheus-text-format";
 import { mulawSilence } from "../../src/codec/tones.ts";
 import { freePort } from "../support/process.ts";
-import { speech, startHarness, waitUntil } from "../support/harness.ts";
+import { silence, speech, startHarness, waitUntil, within } from "../support/harness.ts";
+import { indexOfBytes, readWav } from "../support/reference_audio.ts";
 
 async function metricValue(baseUrl: string, name: string): Promise<number> {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();
@@ -73,7 +75,7 @@ Deno.test("e2e: model unreachable: apology within 3 s, then the call is hung up"
     await waitUntil(() => caller.mediaMessagesReceived > 0, 5000, "apology audio");
     const firstAudioMs = performance.now() - started;
     assert.ok(firstAudioMs < 3000, `apology after ${firstAudioMs.toFixed(0)} ms`);
-    const result = await caller.done;
+    const result = await within(caller.done, 20_000, "the service to end the call");
     assert.equal(result.closedBy, "server", "the service ended the call");
     // The whole prepared apology (about 7 s) was played before hanging up.
     assert.ok(result.agentAudioMsPlayed > 6000, `${result.agentAudioMsPlayed} ms played`);
@@ -132,6 +134,56 @@ Deno.test("e2e: a caller who hangs up while the model session is still opening i
       0,
       "no greeting, no idle hang-up: nothing is done for a caller who is gone",
     );
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("e2e: the model fails for good mid-sentence: the caller hears the prepared apology, then the transfer", async () => {
+  const h = await startHarness({
+    rest: true,
+    env: { TRANSFER_NUMBER: "+15557770000" },
+    fake: {
+      chunkMs: 100,
+      chunkIntervalMs: 100, // real time: the greeting is still being said when the model fails
+      responder: () => ({ audioMs: 3000, transcript: "Thanks for calling Maple and Main." }),
+    },
+  });
+  try {
+    const apologyWav = readWav(
+      await Deno.readFile(new URL("../../assets/apology_transfer.wav", import.meta.url)),
+    );
+    assert.equal(apologyWav.tag, 7, "the prepared apology is a mu-law WAV");
+    const caller = await h.dial({ audio: silence(500) });
+    await waitUntil(() => caller.agentAudioMsPlayed >= 500, 5000, "the greeting playing");
+    // The account runs out of quota: a fatal error, no reconnect can help.
+    h.fake.inject(
+      0,
+      JSON.stringify({
+        type: "error",
+        event_id: "event_quota",
+        error: {
+          type: "insufficient_quota",
+          code: "insufficient_quota",
+          message: "You exceeded your current quota.",
+          param: null,
+          event_id: null,
+        },
+      }),
+    );
+    await waitUntil(
+      () => h.rest!.requests.some((r) => r.form.Twiml?.includes("+15557770000")),
+      20_000,
+      "the transfer after the apology",
+    );
+    const heard = caller.heardAudio();
+    const at = indexOfBytes(heard, apologyWav.data);
+    assert.ok(at >= 0, "the caller heard the whole prepared apology, byte for byte");
+    assert.ok(at < 3000 * 8, "the greeting was cut short for it");
+    assert.equal(h.fake.sessions.length, 1, "no reconnect after a fatal error");
+    await caller.hangUp();
+    const record = await h.finalRecord(caller.callSid);
+    assert.equal(record.outcome, "transferred");
   } finally {
     await h.close();
   }

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { mulawSilence } from "../../src/codec/tones.ts";
 import { postVoiceWebhook, voiceWebhookParams } from "../../src/sim/twilio_caller.ts";
-import { startHarness, waitUntil } from "../support/harness.ts";
+import { startHarness, waitUntil, within } from "../support/harness.ts";
 
 Deno.test("e2e: shutdown drains an active call: busy answer for new calls, goodbye, then stop", async () => {
   const h = await startHarness({
@@ -45,7 +45,7 @@ Deno.test("e2e: shutdown drains an active call: busy answer for new calls, goodb
     assert.equal(stopped, false);
     assert.equal(h.app.calls.activeCount, 1);
     // ...then is wrapped up politely, and only then does the service stop.
-    const result = await caller.done;
+    const result = await within(caller.done, 20_000, "the service to end the call");
     assert.equal(result.closedBy, "server");
     const texts = h.fake.sessions[0].items.map((i) => i.text ?? "");
     assert.ok(texts.includes("Sorry, we have to end the call now. Goodbye."), texts.join(" | "));

@@ -10,7 +10,9 @@ import { nextOpenDate, speech, startHarness, waitUntil, withSilence } from "../s
 function slotsResponder(date: string, first: Record<string, unknown>): Responder {
   return (ctx) => {
     const last = ctx.lastItem;
-    if (ctx.instructions?.startsWith("Greet")) return { audioMs: 400, transcript: "Hello." };
+    if (ctx.instructions?.includes("Greet the caller")) {
+      return { audioMs: 400, transcript: "Hello." };
+    }
     if (ctx.instructions?.includes("filler")) {
       return { audioMs: 600, transcript: "One moment while I check." };
     }

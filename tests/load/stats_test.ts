@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Histogram, Samples } from "../../scripts/load/stats.ts";
+import { Float64List, Histogram, Samples } from "../../scripts/load/stats.ts";
 
 Deno.test("load stats: the constant-memory histogram agrees with exact percentiles", () => {
   // A latency-like mix: mostly tens of µs, a tail in ms, a few long pauses.
@@ -29,4 +29,21 @@ Deno.test("load stats: the constant-memory histogram agrees with exact percentil
   histogram.clear();
   assert.equal(histogram.summary().count, 0);
   assert.ok(Number.isNaN(histogram.summary().p99));
+});
+
+Deno.test("load stats: Float64List stores by index, gaps read as NaN", () => {
+  const list = new Float64List();
+  assert.equal(list.push(1.5), 0);
+  list.set(3, 7);
+  assert.equal(list.length, 4);
+  assert.ok(Number.isNaN(list.at(1)) && Number.isNaN(list.at(2)));
+  assert.equal(list.at(3), 7);
+  list.set(1, 2);
+  assert.equal(list.at(1), 2);
+  // Past the first allocation, with a gap larger than one doubling.
+  list.set(5000, 9);
+  assert.equal(list.length, 5001);
+  assert.ok(Number.isNaN(list.at(4999)));
+  assert.deepEqual(Array.from(list.values().subarray(0, 4)), [1.5, 2, NaN, 7]);
+  assert.ok(Number.isNaN(list.at(6000)));
 });

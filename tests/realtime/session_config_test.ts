@@ -6,7 +6,7 @@ import {
 } from "../../src/realtime/session_config.ts";
 
 const base: SessionConfigOptions = {
-  model: "gpt-realtime",
+  model: "gpt-realtime-2.1",
   voice: "marin",
   audioFormat: "pcmu",
   instructions: "You are the receptionist.",
@@ -18,13 +18,13 @@ Deno.test("pcmu + server VAD: mu-law both ways, configured VAD, transcription, n
   const s = buildSessionConfig(base);
   assert.deepEqual(s, {
     type: "realtime",
-    model: "gpt-realtime",
+    model: "gpt-realtime-2.1",
     output_modalities: ["audio"],
     instructions: "You are the receptionist.",
     audio: {
       input: {
         format: { type: "audio/pcmu" },
-        transcription: { model: "gpt-4o-mini-transcribe" },
+        transcription: { model: "gpt-transcribe" },
         noise_reduction: { type: "near_field" },
         turn_detection: {
           type: "server_vad",
@@ -69,4 +69,15 @@ Deno.test("an out-of-range VAD threshold is refused", () => {
       }),
     RangeError,
   );
+});
+
+Deno.test("reasoning effort is sent only when set; the transcription model is configurable", () => {
+  assert.equal("reasoning" in buildSessionConfig(base), false);
+  const s = buildSessionConfig({
+    ...base,
+    reasoningEffort: "minimal",
+    transcriptionModel: "gpt-live-transcribe",
+  });
+  assert.deepEqual(s.reasoning, { effort: "minimal" });
+  assert.deepEqual(s.audio.input.transcription, { model: "gpt-live-transcribe" });
 });

@@ -14,11 +14,13 @@
  * - Enforces one active response, truncate bounds, `call_id` existence for tool outputs,
  *   voice changes after audio; barge-in (speech during a response) cancels it.
  * - Can drop connections on cue and ends sessions at their TTL (`session_expired`).
+ * - Answers out-of-band text responses (`conversation: "none"`, see the section at the end).
  *
  * @module
  */
 import { z } from "zod";
-import { decodeMulaw, encodeMulaw } from "../../src/codec/mulaw.ts";
+import { referenceDecode as decodeMulaw, referenceEncode as encodeMulaw } from "./g711.ts";
+import { upsample8kTo24k } from "./reference_audio.ts";
 
 /** An item in a fake session's conversation. */
 export interface FakeItem {
@@ -48,6 +50,17 @@ export type ScriptedResponse =
     transcript: string;
     /** Drop the connection after this much audio of the response was sent (on cue). */
     dropAfterMs?: number;
+    /**
+     * What to say, as 8 kHz PCM16 (e.g. a speech fixture), instead of a 440 Hz tone: sent
+     * as mu-law (reference G.711 encoder) or as 24 kHz PCM16 (the fake's own upsampler).
+     * Padded with silence, or cut, to `audioMs`.
+     */
+    pcm8k?: Int16Array;
+    /**
+     * Function calls the same response makes after its audio (e.g. a goodbye, then
+     * `end_call`), as the real model can: one response, the message item first.
+     */
+    thenCall?: { name: string; arguments: string }[];
   }
   | { functionCalls: { name: string; arguments: string }[] };
 
@@ -75,13 +88,16 @@ export type Responder = (ctx: ResponseContext) => ScriptedResponse;
 /** Options of {@linkcode startFakeRealtime}. */
 export interface FakeRealtimeOptions {
   apiKey?: string;
-  /** Accepted models; default `["gpt-realtime"]`. */
+  /**
+   * Accepted models; default the current ones (`gpt-realtime-2.1`, `-2`, `-1.5`, `-2.1-mini`)
+   * and `gpt-realtime` (deprecated, still served until its shutdown).
+   */
   models?: string[];
   /**
    * Transcript of a caller turn committed by the VAD. `turn` is 0-based and counted per
-   * session: the user messages already in that session's conversation (so every call starts
-   * at 0, however many calls run at once, and a reconnected session, whose context the client
-   * re-injects, carries on where the call was).
+   * session: the user messages already in that session's conversation, plus the "Caller:"
+   * lines of a transcript re-injected as a system message (so every call starts at 0, however
+   * many calls run at once, and a reconnected session carries on where the call was).
    */
   transcripts?: string[] | ((turn: number, session: FakeSession) => string);
   responder?: Responder;
@@ -97,6 +113,8 @@ export interface FakeRealtimeOptions {
   port?: number;
   /** Wait this long after the handshake before `session.created` (a slow server). Default 0. */
   sessionCreatedDelayMs?: number;
+  /** Answers out-of-band responses (default {@linkcode honestSummary}). */
+  outOfBand?: OutOfBandResponder;
 }
 
 /** One connection the fake accepted. */
@@ -119,6 +137,8 @@ export interface FakeSession {
   responses: { id: string; itemId?: string }[];
   /** Input audio received, ms. */
   inputMs: number;
+  /** Out-of-band responses asked for, in order (see {@linkcode OutOfBandRecord}). */
+  outOfBand: OutOfBandRecord[];
   closed: boolean;
   /** Close code seen from the client (undefined if the server closed). */
   closeCode?: number;
@@ -138,6 +158,8 @@ export interface FakeRealtime {
   rejected: RejectedHandshake[];
   /** Replaces the responder. */
   setResponder(fn: Responder): void;
+  /** Replaces the out-of-band responder. */
+  setOutOfBand(fn: OutOfBandResponder): void;
   /** Sends raw text to an open session's client (to test unknown/malformed/error events). */
   inject(sessionIndex: number, text: string): void;
   /** Closes open connections abruptly (code 1011), or only the given session. */
@@ -241,6 +263,9 @@ const ItemCreate = z.union([
   }),
 ]);
 const eventId = { event_id: z.string().optional() };
+// Out-of-band input (`response.create.response.input`): items, and references to items.
+const ItemReference = z.strictObject({ type: z.literal("item_reference"), id: z.string().min(1) });
+const OutOfBandInputSchema = z.array(z.union([ItemReference, ItemCreate]));
 /** Strict zod schema of every GA client event the fake accepts (exported for builder tests). */
 export const ClientEventSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("session.update"), ...eventId, session: SessionSchema }),
@@ -274,6 +299,7 @@ export const ClientEventSchema = z.discriminatedUnion("type", [
       metadata: z.record(z.string(), z.string()).optional(),
       conversation: z.enum(["auto", "none"]).optional(),
       output_modalities: z.array(z.enum(["audio", "text"])).optional(),
+      input: OutOfBandInputSchema.optional(),
       max_output_tokens: z.union([z.number().int(), z.literal("inf")]).optional(),
     }).optional(),
   }),
@@ -294,6 +320,8 @@ const FRAME_MS = 20;
 interface ActiveResponse {
   id: string;
   cancelled: false | string;
+  /** `response.metadata` of the response.create it answers (echoed like the real server). */
+  metadata?: Record<string, string>;
 }
 
 interface VadState {
@@ -318,13 +346,23 @@ const nextId = (prefix: string) => `${prefix}_${(++idCounter).toString(36).padSt
 /** Starts the fake on 127.0.0.1 with a free port. */
 export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeRealtime> {
   const apiKey = opts.apiKey ?? "test-key";
-  const models = new Set(opts.models ?? ["gpt-realtime"]);
+  const models = new Set(
+    opts.models ??
+      [
+        "gpt-realtime-2.1",
+        "gpt-realtime-2",
+        "gpt-realtime-1.5",
+        "gpt-realtime-2.1-mini",
+        "gpt-realtime",
+      ],
+  );
   const chunkMs = opts.chunkMs ?? 100;
   const chunkIntervalMs = opts.chunkIntervalMs ?? 5;
   const ttlMs = opts.sessionTtlMs ?? 60 * 60 * 1000;
   const vadRmsAtHalf = opts.vadRmsAtHalf ?? 500;
   let responder: Responder = opts.responder ??
     (() => ({ audioMs: 500, transcript: "Okay." }));
+  let outOfBand: OutOfBandResponder = opts.outOfBand ?? honestSummary;
 
   const sessions: FakeSession[] = [];
   const rejected: RejectedHandshake[] = [];
@@ -388,6 +426,19 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
     const cfg = () => s.config as unknown as ConfigShape;
     const inputFormat = () => cfg().audio.input.format.type;
     const lastItemId = () => s.items.at(-1)?.id ?? null;
+    const oobWire: OutOfBandWire = {
+      session: s,
+      send,
+      error,
+      open: () => ws.readyState === WebSocket.OPEN,
+      drop: () => closeSocket(ws, 1011, "upstream connect error"),
+      sleep,
+      track: (p) => {
+        running.add(p);
+        p.finally(() => running.delete(p));
+      },
+      responder: () => outOfBand,
+    };
 
     const expiry = setTimeout(() => {
       timers.delete(expiry);
@@ -606,6 +657,11 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
           return;
         }
         case "response.create":
+          // Out of band: not the default conversation, so not subject to its one-response rule.
+          if (e.response?.conversation === "none") {
+            outOfBandResponse(oobWire, e.response, evId);
+            return;
+          }
           if (active) {
             error(
               "conversation_already_has_active_response",
@@ -616,7 +672,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
             );
             return;
           }
-          startResponse("response.create", e.response?.instructions);
+          startResponse("response.create", e.response?.instructions, e.response?.metadata);
           return;
         case "response.cancel":
           if (!active || (e.response_id !== undefined && e.response_id !== active.id)) {
@@ -702,8 +758,12 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
 
     function commitTurn(itemId: string, respond: boolean): void {
       const prev = lastItemId();
-      // Per session: calls running side by side each follow their own script.
-      const turn = s.items.filter((x) => x.type === "message" && x.role === "user").length;
+      // Per session: calls running side by side each follow their own script. A session
+      // that continues a call counts the caller's turns its re-injected context carries:
+      // user messages, and "Caller:" lines of a transcript given as a system message.
+      const turn = s.items.filter((x) => x.type === "message" && x.role === "user").length +
+        s.items.filter((x) => x.role === "system")
+          .reduce((n, x) => n + ((x.text ?? "").match(/^Caller: /gm)?.length ?? 0), 0);
       const item: FakeItem = {
         id: itemId,
         type: "message",
@@ -746,7 +806,11 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       }
     }
 
-    function startResponse(trigger: ResponseContext["trigger"], instructions?: string): void {
+    function startResponse(
+      trigger: ResponseContext["trigger"],
+      instructions?: string,
+      metadata?: Record<string, string>,
+    ): void {
       const lastUser = [...s.items].reverse().find((x) => x.role === "user");
       const plan = responder({
         trigger,
@@ -757,7 +821,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
         lastUserText: lastUser?.text,
         instructions,
       });
-      const resp: ActiveResponse = { id: nextId("resp"), cancelled: false };
+      const resp: ActiveResponse = { id: nextId("resp"), cancelled: false, metadata };
       s.responses.push({ id: resp.id });
       active = resp;
       const p = streamResponse(resp, plan).catch((err) => {
@@ -770,11 +834,12 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
     }
 
     async function streamResponse(resp: ActiveResponse, plan: ScriptedResponse): Promise<void> {
-      const base = { object: "realtime.response", id: resp.id };
+      const base = { object: "realtime.response", id: resp.id, metadata: resp.metadata ?? null };
       send("response.created", { response: { ...base, status: "in_progress", output: [] } });
       const output: Record<string, unknown>[] = [];
-      if ("functionCalls" in plan) {
-        plan.functionCalls.forEach((fc, outputIndex) => {
+      const emitCalls = (calls: { name: string; arguments: string }[], firstIndex: number) =>
+        calls.forEach((fc, i) => {
+          const outputIndex = firstIndex + i;
           const prev = lastItemId();
           const item: FakeItem = {
             id: nextId("item"),
@@ -807,6 +872,8 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
           send("conversation.item.done", { previous_item_id: prev, item: itemView(item) });
           output.push(itemView(item));
         });
+      if ("functionCalls" in plan) {
+        emitCalls(plan.functionCalls, 0);
         await sleep(0);
         send("response.done", { response: { ...base, status: "completed", output } });
         return;
@@ -841,13 +908,17 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
         part: { type: "audio", transcript: "" },
       });
       const fmt = cfg().audio.output.format.type;
+      const voice = plan.pcm8k && (fmt === "audio/pcm" ? upsample8kTo24k(plan.pcm8k) : plan.pcm8k);
       const words = plan.transcript.split(/(?<= )/);
       let wordsSent = 0;
       let sentMs = 0;
       while (sentMs < plan.audioMs) {
         if (resp.cancelled || ws.readyState !== WebSocket.OPEN) break;
         const ms = Math.min(chunkMs, plan.audioMs - sentMs);
-        send("response.output_audio.delta", { ...partIds, delta: toneChunk(fmt, ms, sentMs) });
+        send("response.output_audio.delta", {
+          ...partIds,
+          delta: toneChunk(fmt, ms, sentMs, voice),
+        });
         sentMs += ms;
         item.audioMs = sentMs;
         const due = Math.ceil((words.length * sentMs) / plan.audioMs);
@@ -884,7 +955,9 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       const done = { ...inProgress, status: "completed", content: [part] };
       send("response.output_item.done", { ...ids, item: done });
       send("conversation.item.done", { previous_item_id: prev, item: done });
-      send("response.done", { response: { ...base, status: "completed", output: [done] } });
+      output.push(done);
+      if (plan.thenCall) emitCalls(plan.thenCall, 1);
+      send("response.done", { response: { ...base, status: "completed", output } });
     }
   }
 
@@ -943,6 +1016,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       config: defaultConfig(model, ttlMs),
       items: [],
       inputMs: 0,
+      outOfBand: [],
       closed: false,
     };
     sessions.push(s);
@@ -958,6 +1032,9 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
     rejected,
     setResponder(fn) {
       responder = fn;
+    },
+    setOutOfBand(fn) {
+      outOfBand = fn;
     },
     inject(sessionIndex, text) {
       for (const [s, ws] of sockets) {
@@ -1083,14 +1160,19 @@ function pcm16FromBytes(bytes: Uint8Array): Int16Array {
   return out;
 }
 
-/** `ms` of a 440 Hz tone starting at `offsetMs`, base64 in the output format. */
-function toneChunk(format: string, ms: number, offsetMs: number): string {
+/**
+ * `ms` of a 440 Hz tone (or of `voice`, PCM16 at the format's rate) starting at
+ * `offsetMs`, base64 in the output format.
+ */
+function toneChunk(format: string, ms: number, offsetMs: number, voice?: Int16Array): string {
   const rate = format === "audio/pcm" ? 24000 : 8000;
   const n = Math.round((rate * ms) / 1000);
   const start = Math.round((rate * offsetMs) / 1000);
   const pcm = new Int16Array(n);
   for (let i = 0; i < n; i++) {
-    pcm[i] = Math.round(6000 * Math.sin(2 * Math.PI * 440 * (start + i) / rate));
+    pcm[i] = voice
+      ? voice[start + i] ?? 0
+      : Math.round(6000 * Math.sin(2 * Math.PI * 440 * (start + i) / rate));
   }
   if (format === "audio/pcm") {
     const bytes = new Uint8Array(n * 2);
@@ -1106,3 +1188,237 @@ function closeSocket(ws: WebSocket, code: number, reason: string): void {
     ws.close(code, reason);
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Out-of-band responses (`response.create` with `conversation: "none"`)
+//
+// What the GA API documents (openai `realtime.d.ts`, `RealtimeResponseCreateParams`): an
+// out-of-band response writes nothing to the default conversation and may run while a
+// default-conversation response is active; `input` replaces the context with the given
+// items and references (`{type: "item_reference", id}`) to items of the conversation;
+// `output_modalities` is `["text"]` or `["audio"]`; `metadata` has at most 16 keys of at
+// most 64 characters, values of at most 512. The fake answers in text only: its events
+// carry `conversation_id: null` and no `conversation.item.*` events.
+// ---------------------------------------------------------------------------------------
+
+/** An out-of-band response the fake was asked for. */
+export interface OutOfBandRecord {
+  /** The response id, once it was accepted (undefined when refused). */
+  id?: string;
+  /** The client event id of the request. */
+  eventId?: string;
+  metadata?: Record<string, string>;
+  instructions?: string;
+  /** Ids the input referenced. */
+  references: string[];
+  /** How it ended: answered (`completed`), refused by validation, or dropped with the socket. */
+  status: "in_progress" | "completed" | "refused" | "dropped";
+  /** The text answered. */
+  text?: string;
+}
+
+/** What an out-of-band responder sees. */
+export interface OutOfBandContext {
+  session: FakeSession;
+  instructions?: string;
+  metadata?: Record<string, string>;
+  /** The context: referenced items (resolved) and inline items, in order. */
+  input: readonly FakeItem[];
+}
+
+/**
+ * What the fake does with an out-of-band request: answer with text (after `delayMs`, a
+ * slow model), or drop the socket.
+ */
+export type OutOfBandPlan = { text: string; delayMs?: number } | { drop: true };
+
+/** Decides each out-of-band answer. */
+export type OutOfBandResponder = (ctx: OutOfBandContext) => OutOfBandPlan;
+
+/** What the out-of-band section needs from one connection of the fake. */
+interface OutOfBandWire {
+  session: FakeSession;
+  send(type: string, payload?: Record<string, unknown>): void;
+  error(code: string, message: string, param?: string | null, clientEventId?: string): void;
+  open(): boolean;
+  drop(): void;
+  sleep(ms: number): Promise<void>;
+  track(p: Promise<void>): void;
+  responder(): OutOfBandResponder;
+}
+
+type OutOfBandParams = NonNullable<Extract<ClientEventT, { type: "response.create" }>["response"]>;
+
+/** Validates, then answers one out-of-band request (or refuses it with an `error` event). */
+function outOfBandResponse(w: OutOfBandWire, r: OutOfBandParams, evId: string | undefined): void {
+  const s = w.session;
+  const record: OutOfBandRecord = {
+    eventId: evId,
+    metadata: r.metadata,
+    instructions: r.instructions,
+    references: (r.input ?? []).flatMap((i) => i.type === "item_reference" ? [i.id] : []),
+    status: "in_progress",
+  };
+  s.outOfBand.push(record);
+  const refuse = (message: string, param: string) => {
+    record.status = "refused";
+    w.error("invalid_value", message, param, evId);
+  };
+  const modalities = r.output_modalities;
+  if (
+    modalities &&
+    (modalities.length !== 1 || (modalities[0] !== "text" && modalities[0] !== "audio"))
+  ) {
+    return refuse(
+      `Invalid 'response.output_modalities': expected ["text"] or ["audio"].`,
+      "response.output_modalities",
+    );
+  }
+  if (modalities?.[0] === "audio") {
+    return refuse(
+      "The fake answers out-of-band responses in text only.",
+      "response.output_modalities",
+    );
+  }
+  const meta = Object.entries(r.metadata ?? {});
+  if (meta.length > 16 || meta.some(([k, v]) => k.length > 64 || v.length > 512)) {
+    return refuse(
+      "Invalid 'response.metadata': at most 16 keys (64 characters), values of at most 512.",
+      "response.metadata",
+    );
+  }
+  const input: FakeItem[] = [];
+  for (const [i, it] of (r.input ?? s.items).entries()) {
+    if ("origin" in it) {
+      input.push(it); // no input: the default conversation is the context
+    } else if (it.type === "item_reference") {
+      const item = s.items.find((x) => x.id === it.id);
+      if (!item) return refuse(`Item with id '${it.id}' not found.`, `response.input[${i}].id`);
+      input.push(item);
+    } else {
+      input.push({
+        id: it.id ?? nextId("item"),
+        type: it.type,
+        origin: "client",
+        audioMs: 0,
+        ...(it.type === "message"
+          ? { role: it.role, text: it.content.map((c) => c.text).join("") }
+          : it.type === "function_call"
+          ? { callId: it.call_id, name: it.name, arguments: it.arguments }
+          : { callId: it.call_id, output: it.output }),
+      });
+    }
+  }
+  const plan = w.responder()({
+    session: s,
+    instructions: r.instructions,
+    metadata: r.metadata,
+    input,
+  });
+  const p = streamOutOfBand(w, record, plan, r.metadata ?? {}).catch((err) =>
+    console.error("fake realtime: out-of-band response failed", err)
+  );
+  w.track(p);
+}
+
+async function streamOutOfBand(
+  w: OutOfBandWire,
+  record: OutOfBandRecord,
+  plan: OutOfBandPlan,
+  metadata: Record<string, string>,
+): Promise<void> {
+  const id = nextId("resp");
+  record.id = id;
+  const base = {
+    object: "realtime.response",
+    id,
+    conversation_id: null,
+    output_modalities: ["text"],
+    metadata,
+  };
+  w.send("response.created", { response: { ...base, status: "in_progress", output: [] } });
+  await w.sleep(1);
+  if ("drop" in plan) {
+    record.status = "dropped";
+    w.drop();
+    return;
+  }
+  // A slow model; stops waiting when the socket closes (the fake's close() awaits this).
+  for (let waited = 0; waited < (plan.delayMs ?? 0) && w.open(); waited += 50) await w.sleep(50);
+  if (!w.open()) return void (record.status = "dropped");
+  const itemId = nextId("item");
+  const ids = { response_id: id, output_index: 0 };
+  const partIds = { ...ids, item_id: itemId, content_index: 0 };
+  const item = {
+    id: itemId,
+    object: "realtime.item",
+    type: "message",
+    role: "assistant",
+    status: "in_progress",
+    content: [] as unknown[],
+  };
+  w.send("response.output_item.added", { ...ids, item });
+  w.send("response.content_part.added", { ...partIds, part: { type: "text", text: "" } });
+  for (let at = 0; at < plan.text.length; at += 200) {
+    if (!w.open()) return void (record.status = "dropped");
+    w.send("response.output_text.delta", { ...partIds, delta: plan.text.slice(at, at + 200) });
+    await w.sleep(1);
+  }
+  if (!w.open()) return void (record.status = "dropped");
+  w.send("response.output_text.done", { ...partIds, text: plan.text });
+  w.send("response.content_part.done", { ...partIds, part: { type: "text", text: plan.text } });
+  const done = {
+    ...item,
+    status: "completed",
+    content: [{ type: "output_text", text: plan.text }],
+  };
+  w.send("response.output_item.done", { ...ids, item: done });
+  w.send("response.done", { response: { ...base, status: "completed", output: [done] } });
+  record.status = "completed";
+  record.text = plan.text;
+}
+
+/**
+ * The default out-of-band answer: the after-call summary JSON the service asks for, with
+ * the claims a truthful model would extract from the tool results in its context
+ * (confirmed bookings, cancellations, reschedules).
+ */
+export const honestSummary: OutOfBandResponder = (ctx) => {
+  const claims: Record<string, unknown>[] = [];
+  for (const item of ctx.input) {
+    if (item.type !== "function_call_output" || !item.output) continue;
+    const call = ctx.input.find((c) => c.type === "function_call" && c.callId === item.callId);
+    let out: Record<string, unknown>;
+    try {
+      out = JSON.parse(item.output);
+    } catch {
+      continue;
+    }
+    const start = typeof out.start === "string" ? out.start : "";
+    const when = { date: start.slice(0, 10), time: start.slice(11, 16) };
+    if (call?.name === "book_slot" && out.status === "confirmed") {
+      claims.push({ type: "booking", service: out.service, ...when });
+    } else if (call?.name === "cancel_booking" && out.status === "cancelled") {
+      claims.push({
+        type: "cancellation",
+        reference: out.booking_id,
+        service: out.service,
+        ...when,
+      });
+    } else if (call?.name === "reschedule_booking" && out.status === "rescheduled") {
+      claims.push({ type: "reschedule", reference: out.booking_id, service: out.service, ...when });
+    }
+  }
+  const booked = claims.some((c) => c.type === "booking");
+  return {
+    text: JSON.stringify({
+      summary: booked
+        ? "The caller asked for an appointment and the receptionist booked it."
+        : "The caller talked with the receptionist; nothing was booked.",
+      intent: booked ? "book an appointment" : "enquiry",
+      outcome: booked ? "booked" : "no booking",
+      follow_up: { needed: false, reason: null },
+      claims,
+    }),
+  };
+};

@@ -6,12 +6,15 @@ import { type App, type AppOverrides, startApp } from "../../src/app.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { TwilioCaller, type TwilioCallerOptions } from "../../src/sim/twilio_caller.ts";
 import { type FakeRealtime, type FakeRealtimeOptions, startFakeRealtime } from "./fake_realtime.ts";
-import { mulawSilence } from "../../src/codec/tones.ts";
 import { isOpenOn, todayInZone } from "../../src/booking/availability.ts";
 import { TwilioCallControl } from "../../src/twilio/rest.ts";
-import { startFakeTwilioRest } from "./fake_twilio_rest.ts";
+import { type FakeTwilioRestOptions, startFakeTwilioRest } from "./fake_twilio_rest.ts";
 import type { BusinessProfile } from "../../src/booking/business.ts";
 import type { CallRecord } from "../../src/call/record.ts";
+import { dropPgSchema, freshPgSchema, PG_TEST_URL } from "../booking/pg_test_db.ts";
+import { waitUntil, within } from "./wait.ts";
+
+export { waitUntil, within } from "./wait.ts";
 
 /** Public origin the fake Twilio signs for (the server itself listens on loopback). */
 export const PUBLIC_URL = "https://voice.example.com";
@@ -29,8 +32,12 @@ export interface HarnessOptions {
   overrides?: AppOverrides;
   /** Run a fake Twilio REST API and give the service REST call control. */
   rest?: boolean;
+  /** How the fake Twilio REST API plays calls the service places. */
+  restOptions?: FakeTwilioRestOptions;
   /** Realtime URL to use instead of the fake's (e.g. an unreachable one). */
   realtimeUrl?: string;
+  /** The database: a SQLite file in the temp directory (default) or a fresh PostgreSQL schema. */
+  database?: "sqlite" | "postgres";
 }
 
 /** A running service plus its fakes. */
@@ -57,7 +64,10 @@ export interface Harness {
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const dir = await Deno.makeTempDir({ prefix: "voice-agent-e2e-" });
   const fake = await startFakeRealtime({ apiKey: API_KEY, ...options.fake });
-  const rest = options.rest ? startFakeTwilioRest(ACCOUNT_SID, AUTH_TOKEN) : undefined;
+  const rest = options.rest
+    ? startFakeTwilioRest(ACCOUNT_SID, AUTH_TOKEN, options.restOptions)
+    : undefined;
+  const pgSchema = options.database === "postgres" ? freshPgSchema("e2e") : undefined;
   const config = {
     ...loadConfig({
       PUBLIC_URL,
@@ -65,7 +75,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       TWILIO_AUTH_TOKEN: AUTH_TOKEN,
       OPENAI_REALTIME_URL: options.realtimeUrl ?? fake.url,
       ...(rest ? { TWILIO_ACCOUNT_SID: ACCOUNT_SID } : {}),
-      DATABASE_URL: `sqlite:${dir}/agent.db`,
+      DATABASE_URL: pgSchema ? PG_TEST_URL : `sqlite:${dir}/agent.db`,
+      RECORDINGS_DIR: `${dir}/recordings`,
       HOST: "127.0.0.1",
       DRAIN_SECONDS: "5",
       ...options.env,
@@ -83,14 +94,17 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
           httpClient: rest.httpClient,
         })
         : undefined,
+      ...(pgSchema ? { storeOptions: { schema: pgSchema, maxConnections: 4 } } : {}),
       ...options.overrides,
     });
   } catch (error) {
     await fake.close();
     await rest?.close();
+    if (pgSchema) await dropPgSchema(pgSchema);
     throw error;
   }
   const target = { serverUrl: app.baseUrl, publicUrl: PUBLIC_URL, authToken: AUTH_TOKEN };
+  rest?.drive({ servers: [app.baseUrl], publicUrl: PUBLIC_URL, authToken: AUTH_TOKEN });
   const recordWhen = async (callSid: string, ready: (record: CallRecord) => boolean) => {
     let record: CallRecord | undefined;
     await waitUntil(
@@ -123,11 +137,27 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
     recordWhen,
     finalRecord: (callSid) => recordWhen(callSid, (record) => record.endedAt !== undefined),
+    /** Each step is bounded, and every step runs even when one before it failed. */
     async close() {
-      await app.stop();
-      await fake.close();
-      await rest?.close();
-      await Deno.remove(dir, { recursive: true });
+      // No new calls; the calls placed end (their last callbacks still reach the service).
+      const steps: [string, () => Promise<unknown>][] = [
+        ["the reminders to stop", async () => await app.reminders?.stop()],
+        ["the fake Twilio REST API to close", async () => await rest?.close()],
+        ["the service to stop", () => app.stop()],
+        ["the fake Realtime server to close", () => fake.close()],
+        ["the PostgreSQL schema dropped", async () => pgSchema && await dropPgSchema(pgSchema)],
+        ["the temporary directory removed", () => Deno.remove(dir, { recursive: true })],
+      ];
+      const errors: Error[] = [];
+      for (const [what, step] of steps) {
+        await within(step(), 30_000, what).catch((error) => errors.push(error));
+      }
+      if (errors.length > 0) {
+        throw new AggregateError(
+          errors,
+          errors.map((e) => e.message).join("; "),
+        );
+      }
     },
   };
 }
@@ -137,9 +167,14 @@ export function speech(name: string): Uint8Array {
   return Deno.readFileSync(new URL(`../fixtures/${name}_8k_mulaw.raw`, import.meta.url));
 }
 
+/** `ms` of mu-law digital silence (code 0xFF, G.711's positive zero). */
+export function silence(ms: number): Uint8Array {
+  return new Uint8Array(Math.round(ms * 8)).fill(0xff);
+}
+
 /** `ms` of silence followed by each part, as one mu-law buffer. */
 export function withSilence(ms: number, ...parts: Uint8Array[]): Uint8Array {
-  const chunks = [mulawSilence(ms), ...parts];
+  const chunks = [silence(ms), ...parts];
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let at = 0;
   for (const c of chunks) {
@@ -154,17 +189,4 @@ export function nextOpenDate(profile: BusinessProfile): string {
   let date = todayInZone(profile, Temporal.Now.instant()).add({ days: 2 });
   while (!isOpenOn(profile, date)) date = date.add({ days: 1 });
   return date.toString();
-}
-
-/** Polls until `predicate` is true. */
-export async function waitUntil(
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-  what = "condition",
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }

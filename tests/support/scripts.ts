@@ -35,7 +35,7 @@ function toolOutputs(
 export function bookingResponder(date: string): Responder {
   return (ctx) => {
     const last = ctx.lastItem;
-    if (ctx.trigger === "response.create" && ctx.instructions?.startsWith("Greet")) {
+    if (ctx.trigger === "response.create" && ctx.instructions?.includes("Greet the caller")) {
       return { audioMs: 1200, transcript: "Thanks for calling, how can I help?" };
     }
     if (last?.type === "function_call_output" && last.output) {
@@ -222,8 +222,8 @@ export function receptionistResponder(options: ReceptionistOptions = {}): Respon
   const today = options.today ?? (() => Temporal.Now.plainDateISO());
   return (ctx: ResponseContext) => {
     const last = ctx.lastItem;
-    if (ctx.trigger === "response.create" && ctx.instructions?.startsWith("Greet")) {
-      const greeting = /"(.+)"/.exec(ctx.instructions)?.[1];
+    if (ctx.trigger === "response.create" && ctx.instructions?.includes("Greet the caller")) {
+      const greeting = /Greet the caller by saying exactly: "(.+)"/.exec(ctx.instructions)?.[1];
       return say(greeting ?? "Thanks for calling, how can I help?");
     }
     if (last?.role === "system") {
@@ -272,4 +272,30 @@ function call(name: string, args: Record<string, unknown>) {
 export function callerNumberOf(session: FakeSession): string | undefined {
   const instructions = String(session.config.instructions ?? "");
   return /The caller's number is (\+\d+)/.exec(instructions)?.[1];
+}
+
+/** One tool call of a {@linkcode toolChainResponder}: its name and arguments, from the outputs so far. */
+export type ChainStep = (outputs: Record<string, unknown>[]) => {
+  name: string;
+  args: Record<string, unknown>;
+};
+
+/**
+ * A model that greets, then on the caller's first turn calls each step's tool in order,
+ * one response per tool (the next step sees every output so far), and finally says
+ * `done`. The outputs are in the fake session's `function_call_output` items.
+ */
+export function toolChainResponder(steps: ChainStep[], done = "All done."): Responder {
+  return (ctx) => {
+    if (ctx.trigger === "response.create" && ctx.instructions?.includes("Greet the caller")) {
+      return { audioMs: 300, transcript: "Maple and Main, how can I help?" };
+    }
+    const outputs = ctx.items.filter((i) => i.type === "function_call_output")
+      .map((i) => JSON.parse(i.output!) as Record<string, unknown>);
+    const started = ctx.items.some((i) => i.role === "user" && i.origin === "audio");
+    const step = started ? steps[outputs.length] : undefined;
+    if (!step) return { audioMs: 300, transcript: started ? done : "Okay." };
+    const { name, args } = step(outputs);
+    return { functionCalls: [{ name, arguments: JSON.stringify(args) }] };
+  };
 }

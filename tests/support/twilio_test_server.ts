@@ -16,6 +16,7 @@ import {
   type TwilioRouteDeps,
   twilioRoutes,
 } from "../../src/twilio/routes.ts";
+import { within } from "./wait.ts";
 
 /** Test auth token (never a real one). */
 export const TEST_AUTH_TOKEN = "test-auth-token-0123456789abcdef";
@@ -120,10 +121,26 @@ export function startTwilioTestServer(options: TwilioTestServerOptions = {}) {
     protocolErrors,
     /** Options for the fake caller aimed at this server. */
     callerOptions: { serverUrl: baseUrl, publicUrl: TEST_PUBLIC_URL, authToken: TEST_AUTH_TOKEN },
-    /** Waits for every accepted stream to close, then stops the server. */
-    async close(): Promise<void> {
-      await Promise.all(streams.map((s) => s.closed));
-      await server.shutdown();
+    /**
+     * Waits (up to `graceMs`) for every accepted stream to close, closes from the server
+     * side any a failed test left open (with a warning naming them), then stops the server.
+     * Never waits forever.
+     */
+    async close(graceMs = 3000): Promise<void> {
+      const open = () => streams.filter((s) => !s.stream.closed);
+      try {
+        await within(Promise.all(streams.map((s) => s.closed)), graceMs, "streams to close");
+      } catch {
+        const left = open();
+        console.warn(
+          `twilio test server: closing ${left.length} stream(s) left open: ` +
+            left.map((s) => s.start.callSid).join(", "),
+        );
+        for (const s of left) s.stream.close(1001, "test server closing");
+        await within(Promise.all(left.map((s) => s.closed)), graceMs, "forced closes")
+          .catch((error) => console.warn(`twilio test server: ${error.message}`));
+      }
+      await within(server.shutdown(), graceMs, "the test server to shut down");
     },
   };
 }

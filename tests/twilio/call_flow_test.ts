@@ -1,13 +1,21 @@
 import assert from "node:assert/strict";
 import { postSignedForm, TwilioCaller } from "../../src/sim/twilio_caller.ts";
 import { startTwilioTestServer } from "../support/twilio_test_server.ts";
+import { waitUntil } from "../support/wait.ts";
 
 Deno.test("a simulated call streams audio in real time and gets every frame echoed", async () => {
   const app = startTwilioTestServer();
   const speech = new Uint8Array(8000).map((_, i) => i % 256); // 1 s of audio
   const caller = await TwilioCaller.dial({ ...app.callerOptions, audio: speech });
-  while (caller.pendingAudioMs > 0) await new Promise((r) => setTimeout(r, 20));
-  await new Promise((r) => setTimeout(r, 100));
+  await waitUntil(() => caller.pendingAudioMs === 0, 10_000, "the speech sent");
+  // Every frame sent before the hang-up is echoed before the server's close: only the
+  // speech needs waiting for.
+  await waitUntil(
+    () => caller.receivedAudio().length >= speech.length,
+    5000,
+    "the speech echoed",
+    () => `${caller.receivedAudio().length} of ${speech.length} bytes`,
+  );
   const result = await caller.hangUp();
   await app.close();
   assert.equal(app.streams.length, 1);

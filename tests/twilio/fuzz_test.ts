@@ -8,6 +8,7 @@ import {
   voiceWebhookParams,
 } from "../../src/sim/twilio_caller.ts";
 import { startTwilioTestServer } from "../support/twilio_test_server.ts";
+import { opened, waitUntil } from "../support/wait.ts";
 
 /** Small deterministic PRNG (mulberry32) so a failure can be replayed. */
 function prng(seed: number): () => number {
@@ -104,7 +105,7 @@ Deno.test("fuzz: thousands of bad frames on one stream never disturb another cal
   const bad = openMediaSocket(app.callerOptions, answer.streamUrl!);
   const badClosed = new Promise<CloseEvent>((resolve) => bad.onclose = resolve);
   bad.onmessage = () => {}; // echoes of its valid frames
-  await new Promise((resolve) => bad.onopen = resolve);
+  await opened(bad);
   const streamSid = fakeSid("MZ");
   // Garbage before start too.
   for (let i = 0; i < 200; i++) bad.send(garbage(rand, streamSid, i, true));
@@ -119,7 +120,12 @@ Deno.test("fuzz: thousands of bad frames on one stream never disturb another cal
     for (let k = 0; k < 100; k++) bad.send(garbage(rand, streamSid, sentBad++));
     await new Promise((r) => setTimeout(r, 5));
   }
-  await new Promise((r) => setTimeout(r, 100));
+  await waitUntil(
+    () => good.receivedAudio().length >= speech.length,
+    5000,
+    `seed ${seed}: the good speech echoed`,
+    () => `${good.receivedAudio().length} of ${speech.length} bytes`,
+  );
   const result = await good.hangUp();
   bad.send(Uint8Array.from({ length: 400 }, () => Math.floor(rand() * 256))); // ends it
   const badEnd = await badClosed;

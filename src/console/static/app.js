@@ -470,7 +470,7 @@ async function renderCalls() {
           const v = String(fd.get(k) ?? "").trim();
           if (v) next[k] = v;
         }
-        for (const k of ["booked", "transferred", "modelUnavailable"]) {
+        for (const k of ["booked", "transferred", "modelUnavailable", "flagged"]) {
           if (fd.get(k)) next[k] = true;
         }
         st.filters = next;
@@ -500,6 +500,7 @@ async function renderCalls() {
       check("booked", "booked"),
       check("transferred", "transferred"),
       check("modelUnavailable", "model unavailable"),
+      check("flagged", "flagged (promise mismatch)"),
     ),
     h(
       "div",
@@ -518,7 +519,7 @@ async function renderCalls() {
   const rows = data.calls.map((c) =>
     h(
       "tr",
-      { dataset: { sid: c.callSid } },
+      { dataset: { sid: c.callSid }, class: c.flagged ? "flagged" : undefined },
       h(
         "td",
         {},
@@ -539,6 +540,17 @@ async function renderCalls() {
       h("td", { class: "num" }, c.toolCalls),
       h("td", { class: "num" }, c.bargeIns),
       h("td", {}, c.booked ? "✓" : ""),
+      h(
+        "td",
+        {},
+        c.flagged
+          ? h(
+            "span",
+            { class: "badge bad", title: "A claim of the agent did not match" },
+            "⚑ mismatch",
+          )
+          : "",
+      ),
     )
   );
   const pager = h(
@@ -578,8 +590,17 @@ async function renderCalls() {
             h(
               "tr",
               {},
-              ...["Started", "Caller", "Length", "Outcome", "Lines", "Tools", "Barge-ins", "Booked"]
-                .map((t) => h("th", {}, t)),
+              ...[
+                "Started",
+                "Caller",
+                "Length",
+                "Outcome",
+                "Lines",
+                "Tools",
+                "Barge-ins",
+                "Booked",
+                "Checks",
+              ].map((t) => h("th", {}, t)),
             ),
           ),
           h("tbody", {}, ...rows),
@@ -598,7 +619,7 @@ async function renderCall(sid) {
       errorBox(res.data.error?.message ?? "No such call."),
     );
   }
-  const { call, timeline, latency, bookings, sms, timeZone: tz, locale } = res.data;
+  const { call, timeline, latency, bookings, sms, afterCall, timeZone: tz, locale } = res.data;
   const turns = latency.turnMs ?? [];
   const maxTurn = Math.max(1, ...turns);
   const kpi = (label, value) =>
@@ -621,6 +642,13 @@ async function renderCall(sid) {
   show(
     h("p", {}, h("a", { href: "#/calls" }, "‹ Calls")),
     h("h1", {}, `Call from ${call.from || "unknown"}`),
+    afterCall.flagged
+      ? h(
+        "p",
+        { class: "flag", role: "alert" },
+        "⚑ Flagged: the agent told the caller something the records do not show (see below).",
+      )
+      : null,
     h(
       "p",
       { class: "muted" },
@@ -636,6 +664,7 @@ async function renderCall(sid) {
       kpi("Barge-ins", res.data.bargeIns),
       kpi("End", call.endReason ? outcomeLabel(call.endReason) : "—"),
     ),
+    ...afterCallSection(afterCall, tz, locale),
     h("h2", {}, "Bookings made"),
     bookings.length
       ? h(
@@ -675,6 +704,88 @@ async function renderCall(sid) {
     h("h2", {}, "Timeline"),
     h("ol", { class: "timeline" }, ...timeline.map((e) => timelineItem(e, tz, locale))),
   );
+}
+
+/** The summary, the agent's claims with their verdicts, and the recording. */
+function afterCallSection(a, tz, locale) {
+  const s = a.summary;
+  const summary = !s
+    ? h("p", { class: "muted" }, "No summary (the call predates it).")
+    : s.status !== "ok"
+    ? h("p", { class: "muted summary-missing" }, s.note ?? `No summary (${s.status}).`)
+    : h(
+      "div",
+      { class: "summary" },
+      h("p", {}, s.text),
+      h(
+        "p",
+        { class: "muted" },
+        `Intent: ${s.intent || "—"} · Outcome: ${s.outcome || "—"}`,
+      ),
+      s.followUp?.needed
+        ? h("p", { class: "badge bad" }, `Follow up: ${s.followUp.reason ?? "yes"}`)
+        : h("p", { class: "muted" }, "No follow-up needed."),
+    );
+  const claimText = (c) => {
+    const x = c.claim;
+    const what = x.quote ?? [x.service, x.date, x.time, x.day, x.open && `${x.open}–${x.close}`]
+      .concat(x.amount !== undefined ? [fmtMoney(x.amount, x.currency ?? "USD", locale)] : [])
+      .concat(x.closed ? ["closed"] : [])
+      .concat(x.reference ? [`ref ${x.reference}`] : [])
+      .filter(Boolean).join(" · ");
+    return `${outcomeLabel(c.kind)}: ${what || JSON.stringify(x)}`;
+  };
+  const claims = a.claims.length
+    ? h(
+      "ul",
+      { class: "claims" },
+      ...a.claims.map((c) =>
+        h(
+          "li",
+          { class: `claim ${c.status}`, dataset: { status: c.status } },
+          h("span", { class: `badge ${c.status === "mismatch" ? "bad" : ""}` }, c.status),
+          " ",
+          claimText(c),
+          c.source === "live"
+            ? h(
+              "span",
+              { class: "muted" },
+              ` (said live${c.at ? ` at ${fmtTime(c.at, tz, locale)}` : ""})`,
+            )
+            : "",
+          c.truth
+            ? h(
+              "div",
+              { class: "truth muted" },
+              c.status === "verified" ? `✓ ${c.truth}` : `Records: ${c.truth}`,
+            )
+            : null,
+        )
+      ),
+    )
+    : h("p", { class: "muted" }, "No claims to check.");
+  const r = a.recording;
+  const recording = !r ? h("p", { class: "muted" }, "Not recorded.") : r.deletedAt
+    ? h(
+      "p",
+      { class: "muted" },
+      `Deleted ${fmtDateTime(r.deletedAt, tz, locale)} (${r.deletedBecause ?? "retention"}).`,
+    )
+    : h(
+      "p",
+      {},
+      h("code", {}, r.path),
+      r.durationMs !== undefined ? ` · ${fmtDuration(r.durationMs)}` : "",
+      r.error ? h("span", { class: "badge bad" }, r.error) : "",
+    );
+  return [
+    h("h2", {}, "After the call"),
+    summary,
+    h("h2", {}, "What the agent promised"),
+    claims,
+    h("h2", {}, "Recording"),
+    recording,
+  ];
 }
 
 function json(value) {

@@ -1,0 +1,174 @@
+/**
+ * The HTTP routes of reminders: the reminder call's voice webhook, its answering-machine
+ * verdict and status callbacks (each URL signed and naming the reminder), and the SMS
+ * webhook (replies such as STOP). Every request must carry a valid `X-Twilio-Signature`
+ * over the public URL (`PUBLIC_URL`), like the other Twilio routes.
+ *
+ * @module
+ */
+import type { Config } from "../config.ts";
+import { BodyTooLargeError, readBodyLimited, type Route } from "../http.ts";
+import { logger } from "../log.ts";
+import { parseForm, type TwilioParams, TwilioSignatureVerifier } from "../twilio/signature.ts";
+import { emptyMessagingTwiml, sayAndHangUpTwiml } from "../twilio/twiml.ts";
+import type { ReminderStore } from "../booking/types.ts";
+import type { ReminderCalls } from "./calls.ts";
+import {
+  REMINDER_AMD_PATH,
+  REMINDER_STATUS_PATH,
+  REMINDER_VOICE_PATH,
+  type ReminderLinks,
+  type ReminderRef,
+  SMS_PATH,
+} from "./links.ts";
+import { handleSmsReply } from "./sms.ts";
+
+const log = logger("reminders", "routes");
+
+const FORM_TYPE = "application/x-www-form-urlencoded";
+
+/** What the routes need. */
+export interface ReminderRouteDeps {
+  config: Config;
+  /** Reminder calls (absent when `REMINDERS=off`: their webhooks answer 404). */
+  calls?: ReminderCalls;
+  links?: ReminderLinks;
+  /** Where opt-outs are kept (the SMS webhook works whether reminders are on or not). */
+  store: Pick<ReminderStore, "optOut" | "optIn">;
+  /** Clock for opt-out times. */
+  now?: () => Temporal.Instant;
+  /** Largest body accepted; default 64 KiB. */
+  maxBodyBytes?: number;
+}
+
+function xml(body: string): Response {
+  return new Response(body, { headers: { "content-type": "text/xml; charset=utf-8" } });
+}
+
+function plain(status: number, text: string): Response {
+  return new Response(text, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+}
+
+function first(params: TwilioParams, name: string): string | undefined {
+  const v = params[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Builds the reminder routes. */
+export function reminderRoutes(deps: ReminderRouteDeps): Route[] {
+  const { config } = deps;
+  const verifier = new TwilioSignatureVerifier(config);
+  const maxBody = deps.maxBodyBytes ?? 64 * 1024;
+  const now = deps.now ?? (() => Temporal.Now.instant());
+
+  /** Reads and verifies a signed Twilio form; a Response means "stop here". */
+  async function signedForm(req: Request, url: URL): Promise<TwilioParams | Response> {
+    const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+    if (type !== FORM_TYPE) {
+      await req.body?.cancel();
+      log.warn("rejected {path}: content type {type}", { path: url.pathname, type });
+      return plain(415, `expected ${FORM_TYPE}`);
+    }
+    let body: string;
+    try {
+      body = await readBodyLimited(req, maxBody);
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) return plain(413, "body too large");
+      throw error;
+    }
+    const params = parseForm(body);
+    const signature = req.headers.get("x-twilio-signature");
+    if (!verifier.verifyWebhook(signature, url.pathname + url.search, params)) {
+      log.warn("rejected {path}: invalid Twilio signature ({why})", {
+        path: url.pathname,
+        why: signature ? "mismatch" : "missing header",
+      });
+      return plain(403, "forbidden");
+    }
+    const accountSid = first(params, "AccountSid");
+    if (config.twilio.accountSid && accountSid !== config.twilio.accountSid) {
+      log.warn("rejected {path}: foreign AccountSid", { path: url.pathname });
+      return plain(403, "forbidden");
+    }
+    return params;
+  }
+
+  /** A signed request whose URL names a reminder this service dialled. */
+  async function reminderRequest(
+    req: Request,
+  ): Promise<{ ref: ReminderRef; params: TwilioParams; calls: ReminderCalls } | Response> {
+    const url = new URL(req.url);
+    if (!deps.calls || !deps.links) {
+      await req.body?.cancel();
+      return plain(404, "reminders are off");
+    }
+    const params = await signedForm(req, url);
+    if (params instanceof Response) return params;
+    const q = url.searchParams;
+    const ref = await deps.links.verify(q.get("r"), q.get("n"), q.get("s"));
+    if (!ref) {
+      log.warn("rejected {path}: the reminder link is not ours", { path: url.pathname });
+      return plain(403, "forbidden");
+    }
+    return { ref, params, calls: deps.calls };
+  }
+
+  async function voice(req: Request): Promise<Response> {
+    const r = await reminderRequest(req);
+    if (r instanceof Response) return r;
+    try {
+      return xml(await r.calls.answered(r.ref, r.params));
+    } catch (error) {
+      log.error("reminder voice webhook failed: {message}", { message: (error as Error).message });
+      return xml(sayAndHangUpTwiml("Sorry, we cannot talk right now. Goodbye."));
+    }
+  }
+
+  function callback(
+    handle: (calls: ReminderCalls, ref: ReminderRef, params: TwilioParams) => Promise<void>,
+  ) {
+    return async (req: Request): Promise<Response> => {
+      const r = await reminderRequest(req);
+      if (r instanceof Response) return r;
+      try {
+        await handle(r.calls, r.ref, r.params);
+      } catch (error) {
+        // A 5xx makes Twilio retry the callback; the handlers are idempotent.
+        log.error("reminder callback {path} failed: {message}", {
+          path: new URL(req.url).pathname,
+          message: (error as Error).message,
+        });
+        return plain(500, "internal error");
+      }
+      return new Response(null, { status: 204 });
+    };
+  }
+
+  async function sms(req: Request): Promise<Response> {
+    const params = await signedForm(req, new URL(req.url));
+    if (params instanceof Response) return params;
+    const from = first(params, "From") ?? "";
+    try {
+      await handleSmsReply(deps.store, from, first(params, "Body") ?? "", now().epochMilliseconds);
+    } catch (error) {
+      log.error("SMS webhook failed: {message}", { message: (error as Error).message });
+      return plain(500, "internal error");
+    }
+    return xml(emptyMessagingTwiml());
+  }
+
+  return [
+    { method: "POST", path: REMINDER_VOICE_PATH, handler: voice },
+    {
+      method: "POST",
+      path: REMINDER_AMD_PATH,
+      handler: callback((calls, ref, params) => calls.machineVerdict(ref, params)),
+    },
+    {
+      method: "POST",
+      path: REMINDER_STATUS_PATH,
+      handler: callback((calls, ref, params) => calls.status(ref, params)),
+    },
+    { method: "POST", path: SMS_PATH, handler: sms },
+  ];
+}
