@@ -16,6 +16,7 @@ import {
   voiceWebhookParams,
 } from "../../src/sim/twilio_caller.ts";
 import { type Harness, startHarness, waitUntil } from "../support/harness.ts";
+import { opened, within } from "../support/wait.ts";
 
 /** A signed stream with a valid token, started; the test sends the frames. */
 async function abusiveStream(h: Harness) {
@@ -24,7 +25,7 @@ async function abusiveStream(h: Harness) {
   const ws = openMediaSocket(h.target, answer.streamUrl!);
   const closed = new Promise<CloseEvent>((resolve) => ws.onclose = resolve);
   ws.onmessage = () => {};
-  await new Promise((resolve) => ws.onopen = resolve);
+  await opened(ws);
   const streamSid = fakeSid("MZ");
   ws.send(JSON.stringify(startMessage({
     accountSid: params.AccountSid,
@@ -72,7 +73,7 @@ Deno.test("abuse: 200 frames each 10 s ahead; the model hears no more than time 
       `the model heard ${inputMsOf(h, 0)} ms in ${Math.round(elapsed)} ms`,
     );
     bad.ws.close();
-    await bad.closed;
+    await within(bad.closed, 5000, "the socket to close");
     const record = await h.finalRecord(bad.callSid);
     const counters = record.extra?.streamCounters as { dropped: Record<string, number> };
     assert.ok(counters.dropped.ahead_of_time >= 190, JSON.stringify(counters));
@@ -96,7 +97,8 @@ Deno.test("abuse: a flood of 43,800 valid frames ends that stream only; a neighb
       }
       await new Promise((r) => setTimeout(r, 1));
     }
-    await bad.closed; // (a client still flooding may not get to read the close frame)
+    // (a client still flooding may not get to read the close frame)
+    await within(bad.closed, 10_000, "the flooding socket to be closed");
     const elapsed = performance.now() - t0;
     assert.ok(sent < 43_800, `the stream was ended after ${sent} frames`);
     const record = await h.finalRecord(bad.callSid);
@@ -138,7 +140,7 @@ Deno.test("abuse: bad frames on a call are counted in voice_protocol_errors_tota
     assert.match(metrics, /voice_protocol_errors_total\{side="twilio",reason="invalid_json"\} 1/);
     assert.match(metrics, /voice_protocol_errors_total\{side="twilio",reason="out_of_order"\} 1/);
     bad.ws.close();
-    await bad.closed;
+    await within(bad.closed, 5000, "the socket to close");
   } finally {
     await h.close();
   }
@@ -157,9 +159,13 @@ Deno.test("shutdown: every media socket gets a close frame (1000), even one stil
     await waitUntil(() => h.app.calls.activeCount === 1, 5000, "the call");
     const waiting = openMediaSocket(h.target, "wss://voice.example.com/twilio/media");
     const waitingClosed = new Promise<CloseEvent>((resolve) => waiting.onclose = resolve);
-    await new Promise((resolve) => waiting.onopen = resolve);
+    await opened(waiting);
     await h.app.stop();
-    const [call, pending] = await Promise.all([caller.done, waitingClosed]);
+    const [call, pending] = await within(
+      Promise.all([caller.done, waitingClosed]),
+      10_000,
+      "both sockets to be closed",
+    );
     assert.equal(call.closeCode, 1000, `the call's socket: ${call.closeCode} ${call.closeReason}`);
     assert.equal(pending.code, 1000, `the waiting socket: ${pending.code} ${pending.reason}`);
     closed = true;

@@ -8,7 +8,7 @@ import {
   voiceWebhookParams,
 } from "../../src/sim/twilio_caller.ts";
 import { startTwilioTestServer } from "../support/twilio_test_server.ts";
-import { opened, waitUntil } from "../support/wait.ts";
+import { opened, waitUntil, within } from "../support/wait.ts";
 
 /** Small deterministic PRNG (mulberry32) so a failure can be replayed. */
 function prng(seed: number): () => number {
@@ -128,7 +128,7 @@ Deno.test("fuzz: thousands of bad frames on one stream never disturb another cal
   );
   const result = await good.hangUp();
   bad.send(Uint8Array.from({ length: 400 }, () => Math.floor(rand() * 256))); // ends it
-  const badEnd = await badClosed;
+  const badEnd = await within(badClosed, 5000, "the binary frame to end the stream");
 
   // The server is still up and answering.
   const health = await postVoiceWebhook(app.callerOptions);

@@ -13,6 +13,7 @@ import {
   voiceWebhookParams,
 } from "../../src/sim/twilio_caller.ts";
 import { resetLogging, setupLogging } from "../../src/log.ts";
+import { opened, within } from "../support/wait.ts";
 import { mediaSocketLimits, MediaSockets } from "../../src/twilio/media_sockets.ts";
 import { TwilioStream } from "../../src/twilio/media_stream.ts";
 import { FakeSocket } from "../support/stream_socket.ts";
@@ -21,12 +22,12 @@ import { startTwilioTestServer, TEST_ACCOUNT_SID } from "../support/twilio_test_
 type TestServer = ReturnType<typeof startTwilioTestServer>;
 
 /** Sockets each test opened: closed before the server stops, whatever the test found. */
-const opened = new Map<TestServer, WebSocket[]>();
+const socketsOf = new Map<TestServer, WebSocket[]>();
 
 /** Closes the test's sockets, then the server (which waits for every accepted stream). */
 async function shutdown(app: TestServer): Promise<void> {
-  const sockets = opened.get(app) ?? [];
-  opened.delete(app);
+  const sockets = socketsOf.get(app) ?? [];
+  socketsOf.delete(app);
   await Promise.all(
     sockets.map((ws) =>
       ws.readyState === WebSocket.CLOSED ? undefined : new Promise<void>((resolve) => {
@@ -46,14 +47,11 @@ async function openStream(
   mediaFormat?: { encoding: string; sampleRate: number; channels: number },
 ) {
   const ws = openMediaSocket(app.callerOptions, "wss://voice.example.com/twilio/media");
-  opened.set(app, [...(opened.get(app) ?? []), ws]);
+  socketsOf.set(app, [...(socketsOf.get(app) ?? []), ws]);
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
     ws.onclose = (ev) => resolve({ code: ev.code, reason: ev.reason });
   });
-  await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = () => reject(new Error("upgrade refused"));
-  });
+  await opened(ws);
   const start = startMessage({
     accountSid: TEST_ACCOUNT_SID,
     streamSid: fakeSid("MZ"),
@@ -68,7 +66,7 @@ async function openStream(
 }
 
 /** Resolves with `promise`, or with "timeout" after `ms` (what the old code did: nothing). */
-function within<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
+function orTimeout<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   return Promise.race([
     promise.finally(() => clearTimeout(timer)),
@@ -101,7 +99,7 @@ Deno.test("edge: a stream that changes the caller's number is refused (the token
       ...answer.parameters,
       from: "+15551234567",
     });
-    assert.deepEqual(await within(forged.closed, 3000), {
+    assert.deepEqual(await orTimeout(forged.closed, 3000), {
       code: 1008,
       reason: "invalid call token",
     });
@@ -111,7 +109,7 @@ Deno.test("edge: a stream that changes the caller's number is refused (the token
     await streamsAccepted(app, 1);
     assert.equal(app.streams[0]?.start.from, params.From);
     real.ws.close();
-    await real.closed;
+    await within(real.closed, 5000, "the socket to close");
   } finally {
     await shutdown(app);
   }
@@ -124,15 +122,15 @@ Deno.test("edge: a call token opens one stream; a second, later or 50 ms apart, 
     const first = await openStream(app, params.CallSid, answer.parameters);
     await new Promise((r) => setTimeout(r, 50));
     const second = await openStream(app, params.CallSid, answer.parameters);
-    assert.deepEqual(await within(second.closed, 3000), {
+    assert.deepEqual(await orTimeout(second.closed, 3000), {
       code: 1008,
       reason: "call token already used",
     });
     first.ws.close();
-    await first.closed;
+    await within(first.closed, 5000, "the socket to close");
     // After the call ended: the same token again (issue 20: its record replaced the first).
     const again = await openStream(app, params.CallSid, answer.parameters);
-    assert.deepEqual(await within(again.closed, 3000), {
+    assert.deepEqual(await orTimeout(again.closed, 3000), {
       code: 1008,
       reason: "call token already used",
     });
@@ -152,7 +150,7 @@ Deno.test("edge: a token replayed on another instance is refused when the call i
     const { params, answer } = await webhook(app);
     recorded.add(params.CallSid); // another instance served the call and saved its record
     const replay = await openStream(app, params.CallSid, answer.parameters);
-    assert.deepEqual(await within(replay.closed, 3000), {
+    assert.deepEqual(await orTimeout(replay.closed, 3000), {
       code: 1008,
       reason: "call already answered",
     });
@@ -180,7 +178,7 @@ Deno.test("edge: a replayed voice webhook mints no token once the call has strea
     assert.match(replay.answer.body, /<Hangup\/>/);
     assert.equal(app.incoming.length, 2, "no pre-warm for the replay");
     stream.ws.close();
-    await stream.closed;
+    await within(stream.closed, 5000, "the socket to close");
     // Another instance: the record says the call was answered.
     const other = voiceWebhookParams(app.callerOptions);
     recorded.add(other.CallSid);
@@ -208,7 +206,7 @@ Deno.test("edge: a From over 490 characters (a long SIP URI) still gets a stream
     await streamsAccepted(app, 1);
     assert.equal(app.streams[0]?.start.from, from.slice(0, 256));
     stream.ws.close();
-    await stream.closed;
+    await within(stream.closed, 5000, "the socket to close");
   } finally {
     await shutdown(app);
   }
@@ -245,7 +243,7 @@ Deno.test("edge: an unsupported media format is refused with a log line and a po
       sampleRate: 16000,
       channels: 1,
     });
-    assert.deepEqual(await within(stream.closed, 3000), {
+    assert.deepEqual(await orTimeout(stream.closed, 3000), {
       code: 1000,
       reason: "unsupported media format",
     });
@@ -269,13 +267,13 @@ Deno.test("edge: sockets that never send start are bounded per address (the 9th 
     for (let i = 0; i < 8; i++) {
       const ws = openMediaSocket(app.callerOptions, "wss://voice.example.com/twilio/media");
       closes.push(new Promise((r) => ws.onclose = r));
-      await new Promise((resolve) => ws.onopen = resolve);
+      await opened(ws);
       sockets.push(ws);
     }
     const ninth = openMediaSocket(app.callerOptions, "wss://voice.example.com/twilio/media");
     sockets.push(ninth);
     closes.push(new Promise((r) => ninth.onclose = r));
-    const outcome = await within(
+    const outcome = await orTimeout(
       new Promise<string>((resolve) => {
         ninth.onopen = () => resolve("open");
         ninth.onerror = () => resolve("refused");
@@ -288,7 +286,7 @@ Deno.test("edge: sockets that never send start are bounded per address (the 9th 
     await closes[0];
     const tenth = openMediaSocket(app.callerOptions, "wss://voice.example.com/twilio/media");
     closes.push(new Promise((r) => tenth.onclose = r));
-    await new Promise((resolve) => tenth.onopen = resolve);
+    await opened(tenth);
     sockets.push(tenth);
   } finally {
     for (const ws of sockets) ws.close();
@@ -304,11 +302,11 @@ Deno.test("edge: 8 sockets sending 16 MB frames before start are each closed on 
     const ends = await Promise.all(Array.from({ length: 8 }, async () => {
       const ws = openMediaSocket(app.callerOptions, "wss://voice.example.com/twilio/media");
       const closed = new Promise<number>((r) => ws.onclose = (ev) => r(ev.code));
-      await new Promise((resolve) => ws.onopen = resolve);
+      await opened(ws);
       ws.send(huge);
-      const code = await within(closed, 10_000);
+      const code = await orTimeout(closed, 10_000);
       if (code === "timeout") ws.close();
-      return code === "timeout" ? code : await closed;
+      return code;
     }));
     assert.deepEqual(ends, Array(8).fill(1009));
     assert.equal(app.protocolErrors.filter((r) => r === "oversized_frame").length, 8);
@@ -362,7 +360,7 @@ Deno.test("edge: dropped frames and stream ends are reported for the protocol-er
     }
     assert.deepEqual(app.protocolErrors, ["invalid_json", "unknown_event"]);
     stream.ws.close();
-    await stream.closed;
+    await within(stream.closed, 5000, "the socket to close");
   } finally {
     await shutdown(app);
   }
@@ -399,7 +397,7 @@ Deno.test("edge: a database that hangs delays the replay check by a second at mo
     await streamsAccepted(app, 1);
     assert.equal(app.streams.length, 1);
     stream.ws.close();
-    await stream.closed;
+    await within(stream.closed, 5000, "the socket to close");
   } finally {
     unhang(false);
     await shutdown(app);
