@@ -28,13 +28,17 @@ const socketsOf = new Map<TestServer, WebSocket[]>();
 async function shutdown(app: TestServer): Promise<void> {
   const sockets = socketsOf.get(app) ?? [];
   socketsOf.delete(app);
-  await Promise.all(
-    sockets.map((ws) =>
-      ws.readyState === WebSocket.CLOSED ? undefined : new Promise<void>((resolve) => {
-        ws.addEventListener("close", () => resolve());
-        ws.close();
-      })
+  await within(
+    Promise.all(
+      sockets.map((ws) =>
+        ws.readyState === WebSocket.CLOSED ? undefined : new Promise<void>((resolve) => {
+          ws.addEventListener("close", () => resolve());
+          ws.close();
+        })
+      ),
     ),
+    5000,
+    "the test's sockets to close",
   );
   await app.close();
 }
