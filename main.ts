@@ -8,6 +8,7 @@ import { loadConfig } from "./src/config.ts";
 import { environmentWithDotenv } from "./src/env_file.ts";
 import { setupLogging } from "./src/log.ts";
 import { VERSION } from "./src/version.ts";
+import { errorMessage } from "./src/errors.ts";
 
 async function main(argv: string[]): Promise<number> {
   const command = parseCli(argv);
@@ -42,7 +43,7 @@ async function serve(envFile: string | undefined): Promise<number> {
     });
   } catch (error) {
     // Operators get the message, not a stack trace.
-    console.error(permissionMessage(error) ?? (error as Error).message);
+    console.error(permissionMessage(error) ?? errorMessage(error));
     return 1;
   }
   await setupLogging(config.log);
@@ -57,7 +58,7 @@ async function serve(envFile: string | undefined): Promise<number> {
     // A broken business profile, an unreachable database, a port in use: one clear
     // message for the operator (BusinessProfileError lists every field at fault).
     console.error(
-      permissionMessage(error) ?? `voice-agent cannot start: ${(error as Error).message}`,
+      permissionMessage(error) ?? `voice-agent cannot start: ${errorMessage(error)}`,
     );
     return 1;
   }
@@ -99,7 +100,7 @@ function permissionMessage(error: unknown): string | undefined {
   }
   // Deno's message names the permission and the flag, e.g. "Requires net access to
   // "127.0.0.1:8080", run again with the --allow-net flag"; keep its first line only.
-  const first = (error as Error).message.split("\n")[0];
+  const first = errorMessage(error).split("\n")[0];
   return `voice-agent cannot start: missing permission: ${first}`;
 }
 

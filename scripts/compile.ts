@@ -12,6 +12,7 @@
  */
 import { parseArgs, stripVTControlCharacters } from "node:util";
 import { basename, dirname, join, resolve } from "node:path";
+import { errorMessage } from "../src/errors.ts";
 
 /** The permissions the binary runs with: exactly those of `deno task start`. */
 export const COMPILE_PERMISSIONS = [
@@ -77,7 +78,7 @@ export async function checkDenortBin(
       file.close();
     }
   } catch (error) {
-    return `DENORT_BIN=${path} cannot be read (${(error as Error).message}): ${fix}`;
+    return `DENORT_BIN=${path} cannot be read (${errorMessage(error)}): ${fix}`;
   }
   if (head[0] === 0x50 && head[1] === 0x4b) {
     return `DENORT_BIN=${path} is the zip archive: unzip it and point DENORT_BIN at the ` +
@@ -159,7 +160,7 @@ export async function compile(
     }));
   } catch (error) {
     console.error(
-      `deno task compile: ${(error as Error).message}; usage: deno task compile ` +
+      `deno task compile: ${errorMessage(error)}; usage: deno task compile ` +
         "[--target TARGET] [--output PATH]",
     );
     return 2;

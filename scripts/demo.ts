@@ -42,6 +42,7 @@ import type {
 } from "../tests/support/fake_realtime.ts";
 import { callerNumberOf, receptionistResponder } from "../tests/support/scripts.ts";
 import { FAKE_MODEL_API_KEY, startFakeModel } from "./fake_model.ts";
+import { errorMessage } from "../src/errors.ts";
 
 /** Where the demo writes the agent's audio and the service log (listed in .gitignore). */
 export const DEMO_OUTPUT_DIR = "demo-output";
@@ -373,7 +374,7 @@ async function main(args: string[]): Promise<number> {
       },
     }));
   } catch (error) {
-    console.error(`${(error as Error).message}\n${usage}`);
+    console.error(`${errorMessage(error)}\n${usage}`);
     return 2;
   }
   if (values.help) {
@@ -412,7 +413,7 @@ async function main(args: string[]): Promise<number> {
     }
     return 0;
   } catch (error) {
-    console.error(`demo failed: ${(error as Error).message}`);
+    console.error(`demo failed: ${errorMessage(error)}`);
     return 1;
   }
 }

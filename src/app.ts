@@ -188,6 +188,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
         store,
         profiles,
         live: pollingLiveFeed(calls),
+        reminders: config.reminders.mode,
       });
     } catch (error) {
       await store.close();

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { VERSION } from "./version.ts";
+import { errorMessage } from "./errors.ts";
 
 /** What the command line asked for. */
 export type CliCommand =
@@ -47,7 +48,7 @@ export function parseCli(argv: string[]): CliCommand {
       },
     });
   } catch (error) {
-    return { kind: "error", message: (error as Error).message };
+    return { kind: "error", message: errorMessage(error) };
   }
   if (parsed.values.help) return { kind: "help" };
   if (parsed.values.version) return { kind: "version" };

@@ -8,6 +8,7 @@
  * @module
  */
 import { EnvSchema, mergeEnv } from "./config.ts";
+import { errorMessage } from "./errors.ts";
 
 /** One line of a `.env` file that is not `NAME=value`, a comment or blank. */
 export interface DotenvProblem {
@@ -113,7 +114,7 @@ export async function environmentWithDotenv(
     text = await Deno.readTextFile(path ?? ".env");
   } catch (error) {
     if (path !== undefined || !(error instanceof Deno.errors.NotFound)) {
-      throw new Error(`cannot read env file ${path ?? ".env"}: ${(error as Error).message}`);
+      throw new Error(`cannot read env file ${path ?? ".env"}: ${errorMessage(error)}`);
     }
   }
   if (text !== undefined) {

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { errorMessage } from "../../src/errors.ts";
 
 /** A method a harness process answers. */
 // deno-lint-ignore no-explicit-any
@@ -37,7 +38,7 @@ export async function serveRpc(handlers: Record<string, RpcHandler>): Promise<vo
           if (!handler) throw new Error(`unknown method ${method}`);
           await write({ id, result: (await handler(params)) ?? null });
         } catch (error) {
-          await write({ id, error: error instanceof Error ? error.message : String(error) });
+          await write({ id, error: errorMessage(error) });
         }
       })();
     }

@@ -7,6 +7,7 @@
  * @module
  */
 import { z } from "zod";
+import { errorMessage } from "../errors.ts";
 
 /** A string cut to `max` characters (the model's text never grows the record unbounded). */
 const text = (max: number) => z.string().transform((s) => s.trim().slice(0, max));
@@ -153,7 +154,7 @@ export function parseSummaryAnswer(answer: string): ParsedSummary {
   try {
     value = JSON.parse(body);
   } catch (error) {
-    return malformed(`not valid JSON: ${(error as Error).message}`);
+    return malformed(`not valid JSON: ${errorMessage(error)}`);
   }
   const parsed = SummaryAnswerSchema.safeParse(value);
   if (!parsed.success) return malformed(z.prettifyError(parsed.error));

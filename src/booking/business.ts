@@ -9,6 +9,7 @@
  * @module
  */
 import { z } from "zod";
+import { errorMessage } from "../errors.ts";
 
 /** The bundled example profile (a hair salon), used when `BUSINESS_FILE` is not set. */
 export const DEFAULT_BUSINESS_FILE: URL = new URL(
@@ -289,13 +290,13 @@ export function loadBusinessProfile(path: string | URL): BusinessProfile {
   try {
     raw = Deno.readTextFileSync(path);
   } catch (err) {
-    throw new BusinessProfileError(source, [`cannot read file: ${(err as Error).message}`]);
+    throw new BusinessProfileError(source, [`cannot read file: ${errorMessage(err)}`]);
   }
   let value: unknown;
   try {
     value = JSON.parse(raw);
   } catch (err) {
-    throw new BusinessProfileError(source, [`not valid JSON: ${(err as Error).message}`]);
+    throw new BusinessProfileError(source, [`not valid JSON: ${errorMessage(err)}`]);
   }
   return parseBusinessProfile(value, source);
 }

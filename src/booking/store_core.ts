@@ -54,6 +54,7 @@ import type { CallRecord } from "../call/record.ts";
 import { logger } from "../log.ts";
 import { cleanText, minimalCallRecord, sanitizeCallRecord } from "./sanitize.ts";
 import { samePerson } from "./person.ts";
+import { errorMessage } from "../errors.ts";
 
 /** A booking as stored, with instants as epoch milliseconds. */
 export interface BookingRow {
@@ -241,7 +242,7 @@ export function prepareBook(
   try {
     start = parseStartInput(cleanText(req.start, { max: 100, oneLine: true }), profile);
   } catch (err) {
-    return fail("invalid_start", (err as Error).message);
+    return fail("invalid_start", errorMessage(err));
   }
   const key = req.idempotencyKey === undefined
     ? ""
@@ -360,7 +361,7 @@ export function prepareReschedule(
     return {
       ok: false,
       reason: "invalid_start",
-      message: (err as Error).message,
+      message: errorMessage(err),
       alternatives: [],
     };
   }

@@ -11,7 +11,7 @@
  * @module
  */
 import { z } from "zod";
-import type { BookingStore, BookResult, RescheduleResult } from "../booking/types.ts";
+import type { BookingStore, BookResult, Reminder, RescheduleResult } from "../booking/types.ts";
 import type { Booking } from "../booking/types.ts";
 import type { BusinessProfile } from "../booking/business.ts";
 import { findService } from "../booking/business.ts";
@@ -29,6 +29,8 @@ const log = logger("console");
 export interface ConsoleApiDeps {
   store: BookingStore;
   profiles: BusinessProfileSource;
+  /** `REMINDERS`: with `off` no reminder state is shown (the store keeps it regardless). */
+  reminders?: "call" | "sms" | "off";
   /** The clock (tests pin it). */
   now?: () => Temporal.Instant;
 }
@@ -63,6 +65,31 @@ function withPrice(profile: BusinessProfile, b: Booking) {
     price: service?.price ?? null,
     currency: service?.currency ?? null,
     durationMinutes: service?.durationMinutes ?? null,
+  };
+}
+
+/** What the calendar shows of a booking's reminder. */
+export interface ReminderView {
+  state: Reminder["state"];
+  /** Why it is done (`answered`, `voicemail`, `sms`, `opted_out`, `dropped`, ...). */
+  result: string | null;
+  /** When the next attempt is due (UTC ISO), while one is planned. */
+  dueAt: string | null;
+  attempts: number;
+  /** What the customer did on the last answered call (`confirmed`, `cancelled`, ...). */
+  response: string | null;
+}
+
+/** A booking's reminder as the console shows it (null: none). */
+export function reminderView(r: Reminder | undefined): ReminderView | null {
+  if (!r) return null;
+  const last = r.attempts.at(-1);
+  return {
+    state: r.state,
+    result: r.result,
+    dueAt: r.state === "done" || r.dueMs === null ? null : new Date(r.dueMs).toISOString(),
+    attempts: r.attempts.length,
+    response: last?.response ?? null,
   };
 }
 
@@ -138,7 +165,14 @@ export function consoleApi(deps: ConsoleApiDeps): Map<string, Operation<z.ZodTyp
           price: s.price,
           currency: s.currency,
         })),
-        bookings: bookings.map((b) => withPrice(profile, b)),
+        bookings: await Promise.all(
+          bookings.map(async (b) => ({
+            ...withPrice(profile, b),
+            reminder: deps.reminders && deps.reminders !== "off"
+              ? reminderView(await store.getReminder(b.id))
+              : null,
+          })),
+        ),
       });
     },
   });

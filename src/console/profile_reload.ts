@@ -14,6 +14,7 @@ import {
   loadBusinessProfile,
 } from "../booking/business.ts";
 import { logger } from "../log.ts";
+import { errorMessage } from "../errors.ts";
 
 const log = logger("console");
 
@@ -83,11 +84,11 @@ export class BusinessProfileSource {
       this.#lastAttempt = {
         at,
         ok: false,
-        error: (error as Error).message,
+        error: errorMessage(error),
         ...(problems ? { problems } : {}),
       };
       log.error("business profile reload failed; keeping the profile in force: {error}", {
-        error: (error as Error).message,
+        error: errorMessage(error),
       });
     }
     return this.#lastAttempt;

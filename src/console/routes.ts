@@ -53,6 +53,8 @@ export interface ConsoleDeps {
   store: BookingStore;
   profiles: BusinessProfileSource;
   live: LiveCallFeed;
+  /** `REMINDERS`: the calendar shows each booking's reminder unless `off`. */
+  reminders?: "call" | "sms" | "off";
   /** Instant clock for the API (tests pin it). */
   now?: () => Temporal.Instant;
   /** Wall clock for sessions and rate limits, ms (tests move it). */
@@ -91,7 +93,12 @@ export async function createConsole(deps: ConsoleDeps): Promise<Console> {
   const sessionCookie = sessionCookieName(policy);
   const loginCookie = loginCookieName(policy);
   const limiter = new LoginRateLimiter(deps.loginLimits, clockMs);
-  const api = consoleApi({ store: deps.store, profiles: deps.profiles, now: deps.now });
+  const api = consoleApi({
+    store: deps.store,
+    profiles: deps.profiles,
+    reminders: deps.reminders,
+    now: deps.now,
+  });
   const streams = new Set<() => void>();
   const business = () => deps.profiles.current.name;
 

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { errorMessage } from "../errors.ts";
 
 /** Every file the console serves, relative to `src/console/static/`. */
 export const CONSOLE_STATIC_FILES = [
@@ -45,7 +46,7 @@ export async function loadStaticFiles(): Promise<Map<ConsoleStaticFile, StaticFi
     try {
       body = await Deno.readFile(consoleStaticUrl(name));
     } catch (error) {
-      throw new Error(`console asset ${name} cannot be read: ${(error as Error).message}`);
+      throw new Error(`console asset ${name} cannot be read: ${errorMessage(error)}`);
     }
     const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", body));
     files.set(name, {

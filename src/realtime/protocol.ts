@@ -324,11 +324,6 @@ export function systemTextItem(text: string): ConversationItemInput {
   return { type: "message", role: "system", content: [{ type: "input_text", text }] };
 }
 
-/** An assistant text message item (used to re-inject what the model said). */
-export function assistantTextItem(text: string): ConversationItemInput {
-  return { type: "message", role: "assistant", content: [{ type: "output_text", text }] };
-}
-
 /** `conversation.item.create` with a user text message. */
 export function userText(text: string, eventId?: string): string {
   return createItem(userTextItem(text), undefined, eventId);

@@ -22,6 +22,7 @@ import {
   SMS_PATH,
 } from "./links.ts";
 import { handleSmsReply } from "./sms.ts";
+import { errorMessage } from "../errors.ts";
 
 const log = logger("reminders", "routes");
 
@@ -119,7 +120,7 @@ export function reminderRoutes(deps: ReminderRouteDeps): Route[] {
     try {
       return xml(await r.calls.answered(r.ref, r.params));
     } catch (error) {
-      log.error("reminder voice webhook failed: {message}", { message: (error as Error).message });
+      log.error("reminder voice webhook failed: {error}", { error: errorMessage(error) });
       return xml(sayAndHangUpTwiml("Sorry, we cannot talk right now. Goodbye."));
     }
   }
@@ -134,9 +135,9 @@ export function reminderRoutes(deps: ReminderRouteDeps): Route[] {
         await handle(r.calls, r.ref, r.params);
       } catch (error) {
         // A 5xx makes Twilio retry the callback; the handlers are idempotent.
-        log.error("reminder callback {path} failed: {message}", {
+        log.error("reminder callback {path} failed: {error}", {
           path: new URL(req.url).pathname,
-          message: (error as Error).message,
+          error: errorMessage(error),
         });
         return plain(500, "internal error");
       }
@@ -151,7 +152,7 @@ export function reminderRoutes(deps: ReminderRouteDeps): Route[] {
     try {
       await handleSmsReply(deps.store, from, first(params, "Body") ?? "", now().epochMilliseconds);
     } catch (error) {
-      log.error("SMS webhook failed: {message}", { message: (error as Error).message });
+      log.error("SMS webhook failed: {error}", { error: errorMessage(error) });
       return plain(500, "internal error");
     }
     return xml(emptyMessagingTwiml());

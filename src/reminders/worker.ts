@@ -40,6 +40,7 @@ import {
 import { dialableNumber, reminderSms } from "./messages.ts";
 import { checkDue, planReminder, type ReminderPolicy } from "./schedule.ts";
 import { updated } from "./update.ts";
+import { errorMessage } from "../errors.ts";
 
 const log = logger("reminders");
 
@@ -153,7 +154,7 @@ export class ReminderWorker {
   #schedule(ms: number): void {
     this.#timer = setTimeout(() => {
       this.#running = this.tick().catch((error) =>
-        log.error("reminder tick failed: {message}", { message: (error as Error).message })
+        log.error("reminder tick failed: {error}", { error: errorMessage(error) })
       ).finally(() => {
         if (!this.#stopped) this.#schedule(this.#d.tickMs);
       });
@@ -176,9 +177,9 @@ export class ReminderWorker {
     await Promise.all(
       claimed.map((c) =>
         this.#work(c).catch((error) =>
-          log.error("reminder {bookingId} failed: {message}", {
+          log.error("reminder {bookingId} failed: {error}", {
             bookingId: c.reminder.bookingId,
-            message: (error as Error).message,
+            error: errorMessage(error),
           })
         )
       ),
@@ -262,10 +263,10 @@ export class ReminderWorker {
       }
       // No answer from Twilio: the call may exist. The lease runs out and whoever takes the
       // reminder over asks Twilio before dialling again.
-      log.warn("placing reminder call {bookingId}#{n} has an unknown outcome: {message}", {
+      log.warn("placing reminder call {bookingId}#{n} has an unknown outcome: {error}", {
         bookingId: r.bookingId,
         n,
-        message: (error as Error).message,
+        error: errorMessage(error),
       });
       return;
     }

@@ -19,6 +19,7 @@ import { signTwilioRequest } from "../twilio/signature.ts";
 import { callRecordPath as signedRecordPath } from "../admin_routes.ts";
 import { readWavAsMulaw8k, speakToMulaw8k, speechEndMs } from "./audio_input.ts";
 import { type CallerEvent, type CallerResult, TwilioCaller } from "./twilio_caller.ts";
+import { errorMessage } from "../errors.ts";
 
 /** Usage text of `voice-agent call --help`. */
 export const SIMULATOR_USAGE = `voice-agent call: act as Twilio and place a simulated call
@@ -116,7 +117,7 @@ export function parseSimulatorArgs(
       tokens: true,
     });
   } catch (error) {
-    return { kind: "error", message: (error as Error).message };
+    return { kind: "error", message: errorMessage(error) };
   }
   const v = parsed.values;
   if (v.help) return { kind: "help" };
@@ -256,7 +257,7 @@ export function explainDialError(
   error: unknown,
   options: Pick<SimulatorOptions, "serverUrl" | "publicUrl">,
 ): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   if (/\(HTTP 403\)|media socket failed.*403/.test(message)) {
     return `${message}: ${signatureHint(options)}`;
   }
@@ -527,7 +528,7 @@ async function waitForFinalRecord(
       await sleep(100);
     } while (Date.now() < deadline);
   } catch (error) {
-    print(`call record not available: ${(error as Error).message}`);
+    print(`call record not available: ${errorMessage(error)}`);
     return undefined;
   }
   if (!record) print(`call record not available: the server has no record of ${callSid}`);
@@ -540,7 +541,7 @@ export async function runSimulatorCli(args: string[], envFile?: string): Promise
   try {
     env = await environmentWithDotenv(envFile);
   } catch (error) {
-    console.error((error as Error).message);
+    console.error(errorMessage(error));
     return 1;
   }
   const parsed = parseSimulatorArgs(args, env);
@@ -556,7 +557,7 @@ export async function runSimulatorCli(args: string[], envFile?: string): Promise
     const result = await runSimulation(parsed.options);
     return result.caller.events.some((e) => e.type === "violation") ? 1 : 0;
   } catch (error) {
-    console.error(`call failed: ${(error as Error).message}`);
+    console.error(`call failed: ${errorMessage(error)}`);
     return 1;
   }
 }

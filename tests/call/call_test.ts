@@ -535,3 +535,147 @@ Deno.test("call: the record is saved after each tool call, not only at the end",
   c.stream.hangUp();
   await c.call.done;
 });
+
+Deno.test("call: a model that goes silent while a response is due is treated as gone", async () => {
+  const c = setup();
+  c.call.start();
+  c.session.stall(); // the connection saw no server event for its stall window
+  assert.equal(c.session.state, "closed");
+  await c.clock.until(() => c.stream.closed, 5000);
+  assert.ok(c.stream.playedMs() >= 990, "the apology played");
+  assert.equal(await finalOutcome(c), "model_unavailable");
+});
+
+Deno.test("call: a model drop mid-call: a hold phrase at once, the apology within 3 s", async () => {
+  const c = setup();
+  c.call.start();
+  await c.session.reply(500, "Hello!");
+  await c.clock.advance(600);
+  const sentBefore = c.stream.sent.filter((s) => s.kind === "media").length;
+  c.session.drop();
+  const hold = c.stream.sent.filter((s) => s.kind === "media").slice(sentBefore);
+  assert.equal(hold.reduce((n, s) => n + (s.kind === "media" ? s.bytes : 0), 0), 1600);
+  await c.clock.advance(2400);
+  assert.equal(c.session.state, "reconnecting", "still waiting for the model");
+  await c.clock.advance(200);
+  assert.equal(c.session.state, "closed", "given up at 2.5 s");
+  const apologyAt = c.stream.sent.findIndex((s, i) =>
+    i > sentBefore + hold.length - 1 &&
+    s.kind === "media" && s.bytes === 8000
+  );
+  assert.ok(apologyAt > 0, "the apology followed");
+  assert.ok(c.stream.sent[apologyAt].at - 600 <= 3000, "within 3 s of the drop");
+  await c.clock.until(() => c.stream.closed, 5000);
+  assert.equal(await finalOutcome(c), "model_unavailable");
+});
+
+Deno.test("call: a model that comes back in time: hold phrase, then the call goes on", async () => {
+  const c = setup();
+  c.call.start();
+  await c.session.reply(300, "Hello!");
+  c.session.drop();
+  await c.clock.advance(1000);
+  c.session.back();
+  await c.clock.advance(3000);
+  assert.equal(c.session.state, "open");
+  assert.equal(c.call.phase.name, "live");
+  c.stream.hangUp();
+  assert.equal(await finalOutcome(c), "caller_hung_up");
+});
+
+Deno.test("call: a text-only reply is asked again aloud once; a second one means the apology", async () => {
+  const c = setup();
+  c.call.start();
+  await c.session.reply(300, "Hello!");
+  c.session.speechStarted();
+  c.session.speechStopped("Do you have time on Friday?");
+  const r1 = c.session.startResponse(true); // the server's own reply to the caller
+  c.session.writeText(r1, "Yes, at ten.");
+  c.session.finishResponse(r1);
+  const reask = c.session.creates.at(-1)!;
+  assert.match(String(reask.options?.instructions), /aloud/);
+  assert.equal(c.session.state, "open");
+  const r2 = c.session.startResponse();
+  c.session.writeText(r2, "Yes, at ten.");
+  c.session.finishResponse(r2);
+  assert.equal(c.session.state, "closed", "the model is not usable here");
+  await c.clock.until(() => c.stream.closed, 5000);
+  assert.equal(await finalOutcome(c), "model_unavailable");
+});
+
+Deno.test("call: a spoken reply between text-only ones resets the count", async () => {
+  const c = setup();
+  c.call.start();
+  await c.session.reply(300, "Hello!");
+  const r1 = c.session.startResponse(true);
+  c.session.writeText(r1, "Text only.");
+  c.session.finishResponse(r1);
+  await c.session.reply(300, "Now aloud."); // answers the re-ask
+  const r3 = c.session.startResponse(true);
+  c.session.writeText(r3, "Text only again.");
+  c.session.finishResponse(r3);
+  assert.equal(c.session.state, "open", "one text-only reply after a spoken one is re-asked");
+  c.stream.hangUp();
+  await c.call.done;
+});
+
+Deno.test("call: tool calls come from the completed output item, even without a name on the arguments event", async () => {
+  const log: string[] = [];
+  const clock = new VirtualClock();
+  const c = setup({ clock, tools: [timedTool("lookup", clock, 10, log)] });
+  c.call.start();
+  await c.session.reply(200, "Hello!");
+  const r = c.session.startResponse(true);
+  c.session.callFunction(r, "lookup", { n: 1 }); // arguments event has no `name`
+  c.session.finishResponse(r);
+  await c.clock.advance(50);
+  assert.deepEqual(log, ["start lookup 1 @0", "end lookup 1 @10"]);
+});
+
+Deno.test("call: a tool call whose output item never came is taken from response.done", async () => {
+  const log: string[] = [];
+  const clock = new VirtualClock();
+  const c = setup({ clock, tools: [timedTool("lookup", clock, 10, log)] });
+  c.call.start();
+  await c.session.reply(200, "Hello!");
+  const r = c.session.startResponse(true);
+  c.session.callFunction(r, "lookup", { n: 2 }, false); // no response.output_item.done
+  c.session.finishResponse(r); // but its output lists the call
+  await c.clock.advance(50);
+  assert.equal(log.length, 2, "the call ran once");
+  assert.equal(c.session.outputs.length, 1);
+  c.stream.hangUp();
+  await c.call.done;
+});
+
+Deno.test("call: the greeting is dropped when the server already answers the caller's first words", async () => {
+  const c = setup({ sessionState: "idle" });
+  c.call.start();
+  c.session.open();
+  await c.clock.advance(1);
+  // Greeting requested; the server refuses it: its own VAD response came first.
+  c.session.startResponse(true);
+  c.session.reject("conversation_already_has_active_response");
+  assert.equal(c.session.creates.length, 1, "only the greeting was ever sent");
+  c.stream.hangUp();
+  await c.call.done;
+});
+
+Deno.test("call: a caller who speaks after the check-in starts the silence road over", async () => {
+  const c = setup();
+  c.call.start();
+  await c.session.reply(500, "Hello!");
+  await c.clock.advance(15_500);
+  assert.equal(c.session.texts.length, 1, "the check-in");
+  await c.session.reply(800, "Are you still there?");
+  await c.clock.advance(2000);
+  c.session.speechStarted();
+  c.session.speechStopped("Yes, sorry, I'm here.");
+  await c.session.reply(600, "No problem.");
+  // Silence again: another check-in after the full check-in delay, not the give-up.
+  await c.clock.advance(15_900);
+  assert.equal(c.call.phase.name, "live");
+  assert.deepEqual(c.session.texts.map((t) => /still there/.test(t.text)), [true, true]);
+  c.stream.hangUp();
+  await c.call.done;
+});

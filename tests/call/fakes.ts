@@ -295,6 +295,16 @@ export class FakeModelSession implements ModelSession {
     this.#opened?.resolve();
   }
 
+  /** The socket dropped: the connection is reconnecting (`back()` or `fail()` follows). */
+  drop(): void {
+    this.#setState("reconnecting");
+  }
+
+  /** The reconnection succeeded. */
+  back(): void {
+    this.#setState("open");
+  }
+
   /** The session is gone for good (retries spent). */
   fail(message = "gave up"): void {
     this.closeReason = { kind: "gave_up", message };

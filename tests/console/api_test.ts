@@ -515,3 +515,69 @@ Deno.test("console API: the live stream sends the calls in progress as they chan
     await c.close();
   }
 });
+
+for (const backend of BACKENDS) {
+  Deno.test({
+    name: `${backend.name}: console API: each booking shows its reminder's state`,
+    ignore: backend.ignore,
+    async fn() {
+      const c = await startConsoleServer({ backend: backend.name, now, reminders: "call" });
+      const off = await startConsoleServer({ backend: backend.name, now });
+      try {
+        const client = await signIn(c.base);
+        const made = await client.api("bookings/add", {
+          serviceId: "mens-cut",
+          start: "2026-03-04T10:00",
+          customerName: "Rita Reminder",
+          customerPhone: "+1 212 555 0142",
+          requestId: crypto.randomUUID(),
+        });
+        assert.equal(made.status, 200, JSON.stringify(made.body));
+        const id = made.body.booking.id as string;
+        const shown = async () =>
+          (await client.api("calendar", { date: "2026-03-04", days: 1 })).body.bookings
+            .find((b: { id: string }) => b.id === id).reminder;
+        // A new booking's reminder waits to be planned.
+        assert.equal((await shown()).state, "scheduled");
+        // Planned, then answered and confirmed by the customer: what the calendar shows.
+        await c.store.updateReminder(id, (r) => ({ ...r, dueMs: Date.UTC(2026, 2, 3, 15) }));
+        assert.equal((await shown()).dueAt, "2026-03-03T15:00:00.000Z");
+        await c.store.updateReminder(id, (r) => ({
+          ...r,
+          state: "done",
+          result: "answered",
+          attempts: [{
+            n: 1,
+            round: r.round,
+            channel: "call",
+            startedMs: Date.UTC(2026, 2, 3, 15),
+            owner: "test",
+            result: "answered",
+            response: "confirmed",
+          }],
+        }));
+        assert.deepEqual(await shown(), {
+          state: "done",
+          result: "answered",
+          dueAt: null,
+          attempts: 1,
+          response: "confirmed",
+        });
+        // With REMINDERS=off the console shows none (the store keeps them regardless).
+        const offClient = await signIn(off.base);
+        await offClient.api("bookings/add", {
+          serviceId: "mens-cut",
+          start: "2026-03-04T10:00",
+          customerName: "Rita Reminder",
+          customerPhone: "+1 212 555 0142",
+          requestId: crypto.randomUUID(),
+        });
+        const offDay = await offClient.api("calendar", { date: "2026-03-04", days: 1 });
+        assert.equal(offDay.body.bookings[0].reminder, null);
+      } finally {
+        await c.close();
+        await off.close();
+      }
+    },
+  });
+}

@@ -43,6 +43,8 @@ export interface ConsoleServerOptions {
   now?: () => Temporal.Instant;
   /** Profile JSON (default: the test salon). */
   profile?: Record<string, unknown>;
+  /** `REMINDERS` as the console sees it (default off). */
+  reminders?: "call" | "sms" | "off";
 }
 
 /** Starts a console on a fresh database. */
@@ -71,6 +73,7 @@ export async function startConsoleServer(o: ConsoleServerOptions = {}): Promise<
       store,
       profiles,
       live: pollingLiveFeed({ liveCalls: () => structuredClone(live) }, { intervalMs: 50 }),
+      reminders: o.reminders,
       now: o.now,
       clockMs: () => clock.ms,
       loginLimits: o.loginLimits,

@@ -450,3 +450,54 @@ Deno.test("createResponse defers a second request until the active response is d
     await closeAll(fake, conn);
   }
 });
+
+Deno.test("client events carry event ids; per-response instructions follow the session's", async () => {
+  const fake = await startFakeRealtime({
+    responder: () => ({ audioMs: 100, transcript: "Hi." }),
+  });
+  const conn = makeConn(fake);
+  try {
+    await conn.connect();
+    conn.sendSystemText("A note.");
+    conn.createResponse({ instructions: "Greet the caller." });
+    for (const f of frames("pcmu", [[40, false]])) conn.appendAudio(f);
+    await fake.waitFor(() => !conn.responseActive, 3000, "the response");
+    // (The fake keeps appends as {type, bytes}; the append builder's id is checked in
+    // protocol_test.)
+    const events = fake.sessions[0].clientEvents.filter((e) =>
+      e.type !== "session.update" && e.type !== "input_audio_buffer.append"
+    );
+    assert.ok(events.length >= 2);
+    const ids = events.map((e) => e.event_id);
+    assert.ok(ids.every((id) => typeof id === "string" && id.length > 0), JSON.stringify(ids));
+    assert.equal(new Set(ids).size, ids.length, "unique");
+    const create = events.find((e) => e.type === "response.create")!;
+    const response = create.response as { instructions: string; metadata: { request: string } };
+    assert.ok(response.instructions.startsWith("You are the receptionist."), "the persona stays");
+    assert.match(response.instructions, /For this reply only: Greet the caller\.$/);
+    assert.equal(response.metadata.request, create.event_id, "the request is tagged");
+  } finally {
+    await closeAll(fake, conn);
+  }
+});
+
+Deno.test("a response.create the server never answers is forgotten and reported as a stall", async () => {
+  const fake = await startFakeRealtime();
+  const conn = makeConn(fake, { responseStartTimeoutMs: 300 });
+  const stalls: string[] = [];
+  conn.on("stall", (s) => stalls.push(s.reason));
+  try {
+    await conn.connect();
+    // The request goes out; the server's answer is lost (the fake sees nothing).
+    const sent = conn.send.bind(conn);
+    conn.send = (text: string) => text.includes('"response.create"') ? true : sent(text);
+    assert.equal(conn.createResponse(), "sent");
+    assert.equal(conn.responseActive, true);
+    await delay(500);
+    assert.equal(conn.responseActive, false, "not busy forever");
+    assert.deepEqual(stalls, ["no_response_created"]);
+    assert.equal(conn.stats.responsesExpired, 1);
+  } finally {
+    await closeAll(fake, conn);
+  }
+});

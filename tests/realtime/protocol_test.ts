@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { ClientEventSchema } from "../support/fake_realtime.ts";
 import {
   appendAudio,
-  assistantTextItem,
   clearAudio,
   commitAudio,
   createItem,
@@ -13,6 +12,7 @@ import {
   responseCreate,
   sessionUpdate,
   systemText,
+  systemTextItem,
   truncate,
   userText,
 } from "../../src/realtime/protocol.ts";
@@ -37,7 +37,7 @@ Deno.test("every client event builder produces a valid GA event", () => {
     appendAudio(new Uint8Array([1, 2, 3, 4]).toBase64()),
     commitAudio(),
     clearAudio(),
-    createItem(assistantTextItem("Hi"), "item_1"),
+    createItem(systemTextItem("Hi"), "item_1"),
     functionCallOutput("call_1", '{"ok":true}'),
     userText('He said "hi"\n'),
     systemText("Be brief."),
@@ -103,4 +103,15 @@ Deno.test("parseServerEvent: fast-path deltas, .created as .added, unknown vs ma
   }));
   assert.ok(err.ok && err.event.type === "error");
   assert.equal(err.event.error.event_id, "c1");
+});
+
+Deno.test("client builders carry the event id they are given (appends too, by concatenation)", () => {
+  assert.deepEqual(JSON.parse(appendAudio("AAAA", "a7")), {
+    type: "input_audio_buffer.append",
+    event_id: "a7",
+    audio: "AAAA",
+  });
+  assert.equal(JSON.parse(responseCreate(undefined, "e3")).event_id, "e3");
+  assert.equal(JSON.parse(truncate("item_1", 120, "e4")).event_id, "e4");
+  assert.equal(JSON.parse(systemText("x", "e5")).event_id, "e5");
 });

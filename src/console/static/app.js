@@ -243,6 +243,34 @@ async function renderCalendar() {
   );
 }
 
+/** One line on a booking's reminder: planned, in progress, or what came of it. */
+function reminderLabel(r, tz, locale) {
+  const outcome = {
+    answered: "answered",
+    voicemail: "left on voicemail",
+    sms: "sent by text",
+    opted_out: "none: the customer opted out",
+    dropped: "none: booking cancelled",
+    too_late: "none: booked too late",
+    no_number: "none: no number to call",
+    gave_up: "not reached",
+  };
+  if (r.state === "done") {
+    const what = outcome[r.result] ?? (r.result ?? "done");
+    return `Reminder: ${what}${r.response && r.response !== "none" ? ` (${r.response})` : ""}`;
+  }
+  if (r.state === "scheduled" && r.dueAt) {
+    const at = new Date(r.dueAt).toLocaleString(locale, {
+      timeZone: tz,
+      weekday: "short",
+      hour: "numeric",
+      minute: "2-digit",
+    });
+    return `Reminder due ${at}${r.attempts > 0 ? ` (retry ${r.attempts})` : ""}`;
+  }
+  return `Reminder: ${r.state.replace("_", " ")}`;
+}
+
 function bookingCard(b, data, message) {
   const { timeZone: tz, locale } = data;
   const cancelled = b.status === "cancelled";
@@ -277,6 +305,9 @@ function bookingCard(b, data, message) {
         ? [" · ", h("a", { href: `#/call/${encodeURIComponent(b.callSid)}` }, "the call")]
         : " · by hand",
     ),
+    b.reminder
+      ? h("div", { class: "reminder muted" }, reminderLabel(b.reminder, tz, locale))
+      : null,
   );
   if (!cancelled && Date.parse(b.start) > Date.now()) {
     const actions = h("div", { class: "actions" });
