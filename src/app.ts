@@ -19,6 +19,9 @@ import { loadApologies } from "./assets.ts";
 import { CallManager, type CallManagerDeps } from "./call/manager.ts";
 import { TwilioCallControl } from "./twilio/rest.ts";
 import { twilioRoutes } from "./twilio/routes.ts";
+import { mediaSocketLimits, MediaSockets } from "./twilio/media_sockets.ts";
+import { cannotServeTwiml } from "./twilio/twiml.ts";
+import { checkReadiness, watchWrites, WriteHealth } from "./readiness.ts";
 import type { Route } from "./http.ts";
 import { adminRoutes } from "./admin_routes.ts";
 import { type Console, createConsole } from "./console/routes.ts";
@@ -118,17 +121,23 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   // Bind first: a port in use must not leave a database created and migrated behind.
   const server = startServer({ hostname: config.host, port: config.port });
   let store: BookingStore;
+  // Failed writes make the instance not ready (a read-only database answers pings).
+  const writes = new WriteHealth();
   try {
-    store = await openStore(config.databaseUrl, profile, {
-      clock: overrides.clock,
-      ...overrides.storeOptions,
-    });
+    store = watchWrites(
+      await openStore(config.databaseUrl, profile, {
+        clock: overrides.clock,
+        ...overrides.storeOptions,
+      }),
+      writes,
+    );
   } catch (error) {
     await server.shutdown();
     throw error;
   }
   await abandonCrashedCalls(store, config.limits);
   const metrics = new Metrics();
+  metrics.signaturesChecked.set(config.twilio.validateSignatures ? 1 : 0);
   const control = overrides.control ?? (config.twilio.accountSid
     ? new TwilioCallControl({
       accountSid: config.twilio.accountSid,
@@ -203,19 +212,15 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     });
   }
 
+  const mediaSockets = new MediaSockets(mediaSocketLimits(config.limits.maxCalls));
   const routes: Route[] = [
-    ...healthRoutes({ version: VERSION, startedAt }, async () => {
-      const checks: Record<string, string> = { draining: calls.draining ? "yes" : "no" };
-      let ready = !calls.draining;
-      try {
-        await store.ping();
-        checks.database = "ok";
-      } catch (error) {
-        checks.database = `error: ${(error as Error).message}`;
-        ready = false;
-      }
-      return { ready, checks };
-    }),
+    ...healthRoutes({ version: VERSION, startedAt }, () =>
+      checkReadiness({
+        store,
+        writes,
+        draining: () => calls.draining,
+        signaturesChecked: config.twilio.validateSignatures,
+      })),
     {
       method: "GET",
       path: "/metrics",
@@ -242,6 +247,22 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       },
       onIncomingCall: (info) => calls.onIncomingCall(info),
       onStream: (stream, start) => calls.onStream(stream, start),
+      callRecorded: async (callSid) => (await store.getCall(callSid)) !== undefined,
+      refuseCall: control
+        ? (callSid) =>
+          control.redirect(
+            callSid,
+            cannotServeTwiml({ transferNumber: config.transferNumber }),
+          )
+        : undefined,
+      onRefused: (reason) =>
+        metrics.webhooks.inc(
+          reason === "replayed_webhook"
+            ? { route: "voice", result: "replayed" }
+            : { route: "media", result: reason },
+        ),
+      onProtocolError: (reason) => metrics.protocolErrors.inc({ side: "twilio", reason }),
+      sockets: mediaSockets,
       onCallStatus: (info) =>
         void calls.onTwilioStatus(info.callSid, "twilioStatus", {
           status: info.callStatus,
@@ -287,6 +308,8 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
           (overrides.goodbyeSeconds ?? 15) * 1000,
         );
         operatorConsole?.close(); // open live streams would hold the shutdown
+        // A clean close frame for every media socket left (Twilio sees 1000, not a cut).
+        await mediaSockets.closeAll(1000, "service shutting down", 2000);
         await server.shutdown();
         await retention.stop();
         await store.close();

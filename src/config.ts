@@ -37,7 +37,12 @@ const HINTS: Record<string, string> = {
   OPENAI_VOICE: "a Realtime voice, e.g. marin",
   TWILIO_AUTH_TOKEN: "the auth token of your Twilio account (Console > Account info)",
   TWILIO_ACCOUNT_SID: "your Twilio Account SID: AC followed by 32 hex characters",
-  TWILIO_VALIDATE_SIGNATURES: "true or false (false only for local development)",
+  TWILIO_VALIDATE_SIGNATURES:
+    "true or false (false only for local development, with a loopback PUBLIC_URL)",
+  TWILIO_ALLOW_UNSIGNED:
+    "true only to force TWILIO_VALIDATE_SIGNATURES=false on a public URL (never in production)",
+  MEDIA_TIMEOUT_SECONDS:
+    "seconds without media from Twilio before a call's stream is ended, 1 to 600, e.g. 10",
   AUDIO_FORMAT: "pcmu (pass-through) or pcm16 (transcode)",
   DATABASE_URL: "sqlite:PATH (e.g. sqlite:./data/agent.db) or postgres://user@host:5432/db",
   BUSINESS_FILE: "path to a business profile JSON file",
@@ -88,10 +93,17 @@ const onOff = (fallback: "on" | "off") =>
   ).transform((s) => s === "on" || s === "true" || s === "1" || s === "yes" ? "on" : "off");
 const e164 = optionalText.pipe(z.string().regex(E164_PATTERN).optional());
 
+const LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"];
+
+/** Whether an origin is on this machine only (local development). */
+export function isLoopbackOrigin(origin: string): boolean {
+  return LOOPBACK_HOSTS.includes(new URL(origin).hostname);
+}
+
 /** Origin that must be https, except for loopback hosts during local development. */
 const publicUrl = z.string().trim().pipe(z.url()).transform((raw, ctx) => {
   const url = new URL(raw);
-  const loopback = ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+  const loopback = LOOPBACK_HOSTS.includes(url.hostname);
   if (url.protocol !== "https:" && !(url.protocol === "http:" && loopback)) {
     ctx.addIssue({ code: "custom", message: "must use https://" });
   }
@@ -126,6 +138,7 @@ export const EnvSchema = z.object({
   TWILIO_AUTH_TOKEN: z.string().trim().min(1),
   TWILIO_ACCOUNT_SID: optionalText.pipe(z.string().regex(/^AC[0-9a-fA-F]{32}$/).optional()),
   TWILIO_VALIDATE_SIGNATURES: bool(true),
+  TWILIO_ALLOW_UNSIGNED: bool(false),
   AUDIO_FORMAT: z.enum(["pcmu", "pcm16"]).default("pcmu"),
   DATABASE_URL: databaseUrl.default("sqlite:./data/agent.db"),
   BUSINESS_FILE: optionalText,
@@ -139,6 +152,7 @@ export const EnvSchema = z.object({
   DRAIN_SECONDS: int(0, 3600, 30),
   IDLE_CHECKIN_SECONDS: int(1, 3600, 15),
   IDLE_HANGUP_SECONDS: int(1, 3600, 45),
+  MEDIA_TIMEOUT_SECONDS: int(1, 600, 10),
   VAD_TYPE: z.enum(["server_vad", "semantic_vad"]).default("server_vad"),
   VAD_THRESHOLD: z.string().trim().default("0.5").pipe(z.coerce.number<string>().min(0).max(1)),
   VAD_PREFIX_PADDING_MS: int(0, 5000, 300),
@@ -199,6 +213,8 @@ export interface Config {
     drainSeconds: number;
     idleCheckinSeconds: number;
     idleHangupSeconds: number;
+    /** A media stream silent this long is ended (Twilio sends a frame every 20 ms). */
+    mediaTimeoutSeconds: number;
   };
   vad:
     | { type: "server_vad"; threshold: number; prefixPaddingMs: number; silenceDurationMs: number }
@@ -299,6 +315,17 @@ export function loadConfig(
       `IDLE_HANGUP_SECONDS (${e.IDLE_HANGUP_SECONDS}) must be greater than IDLE_CHECKIN_SECONDS (${e.IDLE_CHECKIN_SECONDS})`,
     ]);
   }
+  if (
+    !e.TWILIO_VALIDATE_SIGNATURES && !isLoopbackOrigin(e.PUBLIC_URL) && !e.TWILIO_ALLOW_UNSIGNED
+  ) {
+    // Without signatures anyone who finds the URL can place calls (and spend model time).
+    throw new ConfigError([
+      `TWILIO_VALIDATE_SIGNATURES=false is refused for the public URL ${e.PUBLIC_URL}: anyone ` +
+      "could place calls on the service. Keep it true (Twilio signs every request); switch it " +
+      "off only with a loopback PUBLIC_URL (http://127.0.0.1:PORT) for local development, or " +
+      "force it with TWILIO_ALLOW_UNSIGNED=true",
+    ]);
+  }
   if (e.CONSOLE_PASSWORD && e.CONSOLE_PASSWORD_HASH) {
     throw new ConfigError([
       "CONSOLE_PASSWORD and CONSOLE_PASSWORD_HASH are both set; set only one of them",
@@ -354,6 +381,7 @@ export function loadConfig(
       drainSeconds: e.DRAIN_SECONDS,
       idleCheckinSeconds: e.IDLE_CHECKIN_SECONDS,
       idleHangupSeconds: e.IDLE_HANGUP_SECONDS,
+      mediaTimeoutSeconds: e.MEDIA_TIMEOUT_SECONDS,
     },
     vad: e.VAD_TYPE === "semantic_vad" ? { type: "semantic_vad", eagerness: e.VAD_EAGERNESS } : {
       type: "server_vad",

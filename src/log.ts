@@ -53,10 +53,25 @@ const jsonFormatter = getJsonLinesFormatter({
   message: "rendered",
 });
 
-/** One JSON object: `@timestamp`, `level`, `message` (rendered), `logger`, then the properties. */
+/** Keys of a JSON line that belong to the line itself; a property never replaces them. */
+const RESERVED_KEYS = new Set(["@timestamp", "level", "message", "logger"]);
+
+/**
+ * One JSON object: `@timestamp`, `level`, `message` (rendered), `logger`, then the
+ * properties. A property named like one of the first four (`{ message }` is a common
+ * one) is written as `property.<name>`, so it never replaces the line's own field.
+ */
 export function formatJsonLine(record: LogRecord): string {
   const message = renderMessage(record).replace(/\r?\n$/, "");
-  return jsonFormatter({ ...record, message: [message] }).replace(/\r?\n$/, "");
+  let properties = record.properties;
+  if (Object.keys(properties).some((key) => RESERVED_KEYS.has(key))) {
+    properties = Object.fromEntries(
+      Object.entries(properties).map((
+        [key, value],
+      ) => [RESERVED_KEYS.has(key) ? `property.${key}` : key, value]),
+    );
+  }
+  return jsonFormatter({ ...record, message: [message], properties }).replace(/\r?\n$/, "");
 }
 
 const textFormatter = getTextFormatter({
@@ -99,6 +114,73 @@ export async function setupLogging(options: LoggingOptions): Promise<void> {
 /** Stops logging (tests restore the unconfigured state with it). */
 export async function resetLogging(): Promise<void> {
   await reset();
+}
+
+/**
+ * A value from a peer, cut to `max` characters for a log line: whoever sends a 60 KB
+ * CallSid gets 80 characters of it logged, and the length.
+ *
+ * @example
+ * ```ts
+ * clip("CA" + "x".repeat(60_000)); // "CAxxxx…(+59922 chars)"
+ * ```
+ */
+export function clip(value: unknown, max = 80): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  const text = typeof value === "string"
+    ? value
+    : Array.isArray(value)
+    ? value.join(",")
+    : String(value);
+  return text.length <= max ? text : `${text.slice(0, max)}…(+${text.length - max} chars)`;
+}
+
+/**
+ * Lets a kind of warning through at most `burst` times per `windowMs`; the lines held back
+ * are counted and reported with the next line let through. For lines anyone on the
+ * internet can cause (a rejected webhook), so they cannot flood the log.
+ *
+ * @example
+ * ```ts
+ * const limiter = new LogLimiter({ burst: 10, windowMs: 60_000 });
+ * const { write, suppressed } = limiter.take();
+ * if (write) log.warn("rejected request ({suppressed} similar suppressed)", { suppressed });
+ * ```
+ */
+export class LogLimiter {
+  readonly #burst: number;
+  readonly #windowMs: number;
+  readonly #now: () => number;
+  #windowStart = -Infinity;
+  #written = 0;
+  #suppressed = 0;
+
+  /** @param options lines per window, the window, and a clock (ms; tests) */
+  constructor(options: { burst: number; windowMs: number; now?: () => number }) {
+    this.#burst = options.burst;
+    this.#windowMs = options.windowMs;
+    this.#now = options.now ?? (() => performance.now());
+  }
+
+  /**
+   * Whether to write a line now, and how many were held back since the last one written
+   * (reset once reported).
+   */
+  take(): { write: boolean; suppressed: number } {
+    const now = this.#now();
+    if (now - this.#windowStart >= this.#windowMs) {
+      this.#windowStart = now;
+      this.#written = 0;
+    }
+    if (this.#written >= this.#burst) {
+      this.#suppressed++;
+      return { write: false, suppressed: this.#suppressed };
+    }
+    this.#written++;
+    const suppressed = this.#suppressed;
+    this.#suppressed = 0;
+    return { write: true, suppressed };
+  }
 }
 
 /**

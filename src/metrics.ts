@@ -63,6 +63,7 @@ export const MODEL_ERROR_LABELS: ReadonlySet<string> = new Set([
   "missing_required_parameter",
   "unknown_parameter",
   "invalid_audio",
+  "socket_backlog",
   "text_only_reply",
 ]);
 
@@ -142,6 +143,8 @@ export class Metrics {
   readonly responseRequests: client.Counter<"result">;
   readonly framesRelayed: client.Counter<"direction">;
   readonly webhooks: BoundedCounter<"route" | "result">;
+  /** 1 while Twilio signatures are checked, 0 with `TWILIO_VALIDATE_SIGNATURES=false`. */
+  readonly signaturesChecked: client.Gauge;
   /** After the call: the agent's claims checked against the truth. */
   readonly promiseChecks: BoundedCounter<"kind" | "result">;
   /** After the call: calls flagged because a claim did not match. */
@@ -305,6 +308,12 @@ export class Metrics {
     this.recordingsDeleted = new client.Counter({
       name: "voice_recordings_deleted_total",
       help: "Call recordings deleted by the retention sweep.",
+      registers,
+    });
+    this.signaturesChecked = new client.Gauge({
+      name: "voice_twilio_signatures_checked",
+      help:
+        "1 while Twilio request signatures are checked; 0 when TWILIO_VALIDATE_SIGNATURES=false.",
       registers,
     });
     new client.Gauge({

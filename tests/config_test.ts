@@ -49,6 +49,7 @@ Deno.test("config: defaults apply when only the required variables are set", () 
     drainSeconds: 30,
     idleCheckinSeconds: 15,
     idleHangupSeconds: 45,
+    mediaTimeoutSeconds: 10,
   });
   assert.deepEqual(c.vad, {
     type: "server_vad",
@@ -69,6 +70,7 @@ Deno.test("config: every variable is read when set", () => {
     OPENAI_VOICE: "cedar",
     TWILIO_ACCOUNT_SID: "AC" + "0123456789abcdef".repeat(2),
     TWILIO_VALIDATE_SIGNATURES: "false",
+    TWILIO_ALLOW_UNSIGNED: "true",
     AUDIO_FORMAT: "pcm16",
     DATABASE_URL: "postgres://app:pw@db:5432/agent",
     BUSINESS_FILE: "/etc/voice-agent/business.json",
@@ -81,6 +83,7 @@ Deno.test("config: every variable is read when set", () => {
     DRAIN_SECONDS: "5",
     IDLE_CHECKIN_SECONDS: "10",
     IDLE_HANGUP_SECONDS: "20",
+    MEDIA_TIMEOUT_SECONDS: "4",
   });
   assert.equal(c.port, 9000);
   assert.equal(c.host, "127.0.0.1");
@@ -102,6 +105,7 @@ Deno.test("config: every variable is read when set", () => {
     drainSeconds: 5,
     idleCheckinSeconds: 10,
     idleHangupSeconds: 20,
+    mediaTimeoutSeconds: 4,
   });
 });
 
@@ -203,6 +207,21 @@ Deno.test("config: idle hang-up must come after the idle check-in", () => {
     IDLE_HANGUP_SECONDS: "30",
   });
   assert.match(problems[0], /IDLE_HANGUP_SECONDS \(30\) must be greater/);
+});
+
+Deno.test("config: TWILIO_VALIDATE_SIGNATURES=false is refused for a public URL unless forced", () => {
+  const off = { ...REQUIRED, TWILIO_VALIDATE_SIGNATURES: "false" };
+  const [problem] = problemsFor(off);
+  assert.match(problem, /TWILIO_VALIDATE_SIGNATURES=false is refused for the public URL/);
+  assert.match(problem, /TWILIO_ALLOW_UNSIGNED=true/);
+  assert.equal(
+    loadConfig({ ...off, TWILIO_ALLOW_UNSIGNED: "true" }).twilio.validateSignatures,
+    false,
+    "forced explicitly",
+  );
+  for (const local of ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"]) {
+    assert.equal(loadConfig({ ...off, PUBLIC_URL: local }).twilio.validateSignatures, false);
+  }
 });
 
 Deno.test("config: loopback http PUBLIC_URL is allowed for local development", () => {

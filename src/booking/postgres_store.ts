@@ -87,6 +87,10 @@ type Tx = postgres.TransactionSql;
 type Json = postgres.JSONValue;
 type PgParam = string | number | boolean | Date;
 
+/** When a save may replace the stored record of its CallSid (see `sqlite_store.ts`). */
+const OWN_CALL_RECORD = `calls.started_at = excluded.started_at
+  OR calls.outcome = '${ABANDONED_OUTCOME}' OR substr(calls.outcome, 1, 14) = 'not_connected_'`;
+
 /** Schema versions, applied in order and recorded in `schema_migrations`. */
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE bookings (
@@ -495,24 +499,28 @@ export class PostgresBookingStore extends StoreBase {
   }
 
   /** The scalar columns only; an existing row keeps its transcript and tool calls. */
-  async #upsertCallSummary(record: CallRecord): Promise<void> {
+  async #upsertCallSummary(record: CallRecord): Promise<boolean> {
     const sql = this.#sql;
-    await sql`INSERT INTO calls (call_sid, from_number, to_number, started_at, ended_at, outcome,
+    const rows =
+      await sql`INSERT INTO calls (call_sid, from_number, to_number, started_at, ended_at, outcome,
         transcript, tool_calls, latency, barge_ins, extra, updated_at)
       VALUES (${record.callSid}, ${record.from}, ${record.to},
         ${new Date(Temporal.Instant.from(record.startedAt).epochMilliseconds)},
         ${
-      record.endedAt === undefined
-        ? null
-        : new Date(Temporal.Instant.from(record.endedAt).epochMilliseconds)
-    },
+        record.endedAt === undefined
+          ? null
+          : new Date(Temporal.Instant.from(record.endedAt).epochMilliseconds)
+      },
         ${record.outcome}, '[]'::jsonb, '[]'::jsonb, '{}'::jsonb, '[]'::jsonb,
         ${sql.json((record.extra ?? {}) as Json)}, ${new Date(this.now().epochMilliseconds)})
       ON CONFLICT (call_sid) DO UPDATE SET
         from_number = excluded.from_number, to_number = excluded.to_number,
         started_at = excluded.started_at, ended_at = excluded.ended_at,
         outcome = excluded.outcome, extra = coalesce(calls.extra, '{}'::jsonb) || excluded.extra,
-        updated_at = excluded.updated_at`;
+        updated_at = excluded.updated_at
+      WHERE ${sql.unsafe(OWN_CALL_RECORD)}
+      RETURNING call_sid`;
+    return rows.length > 0;
   }
 
   /** @inheritdoc */
@@ -527,12 +535,13 @@ export class PostgresBookingStore extends StoreBase {
     return rows.length;
   }
 
-  async #upsertCall(record: CallRecord): Promise<void> {
+  async #upsertCall(record: CallRecord): Promise<boolean> {
     const sql = this.#sql;
     const ended = record.endedAt === undefined
       ? null
       : new Date(Temporal.Instant.from(record.endedAt).epochMilliseconds);
-    await sql`INSERT INTO calls (call_sid, from_number, to_number, started_at, ended_at, outcome,
+    const rows =
+      await sql`INSERT INTO calls (call_sid, from_number, to_number, started_at, ended_at, outcome,
         transcript, tool_calls, latency, barge_ins, extra, updated_at)
       VALUES (${record.callSid}, ${record.from}, ${record.to},
         ${new Date(Temporal.Instant.from(record.startedAt).epochMilliseconds)}, ${ended},
@@ -546,7 +555,10 @@ export class PostgresBookingStore extends StoreBase {
         started_at = excluded.started_at, ended_at = excluded.ended_at,
         outcome = excluded.outcome, transcript = excluded.transcript,
         tool_calls = excluded.tool_calls, latency = excluded.latency,
-        barge_ins = excluded.barge_ins, extra = excluded.extra, updated_at = excluded.updated_at`;
+        barge_ins = excluded.barge_ins, extra = excluded.extra, updated_at = excluded.updated_at
+      WHERE ${sql.unsafe(OWN_CALL_RECORD)}
+      RETURNING call_sid`;
+    return rows.length > 0;
   }
 
   /** @inheritdoc */

@@ -79,6 +79,15 @@ import {
   StoreBusyError,
 } from "./store_core.ts";
 
+/**
+ * When a save may replace the stored record of its CallSid: it is the same call (same
+ * start), or the stored one is a placeholder (abandoned at start-up, or written from a
+ * status callback before the call's own record). A finished call's record is never
+ * overwritten by another stream for its CallSid.
+ */
+const OWN_CALL_RECORD = `calls.started_ms = excluded.started_ms
+  OR calls.outcome = '${ABANDONED_OUTCOME}' OR substr(calls.outcome, 1, 14) = 'not_connected_'`;
+
 /** SQLITE_BUSY (5) or SQLITE_LOCKED (6): another connection holds the lock. */
 function isBusy(err: unknown): boolean {
   const code = (err as { errcode?: number }).errcode;
@@ -494,8 +503,8 @@ export class SqliteBookingStore extends StoreBase {
   }
 
   /** The scalar columns only; an existing row keeps its transcript and tool calls. */
-  #upsertCallSummary(record: CallRecord): void {
-    this.#stmt(
+  #upsertCallSummary(record: CallRecord): boolean {
+    return this.#stmt(
       `INSERT INTO calls (call_sid, from_number, to_number, started_ms, ended_ms, outcome,
          transcript, tool_calls, latency, barge_ins, extra, updated_ms)
        VALUES (?, ?, ?, ?, ?, ?, '[]', '[]', '{}', '[]', ?, ?)
@@ -504,7 +513,8 @@ export class SqliteBookingStore extends StoreBase {
          started_ms = excluded.started_ms, ended_ms = excluded.ended_ms,
          outcome = excluded.outcome,
          extra = json_patch(coalesce(calls.extra, '{}'), excluded.extra),
-         updated_ms = excluded.updated_ms`,
+         updated_ms = excluded.updated_ms
+       WHERE ${OWN_CALL_RECORD}`,
     ).run(
       record.callSid,
       record.from,
@@ -514,7 +524,7 @@ export class SqliteBookingStore extends StoreBase {
       record.outcome,
       JSON.stringify(record.extra ?? {}),
       this.now().epochMilliseconds,
-    );
+    ).changes > 0;
   }
 
   /** @inheritdoc */
@@ -535,8 +545,8 @@ export class SqliteBookingStore extends StoreBase {
     );
   }
 
-  #upsertCall(record: CallRecord): void {
-    this.#stmt(
+  #upsertCall(record: CallRecord): boolean {
+    return this.#stmt(
       `INSERT INTO calls (call_sid, from_number, to_number, started_ms, ended_ms, outcome,
          transcript, tool_calls, latency, barge_ins, extra, updated_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -545,7 +555,8 @@ export class SqliteBookingStore extends StoreBase {
          started_ms = excluded.started_ms, ended_ms = excluded.ended_ms,
          outcome = excluded.outcome, transcript = excluded.transcript,
          tool_calls = excluded.tool_calls, latency = excluded.latency,
-         barge_ins = excluded.barge_ins, extra = excluded.extra, updated_ms = excluded.updated_ms`,
+         barge_ins = excluded.barge_ins, extra = excluded.extra, updated_ms = excluded.updated_ms
+       WHERE ${OWN_CALL_RECORD}`,
     ).run(
       record.callSid,
       record.from,
@@ -559,7 +570,7 @@ export class SqliteBookingStore extends StoreBase {
       JSON.stringify(record.bargeIns),
       record.extra === undefined ? null : JSON.stringify(record.extra),
       this.now().epochMilliseconds,
-    );
+    ).changes > 0;
   }
 
   /** @inheritdoc */

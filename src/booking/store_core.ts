@@ -490,16 +490,24 @@ export function checkCallRecord(record: CallRecord): void {
  * nesting), and if the database still refuses it, the summary (who, when, outcome) is
  * saved through `upsertSummary`, which keeps whatever an earlier save stored. Throws only
  * when the summary cannot be saved either (the database is down), with the first error.
+ * Both upserts leave a record of another call with the same CallSid alone (a replayed
+ * stream never overwrites the real call) and return false then; that is logged.
  */
 export async function saveCallRecord(
   record: CallRecord,
-  upsert: (record: CallRecord) => Promise<void>,
-  upsertSummary: (record: CallRecord) => Promise<void>,
+  upsert: (record: CallRecord) => Promise<boolean>,
+  upsertSummary: (record: CallRecord) => Promise<boolean>,
 ): Promise<void> {
   checkCallRecord(record);
   const clean = sanitizeCallRecord(record);
   try {
-    await upsert(clean);
+    if (!await upsert(clean)) {
+      log.warn(
+        "call record {callSid} not saved: the stored record is another call's with that " +
+          "CallSid; it is kept",
+        { callSid: clean.callSid },
+      );
+    }
   } catch (err) {
     log.error("call record {callSid} refused ({error}); saving its summary instead", {
       callSid: clean.callSid,

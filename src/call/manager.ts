@@ -55,6 +55,8 @@ export interface CallManagerDeps {
   now?: () => Temporal.Instant;
   /** Time and timers for the calls, the pre-warm pool and the drain (default: system). */
   clock?: Clock;
+  /** Unsent bytes in a model socket past which its session is ended; default 1 MiB. */
+  maxModelBacklogBytes?: number;
   /** Calls this service placed that are still ringing: each holds a slot (reminders). */
   outboundLoad?: () => number;
   /**
@@ -64,6 +66,12 @@ export interface CallManagerDeps {
    */
   resolvePurpose?: (start: StreamStart) => Promise<CallPurpose | undefined>;
 }
+
+/**
+ * Default {@linkcode CallManagerDeps.maxModelBacklogBytes}: 15 s of pcm16 appends (80 s of
+ * pcmu) that the model has not received; the caller is no longer being heard.
+ */
+export const DEFAULT_MAX_MODEL_BACKLOG_BYTES = 1024 * 1024;
 
 /** What the service does over Twilio's REST API: call control and SMS. */
 export type ServiceControl = CallControl & Pick<TwilioCallControl, "sendSms">;
@@ -216,6 +224,18 @@ export class CallManager {
       stream.close(1008, "duplicate stream");
       return;
     }
+    // The webhook admits calls; tokens gathered earlier must not open more streams.
+    const maxCalls = this.#deps.config.limits.maxCalls;
+    const live = this.#liveSlots().length;
+    if (live >= maxCalls) {
+      callLog.warn("media stream refused: {count} calls already active (MAX_CALLS {max})", {
+        count: live,
+        max: maxCalls,
+      });
+      void this.#prewarm.claim(callSid).then((session) => session?.close("refused: at capacity"));
+      stream.close(1013, "at capacity");
+      return;
+    }
     const { promise: ended, resolve: release } = Promise.withResolvers<void>();
     const slot: CallSlot = { call: undefined, ended };
     this.#calls.set(callSid, slot);
@@ -240,18 +260,47 @@ export class CallManager {
           : claimed ?? this.#connection(callSid, from, purpose);
         const call = this.#startCall(stream, start, session, readyBy, streamStartedAt, purpose);
         slot.call = call;
+        const stopWatching = this.#watchBacklog(session, callLog);
         call.done
           .then((record) => purpose?.onEnded?.(record))
           .catch((error) =>
             callLog.error("after the call: {error}", { error: errorMessage(error) })
           )
-          .finally(release);
+          .finally(() => {
+            stopWatching();
+            release();
+          });
       },
     ).catch((error) => {
       callLog.error("could not start the call: {error}", { error: errorMessage(error) });
       release();
       stream.close(1011, "internal error");
     });
+  }
+
+  /**
+   * Checks the model socket's unsent bytes every second; past the bound the session is
+   * ended (logged): the model hears the caller later and later, and memory grows. The call
+   * then apologises and ends, as when the model is lost.
+   */
+  #watchBacklog(session: RealtimeConnection, callLog: typeof log): () => void {
+    const limit = this.#deps.maxModelBacklogBytes ?? DEFAULT_MAX_MODEL_BACKLOG_BYTES;
+    let timer: unknown;
+    const check = () => {
+      const bytes = session.bufferedAmount;
+      if (bytes > limit) {
+        callLog.error("model socket backed up: {bytes} bytes unsent (limit {limit}); ending it", {
+          bytes,
+          limit,
+        });
+        this.#deps.metrics.protocolErrors.inc({ side: "model", reason: "socket_backlog" });
+        session.close("model socket backed up");
+      } else if (session.state !== "closed") {
+        timer = this.#clock.setTimeout(check, 1000);
+      }
+    };
+    timer = this.#clock.setTimeout(check, 1000);
+    return () => this.#clock.clearTimeout(timer);
   }
 
   /** The pre-warmed connection, undefined when none, or "timeout" if it is not ready in time. */

@@ -44,6 +44,8 @@ export interface ModelSession {
   /** Whether a response is in progress or requested. */
   readonly responseActive: boolean;
   readonly stats: Readonly<ConnectionStats>;
+  /** Bytes queued in the model socket and not yet sent (a slow or stuck link grows it). */
+  readonly bufferedAmount: number;
   /** The conversation so far (transcripts, what was heard). */
   readonly conversation: { readonly entries: readonly LogEntry[] };
   /** Opens the session (only in state `idle`). */

@@ -335,6 +335,11 @@ export class RealtimeConnection {
     return this.#record;
   }
 
+  /** Bytes queued in the open socket and not yet sent (0 while none is open). */
+  get bufferedAmount(): number {
+    return this.#phase.name === "open" ? this.#phase.live.ws.bufferedAmount : 0;
+  }
+
   /** Whether a model response is in progress or requested (until its response.done). */
   get responseActive(): boolean {
     return this.#gate.busy;

@@ -133,7 +133,11 @@ export class ReminderCalls {
     const ours = first(params, "From") ?? "";
     const purpose = this.#purpose(ref, booking, customer ?? booking.customerPhone);
     d.host.onIncomingCall({ callSid, from: purpose.customerNumber, to: ours, params }, purpose);
-    const callToken = await (await d.callTokens()).issue(callSid);
+    const callToken = await (await d.callTokens()).issue({
+      callSid,
+      from: purpose.customerNumber,
+      to: ours,
+    });
     log.info("reminder call {callSid} answered: connecting the agent", { callSid });
     return streamTwiml({
       publicUrl: d.publicUrl,

@@ -16,6 +16,7 @@ import { encodeWav } from "../codec/wav.ts";
 import { decodeMulaw } from "../codec/mulaw.ts";
 import { environmentWithDotenv } from "../env_file.ts";
 import { signTwilioRequest } from "../twilio/signature.ts";
+import { callRecordPath as signedRecordPath } from "../admin_routes.ts";
 import { readWavAsMulaw8k, speakToMulaw8k, speechEndMs } from "./audio_input.ts";
 import { type CallerEvent, type CallerResult, TwilioCaller } from "./twilio_caller.ts";
 import { errorMessage } from "../errors.ts";
@@ -207,9 +208,9 @@ export interface SimulationResult {
   record?: CallRecord;
 }
 
-/** Path of the call record route for `callSid`. */
-export function callRecordPath(callSid: string): string {
-  return `/calls/${encodeURIComponent(callSid)}`;
+/** Path of the call record route for `callSid`, signed URLs valid for `validSeconds`. */
+export function callRecordPath(callSid: string, validSeconds = 60): string {
+  return signedRecordPath(callSid, Date.now() / 1000 + validSeconds);
 }
 
 /**

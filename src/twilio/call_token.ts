@@ -1,15 +1,19 @@
 /**
  * Stateless per-call tokens: the voice webhook puts one into the TwiML `<Parameter>`s and
  * the media socket checks it at `start`, so a stream is only accepted for the CallSid the
- * webhook saw. HMAC-SHA256 (WebCrypto) over `callSid` and an expiry, keyed from the
- * Twilio auth token, so any instance behind a load balancer can verify any token.
+ * webhook saw, with the caller's and the called number the webhook saw: the `from` and
+ * `to` parameters travel next to the token and are covered by its MAC, so a stream that
+ * changes them (to act as another caller) is refused. HMAC-SHA256 (WebCrypto) over the
+ * CallSid, the numbers and an expiry, keyed from the Twilio auth token, so any instance
+ * behind a load balancer can verify any token. Single use is the route's job (it remembers
+ * the CallSids it has streamed).
  *
- * Format: `v1.<expiry ms, base 36>.<base64url MAC>`.
+ * Format: `v2.<expiry ms, base 36>.<base64url MAC>`.
  *
  * @module
  */
 
-const VERSION = "v1";
+const VERSION = "v2";
 const encoder = new TextEncoder();
 
 /** Options for {@linkcode CallTokenSigner.create}. */
@@ -18,6 +22,15 @@ export interface CallTokenOptions {
   ttlMs?: number;
   /** Clock, injectable for tests. */
   now?: () => number;
+}
+
+/** What a token is bound to: the call and both numbers, as the voice webhook saw them. */
+export interface CallTokenClaims {
+  callSid: string;
+  /** The caller (`From`), as passed in the stream's `from` parameter. */
+  from: string;
+  /** The number called (`To`), as passed in the stream's `to` parameter. */
+  to: string;
 }
 
 /** Issues and verifies call tokens. Create once per process with {@linkcode CallTokenSigner.create}. */
@@ -59,21 +72,24 @@ export class CallTokenSigner {
     return new CallTokenSigner(key, options.ttlMs ?? 5 * 60_000, options.now ?? Date.now);
   }
 
-  /** Issues a token bound to `callSid`. */
-  async issue(callSid: string): Promise<string> {
+  /** Issues a token bound to the call and its numbers. */
+  async issue(claims: CallTokenClaims): Promise<string> {
     const expiry = (this.#now() + this.#ttlMs).toString(36);
     const mac = await crypto.subtle.sign(
       "HMAC",
       this.#key,
-      encoder.encode(message(callSid, expiry)),
+      encoder.encode(message(claims, expiry)),
     );
     return `${VERSION}.${expiry}.${
       new Uint8Array(mac).toBase64({ alphabet: "base64url", omitPadding: true })
     }`;
   }
 
-  /** True when `token` was issued for `callSid` and has not expired. Constant-time MAC check. */
-  async verify(token: string | undefined, callSid: string): Promise<boolean> {
+  /**
+   * True when `token` was issued for exactly these claims and has not expired.
+   * Constant-time MAC check.
+   */
+  async verify(token: string | undefined, claims: CallTokenClaims): Promise<boolean> {
     if (typeof token !== "string" || token.length > 200) return false;
     const parts = token.split(".");
     if (parts.length !== 3 || parts[0] !== VERSION || !/^[0-9a-z]{1,12}$/.test(parts[1])) {
@@ -90,12 +106,14 @@ export class CallTokenSigner {
       "HMAC",
       this.#key,
       mac,
-      encoder.encode(message(callSid, parts[1])),
+      encoder.encode(message(claims, parts[1])),
     );
     return ok && parseInt(parts[1], 36) > this.#now();
   }
 }
 
-function message(callSid: string, expiry: string): string {
-  return `${VERSION}\n${callSid}\n${expiry}`;
+/** The signed text; each field is length-prefixed, so no field can borrow from the next. */
+function message(claims: CallTokenClaims, expiry: string): string {
+  const fields = [claims.callSid, claims.from, claims.to, expiry];
+  return VERSION + fields.map((f) => `\n${f.length}:${f}`).join("");
 }

@@ -7,10 +7,18 @@
  * concatenation (base64 and a validated streamSid need no escaping). Nothing a peer sends
  * can throw out of this module: bad frames are counted, logged (rate-limited) and dropped.
  *
+ * Everything a peer sends is bounded (see {@linkcode TwilioStreamOptions}): the inbound
+ * audio never runs more than `maxAheadMs` ahead of the wall clock since `start` (so a
+ * peer cannot make the model hear, and bill, more audio than time has passed, whatever
+ * its timestamps say), each payload is small, timestamps only move forward, frames arrive
+ * at a bounded rate, and a stream that stops sending media is ended. A binary frame, an
+ * oversized frame or a flood ends the stream at once: Twilio never sends any of them.
+ *
  * @module
  */
 import { type Logger, logger } from "../log.ts";
 import { Emitter } from "../events.ts";
+import { type Clock, systemClock, type TimerHandle } from "../clock.ts";
 import { MULAW_BYTES_PER_MS, MULAW_FRAME_BYTES, MULAW_SILENCE } from "../codec/mulaw.ts";
 import {
   buildClearMessage,
@@ -43,7 +51,17 @@ export type DropReason =
   | "duplicate_start"
   | "after_stop"
   | "hold_overflow"
-  | "handler_error";
+  | "handler_error"
+  | "payload_too_large"
+  | "out_of_order"
+  | "ahead_of_time";
+
+/** Why this side ended a stream the peer was still sending on. */
+export type StreamEndReason =
+  | "binary_frame"
+  | "oversized_frame"
+  | "rate_limited"
+  | "media_timeout";
 
 /** Counters of one stream. */
 export interface StreamCounters {
@@ -59,6 +77,8 @@ export interface StreamCounters {
   outDropped: number;
   /** Dropped inbound frames by reason. */
   dropped: Partial<Record<DropReason, number>>;
+  /** Set when this side ended the stream because of what the peer sent (or did not send). */
+  endedBy?: StreamEndReason;
 }
 
 /**
@@ -77,19 +97,49 @@ export interface StreamSocket {
 
 /** Options of a {@linkcode TwilioStream}. */
 export interface TwilioStreamOptions {
-  /** Frames longer than this (characters) are dropped; default 64 KiB. */
+  /** A frame longer than this (characters) ends the stream (1009); default 16 KiB. */
   maxMessageChars?: number;
   /** Largest timestamp gap filled with silence, in ms; default 10 000 (longer gaps are filled up to this). */
   maxGapFillMs?: number;
   /** Most messages held between `start` and {@linkcode TwilioStream.attach}; default 500 (10 s of media). */
   maxHeld?: number;
+  /**
+   * How far the inbound audio may run ahead of the wall clock since `start`, ms; a frame
+   * beyond it is dropped (`ahead_of_time`). Default {@linkcode DEFAULT_MAX_AHEAD_MS}.
+   */
+  maxAheadMs?: number;
+  /** Largest media payload, bytes; larger ones are dropped. Default {@linkcode MAX_PAYLOAD_BYTES}. */
+  maxPayloadBytes?: number;
+  /**
+   * Inbound frames per second (any kind) and the burst allowed on top; past them the
+   * stream is ended (1008). Default {@linkcode DEFAULT_RATE_LIMIT}.
+   */
+  rateLimit?: { perSecond: number; burst: number };
+  /** A started stream with no media for this long is ended; ms, 0 = never. Default 10 000. */
+  mediaTimeoutMs?: number;
+  /** Time source for the bounds above (tests inject a virtual clock). */
+  clock?: Clock;
+  /** Called with the reason of every dropped frame and every end this side decides (metrics). */
+  onProtocolError?: (reason: DropReason | StreamEndReason) => void;
   /** Logger; default category `twilio.media`. */
   log?: Logger;
 }
 
+/** Twilio sends 160-byte (20 ms) payloads; twice that leaves room and bounds abuse. */
+export const MAX_PAYLOAD_BYTES = 2 * MULAW_FRAME_BYTES;
+/** Default of {@linkcode TwilioStreamOptions.maxAheadMs}. */
+export const DEFAULT_MAX_AHEAD_MS = 1000;
+/**
+ * Default of {@linkcode TwilioStreamOptions.rateLimit}: Twilio sends 50 media frames a
+ * second plus mark echoes (10 a second while the agent talks, and every pending one at
+ * once after a `clear`); a network stall delivers a backlog in one burst.
+ */
+export const DEFAULT_RATE_LIMIT = { perSecond: 250, burst: 1000 } as const;
+
 /** WebSocket close codes used by the stream. */
 export const CloseCode = {
   normal: 1000,
+  unsupportedData: 1003,
   policy: 1008,
   tooBig: 1009,
   internal: 1011,
@@ -152,13 +202,20 @@ export class TwilioStream {
   readonly #maxChars: number;
   readonly #maxGapMs: number;
   readonly #maxHeld: number;
+  readonly #maxAheadMs: number;
+  readonly #maxPayloadChars: number;
+  readonly #ratePerMs: number;
+  readonly #burst: number;
+  readonly #mediaTimeoutMs: number;
+  readonly #clock: Clock;
+  readonly #onProtocolError: ((reason: DropReason | StreamEndReason) => void) | undefined;
   #log: Logger;
   #streamSid: string | undefined;
   #start: StreamStart | undefined;
   #stopped = false;
   #closed = false;
-  /** Messages since `start`, kept until a listener attaches (null: a binary frame). */
-  #held: (string | null)[] | undefined;
+  /** Messages since `start`, kept until a listener attaches. */
+  #held: string[] | undefined;
   #listener: StreamListener | undefined;
   /** The socket's close, kept for a listener that attaches later. */
   #closeEvent: { code: number; reason: string } | undefined;
@@ -166,20 +223,39 @@ export class TwilioStream {
   /** Media time (ms) the next frame is expected at; -1 before the first frame. */
   #nextTs = -1;
   #dropCount = 0;
+  /** Clock time `start` arrived (media time 0, give or take the network). */
+  #startedAt = 0;
+  /** Rate limit: frames that may still arrive now, and when that was computed. */
+  #tokens: number;
+  #tokensAt: number;
+  /** Clock time of the last media frame (or of `start`). */
+  #lastMediaAt = 0;
+  #mediaTimer: TimerHandle | undefined;
 
   /** Wraps `socket` (its `onmessage`/`onclose`/`onerror` are taken over). */
   constructor(socket: StreamSocket, options: TwilioStreamOptions = {}) {
     this.#socket = socket;
-    this.#maxChars = options.maxMessageChars ?? 64 * 1024;
+    this.#maxChars = options.maxMessageChars ?? 16 * 1024;
     this.#maxGapMs = options.maxGapFillMs ?? 10_000;
     this.#maxHeld = options.maxHeld ?? 500;
+    this.#maxAheadMs = options.maxAheadMs ?? DEFAULT_MAX_AHEAD_MS;
+    // Base64 length of the largest payload: checked before decoding.
+    this.#maxPayloadChars = Math.ceil((options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES) / 3) * 4;
+    const rate = options.rateLimit ?? DEFAULT_RATE_LIMIT;
+    this.#ratePerMs = rate.perSecond / 1000;
+    this.#burst = rate.burst;
+    this.#mediaTimeoutMs = options.mediaTimeoutMs ?? 10_000;
+    this.#clock = options.clock ?? systemClock;
+    this.#onProtocolError = options.onProtocolError;
+    this.#tokens = this.#burst;
+    this.#tokensAt = this.#clock.now();
     this.#log = options.log ?? logger("twilio", "media");
     this.#lifecycle = new Emitter((_name, error) => this.#drop("handler_error", { error }));
     socket.binaryType = "arraybuffer";
     socket.onmessage = (ev) => this.#onFrame(ev.data);
     socket.onerror = (ev) => {
       const message = ev instanceof ErrorEvent ? ev.message : "socket error";
-      this.#log.warn("media socket error: {message}", { message });
+      this.#log.warn("media socket error: {error}", { error: message });
     };
     socket.onclose = (ev) => this.#onSocketClosed(ev.code, ev.reason);
   }
@@ -203,10 +279,7 @@ export class TwilioStream {
     this.#listener = listener;
     const held = this.#held ?? [];
     this.#held = undefined;
-    for (const data of held) {
-      if (data === null) this.#drop("binary");
-      else this.#onText(data);
-    }
+    for (const data of held) this.#onText(data);
     const closed = this.#closeEvent;
     if (closed) this.#safely(() => listener.close(closed.code, closed.reason));
   }
@@ -266,6 +339,7 @@ export class TwilioStream {
   close(code: number = CloseCode.normal, reason = ""): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopMediaWatch();
     try {
       this.#socket.close(code, reason.slice(0, 120));
     } catch (error) {
@@ -284,6 +358,7 @@ export class TwilioStream {
 
   #onSocketClosed(code: number, reason: string): void {
     this.#closed = true;
+    this.#stopMediaWatch();
     if (this.#closeEvent) return;
     this.#closeEvent = { code, reason };
     this.#lifecycle.emit("close", code, reason);
@@ -294,23 +369,63 @@ export class TwilioStream {
   #onFrame(data: unknown): void {
     this.counters.framesIn++;
     if (this.#closed) return;
-    if (this.#held) {
-      if (this.#held.length >= this.#maxHeld) this.#drop("hold_overflow");
-      else this.#held.push(typeof data === "string" ? data : null);
-      return;
+    if (!this.#withinRate()) {
+      return this.#end("rate_limited", CloseCode.policy, "rate limit exceeded", {
+        perSecond: this.#ratePerMs * 1000,
+        burst: this.#burst,
+      });
     }
+    // Twilio sends only small JSON text frames: anything else is not Twilio. Deno has read
+    // the frame already; ending the stream keeps the peer from sending another.
     if (typeof data !== "string") {
       this.#drop("binary");
+      return this.#end("binary_frame", CloseCode.unsupportedData, "binary frame");
+    }
+    if (data.length > this.#maxChars) {
+      this.#drop("oversized", { length: data.length });
+      return this.#end("oversized_frame", CloseCode.tooBig, "frame too large", {
+        length: data.length,
+        limit: this.#maxChars,
+      });
+    }
+    if (this.#held) {
+      if (this.#held.length >= this.#maxHeld) this.#drop("hold_overflow");
+      else this.#held.push(data);
       return;
     }
     this.#onText(data);
   }
 
+  /** Token bucket over every inbound frame. */
+  #withinRate(): boolean {
+    const now = this.#clock.now();
+    this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#tokensAt) * this.#ratePerMs);
+    this.#tokensAt = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens--;
+    return true;
+  }
+
+  /**
+   * Ends the stream from this side because of the peer: logged, counted, the socket closed
+   * with `code`, and the end delivered at once (a peer that misbehaves may never finish
+   * the close handshake).
+   */
+  #end(
+    why: StreamEndReason,
+    code: number,
+    reason: string,
+    extra: Record<string, unknown> = {},
+  ): void {
+    if (this.#closed) return;
+    this.counters.endedBy = why;
+    this.#onProtocolError?.(why);
+    this.#log.warn("ending media stream: {why}", { why, ...extra });
+    this.close(code, reason);
+    this.#onSocketClosed(code, reason);
+  }
+
   #onText(data: string): void {
-    if (data.length > this.#maxChars) {
-      this.#drop("oversized", { length: data.length });
-      return;
-    }
     let msg: unknown;
     try {
       msg = JSON.parse(data);
@@ -349,6 +464,13 @@ export class TwilioStream {
     if (!Number.isSafeInteger(ts) || ts < 0 || timestamp.length > 15) {
       return this.#drop("invalid_message");
     }
+    const now = this.#clock.now();
+    this.#lastMediaAt = now;
+    if (payload.length > this.#maxPayloadChars) {
+      return this.#drop("payload_too_large", { length: payload.length });
+    }
+    // A frame that starts before the audio already delivered ended is a replay or reordering.
+    if (this.#nextTs >= 0 && ts < this.#nextTs - 1) return this.#drop("out_of_order", { ts });
     let bytes: Uint8Array;
     try {
       bytes = Uint8Array.fromBase64(payload);
@@ -356,6 +478,10 @@ export class TwilioStream {
       return this.#drop("invalid_base64");
     }
     if (bytes.length === 0) return;
+    // Media time may not outrun the wall clock: timestamps are the peer's claim, time is not.
+    if (ts + bytes.length / MULAW_BYTES_PER_MS > now - this.#startedAt + this.#maxAheadMs) {
+      return this.#drop("ahead_of_time", { ts });
+    }
     if (this.#nextTs >= 0 && ts > this.#nextTs) this.#fillGap(this.#nextTs, ts);
     const end = ts + bytes.length / MULAW_BYTES_PER_MS;
     if (end > this.#nextTs) this.#nextTs = end;
@@ -437,6 +563,8 @@ export class TwilioStream {
     this.#start = { ...start, from: start.customParameters.from };
     this.#log = this.#log.with({ callSid: start.callSid, streamSid });
     this.#held = [];
+    this.#startedAt = this.#lastMediaAt = this.#clock.now();
+    this.#watchMedia(this.#mediaTimeoutMs);
     this.#lifecycle.emit("start", this.#start);
   }
 
@@ -453,9 +581,35 @@ export class TwilioStream {
     else if (m.event === "mark") this.#safely(() => listener.mark(m.mark.name));
     else {
       this.#stopped = true;
+      this.#stopMediaWatch();
       this.#log.info("media stream stopped by Twilio");
       this.#safely(() => listener.stop());
     }
+  }
+
+  /**
+   * Twilio sends a media frame every 20 ms for the whole call, silence included; a started
+   * stream without any for `mediaTimeoutMs` is dead, and would hold its call (and a model
+   * session) until the maximum call duration.
+   */
+  #watchMedia(inMs: number): void {
+    if (this.#mediaTimeoutMs <= 0 || this.#closed || this.#stopped) return;
+    this.#mediaTimer = this.#clock.setTimeout(() => {
+      this.#mediaTimer = undefined;
+      if (this.#closed || this.#stopped) return;
+      // Frames held for a consumer still being built are not looked at yet: wait for it.
+      const silentMs = this.#held ? 0 : this.#clock.now() - this.#lastMediaAt;
+      if (silentMs < this.#mediaTimeoutMs) return this.#watchMedia(this.#mediaTimeoutMs - silentMs);
+      this.#end("media_timeout", CloseCode.normal, "no media", {
+        seconds: Math.round(silentMs / 1000),
+      });
+    }, inMs);
+  }
+
+  #stopMediaWatch(): void {
+    if (this.#mediaTimer === undefined) return;
+    this.#clock.clearTimeout(this.#mediaTimer);
+    this.#mediaTimer = undefined;
   }
 
   /** Runs a consumer callback; its exception is logged, never propagated into the socket. */
@@ -471,6 +625,7 @@ export class TwilioStream {
     const d = this.counters.dropped;
     d[reason] = (d[reason] ?? 0) + 1;
     this.#dropCount++;
+    this.#onProtocolError?.(reason);
     // Every drop is counted; log lines are capped so a misbehaving peer cannot flood the log.
     if (this.#dropCount <= DROP_LOG_BURST || this.#dropCount % 1000 === 0) {
       this.#log.warn("dropped media stream frame: {reason} ({total} dropped so far)", {

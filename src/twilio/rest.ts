@@ -85,6 +85,11 @@ function errorCode(error: unknown): { code?: number; status?: number; message: s
   };
 }
 
+/** Log properties of a REST error (`reason`, never `message`: that names the log line itself). */
+function reasonOf(e: { code?: number; status?: number; message: string }) {
+  return { code: e.code, status: e.status, reason: e.message };
+}
+
 function callInfo(
   call: { sid: string; status: string; answeredBy?: string | null; dateCreated: Date },
 ): CallInfo {
@@ -120,7 +125,7 @@ export class TwilioCallControl {
       log.info("call {callSid} transferred", { callSid, number });
     } catch (error) {
       const e = errorCode(error);
-      log.error("transfer of {callSid} failed: {message}", { callSid, ...e });
+      log.error("transfer of {callSid} failed: {reason}", { callSid, ...reasonOf(e) });
       throw new CallControlError(`transfer failed: ${e.message}`, e.code, e.status);
     }
   }
@@ -137,7 +142,7 @@ export class TwilioCallControl {
         log.info("call {callSid} had already ended", { callSid, code: e.code });
         return "already_ended";
       }
-      log.error("hang-up of {callSid} failed: {message}", { callSid, ...e });
+      log.error("hang-up of {callSid} failed: {reason}", { callSid, ...reasonOf(e) });
       throw new CallControlError(`hang-up failed: ${e.message}`, e.code, e.status);
     }
   }
@@ -176,7 +181,7 @@ export class TwilioCallControl {
       return callInfo(call);
     } catch (error) {
       const e = errorCode(error);
-      log.error("placing a call failed: {message}", e);
+      log.error("placing a call failed: {reason}", reasonOf(e));
       throw new CallControlError(`placing the call failed: ${e.message}`, e.code, e.status);
     }
   }
@@ -225,13 +230,17 @@ export class TwilioCallControl {
     }
   }
 
-  /** Replaces a live call's TwiML (e.g. a voicemail message after the beep). */
+  /**
+   * Replaces a live call's TwiML (e.g. a voicemail message after the beep, or a spoken
+   * apology when its media stream cannot be served).
+   */
   async redirect(callSid: string, twiml: string): Promise<void> {
     try {
       await this.#client.calls(callSid).update({ twiml });
       log.info("call {callSid} redirected", { callSid });
     } catch (error) {
       const e = errorCode(error);
+      log.error("redirect of {callSid} failed: {reason}", { callSid, ...reasonOf(e) });
       throw new CallControlError(`redirect failed: ${e.message}`, e.code, e.status);
     }
   }
@@ -263,7 +272,7 @@ export class TwilioCallControl {
       return { sid: message.sid };
     } catch (error) {
       const e = errorCode(error);
-      log.error("SMS failed: {message}", e);
+      log.error("SMS failed: {reason}", reasonOf(e));
       throw new CallControlError(`SMS failed: ${e.message}`, e.code, e.status);
     }
   }

@@ -62,6 +62,20 @@ export function busyTwiml(options: BusyTwimlOptions = {}): string {
   return response.toString();
 }
 
+/**
+ * What a caller hears when the call was answered but its media stream cannot be served
+ * (e.g. an audio format the service does not handle): an apology, then a transfer if a
+ * number is set, else the end of the call.
+ */
+export function cannotServeTwiml(options: { transferNumber?: string } = {}): string {
+  return busyTwiml({
+    transferNumber: options.transferNumber,
+    message: options.transferNumber
+      ? "Sorry, we cannot take your call on this line right now, so let me connect you to a colleague."
+      : "Sorry, we cannot take your call on this line right now. Please call again later. Goodbye.",
+  });
+}
+
 /** `<Response><Dial>number</Dial></Response>`: used to redirect a live call (transfer). */
 export function transferTwiml(number: string): string {
   const response = new twilio.twiml.VoiceResponse();

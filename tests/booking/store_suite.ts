@@ -559,6 +559,41 @@ export function defineStoreSuite(
     assert.deepEqual(fresh?.transcript, []);
   });
 
+  test("a finished call's record is never overwritten by another stream for its CallSid", async ({ store }) => {
+    // Issue 20: a reused token opened a second stream whose record replaced the first
+    // call's (outcome booked became caller_hung_up).
+    const first = callRecord({
+      callSid: "CA_REPLAYED",
+      endedAt: "2026-03-02T12:05:00Z",
+      outcome: "booked",
+    });
+    await store.saveCall(first);
+    const replay = callRecord({
+      callSid: "CA_REPLAYED",
+      startedAt: "2026-03-02T12:30:00Z",
+      transcript: [{ role: "caller", text: "Cancel everything", at: "2026-03-02T12:30:01Z" }],
+    });
+    await store.saveCall(replay); // its first save, in progress
+    await store.saveCall({ ...replay, endedAt: "2026-03-02T12:31:00Z", outcome: "caller_hung_up" });
+    const kept = await store.getCall("CA_REPLAYED");
+    assert.equal(kept?.outcome, "booked");
+    assert.equal(kept?.startedAt, "2026-03-02T12:00:00Z");
+    assert.deepEqual(kept?.transcript, first.transcript);
+    // The call's own later saves (a status callback's note) still land.
+    await store.saveCall({ ...first, extra: { twilioStatus: { status: "completed" } } });
+    assert.deepEqual((await store.getCall("CA_REPLAYED"))?.extra, {
+      twilioStatus: { status: "completed" },
+    });
+  });
+
+  test("a live call's own save replaces its record marked abandoned (by another instance's start-up)", async ({ store }) => {
+    const live = callRecord({ callSid: "CA_SLOW", startedAt: "2026-03-02T09:00:00Z" });
+    await store.saveCall(live);
+    assert.equal(await store.abandonStaleCalls(Temporal.Instant.from("2026-03-02T11:00:00Z")), 1);
+    await store.saveCall({ ...live, endedAt: "2026-03-02T11:30:00Z", outcome: "booked" });
+    assert.equal((await store.getCall("CA_SLOW"))?.outcome, "booked");
+  });
+
   test("stale in_progress call records are marked abandoned; live and finished ones are not", async ({ store }) => {
     await store.saveCall(callRecord({ callSid: "CA_CRASHED", startedAt: "2026-03-02T09:00:00Z" }));
     await store.saveCall(callRecord({ callSid: "CA_LIVE", startedAt: "2026-03-02T11:59:00Z" }));

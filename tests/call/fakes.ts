@@ -202,6 +202,8 @@ export class FakeModelSession implements ModelSession {
   readonly conversation = new ConversationLog();
   /** Caller frames appended. */
   appended = 0;
+  /** Bytes the socket has not sent yet (a test sets it). */
+  bufferedAmount = 0;
   readonly texts: { role: "user" | "system"; text: string }[] = [];
   readonly outputs: { callId: string; output: unknown }[] = [];
   readonly creates: CreateRequest[] = [];

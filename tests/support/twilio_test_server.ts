@@ -13,6 +13,7 @@ import {
   type CallStatusInfo,
   type IncomingCallInfo,
   type StreamStatusInfo,
+  type TwilioRouteDeps,
   twilioRoutes,
 } from "../../src/twilio/routes.ts";
 import { within } from "./wait.ts";
@@ -56,6 +57,13 @@ export interface TwilioTestServerOptions {
   onStream?: (stream: TwilioStream, start: StreamStart, on: TestListener) => void;
   maxBodyBytes?: number;
   startTimeoutMs?: number;
+  /** Passed to the routes as they are (stream limits, record lookups, polite refusals). */
+  routeDeps?: Partial<
+    Pick<
+      TwilioRouteDeps,
+      "streamOptions" | "socketLimits" | "callRecorded" | "refuseCall" | "sockets"
+    >
+  >;
 }
 
 /** Wires a stream to send every inbound frame straight back (fresh bytes each time). */
@@ -72,6 +80,9 @@ export function startTwilioTestServer(options: TwilioTestServerOptions = {}) {
   const statuses: CallStatusInfo[] = [];
   const streamStatuses: StreamStatusInfo[] = [];
   const streams: AcceptedStream[] = [];
+  /** Reasons the routes reported: refused streams and sockets, dropped frames. */
+  const refused: string[] = [];
+  const protocolErrors: string[] = [];
   const onStream = options.onStream ?? echo;
   const routes = twilioRoutes({
     config,
@@ -92,6 +103,9 @@ export function startTwilioTestServer(options: TwilioTestServerOptions = {}) {
     onStreamStatus: (s) => streamStatuses.push(s),
     maxBodyBytes: options.maxBodyBytes,
     startTimeoutMs: options.startTimeoutMs,
+    onRefused: (reason) => refused.push(reason),
+    onProtocolError: (reason) => protocolErrors.push(reason),
+    ...options.routeDeps,
   });
   const server = startServer({ hostname: "127.0.0.1", port: 0, routes });
   const baseUrl = `http://127.0.0.1:${server.addr.port}`;
@@ -103,6 +117,8 @@ export function startTwilioTestServer(options: TwilioTestServerOptions = {}) {
     statuses,
     streamStatuses,
     streams,
+    refused,
+    protocolErrors,
     /** Options for the fake caller aimed at this server. */
     callerOptions: { serverUrl: baseUrl, publicUrl: TEST_PUBLIC_URL, authToken: TEST_AUTH_TOKEN },
     /**

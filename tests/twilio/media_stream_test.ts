@@ -8,6 +8,7 @@ import {
   OutboundMessageSchema,
 } from "../../src/twilio/protocol.ts";
 import { startMessage } from "../../src/sim/twilio_caller.ts";
+import { VirtualClock } from "../support/virtual_clock.ts";
 
 const SID = "MZ" + "0123456789abcdef".repeat(2);
 const CALL = "CA" + "f".repeat(32);
@@ -49,10 +50,10 @@ function recorder() {
   return { media, events, listener };
 }
 
-/** A stream whose recorder attaches as soon as `start` arrives. */
+/** A stream whose recorder attaches as soon as `start` arrives (time stands still by default). */
 function setup(options: ConstructorParameters<typeof TwilioStream>[1] = {}) {
   const socket = new FakeSocket();
-  const stream = new TwilioStream(socket, options);
+  const stream = new TwilioStream(socket, { clock: new VirtualClock(), ...options });
   const { media, events, listener } = recorder();
   stream.on("start", (s) => {
     events.push(`start ${s.callSid} ${s.from}`);
@@ -117,20 +118,21 @@ Deno.test("TwilioStream: timestamp gaps are filled with mu-law silence", () => {
   assert.equal(total, (245 - 100) * 8, "delivered audio spans exactly the caller's media time");
 });
 
-Deno.test("TwilioStream: huge timestamp jumps fill at most maxGapFillMs", () => {
-  const { socket, listener } = setup({ maxGapFillMs: 1000 });
+Deno.test("TwilioStream: huge timestamp jumps fill at most maxGapFillMs", async () => {
+  const clock = new VirtualClock();
+  const { socket, listener } = setup({ maxGapFillMs: 1000, clock, mediaTimeoutMs: 0 });
   let bytes = 0;
   listener.media = (m) => bytes += m.length;
   socket.json(startMsg());
   socket.json(mediaMsg(2, 0, new Uint8Array(160)));
-  socket.json(mediaMsg(3, 99_999_999, new Uint8Array(160)));
+  await clock.advance(100_000); // a real 100 s gap (the media time stays behind the clock)
+  socket.json(mediaMsg(3, 99_000, new Uint8Array(160)));
   assert.equal(bytes, 160 + 1000 * 8 + 160);
 });
 
 Deno.test("TwilioStream: every kind of bad frame is counted and dropped, never thrown", () => {
   const { socket, stream, media } = setup();
   socket.json(mediaMsg(1, 0, new Uint8Array(160))); // before start
-  socket.receive(new Uint8Array([1, 2, 3]).buffer); // binary
   socket.receive("{not json");
   socket.receive("42");
   socket.receive("null");
@@ -157,10 +159,8 @@ Deno.test("TwilioStream: every kind of bad frame is counted and dropped, never t
   });
   socket.json({ ...mediaMsg(7, 0, new Uint8Array(160)), media: null });
   socket.json({ event: "dtmf", streamSid: SID, sequenceNumber: "8", dtmf: { digit: 5 } });
-  socket.receive(JSON.stringify(mediaMsg(9, 0, new Uint8Array(160))) + " ".repeat(70_000));
   assert.deepEqual(stream.counters.dropped, {
     media_before_start: 1,
-    binary: 1,
     invalid_json: 3,
     unknown_event: 2,
     duplicate_start: 1,
@@ -168,7 +168,6 @@ Deno.test("TwilioStream: every kind of bad frame is counted and dropped, never t
     invalid_base64: 1,
     wrong_track: 1,
     invalid_message: 4,
-    oversized: 1,
   });
   assert.equal(media.length, 0);
   assert.equal(socket.closedWith, undefined, "the stream survives all of it");
@@ -203,7 +202,7 @@ Deno.test("TwilioStream: a throwing handler is contained", () => {
 
 Deno.test("TwilioStream: frames after start are held until a listener attaches", () => {
   const socket = new FakeSocket();
-  const stream = new TwilioStream(socket, { maxHeld: 3 });
+  const stream = new TwilioStream(socket, { maxHeld: 3, clock: new VirtualClock() });
   const { media, listener } = recorder();
   socket.json(startMsg());
   for (let i = 0; i < 4; i++) socket.json(mediaMsg(2 + i, i * 20, new Uint8Array(160)));
@@ -218,7 +217,7 @@ Deno.test("TwilioStream: frames after start are held until a listener attaches",
 
 Deno.test("TwilioStream: a stop and close before attach reach the listener, in order", () => {
   const socket = new FakeSocket();
-  const stream = new TwilioStream(socket);
+  const stream = new TwilioStream(socket, { clock: new VirtualClock() });
   const { events, listener } = recorder();
   let lifecycleClose = 0;
   stream.on("close", () => lifecycleClose++);

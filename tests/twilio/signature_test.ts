@@ -74,7 +74,7 @@ Deno.test("voice webhook: real signatures from npm:twilio", async (t) => {
       assert.equal(res.status, 200);
       assert.match(res.headers.get("content-type") ?? "", /^text\/xml/);
       assert.match(body, /<Connect><Stream url="wss:\/\/voice\.example\.com\/twilio\/media"/);
-      assert.match(body, /<Parameter name="callToken" value="v1\./);
+      assert.match(body, /<Parameter name="callToken" value="v2\./);
       assert.match(body, /<\/Connect><Hangup\/><\/Response>$/);
       assert.equal(app.incoming.length, 1);
       assert.equal(app.incoming[0].callSid, params.CallSid);
@@ -186,6 +186,7 @@ async function startWithToken(
   callSid: string,
   callToken: string | undefined,
   accountSid = TEST_ACCOUNT_SID,
+  numbers: Record<string, string> = {},
 ): Promise<{ code: number; reason: string }> {
   const ws = openMediaSocket(app.callerOptions, PUBLIC_MEDIA_URL);
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
@@ -198,7 +199,7 @@ async function startWithToken(
     accountSid,
     streamSid,
     callSid,
-    customParameters: callToken === undefined ? {} : { callToken },
+    customParameters: callToken === undefined ? numbers : { callToken, ...numbers },
   })));
   // A stream that is wrongly accepted stays open: fail, do not wait forever.
   return await within(closed, 5000, `the service to refuse the stream of ${callSid}`);
@@ -208,7 +209,7 @@ Deno.test("media socket: the call token must match the CallSid, or no stream is 
   const app = startTwilioTestServer();
   try {
     const signer = await CallTokenSigner.create(TEST_AUTH_TOKEN);
-    const otherCall = await signer.issue(fakeSid("CA"));
+    const otherCall = await signer.issue({ callSid: fakeSid("CA"), from: "", to: "" });
     for (const token of [undefined, "bogus", otherCall]) {
       const result = await startWithToken(app, fakeSid("CA"), token);
       assert.equal(result.code, 1008);
@@ -216,7 +217,11 @@ Deno.test("media socket: the call token must match the CallSid, or no stream is 
     }
     const foreignSigner = await CallTokenSigner.create("another-auth-token");
     const sid = fakeSid("CA");
-    const foreign = await startWithToken(app, sid, await foreignSigner.issue(sid));
+    const foreign = await startWithToken(
+      app,
+      sid,
+      await foreignSigner.issue({ callSid: sid, from: "", to: "" }),
+    );
     assert.equal(foreign.reason, "invalid call token");
     assert.equal(app.streams.length, 0);
   } finally {
@@ -232,7 +237,7 @@ Deno.test("media socket: a start from another Twilio account is refused, even wi
     const foreign = await startWithToken(
       app,
       sid,
-      await signer.issue(sid),
+      await signer.issue({ callSid: sid, from: "", to: "" }),
       "AC" + "1".repeat(32),
     );
     assert.deepEqual(foreign, { code: 1008, reason: "invalid account" });
@@ -260,7 +265,9 @@ Deno.test("media socket: no start within the timeout closes the socket", async (
 });
 
 Deno.test("verifier: disabled validation accepts anything; URLs come from PUBLIC_URL", () => {
-  const off = new TwilioSignatureVerifier(testConfig({ TWILIO_VALIDATE_SIGNATURES: "false" }));
+  const off = new TwilioSignatureVerifier(
+    testConfig({ TWILIO_VALIDATE_SIGNATURES: "false", TWILIO_ALLOW_UNSIGNED: "true" }),
+  );
   assert.equal(off.verifyWebhook(null, "/twilio/voice", {}), true);
   assert.equal(off.verifyMediaUpgrade("nonsense"), true);
   const on = new TwilioSignatureVerifier(testConfig());
@@ -278,19 +285,26 @@ Deno.test("verifier: disabled validation accepts anything; URLs come from PUBLIC
   );
 });
 
-Deno.test("call tokens: bound to the CallSid, expire, reject tampering", async () => {
+Deno.test("call tokens: bound to the CallSid and both numbers, expire, reject tampering", async () => {
   let now = 1_000_000;
   const signer = await CallTokenSigner.create(TEST_AUTH_TOKEN, { ttlMs: 1000, now: () => now });
-  const token = await signer.issue("CA1");
-  assert.equal(await signer.verify(token, "CA1"), true);
-  assert.equal(await signer.verify(token, "CA2"), false);
+  const claims = { callSid: "CA1", from: "+15550001111", to: "+15559990000" };
+  const token = await signer.issue(claims);
+  assert.equal(await signer.verify(token, claims), true);
+  assert.equal(await signer.verify(token, { ...claims, callSid: "CA2" }), false);
+  assert.equal(await signer.verify(token, { ...claims, from: "+15557654321" }), false, "from");
+  assert.equal(await signer.verify(token, { ...claims, to: "+15551112222" }), false, "to");
+  // Fields are length-prefixed: moving characters between them changes the MAC.
+  const shifted = { ...claims, from: "+1555000111", to: "1+15559990000" };
+  assert.equal(await signer.verify(token, shifted), false);
   const [v, exp, mac] = token.split(".");
   const later = (parseInt(exp, 36) + 60_000).toString(36);
-  assert.equal(await signer.verify(`${v}.${later}.${mac}`, "CA1"), false, "expiry is signed");
+  assert.equal(await signer.verify(`${v}.${later}.${mac}`, claims), false, "expiry is signed");
   const flipped = mac.slice(0, -2) + (mac.at(-2) === "A" ? "B" : "A") + mac.at(-1);
-  assert.equal(await signer.verify(`${v}.${exp}.${flipped}`, "CA1"), false);
-  assert.equal(await signer.verify(`${v}.${exp}.%%%`, "CA1"), false);
-  assert.equal(await signer.verify(undefined, "CA1"), false);
+  assert.equal(await signer.verify(`${v}.${exp}.${flipped}`, claims), false);
+  assert.equal(await signer.verify(`${v}.${exp}.%%%`, claims), false);
+  assert.equal(await signer.verify(undefined, claims), false);
+  assert.equal(await signer.verify(`v1.${exp}.${mac}`, claims), false, "old format");
   now += 1001;
-  assert.equal(await signer.verify(token, "CA1"), false, "expired");
+  assert.equal(await signer.verify(token, claims), false, "expired");
 });
