@@ -625,6 +625,13 @@ export class Call {
     const phase = this.#phase;
     if (phase.name === "finished") return;
     this.#log.info("media stream ended ({how})", { how });
+    const endedBy = this.#deps.stream.endedBy;
+    if (endedBy !== undefined && phase.name !== "ending") {
+      // Not the caller: the stream misbehaved (no media, a flood) and was ended here.
+      this.#log.warn("the media stream was ended here: {endedBy}", { endedBy });
+      this.#recorder.note(`media stream ended: ${endedBy}`);
+      return this.#finish("error");
+    }
     if (phase.name !== "ending") return this.#finish("caller_hung_up");
     this.#finish(reasonWhenStreamEnds(phase));
   }

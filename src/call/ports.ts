@@ -25,6 +25,8 @@ export interface CallerStream {
   readonly closed: boolean;
   /** Counters kept in the call record. */
   readonly counters: unknown;
+  /** Set when the stream was ended from this side because of the peer (no media, a flood). */
+  readonly endedBy?: string;
   /** Becomes the stream's one consumer; held events are delivered at once. */
   attach(listener: StreamListener): void;
   /** Sends mu-law audio; false when it could not be sent. */

@@ -294,6 +294,11 @@ export class TwilioStream {
     return this.#start;
   }
 
+  /** Why this side ended the stream because of the peer (a flood, no media), if it did. */
+  get endedBy(): StreamEndReason | undefined {
+    return this.counters.endedBy;
+  }
+
   /** True once the socket closed (or {@linkcode close} was called). */
   get closed(): boolean {
     return this.#closed;

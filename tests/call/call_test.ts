@@ -679,3 +679,13 @@ Deno.test("call: a caller who speaks after the check-in starts the silence road 
   c.stream.hangUp();
   await c.call.done;
 });
+
+Deno.test("call: a stream ended here (no media, a flood) is an error, not a caller hang-up", async () => {
+  const c = setup();
+  c.call.start();
+  await c.session.reply(300, "Hello!");
+  c.stream.endHere("media_timeout");
+  assert.equal(await finalOutcome(c), "error");
+  const notes = c.records.at(-1)!.transcript.filter((e) => e.role === "system").map((e) => e.text);
+  assert.ok(notes.includes("media stream ended: media_timeout"));
+});

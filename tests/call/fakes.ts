@@ -36,6 +36,7 @@ export type SentToTwilio =
 export class FakeCallerStream implements CallerStream {
   closed = false;
   readonly counters = { fake: true };
+  endedBy: string | undefined;
   readonly sent: SentToTwilio[] = [];
   /** Marks echoed back to the call, in order. */
   readonly echoed: string[] = [];
@@ -138,6 +139,13 @@ export class FakeCallerStream implements CallerStream {
   /** The caller presses a key. */
   dtmf(digit: string): void {
     this.#listener!.dtmf(digit);
+  }
+
+  /** This side ends the stream because of the peer (what TwilioStream does on a flood). */
+  endHere(why: string): void {
+    this.endedBy = why;
+    this.closed = true;
+    this.#listener!.close(1008, why);
   }
 
   /** The caller hangs up (or Twilio ends the stream after a REST request). */
