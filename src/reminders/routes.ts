@@ -7,10 +7,11 @@
  * @module
  */
 import type { Config } from "../config.ts";
-import { BodyTooLargeError, readBodyLimited, type Route } from "../http.ts";
+import type { Route } from "../http.ts";
 import { logger } from "../log.ts";
-import { parseForm, type TwilioParams, TwilioSignatureVerifier } from "../twilio/signature.ts";
+import type { TwilioParams } from "../twilio/signature.ts";
 import { emptyMessagingTwiml, sayAndHangUpTwiml } from "../twilio/twiml.ts";
+import { first, plain, signedWebhookReader, xml } from "../twilio/webhook.ts";
 import type { ReminderStore } from "../booking/types.ts";
 import type { ReminderCalls } from "./calls.ts";
 import {
@@ -26,8 +27,6 @@ import { errorMessage } from "../errors.ts";
 
 const log = logger("reminders", "routes");
 
-const FORM_TYPE = "application/x-www-form-urlencoded";
-
 /** What the routes need. */
 export interface ReminderRouteDeps {
   config: Config;
@@ -42,57 +41,13 @@ export interface ReminderRouteDeps {
   maxBodyBytes?: number;
 }
 
-function xml(body: string): Response {
-  return new Response(body, { headers: { "content-type": "text/xml; charset=utf-8" } });
-}
-
-function plain(status: number, text: string): Response {
-  return new Response(text, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
-}
-
-function first(params: TwilioParams, name: string): string | undefined {
-  const v = params[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
 /** Builds the reminder routes. */
 export function reminderRoutes(deps: ReminderRouteDeps): Route[] {
   const { config } = deps;
-  const verifier = new TwilioSignatureVerifier(config);
-  const maxBody = deps.maxBodyBytes ?? 64 * 1024;
   const now = deps.now ?? (() => Temporal.Now.instant());
 
   /** Reads and verifies a signed Twilio form; a Response means "stop here". */
-  async function signedForm(req: Request, url: URL): Promise<TwilioParams | Response> {
-    const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
-    if (type !== FORM_TYPE) {
-      await req.body?.cancel();
-      log.warn("rejected {path}: content type {type}", { path: url.pathname, type });
-      return plain(415, `expected ${FORM_TYPE}`);
-    }
-    let body: string;
-    try {
-      body = await readBodyLimited(req, maxBody);
-    } catch (error) {
-      if (error instanceof BodyTooLargeError) return plain(413, "body too large");
-      throw error;
-    }
-    const params = parseForm(body);
-    const signature = req.headers.get("x-twilio-signature");
-    if (!verifier.verifyWebhook(signature, url.pathname + url.search, params)) {
-      log.warn("rejected {path}: invalid Twilio signature ({why})", {
-        path: url.pathname,
-        why: signature ? "mismatch" : "missing header",
-      });
-      return plain(403, "forbidden");
-    }
-    const accountSid = first(params, "AccountSid");
-    if (config.twilio.accountSid && accountSid !== config.twilio.accountSid) {
-      log.warn("rejected {path}: foreign AccountSid", { path: url.pathname });
-      return plain(403, "forbidden");
-    }
-    return params;
-  }
+  const signedForm = signedWebhookReader({ config, log, maxBodyBytes: deps.maxBodyBytes });
 
   /** A signed request whose URL names a reminder this service dialled. */
   async function reminderRequest(
@@ -103,7 +58,7 @@ export function reminderRoutes(deps: ReminderRouteDeps): Route[] {
       await req.body?.cancel();
       return plain(404, "reminders are off");
     }
-    const params = await signedForm(req, url);
+    const params = await signedForm(req);
     if (params instanceof Response) return params;
     const q = url.searchParams;
     const ref = await deps.links.verify(q.get("r"), q.get("n"), q.get("s"));
@@ -146,7 +101,7 @@ export function reminderRoutes(deps: ReminderRouteDeps): Route[] {
   }
 
   async function sms(req: Request): Promise<Response> {
-    const params = await signedForm(req, new URL(req.url));
+    const params = await signedForm(req);
     if (params instanceof Response) return params;
     const from = first(params, "From") ?? "";
     try {

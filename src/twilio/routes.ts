@@ -14,8 +14,8 @@
  * @module
  */
 import type { Config } from "../config.ts";
-import { BodyTooLargeError, readBodyLimited, type Route } from "../http.ts";
-import { clip, logger, LogLimiter } from "../log.ts";
+import type { Route } from "../http.ts";
+import { clip, logger } from "../log.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { CallTokenSigner } from "./call_token.ts";
 import {
@@ -34,20 +34,11 @@ import {
   type StreamStart,
   VOICE_PATH,
 } from "./protocol.ts";
-import {
-  mediaStreamUrl,
-  parseForm,
-  type TwilioParams,
-  TwilioSignatureVerifier,
-  webhookUrl,
-} from "./signature.ts";
+import { mediaStreamUrl, type TwilioParams, TwilioSignatureVerifier } from "./signature.ts";
 import { busyTwiml, streamTwiml } from "./twiml.ts";
+import { first, limitedWarn, plain, SIGNATURE_HINT, signedWebhookReader, xml } from "./webhook.ts";
 
 const log = logger("twilio", "routes");
-
-/** What an operator checks when genuine Twilio requests fail the signature check. */
-const SIGNATURE_HINT = "if Twilio sent it, PUBLIC_URL must be the public URL Twilio calls and " +
-  "TWILIO_AUTH_TOKEN the auth token of the Twilio account that owns the number";
 
 /** Name of the `<Parameter>` carrying the call token. */
 export const CALL_TOKEN_PARAM = "callToken";
@@ -148,21 +139,6 @@ export interface TwilioRouteDeps {
   clock?: Clock;
 }
 
-const FORM_TYPE = "application/x-www-form-urlencoded";
-
-function xml(body: string): Response {
-  return new Response(body, { headers: { "content-type": "text/xml; charset=utf-8" } });
-}
-
-function plain(status: number, text: string): Response {
-  return new Response(text, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
-}
-
-function first(params: TwilioParams, name: string): string | undefined {
-  const v = params[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
 /** A number as passed in a `<Parameter>`: cut to {@linkcode MAX_NUMBER_PARAM_CHARS}. */
 function numberParam(value: string): string {
   return value.slice(0, MAX_NUMBER_PARAM_CHARS);
@@ -175,7 +151,6 @@ const HANG_UP_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/>
 export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
   const { config } = deps;
   const verifier = new TwilioSignatureVerifier(config);
-  const maxBody = deps.maxBodyBytes ?? 64 * 1024;
   const startTimeoutMs = deps.startTimeoutMs ?? 5000;
   const clock = deps.clock ?? systemClock;
   const sockets = deps.sockets ??
@@ -190,20 +165,7 @@ export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
     : undefined;
   const tokens = () => signer ??= CallTokenSigner.create(config.twilio.authToken);
   // Anyone can cause these lines: a few a minute each, values cut short.
-  const rejections = new LogLimiter({ burst: 20, windowMs: 60_000 });
-  const socketRefusals = new LogLimiter({ burst: 20, windowMs: 60_000 });
-  const warnLimited = (
-    limiter: LogLimiter,
-    message: string,
-    properties: Record<string, unknown>,
-  ) => {
-    const { write, suppressed } = limiter.take();
-    if (!write) return;
-    log.warn(suppressed ? `${message} ({suppressed} similar lines suppressed)` : message, {
-      ...properties,
-      suppressed,
-    });
-  };
+  const warnRefused = limitedWarn(log);
 
   /** A call record exists for the CallSid; false when the lookup fails (logged). */
   async function recorded(callSid: string): Promise<boolean> {
@@ -232,56 +194,7 @@ export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
   }
 
   /** Reads, parses and verifies a signed webhook; a Response means "stop here". */
-  async function signedForm(req: Request): Promise<TwilioParams | Response> {
-    const url = new URL(req.url);
-    const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
-    if (type !== FORM_TYPE) {
-      await req.body?.cancel();
-      warnLimited(rejections, "rejected {path}: content type {type}", {
-        path: url.pathname,
-        type: clip(type, 60),
-      });
-      return plain(415, `expected ${FORM_TYPE}`);
-    }
-    let body: string;
-    try {
-      body = await readBodyLimited(req, maxBody);
-    } catch (error) {
-      if (error instanceof BodyTooLargeError) {
-        warnLimited(rejections, "rejected {path}: body over {limit} bytes", {
-          path: url.pathname,
-          limit: maxBody,
-        });
-        return plain(413, "body too large");
-      }
-      throw error;
-    }
-    const params = parseForm(body);
-    const signature = req.headers.get("x-twilio-signature");
-    if (!verifier.verifyWebhook(signature, url.pathname + url.search, params)) {
-      warnLimited(
-        rejections,
-        "rejected {path}: invalid Twilio signature ({why}) for {url}; {hint}",
-        {
-          path: url.pathname,
-          why: signature ? "mismatch" : "missing header",
-          url: clip(webhookUrl(config.publicUrl, url.pathname + url.search), 200),
-          hint: SIGNATURE_HINT,
-          callSid: clip(first(params, "CallSid"), 40),
-        },
-      );
-      return plain(403, "forbidden");
-    }
-    const accountSid = first(params, "AccountSid");
-    if (config.twilio.accountSid && accountSid !== config.twilio.accountSid) {
-      warnLimited(rejections, "rejected {path}: AccountSid {accountSid} is not ours", {
-        path: url.pathname,
-        accountSid: clip(accountSid, 40),
-      });
-      return plain(403, "forbidden");
-    }
-    return params;
-  }
+  const signedForm = signedWebhookReader({ config, log, maxBodyBytes: deps.maxBodyBytes });
 
   async function voice(req: Request): Promise<Response> {
     const params = await signedForm(req);
@@ -330,22 +243,18 @@ export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
     // Headers are only readable before the upgrade: verify first.
     const signature = req.headers.get("x-twilio-signature");
     if (!verifier.verifyMediaUpgrade(signature)) {
-      warnLimited(
-        socketRefusals,
-        "rejected media socket: invalid Twilio signature ({why}) for {url}; {hint}",
-        {
-          why: signature ? "mismatch" : "missing header",
-          url: mediaStreamUrl(config.publicUrl),
-          hint: SIGNATURE_HINT,
-        },
-      );
+      warnRefused("rejected media socket: invalid Twilio signature ({why}) for {url}; {hint}", {
+        why: signature ? "mismatch" : "missing header",
+        url: mediaStreamUrl(config.publicUrl),
+        hint: SIGNATURE_HINT,
+      });
       return plain(403, "forbidden");
     }
     // The upgrade signature is the same for every call: bound the sockets that have shown
     // nothing else yet.
     const admitted = sockets.admit(remoteAddr);
     if (admitted !== "ok") {
-      warnLimited(socketRefusals, "refused media socket from {address}: {why}", {
+      warnRefused("refused media socket from {address}: {why}", {
         address: remoteAddr,
         why: admitted,
       });
@@ -408,7 +317,7 @@ export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
     if (stream.closed) return;
     if (!ok) {
       // Also what a forged `from` looks like: the token covers the numbers.
-      warnLimited(socketRefusals, "rejected media stream for {callSid}: invalid call token", {
+      warnRefused("rejected media stream for {callSid}: invalid call token", {
         callSid: clip(callSid, 40),
       });
       return refuse(stream, callSid, "invalid_token", "invalid call token");
