@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { derivedHmacKey } from "../hmac_keys.ts";
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 
 /** scrypt cost parameters (N = 2^14 is Node's default: ~50 ms and 16 MiB per check). */
@@ -108,24 +109,9 @@ export class PasswordVerifier {
     } else {
       throw new PasswordHashError("no console password configured");
     }
-    const base = await crypto.subtle.importKey(
-      "raw",
+    const sessionKey = await derivedHmacKey(
       hash.key as Uint8Array<ArrayBuffer>,
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign"],
-    );
-    const material = await crypto.subtle.sign(
-      "HMAC",
-      base,
-      new TextEncoder().encode("voice-agent console session key v1"),
-    );
-    const sessionKey = await crypto.subtle.importKey(
-      "raw",
-      material,
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign", "verify"],
+      "voice-agent console session key v1",
     );
     return new PasswordVerifier(hash, sessionKey);
   }

@@ -9,6 +9,8 @@
  * @module
  */
 
+import { derivedHmacKey } from "../hmac_keys.ts";
+
 const encoder = new TextEncoder();
 
 /** Path of the reminder call's voice webhook. */
@@ -41,25 +43,7 @@ export class ReminderLinks {
 
   /** Derives a key of its own from the auth token (separate from call tokens and signatures). */
   static async create(authToken: string, publicUrl: string): Promise<ReminderLinks> {
-    const root = await crypto.subtle.importKey(
-      "raw",
-      encoder.encode(authToken),
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign"],
-    );
-    const derived = await crypto.subtle.sign(
-      "HMAC",
-      root,
-      encoder.encode("voice-agent reminder link"),
-    );
-    const key = await crypto.subtle.importKey(
-      "raw",
-      derived,
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign", "verify"],
-    );
+    const key = await derivedHmacKey(authToken, "voice-agent reminder link");
     return new ReminderLinks(key, new URL(publicUrl).origin);
   }
 

@@ -14,6 +14,8 @@
  */
 
 const VERSION = "v2";
+import { derivedHmacKey } from "../hmac_keys.ts";
+
 const encoder = new TextEncoder();
 
 /** Options for {@linkcode CallTokenSigner.create}. */
@@ -50,25 +52,7 @@ export class CallTokenSigner {
    * reveals anything usable as a Twilio signature).
    */
   static async create(authToken: string, options: CallTokenOptions = {}): Promise<CallTokenSigner> {
-    const root = await crypto.subtle.importKey(
-      "raw",
-      encoder.encode(authToken),
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign"],
-    );
-    const derived = await crypto.subtle.sign(
-      "HMAC",
-      root,
-      encoder.encode("voice-agent call token"),
-    );
-    const key = await crypto.subtle.importKey(
-      "raw",
-      derived,
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign", "verify"],
-    );
+    const key = await derivedHmacKey(authToken, "voice-agent call token");
     return new CallTokenSigner(key, options.ttlMs ?? 5 * 60_000, options.now ?? Date.now);
   }
 
