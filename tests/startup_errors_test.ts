@@ -5,7 +5,7 @@
  * value), and README and code agree on the defaults.
  */
 import assert from "node:assert/strict";
-import postgres from "postgres";
+import { PG_TEST_URL, pgAvailable } from "./booking/pg_test_db.ts";
 import { openStore } from "../src/booking/store.ts";
 import { DatabaseOpenError } from "../src/booking/database_errors.ts";
 import { DEFAULT_BUSINESS_FILE, loadBusinessProfile } from "../src/booking/business.ts";
@@ -129,19 +129,7 @@ Deno.test("start-up: PostgreSQL that is not there names DATABASE_URL (password h
   assert.match(unknownHost, /Fix the host name in DATABASE_URL/);
 });
 
-const URL_PG = Deno.env.get("DATABASE_URL_TEST_PG") ?? "postgres://postgres@127.0.0.1:5432/test";
-
-async function pgAvailable(): Promise<boolean> {
-  const sql = postgres(URL_PG, { max: 1, connect_timeout: 5, onnotice: () => {} });
-  try {
-    await sql`SELECT 1`;
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await sql.end({ timeout: 1 });
-  }
-}
+const URL_PG = PG_TEST_URL;
 
 Deno.test({
   name: "start-up: PostgreSQL refusing the role or the database names DATABASE_URL and the fix",

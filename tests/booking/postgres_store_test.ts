@@ -1,34 +1,14 @@
 import assert from "node:assert/strict";
+import { PG_TEST_URL, pgAvailable } from "./pg_test_db.ts";
 import postgres from "postgres";
 import { openStore } from "../../src/booking/store.ts";
 import { defineStoreSuite } from "./store_suite.ts";
 import { needs, reportSkip } from "../support/requirements.ts";
 import { MONDAY_7AM, peakOverlap, RACE_REQUESTS, testProfile } from "./fixtures.ts";
 
-const URL_PG = Deno.env.get("DATABASE_URL_TEST_PG") ?? "postgres://postgres@127.0.0.1:5432/test";
+const URL_PG = PG_TEST_URL;
 
-/** True when a PostgreSQL server answers at the test URL. */
-async function serverAvailable(): Promise<boolean> {
-  const { hostname, port } = new URL(URL_PG);
-  try {
-    const conn = await Deno.connect({ hostname, port: Number(port || 5432) });
-    conn.close();
-  } catch {
-    return false;
-  }
-  const sql = postgres(URL_PG, { max: 1, connect_timeout: 5, onnotice: () => {} });
-  try {
-    await sql`SELECT 1`;
-    return true;
-  } catch (err) {
-    console.warn(`PostgreSQL at ${URL_PG} refused the test login: ${(err as Error).message}`);
-    return false;
-  } finally {
-    await sql.end({ timeout: 1 });
-  }
-}
-
-const available = await serverAvailable();
+const available = await pgAvailable();
 if (!available) {
   reportSkip(
     `the PostgreSQL booking store tests (no server at ${URL_PG})`,

@@ -7,30 +7,11 @@
 import postgres from "postgres";
 import type { BusinessProfile } from "../../src/booking/business.ts";
 import { openStore } from "../../src/booking/store.ts";
+import { PG_TEST_URL, pgAvailable } from "../booking/pg_test_db.ts";
 import type { BookingStore } from "../../src/booking/types.ts";
 
 /** URL of the test PostgreSQL server. */
-export const URL_PG = Deno.env.get("DATABASE_URL_TEST_PG") ??
-  "postgres://postgres@127.0.0.1:5432/test";
-
-async function pgAvailable(): Promise<boolean> {
-  const { hostname, port } = new URL(URL_PG);
-  try {
-    const conn = await Deno.connect({ hostname, port: Number(port || 5432) });
-    conn.close();
-  } catch {
-    return false;
-  }
-  const sql = postgres(URL_PG, { max: 1, connect_timeout: 5, onnotice: () => {} });
-  try {
-    await sql`SELECT 1`;
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await sql.end({ timeout: 1 });
-  }
-}
+export const URL_PG = PG_TEST_URL;
 
 /** Whether the PostgreSQL tests run. */
 export const PG_AVAILABLE = await pgAvailable();

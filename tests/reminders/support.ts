@@ -6,6 +6,7 @@
  * @module
  */
 import postgres from "postgres";
+import { PG_TEST_URL, pgAvailable } from "../booking/pg_test_db.ts";
 import { DEFAULT_BUSINESS_FILE } from "../../src/booking/business.ts";
 import type { BusinessProfile } from "../../src/booking/business.ts";
 import { openStore } from "../../src/booking/store.ts";
@@ -17,28 +18,10 @@ import { waitUntil } from "../support/harness.ts";
 export const BUSINESS_FROM = "+15550009999";
 
 /** PostgreSQL of the tests. */
-export const PG_URL = Deno.env.get("DATABASE_URL_TEST_PG") ??
-  "postgres://postgres@127.0.0.1:5432/test";
+export const PG_URL = PG_TEST_URL;
 
 /** Whether PostgreSQL answers (tests on it are skipped otherwise, with a message). */
-export async function postgresAvailable(): Promise<boolean> {
-  const { hostname, port } = new URL(PG_URL);
-  try {
-    const conn = await Deno.connect({ hostname, port: Number(port || 5432) });
-    conn.close();
-  } catch {
-    return false;
-  }
-  const sql = postgres(PG_URL, { max: 1, connect_timeout: 5, onnotice: () => {} });
-  try {
-    await sql`SELECT 1`;
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await sql.end({ timeout: 1 });
-  }
-}
+export const postgresAvailable = pgAvailable;
 
 let dbCounter = 0;
 
