@@ -39,8 +39,8 @@ import type {
   FakeItem,
   ResponseContext,
   ScriptedResponse,
-} from "../tests/support/fake_realtime.ts";
-import { callerNumberOf, receptionistResponder } from "../tests/support/scripts.ts";
+} from "./sim/fake_realtime.ts";
+import { callerNumberOf, receptionistResponder } from "./sim/receptionist.ts";
 import { FAKE_MODEL_API_KEY, startFakeModel } from "./fake_model.ts";
 import { errorMessage } from "../src/errors.ts";
 

@@ -21,8 +21,8 @@ import {
   type FakeRealtimeOptions,
   type FakeSession,
   startFakeRealtime,
-} from "../tests/support/fake_realtime.ts";
-import { RECEPTIONIST_CALLER_LINES, receptionistResponder } from "../tests/support/scripts.ts";
+} from "./sim/fake_realtime.ts";
+import { RECEPTIONIST_CALLER_LINES, receptionistResponder } from "./sim/receptionist.ts";
 
 /** The API key the fake model accepts. */
 export const FAKE_MODEL_API_KEY = "sk-fake";

@@ -64,7 +64,7 @@ function cycles(graph: Map<string, string[]>): string[][] {
 
 async function entryPoints(): Promise<string[]> {
   const entries = ["main.ts"];
-  for (const dir of ["scripts", "scripts/load"]) {
+  for (const dir of ["scripts", "scripts/load", "scripts/sim"]) {
     for await (const e of Deno.readDir(`${ROOT}${dir}`)) {
       if (e.isFile && e.name.endsWith(".ts")) entries.push(`${dir}/${e.name}`);
     }
@@ -78,6 +78,16 @@ Deno.test("module graph: no import cycles among the project's modules", async ()
   assert.ok(graph.has("src/call/call.ts") && graph.has("src/booking/store.ts"));
   const found = cycles(graph);
   assert.deepEqual(found.map((c) => c.join(" -> ")), [], "import cycles");
+});
+
+Deno.test("module graph: scripts never import from tests (the fakes they share live in scripts/sim)", async () => {
+  const graph = await projectGraph(await entryPoints());
+  const crossings = [...graph].flatMap(([from, to]) =>
+    from.startsWith("scripts/")
+      ? to.filter((t) => t.startsWith("tests/")).map((t) => `${from} -> ${t}`)
+      : []
+  );
+  assert.deepEqual(crossings, [], "scripts importing tests");
 });
 
 Deno.test("module graph: the cycle finder finds a planted cycle", () => {

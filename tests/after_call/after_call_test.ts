@@ -17,7 +17,7 @@ import { Emitter } from "../../src/events.ts";
 import { logger } from "../../src/log.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { VirtualClock } from "../support/virtual_clock.ts";
-import { ClientEventSchema } from "../support/fake_realtime.ts";
+import { ClientEventSchema } from "../../scripts/sim/fake_realtime.ts";
 import { testProfile } from "../booking/fixtures.ts";
 
 const profile = testProfile();

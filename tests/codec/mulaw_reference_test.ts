@@ -1,7 +1,7 @@
 /**
  * The scalar reference functions of the mu-law codec agree with its SIMD kernels on every
  * input (the module's documentation promises this check), and the tests' own G.711 table
- * (tests/support/g711.ts, used by the fakes) agrees with the codec: decoding exactly,
+ * (scripts/sim/g711.ts, used by the fakes) agrees with the codec: decoding exactly,
  * encoding within one level (G.191 truncates negative magnitudes one step towards zero).
  */
 import assert from "node:assert/strict";
@@ -11,7 +11,7 @@ import {
   ulawCompressSample,
   ulawExpandSample,
 } from "../../src/codec/mulaw.ts";
-import { MULAW_TO_PCM16, referenceEncodeSample } from "../support/g711.ts";
+import { MULAW_TO_PCM16, referenceEncodeSample } from "../../scripts/sim/g711.ts";
 
 const ALL_PCM = Int16Array.from({ length: 65536 }, (_, i) => i - 32768);
 const ALL_CODES = Uint8Array.from({ length: 256 }, (_, i) => i);

@@ -9,7 +9,7 @@
  * Screenshots: tests/output/console/*.png (git-ignored).
  */
 import assert from "node:assert/strict";
-import { bookingResponder, TRANSCRIPTS } from "../support/scripts.ts";
+import { bookingResponder, TRANSCRIPTS } from "../../scripts/sim/receptionist.ts";
 import { nextOpenDate, speech, startHarness, waitUntil, withSilence } from "../support/harness.ts";
 import { DEFAULT_BUSINESS_FILE } from "../../src/booking/business.ts";
 import { CHROMIUM_AVAILABLE, launchBrowser } from "./browser.ts";

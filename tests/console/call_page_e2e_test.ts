@@ -5,7 +5,7 @@
  * press, the transfer tool call and the transfer, and the call list finds it as transferred.
  */
 import assert from "node:assert/strict";
-import type { Responder } from "../support/fake_realtime.ts";
+import type { Responder } from "../../scripts/sim/fake_realtime.ts";
 import { speech, startHarness, waitUntil, withSilence } from "../support/harness.ts";
 import { signIn } from "./client.ts";
 import { CONSOLE_PASSWORD } from "./client.ts";

@@ -21,7 +21,7 @@ import type { PromisesRecord } from "../../src/after_call/after_call.ts";
 import type { SummaryRecord } from "../../src/after_call/summary_schema.ts";
 import type { RecordingInfo } from "../../src/recording/call_recording.ts";
 import type { TwilioCaller } from "../../src/sim/twilio_caller.ts";
-import type { OutOfBandResponder, Responder } from "../support/fake_realtime.ts";
+import type { OutOfBandResponder, Responder } from "../../scripts/sim/fake_realtime.ts";
 import { pgAvailable } from "../booking/pg_test_db.ts";
 import { openStore } from "../../src/booking/store.ts";
 import { findOffset, readStereoWav, soundSpans } from "../support/audio_match.ts";

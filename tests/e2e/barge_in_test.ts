@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { NetworkOptions, TwilioCaller } from "../../src/sim/twilio_caller.ts";
-import { referenceDecode } from "../support/g711.ts";
+import { referenceDecode } from "../../scripts/sim/g711.ts";
 import { speech, startHarness, waitUntil, withSilence } from "../support/harness.ts";
 
 const LEAD_IN_MS = 2000;

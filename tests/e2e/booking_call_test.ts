@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import parsePrometheus from "parse-prometheus-text-format";
 import { postSignedForm } from "../../src/sim/twilio_caller.ts";
-import { bookingResponder, TRANSCRIPTS } from "../support/scripts.ts";
+import { bookingResponder, TRANSCRIPTS } from "../../scripts/sim/receptionist.ts";
 import {
   ACCOUNT_SID,
   nextOpenDate,

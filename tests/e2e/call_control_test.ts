@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { TwilioCaller } from "../../src/sim/twilio_caller.ts";
-import type { Responder } from "../support/fake_realtime.ts";
+import type { Responder } from "../../scripts/sim/fake_realtime.ts";
 import { type Harness, silence, startHarness, waitUntil, within } from "../support/harness.ts";
 
 const GREETING_MS = 500;

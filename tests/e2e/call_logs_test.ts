@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import type { LogRecord } from "@logtape/logtape";
 import { formatPrettyLine, resetLogging, setupLogging } from "../../src/log.ts";
-import type { Responder } from "../support/fake_realtime.ts";
-import { bookingResponder } from "../support/scripts.ts";
+import type { Responder } from "../../scripts/sim/fake_realtime.ts";
+import { bookingResponder } from "../../scripts/sim/receptionist.ts";
 import { nextOpenDate, speech, startHarness, waitUntil, withSilence } from "../support/harness.ts";
 
 interface Line {

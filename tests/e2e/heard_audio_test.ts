@@ -5,8 +5,8 @@
  * sample. Byte counts cannot see a codec that distorts, shifts or biases the signal; this can.
  */
 import assert from "node:assert/strict";
-import { referenceEncode } from "../support/g711.ts";
-import { compareHeard, fixturePcm8k } from "../support/reference_audio.ts";
+import { referenceEncode } from "../../scripts/sim/g711.ts";
+import { compareHeard, fixturePcm8k } from "../../scripts/sim/reference_audio.ts";
 import { silence, startHarness, waitUntil } from "../support/harness.ts";
 
 const greeting = fixturePcm8k("agent_greeting");

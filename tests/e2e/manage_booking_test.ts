@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { Booking } from "../../src/booking/types.ts";
-import { type ChainStep, toolChainResponder } from "../support/scripts.ts";
+import { type ChainStep, toolChainResponder } from "../../scripts/sim/receptionist.ts";
 import {
   type Harness,
   nextOpenDate,

@@ -9,7 +9,7 @@ import parsePrometheus from "parse-prometheus-text-format";
 import { mulawSilence } from "../../src/codec/tones.ts";
 import { freePort } from "../support/process.ts";
 import { silence, speech, startHarness, waitUntil, within } from "../support/harness.ts";
-import { indexOfBytes, readWav } from "../support/reference_audio.ts";
+import { indexOfBytes, readWav } from "../../scripts/sim/reference_audio.ts";
 
 async function metricValue(baseUrl: string, name: string): Promise<number> {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();

@@ -17,7 +17,7 @@ import {
 } from "../../src/sim/cli.ts";
 import { resampleTo8k, speechEndMs, wavBytesToMulaw8k } from "../../src/sim/audio_input.ts";
 import { mulawSilence, synthTone, synthToneMulaw } from "../../src/codec/tones.ts";
-import type { Responder } from "../support/fake_realtime.ts";
+import type { Responder } from "../../scripts/sim/fake_realtime.ts";
 import { AUTH_TOKEN, type Harness, PUBLIC_URL, startHarness } from "../support/harness.ts";
 import { fromFileUrl } from "../support/paths.ts";
 import { runMain, taskFlags } from "../support/process.ts";

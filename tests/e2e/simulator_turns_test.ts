@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { runSimulation, type SimulatorOptions } from "../../src/sim/cli.ts";
 import { mulawSilence, synthToneMulaw } from "../../src/codec/tones.ts";
 import { resetLogging, setupLogging } from "../../src/log.ts";
-import type { Responder } from "../support/fake_realtime.ts";
+import type { Responder } from "../../scripts/sim/fake_realtime.ts";
 import { AUTH_TOKEN, type Harness, PUBLIC_URL, startHarness } from "../support/harness.ts";
 import { freePort } from "../support/process.ts";
 

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { DEFAULT_BUSINESS_FILE } from "../../src/booking/business.ts";
-import { bookingResponder, TRANSCRIPTS } from "../support/scripts.ts";
+import { bookingResponder, TRANSCRIPTS } from "../../scripts/sim/receptionist.ts";
 import { nextOpenDate, speech, startHarness, waitUntil, withSilence } from "../support/harness.ts";
 
 Deno.test("e2e: two concurrent calls race for one slot; one books, the other gets alternatives", async () => {

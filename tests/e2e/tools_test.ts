@@ -3,7 +3,7 @@
  * error the model can fix; a slow lookup gets a spoken filler instead of dead air.
  */
 import assert from "node:assert/strict";
-import type { Responder } from "../support/fake_realtime.ts";
+import type { Responder } from "../../scripts/sim/fake_realtime.ts";
 import { nextOpenDate, speech, startHarness, waitUntil, withSilence } from "../support/harness.ts";
 
 /** Asks for slots with `first` arguments, then (after any error) with good ones, then speaks. */

@@ -3,7 +3,7 @@
  * context re-injection and audio buffering, give-up and fatal paths, expiry rollover.
  */
 import assert from "node:assert/strict";
-import { type FakeRealtime, startFakeRealtime } from "../support/fake_realtime.ts";
+import { type FakeRealtime, startFakeRealtime } from "../../scripts/sim/fake_realtime.ts";
 import {
   backoffDelay,
   type ConnectionState,

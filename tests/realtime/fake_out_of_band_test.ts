@@ -6,7 +6,7 @@
  * builds is accepted as is.
  */
 import assert from "node:assert/strict";
-import { type FakeRealtime, startFakeRealtime } from "../support/fake_realtime.ts";
+import { type FakeRealtime, startFakeRealtime } from "../../scripts/sim/fake_realtime.ts";
 import { buildSessionConfig } from "../../src/realtime/session_config.ts";
 import { responseCreate, sessionUpdate, userText } from "../../src/realtime/protocol.ts";
 import { summaryRequestEvent } from "../../src/after_call/summary_request.ts";

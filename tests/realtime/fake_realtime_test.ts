@@ -3,7 +3,7 @@
  * the connection tests that use it mean something.
  */
 import assert from "node:assert/strict";
-import { type FakeRealtime, startFakeRealtime } from "../support/fake_realtime.ts";
+import { type FakeRealtime, startFakeRealtime } from "../../scripts/sim/fake_realtime.ts";
 import { buildSessionConfig } from "../../src/realtime/session_config.ts";
 import {
   appendAudio,

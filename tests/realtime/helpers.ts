@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { referenceEncode as encodeMulaw } from "../support/g711.ts";
+import { referenceEncode as encodeMulaw } from "../../scripts/sim/g711.ts";
 
 /** A parsed server event as a loose record. */
 export type Rec = Record<string, unknown> & { type: string };

@@ -1,6 +1,6 @@
 /** PrewarmPool against the fake: hand-off, expiry of unclaimed sessions, fallbacks. */
 import assert from "node:assert/strict";
-import { type FakeRealtime, startFakeRealtime } from "../support/fake_realtime.ts";
+import { type FakeRealtime, startFakeRealtime } from "../../scripts/sim/fake_realtime.ts";
 import { RealtimeConnection } from "../../src/realtime/connection.ts";
 import { PrewarmPool } from "../../src/realtime/prewarm.ts";
 import { buildSessionConfig } from "../../src/realtime/session_config.ts";

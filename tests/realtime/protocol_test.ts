@@ -1,6 +1,6 @@
 /** Protocol builders (checked against the fake's strict GA schemas) and server event parsing. */
 import assert from "node:assert/strict";
-import { ClientEventSchema } from "../support/fake_realtime.ts";
+import { ClientEventSchema } from "../../scripts/sim/fake_realtime.ts";
 import {
   appendAudio,
   clearAudio,

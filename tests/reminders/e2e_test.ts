@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { parseBusinessProfile } from "../../src/booking/business.ts";
 import type { Booking } from "../../src/booking/types.ts";
-import type { Responder } from "../support/fake_realtime.ts";
+import type { Responder } from "../../scripts/sim/fake_realtime.ts";
 import type { CallScript } from "../support/fake_twilio_rest.ts";
 import { type Harness, speech, startHarness, waitUntil, withSilence } from "../support/harness.ts";
 import {

@@ -9,7 +9,7 @@ import { loadConfig } from "../../src/config.ts";
 import { parseBusinessProfile } from "../../src/booking/business.ts";
 import { openStore } from "../../src/booking/store.ts";
 import { TwilioCallControl } from "../../src/twilio/rest.ts";
-import { type FakeRealtime, startFakeRealtime } from "../support/fake_realtime.ts";
+import { type FakeRealtime, startFakeRealtime } from "../../scripts/sim/fake_realtime.ts";
 import { type FakeTwilioRest, startFakeTwilioRest } from "../support/fake_twilio_rest.ts";
 import {
   ACCOUNT_SID,
