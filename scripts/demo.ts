@@ -35,11 +35,7 @@ import { todayInZone } from "../src/booking/availability.ts";
 import type { Booking } from "../src/booking/types.ts";
 import { runSimulation, type SimulationResult } from "../src/sim/cli.ts";
 import { speakToMulaw8k, SpeechSynthesisError } from "../src/sim/audio_input.ts";
-import type {
-  FakeItem,
-  ResponseContext,
-  ScriptedResponse,
-} from "./sim/fake_realtime.ts";
+import type { FakeItem, ResponseContext, ScriptedResponse } from "./sim/fake_realtime.ts";
 import { callerNumberOf, receptionistResponder } from "./sim/receptionist.ts";
 import { FAKE_MODEL_API_KEY, startFakeModel } from "./fake_model.ts";
 import { errorMessage } from "../src/errors.ts";

@@ -6,7 +6,11 @@ import assert from "node:assert/strict";
 import { isOpenOn } from "../../src/booking/availability.ts";
 import type { TwilioCaller } from "../../src/sim/twilio_caller.ts";
 import { fakeModelOptions } from "../../scripts/fake_model.ts";
-import { bookingResponder, RECEPTIONIST_CALLER_LINES, TRANSCRIPTS } from "../../scripts/sim/receptionist.ts";
+import {
+  bookingResponder,
+  RECEPTIONIST_CALLER_LINES,
+  TRANSCRIPTS,
+} from "../../scripts/sim/receptionist.ts";
 import { type Harness, speech, startHarness, waitUntil, withSilence } from "../support/harness.ts";
 
 /** A clock standing still at `iso` (the business zone is New York). */

@@ -5,7 +5,11 @@
 import { type App, type AppOverrides, startApp } from "../../src/app.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { TwilioCaller, type TwilioCallerOptions } from "../../src/sim/twilio_caller.ts";
-import { type FakeRealtime, type FakeRealtimeOptions, startFakeRealtime } from "../../scripts/sim/fake_realtime.ts";
+import {
+  type FakeRealtime,
+  type FakeRealtimeOptions,
+  startFakeRealtime,
+} from "../../scripts/sim/fake_realtime.ts";
 import { isOpenOn, todayInZone } from "../../src/booking/availability.ts";
 import { TwilioCallControl } from "../../src/twilio/rest.ts";
 import { type FakeTwilioRestOptions, startFakeTwilioRest } from "./fake_twilio_rest.ts";
