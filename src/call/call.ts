@@ -2,7 +2,7 @@
  * One phone call: the only object that knows both the caller's media stream and the
  * model session (each seen through a narrow port, `ports.ts`).
  *
- * It relays audio both ways (frame-aligned; a mark every 100 ms of audio and at its end),
+ * It relays audio both ways (frame-aligned; a mark every 200 ms of audio and at its end),
  * handles barge-in (clear first, then truncate to what was heard, then drop late audio),
  * runs the model's tools one response at a time, keeps the caller from dead air (greeting,
  * slow-tool filler, idle check-in, apology when the model is gone), carries out transfer

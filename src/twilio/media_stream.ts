@@ -138,7 +138,7 @@ export const MAX_PAYLOAD_BYTES = 2 * MULAW_FRAME_BYTES;
 export const DEFAULT_MAX_AHEAD_MS = 1000;
 /**
  * Default of {@linkcode TwilioStreamOptions.rateLimit}: Twilio sends 50 media frames a
- * second plus mark echoes (10 a second while the agent talks, and every pending one at
+ * second plus mark echoes (5 a second while the agent talks, and every pending one at
  * once after a `clear`); a network stall delivers a backlog in one burst.
  */
 export const DEFAULT_RATE_LIMIT = { perSecond: 250, burst: 1000 } as const;

@@ -116,7 +116,7 @@ Deno.test("playout: a late echo and the send schedule are averaged", () => {
 
 Deno.test("playout: 20 ms chunks get one mark per 100 ms; an echo proves the chunks before it", () => {
   const c = clock();
-  const p = new Playout(c.now, MARK_INTERVAL_MS, 0); // estimates only: no fully-heard margin
+  const p = new Playout(c.now, 100, 0); // estimates only: no fully-heard margin
   const marks = Array.from({ length: 12 }, () => p.chunkSent("item1", 160));
   // A mark after the 5th and the 10th chunk, none on the others.
   assert.deepEqual(
@@ -137,7 +137,7 @@ Deno.test("playout: 20 ms chunks get one mark per 100 ms; an echo proves the chu
 
 Deno.test("playout: barge-in between thinned marks still truncates to the playhead", () => {
   const c = clock();
-  const p = new Playout(c.now, MARK_INTERVAL_MS, 0); // estimates only: no fully-heard margin
+  const p = new Playout(c.now, 100, 0); // estimates only: no fully-heard margin
   const marks: (string | undefined)[] = [];
   for (let i = 0; i < 10; i++) marks.push(p.chunkSent("item1", 160)); // 200 ms in 20 ms chunks
   c.advance(100);
@@ -148,6 +148,22 @@ Deno.test("playout: barge-in between thinned marks still truncates to the playhe
   // The clear makes Twilio echo the pending mark: it proves nothing.
   assert.equal(p.markEchoed(marks[9]!), false);
   assert.equal(p.markTail(), undefined, "nothing left to mark after a clear");
+});
+
+Deno.test("playout: by default one mark per 200 ms of audio; a barge-in between marks still truncates to the playhead", () => {
+  const c = clock();
+  const p = new Playout(c.now, undefined, 0);
+  assert.equal(MARK_INTERVAL_MS, 200);
+  const marks = Array.from({ length: 25 }, () => p.chunkSent("item1", 160)); // 500 ms
+  assert.deepEqual(
+    marks.map((m, i) => (m === undefined ? "" : String(i + 1))).filter(Boolean),
+    ["10", "20"],
+  );
+  c.advance(200);
+  assert.equal(p.markEchoed(marks[9]!), true); // first 200 ms proven, on time
+  c.advance(133);
+  // By proof: 200 + 133; by schedule: 333.
+  assert.deepEqual(p.interrupt(), [{ itemId: "item1", audioEndMs: 333 }]);
 });
 
 Deno.test("playout: markIntervalMs 0 marks every chunk", () => {

@@ -263,6 +263,15 @@ Deno.test("TwilioStream: outbound messages carry exactly Twilio's fields", () =>
     `{"event":"mark","streamSid":"${SID}","mark":{"name":"a"}}`,
   );
   assert.equal(buildClearMessage(SID), `{"event":"clear","streamSid":"${SID}"}`);
+  for (
+    const name of ["", "a12", "item_1.x-2:3", "a\\b", 'a"b', "é", "line\nbreak", "\u2028", "a b"]
+  ) {
+    assert.deepEqual(
+      OutboundMessageSchema.parse(JSON.parse(buildMarkMessage(SID, name))),
+      { event: "mark", streamSid: SID, mark: { name } },
+      name,
+    );
+  }
   stream.close(1000, "done");
   assert.equal(stream.sendAudio(new Uint8Array([1])), false);
 });
