@@ -8,6 +8,8 @@
  *
  * @example
  * ```ts
+ * import type { BookingStore } from "./booking/types.ts";
+ * declare const rawStore: BookingStore;
  * const writes = new WriteHealth();
  * const store = watchWrites(rawStore, writes);
  * const { ready, checks } = await checkReadiness({ store, writes, draining: () => false });

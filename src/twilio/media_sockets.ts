@@ -8,9 +8,12 @@
  *
  * @example
  * ```ts
+ * import type { TwilioStream } from "./media_stream.ts";
+ * declare const remoteAddr: string;
+ * declare const stream: TwilioStream;
  * const sockets = new MediaSockets(mediaSocketLimits(50));
- * if (sockets.admit(remoteAddr) !== "ok") return new Response("busy", { status: 503 });
- * sockets.track(stream, remoteAddr);
+ * if (sockets.admit(remoteAddr) === "ok") sockets.track(stream, remoteAddr);
+ * else console.warn("busy: answer 503");
  * await sockets.closeAll(1000, "service shutting down", 2000);
  * ```
  *
