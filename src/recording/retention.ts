@@ -76,7 +76,10 @@ export class RecordingRetention {
         error: errorMessage(error),
       })
     );
-    this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#options.everyMs ?? 60 * 60 * 1000);
+    this.#timer = this.#clock.setTimeout(
+      () => this.#tick(),
+      this.#options.everyMs ?? 60 * 60 * 1000,
+    );
   }
 
   /** Deletes every recording last written before `now` minus the retention. */

@@ -20,6 +20,7 @@
  * @module
  */
 import type { TwilioStream } from "./media_stream.ts";
+import { raceTimer, systemClock } from "../clock.ts";
 
 /** Bounds on sockets that have not sent `start`. */
 export interface MediaSocketLimits {
@@ -115,11 +116,6 @@ export class MediaSockets {
       })
     );
     if (closed.length === 0) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.all(closed),
-      new Promise<void>((resolve) => timer = setTimeout(resolve, waitMs)),
-    ]);
-    clearTimeout(timer);
+    await raceTimer(systemClock, Promise.all(closed), waitMs, () => undefined);
   }
 }
