@@ -5,7 +5,8 @@
  * order: `type`, `event_id`, `response_id`, `item_id`, `delta` as strings without escapes,
  * `output_index` and `content_index` as small non-negative integers; no whitespace) and
  * says "not this" for anything else, which then takes the full parse and validation. For
- * what it accepts it builds the same object `JSON.parse` would.
+ * what it accepts it builds an object equal to the one `JSON.parse` would (members in another
+ * order).
  *
  * @module
  */
@@ -39,7 +40,12 @@ export interface ScannedDelta {
  */
 export function scanAudioDelta(text: string): ScannedDelta | undefined {
   if (!text.startsWith(TYPE_PREFIX) || text.indexOf("\\") >= 0) return undefined;
-  const e: Record<string, unknown> = { type: "response.output_audio.delta" };
+  let eventId: string | undefined;
+  let responseId: string | undefined;
+  let itemId: string | undefined;
+  let delta: string | undefined;
+  let outputIndex = -1;
+  let contentIndex = -1;
   let i = TYPE_PREFIX.length;
   for (;;) {
     const c = text.charCodeAt(i);
@@ -48,10 +54,13 @@ export function scanAudioDelta(text: string): ScannedDelta | undefined {
     const keyStart = i + 2;
     const keyEnd = text.indexOf('"', keyStart);
     if (keyEnd < 0 || text.charCodeAt(keyEnd + 1) !== COLON) return undefined;
-    const key = text.slice(keyStart, keyEnd);
-    if (key in e) return undefined; // repeated (JSON.parse keeps the last): not our shape
+    const keyLength = keyEnd - keyStart;
     i = keyEnd + 2;
-    if (key === "output_index" || key === "content_index") {
+    if (keyLength === 12 || keyLength === 13) {
+      const output = keyLength === 12 && text.startsWith("output_index", keyStart);
+      if (!output && !(keyLength === 13 && text.startsWith("content_index", keyStart))) {
+        return undefined;
+      }
       // A small non-negative integer: 0, or 1-15 digits without a leading zero.
       let n = 0;
       const start = i;
@@ -62,23 +71,48 @@ export function scanAudioDelta(text: string): ScannedDelta | undefined {
       if (digits === 0 || digits > 15 || (digits > 1 && text.charCodeAt(start) === ZERO)) {
         return undefined;
       }
-      e[key] = n;
-    } else if (
-      key === "delta" || key === "item_id" || key === "response_id" || key === "event_id"
-    ) {
-      if (text.charCodeAt(i) !== QUOTE) return undefined;
-      const end = text.indexOf('"', i + 1);
-      if (end < 0) return undefined;
-      e[key] = text.slice(i + 1, end);
-      i = end + 1;
+      if (output) {
+        if (outputIndex >= 0) return undefined; // repeated: JSON.parse keeps the last one
+        outputIndex = n;
+      } else {
+        if (contentIndex >= 0) return undefined;
+        contentIndex = n;
+      }
+      continue;
+    }
+    if (text.charCodeAt(i) !== QUOTE) return undefined;
+    const end = text.indexOf('"', i + 1);
+    if (end < 0) return undefined;
+    const value = text.slice(i + 1, end);
+    i = end + 1;
+    if (keyLength === 5 && text.startsWith("delta", keyStart)) {
+      if (delta !== undefined) return undefined;
+      delta = value;
+    } else if (keyLength === 7 && text.startsWith("item_id", keyStart)) {
+      if (itemId !== undefined) return undefined;
+      itemId = value;
+    } else if (keyLength === 11 && text.startsWith("response_id", keyStart)) {
+      if (responseId !== undefined) return undefined;
+      responseId = value;
+    } else if (keyLength === 8 && text.startsWith("event_id", keyStart)) {
+      if (eventId !== undefined) return undefined;
+      eventId = value;
     } else {
       return undefined; // a member this scanner does not know
     }
   }
-  if (i !== text.length - 1) return undefined;
   if (
-    typeof e.delta !== "string" || typeof e.item_id !== "string" ||
-    typeof e.response_id !== "string"
+    i !== text.length - 1 || delta === undefined || itemId === undefined ||
+    responseId === undefined
   ) return undefined;
-  return e as unknown as ScannedDelta;
+  const e: ScannedDelta = {
+    type: "response.output_audio.delta",
+    response_id: responseId,
+    item_id: itemId,
+    delta,
+  };
+  if (eventId !== undefined) e.event_id = eventId;
+  if (outputIndex >= 0) e.output_index = outputIndex;
+  if (contentIndex >= 0) e.content_index = contentIndex;
+  return e;
 }
