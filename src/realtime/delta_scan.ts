@@ -2,14 +2,17 @@
  * A fast path for the model's most frequent event, `response.output_audio.delta` (one per
  * 20-100 ms of audio per call): a scanner that reads it straight out of the text, without
  * `JSON.parse`. It accepts only the compact shape the Realtime API sends (members in any
- * order: `type`, `event_id`, `response_id`, `item_id`, `delta` as strings without escapes,
- * `output_index` and `content_index` as small non-negative integers; no whitespace) and
+ * order: `type`, `event_id`, `response_id`, `item_id`, `delta` as strings without escapes
+ * or control characters, `delta` strict base64, `output_index` and `content_index` as
+ * small non-negative integers; no whitespace) and
  * says "not this" for anything else, which then takes the full parse and validation. For
  * what it accepts it builds an object equal to the one `JSON.parse` would (members in another
  * order).
  *
  * @module
  */
+import { strictBase64Bytes } from "../codec/base64.ts";
+import { hasControlChar } from "../json_chars.ts";
 
 /** The prefix every delta the scanner can take starts with (`type` first, as the API sends it). */
 const TYPE_PREFIX = '{"type":"response.output_audio.delta"';
@@ -34,9 +37,10 @@ export interface ScannedDelta {
 
 /**
  * Reads a `response.output_audio.delta` event that starts with its `type`; undefined for
- * anything else or any other form (an escape, whitespace, another member, a repeated
- * member, a missing `delta`/`item_id`/`response_id`, a number that is not a small
- * non-negative integer, trailing text): parse those in full.
+ * anything else or any other form (an escape or a control character, whitespace, another
+ * member, a repeated member, a missing `delta`/`item_id`/`response_id`, a `delta` that is
+ * not strict base64, a number that is not a small non-negative integer, trailing text):
+ * parse those in full.
  */
 export function scanAudioDelta(text: string): ScannedDelta | undefined {
   if (!text.startsWith(TYPE_PREFIX) || text.indexOf("\\") >= 0) return undefined;
@@ -46,6 +50,8 @@ export function scanAudioDelta(text: string): ScannedDelta | undefined {
   let delta: string | undefined;
   let outputIndex = -1;
   let contentIndex = -1;
+  let deltaStart = 0;
+  let deltaEnd = 0;
   let i = TYPE_PREFIX.length;
   for (;;) {
     const c = text.charCodeAt(i);
@@ -83,20 +89,22 @@ export function scanAudioDelta(text: string): ScannedDelta | undefined {
     if (text.charCodeAt(i) !== QUOTE) return undefined;
     const end = text.indexOf('"', i + 1);
     if (end < 0) return undefined;
-    const value = text.slice(i + 1, end);
+    const valueStart = i + 1;
     i = end + 1;
     if (keyLength === 5 && text.startsWith("delta", keyStart)) {
-      if (delta !== undefined) return undefined;
-      delta = value;
+      if (delta !== undefined || strictBase64Bytes(text, valueStart, end) < 0) return undefined;
+      deltaStart = valueStart;
+      deltaEnd = end;
+      delta = text.slice(valueStart, end);
     } else if (keyLength === 7 && text.startsWith("item_id", keyStart)) {
       if (itemId !== undefined) return undefined;
-      itemId = value;
+      itemId = text.slice(valueStart, end);
     } else if (keyLength === 11 && text.startsWith("response_id", keyStart)) {
       if (responseId !== undefined) return undefined;
-      responseId = value;
+      responseId = text.slice(valueStart, end);
     } else if (keyLength === 8 && text.startsWith("event_id", keyStart)) {
       if (eventId !== undefined) return undefined;
-      eventId = value;
+      eventId = text.slice(valueStart, end);
     } else {
       return undefined; // a member this scanner does not know
     }
@@ -105,6 +113,10 @@ export function scanAudioDelta(text: string): ScannedDelta | undefined {
     i !== text.length - 1 || delta === undefined || itemId === undefined ||
     responseId === undefined
   ) return undefined;
+  // The delta is base64, so only the rest can hold a control character.
+  if (hasControlChar(text, 0, deltaStart) || hasControlChar(text, deltaEnd, text.length)) {
+    return undefined;
+  }
   const e: ScannedDelta = {
     type: "response.output_audio.delta",
     response_id: responseId,

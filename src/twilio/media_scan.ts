@@ -2,12 +2,16 @@
  * A fast path for the one message Twilio sends 50 times a second per call: a scanner that
  * reads a `media` message's fields straight out of the text, without `JSON.parse` building
  * objects and copying strings. It accepts only the compact shape Twilio sends (members in
- * any order, string values without escapes, `media` one object deep, no whitespace) and
- * says "not this" for anything else, which then takes the full parse: the scanner never
- * decides that a message is invalid, so it cannot accept less or more than the parse would.
+ * any order, string values without escapes or control characters, `media` one object
+ * deep, no whitespace, the payload strict base64) and says "not this" for anything else,
+ * which then takes the full parse: the scanner never decides that a message is invalid, so
+ * it cannot accept less or more than the parse would. The payload's characters are checked
+ * once, here, and its decoded length comes with it.
  *
  * @module
  */
+import { strictBase64Bytes } from "../codec/base64.ts";
+import { hasControlChar } from "../json_chars.ts";
 
 /** The fields of a `media` message the stream checks (each absent when the message lacks it). */
 export interface ScannedMedia {
@@ -15,6 +19,8 @@ export interface ScannedMedia {
   track: string | undefined;
   timestamp: string | undefined;
   payload: string | undefined;
+  /** The payload's decoded length (it is strict base64, see `strictBase64Bytes`). */
+  payloadBytes: number;
 }
 
 const QUOTE = 34;
@@ -30,12 +36,13 @@ function is(text: string, start: number, end: number, name: string): boolean {
 
 /**
  * Reads a Twilio `media` message; undefined when `text` is anything else or not in the
- * compact form (another event, an escape anywhere, whitespace, a number, an array, a
- * repeated field, no `media` object, trailing text, ...): parse those in full.
+ * compact form (another event, an escape or a control character anywhere, whitespace, a
+ * number, an array, a repeated field, no `media` object, no payload or one that is not
+ * strict base64, trailing text, ...): parse those in full.
  *
  * ```ts
  * scanMediaMessage('{"event":"media","streamSid":"MZ1","media":{"track":"inbound","timestamp":"20","payload":"/w=="}}');
- * // { streamSid: "MZ1", track: "inbound", timestamp: "20", payload: "/w==" }
+ * // { streamSid: "MZ1", track: "inbound", timestamp: "20", payload: "/w==", payloadBytes: 1 }
  * ```
  */
 export function scanMediaMessage(text: string): ScannedMedia | undefined {
@@ -47,6 +54,9 @@ export function scanMediaMessage(text: string): ScannedMedia | undefined {
   let track: string | undefined;
   let timestamp: string | undefined;
   let payload: string | undefined;
+  let payloadBytes = -1;
+  let payloadStart = 0;
+  let payloadEnd = 0;
   let i = 1;
   for (;;) {
     if (text.charCodeAt(i) !== QUOTE) return undefined;
@@ -71,7 +81,11 @@ export function scanMediaMessage(text: string): ScannedMedia | undefined {
         const kLen = kEnd - kStart;
         if (kLen === 7 && text.startsWith("payload", kStart)) {
           if (payload !== undefined) return undefined;
-          payload = text.slice(kEnd + 3, vEnd);
+          payloadStart = kEnd + 3;
+          payloadEnd = vEnd;
+          payloadBytes = strictBase64Bytes(text, payloadStart, payloadEnd);
+          if (payloadBytes < 0) return undefined;
+          payload = text.slice(payloadStart, payloadEnd);
         } else if (kLen === 9 && text.startsWith("timestamp", kStart)) {
           if (timestamp !== undefined) return undefined;
           timestamp = text.slice(kEnd + 3, vEnd);
@@ -107,6 +121,10 @@ export function scanMediaMessage(text: string): ScannedMedia | undefined {
     else if (next === CLOSE) break;
     else return undefined;
   }
-  if (i !== text.length - 1 || !isMedia || !sawMedia) return undefined;
-  return { streamSid, track, timestamp, payload };
+  if (i !== text.length - 1 || !isMedia || !sawMedia || payload === undefined) return undefined;
+  // The payload is base64, so only the rest can hold a control character.
+  if (hasControlChar(text, 0, payloadStart) || hasControlChar(text, payloadEnd, text.length)) {
+    return undefined;
+  }
+  return { streamSid, track, timestamp, payload, payloadBytes };
 }

@@ -443,7 +443,8 @@ export class TwilioStream {
   #onText(data: string): void {
     const scanned = scanMediaMessage(data);
     if (scanned !== undefined) {
-      return this.#onMedia(scanned.streamSid, scanned.track, scanned.timestamp, scanned.payload);
+      const { streamSid, track, timestamp, payload, payloadBytes } = scanned;
+      return this.#onMedia(streamSid, track, timestamp, payload, payloadBytes);
     }
     let msg: unknown;
     try {
@@ -471,23 +472,28 @@ export class TwilioStream {
   #onMediaMessage(msg: Record<string, unknown>): void {
     const media = msg.media as Record<string, unknown> | null | undefined;
     if (typeof media !== "object" || media === null) {
-      return this.#onMedia(msg.streamSid, undefined, undefined, undefined, true);
+      if (this.#streamSid === undefined) return this.#drop("media_before_start");
+      if (this.#stopped) return this.#drop("after_stop");
+      if (msg.streamSid !== this.#streamSid) return this.#drop("wrong_stream_sid");
+      return this.#drop("invalid_message");
     }
-    this.#onMedia(msg.streamSid, media.track, media.timestamp, media.payload);
+    this.#onMedia(msg.streamSid, media.track, media.timestamp, media.payload, -1);
   }
 
-  /** Hand-checked: only the fields used. Full zod here costs more than the rest of the path. */
+  /**
+   * Hand-checked: only the fields used. Full zod here costs more than the rest of the path.
+   * `payloadBytes`: the payload's length when the scanner already found it strict base64, else -1.
+   */
   #onMedia(
     streamSid: unknown,
     track: unknown,
     timestamp: unknown,
     payload: unknown,
-    noMediaObject = false,
+    payloadBytes: number,
   ): void {
     if (this.#streamSid === undefined) return this.#drop("media_before_start");
     if (this.#stopped) return this.#drop("after_stop");
     if (streamSid !== this.#streamSid) return this.#drop("wrong_stream_sid");
-    if (noMediaObject) return this.#drop("invalid_message");
     if (typeof payload !== "string" || typeof timestamp !== "string") {
       return this.#drop("invalid_message");
     }
@@ -506,7 +512,7 @@ export class TwilioStream {
     // Twilio's base64 is strict: counted, not decoded. Anything looser that still decodes
     // (whitespace, no padding) is accepted as before and passed on re-encoded.
     let base64 = payload;
-    let length = strictBase64Bytes(payload);
+    let length = payloadBytes >= 0 ? payloadBytes : strictBase64Bytes(payload);
     if (length < 0) {
       try {
         const bytes = Uint8Array.fromBase64(payload);

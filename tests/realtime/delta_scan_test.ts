@@ -24,7 +24,6 @@ Deno.test("scanAudioDelta: the API's delta, its members in any order after type,
     },
     { type, delta: AUDIO, item_id: "i", response_id: "r" },
     { type, response_id: "r", item_id: "i", delta: "", output_index: 12, content_index: 1 },
-    { type, response_id: "", item_id: "", delta: "@@ not base64 @@" }, // judged downstream
     { ...DELTA, output_index: 123456789012345 },
   ];
   for (const v of variants) {
@@ -53,6 +52,13 @@ Deno.test("scanAudioDelta: any other form is left to the full parse, which still
     [ok.replace('"content_index":0', '"content_index":1e2'), true],
     [JSON.stringify({ ...DELTA, output_index: 1234567890123456 }), true], // 16 digits
     [JSON.stringify({ ...DELTA, output_index: "0" }), true],
+    // Control characters: JSON.parse refuses them raw.
+    [ok.replace("item_CdX2", "item\tCdX2"), false],
+    [ok.replace("event_CdX1", "event\u0001"), false],
+    [ok.replace(AUDIO, AUDIO.slice(0, 100) + "\n" + AUDIO.slice(100)), false],
+    // A delta that is not strict base64: the full parse takes it (the audio path judges it).
+    [JSON.stringify({ ...DELTA, delta: "@@ not base64 @@" }), true],
+    [JSON.stringify({ ...DELTA, delta: AUDIO.replace(/=+$/, "") }), true],
     [JSON.stringify({ ...DELTA, delta: 5 }), false], // wrong types: malformed either way
     [JSON.stringify({ ...DELTA, item_id: null }), false],
     [JSON.stringify({ type: DELTA.type, response_id: "r", delta: AUDIO }), false], // no item_id
@@ -87,7 +93,7 @@ Deno.test("scanAudioDelta: any other form is left to the full parse, which still
 
 Deno.test("scanAudioDelta: random edits scan as JSON.parse reads them, or not at all", () => {
   const base = JSON.stringify({ ...DELTA, delta: AUDIO.slice(0, 16) });
-  const chars = '{}[]":,\\ 0159-.ae';
+  const chars = '{}[]":,\\ 0159-.ae\t\n\u0001=_';
   let seed = 5;
   const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   let scanned = 0;

@@ -12,6 +12,7 @@ function viaParse(text: string) {
     track: m.media?.track,
     timestamp: m.media?.timestamp,
     payload: m.media?.payload,
+    payloadBytes: Uint8Array.fromBase64(m.media?.payload).length,
   };
 }
 
@@ -35,6 +36,11 @@ Deno.test("scanMediaMessage: Twilio's media message, in any member order", () =>
       streamSid: SID,
       extra: "x",
       media: { track: "outbound", x: "", payload: "" },
+    },
+    {
+      event: "media",
+      streamSid: SID,
+      media: { track: "inbound", timestamp: "0", payload: "QQ==" },
     },
   ];
   for (const message of orders) {
@@ -74,6 +80,21 @@ Deno.test("scanMediaMessage: anything else is left to the full parse", () => {
       "media",
       "\\u006dedia",
     ),
+    // Control characters (JSON.parse refuses them raw), in any member.
+    media({ track: "inbound", timestamp: "0", payload: PAYLOAD }).replace("inbound", "in\tbound"),
+    media({ track: "inbound", timestamp: "0", payload: PAYLOAD }).replace(
+      "inbound",
+      "in\u0001bound",
+    ),
+    ok.replace('"sequenceNumber":"1"', '"sequenceNumber":"1\n"'),
+    ok.replace("sequenceNumber", "sequence\rNumber"),
+    ok.replace(PAYLOAD, PAYLOAD.slice(0, 100) + "\n" + PAYLOAD.slice(100)),
+    // Payloads that are not strict base64 (the full parse decides what they are).
+    media({ track: "inbound", timestamp: "0", payload: "QQ" }),
+    media({ track: "inbound", timestamp: "0", payload: " QQ==" }),
+    media({ track: "inbound", timestamp: "0", payload: "-_-_" }),
+    media({ track: "inbound", timestamp: "0", payload: "@@not base64@@" }),
+    media({ track: "inbound", timestamp: "0" }), // no payload
     // Values that are not strings.
     media({ track: "inbound", timestamp: 0, payload: PAYLOAD }),
     media({ track: "inbound", timestamp: "0", payload: null }),
@@ -117,7 +138,7 @@ Deno.test("scanMediaMessage: random edits of a media message scan as JSON.parse 
     media: { track: "inbound", chunk: "6", timestamp: "120", payload: PAYLOAD.slice(0, 24) },
     streamSid: SID,
   });
-  const chars = '{}[]":,\\ ae0"m';
+  const chars = '{}[]":,\\ ae0"m\t\n\u0001=_';
   let seed = 11;
   const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   let scanned = 0;
