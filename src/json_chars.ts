@@ -1,8 +1,7 @@
 /**
- * What the hot-path JSON scanners (`twilio/media_scan.ts`, `realtime/delta_scan.ts`) must
- * rule out to read a string member as the text between its quotes: JSON allows no raw
- * control character in a string (`JSON.parse` refuses the message), and a backslash
- * starts an escape.
+ * What a hot-path JSON scanner (`twilio/media_scan.ts`) must rule out to read a string
+ * member as the text between its quotes: JSON allows no raw control character in a string
+ * (`JSON.parse` refuses the message), and a backslash starts an escape.
  *
  * @module
  */
