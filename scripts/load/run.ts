@@ -39,7 +39,10 @@ import { machineInfo } from "./stats.ts";
 
 interface Variant {
   label: string;
-  options: Pick<LoadOptions, "bridge" | "format" | "ws" | "markIntervalMs" | "probe">;
+  options: Pick<
+    LoadOptions,
+    "bridge" | "format" | "ws" | "markIntervalMs" | "probe" | "serviceFlags"
+  >;
 }
 
 const VARIANTS: Record<string, Variant> = {
@@ -64,6 +67,11 @@ const VARIANTS: Record<string, Variant> = {
   "ours-pcmu-mark-every-chunk": {
     label: "ours pcmu, a mark after every chunk (before)",
     options: { bridge: "ours", format: "pcmu", markIntervalMs: 0 },
+  },
+  // Ours without the service's runtime flags (SERVICE_FLAGS): V8's default young generation.
+  "ours-pcmu-default-flags": {
+    label: "ours pcmu, without the service's runtime flags",
+    options: { bridge: "ours", format: "pcmu", serviceFlags: false },
   },
   // An experiment, not the product: the model socket with Nagle off (see nodelay_websocket.ts).
   "ours-pcmu-nodelay": {
