@@ -845,7 +845,11 @@ export class RealtimeConnection {
   #onError(e: ErrorEvent): void {
     const eventId = e.error.event_id ?? undefined;
     if (eventId !== undefined) {
-      const outcome = this.#gate.rejected(eventId, e.error.code ?? undefined);
+      const outcome = this.#gate.rejected(
+        eventId,
+        e.error.code ?? undefined,
+        e.error.type === "server_error",
+      );
       if (outcome.kind === "waiting" || outcome.kind === "dropped") {
         // The server's own response got there first: not an error, just a race.
         if (outcome.kind === "waiting") this.#stats.responsesDeferred++;
@@ -862,6 +866,17 @@ export class RealtimeConnection {
         this.#events.emit("request", "rejected");
         this.#logError(e, "response.create");
         if (outcome.next) this.#sendRequest(outcome.next, "retried");
+        else if (outcome.retry) {
+          // A transient refusal: the turn is still wanted; ask once more, as a new event.
+          const r = outcome.retry;
+          const again = this.#gate.request(
+            r.options,
+            r.policy,
+            this.#eventId("response.create"),
+            r.attempt + 1,
+          );
+          if (again.kind === "send") this.#sendRequest(again.request, "retried");
+        }
         return;
       }
     }
