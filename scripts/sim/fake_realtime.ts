@@ -1050,6 +1050,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       const voice = plan.pcm8k && (fmt === "audio/pcm" ? upsample8kTo24k(plan.pcm8k) : plan.pcm8k);
       const words = plan.transcript.split(/(?<= )/);
       let wordsSent = 0;
+      let said = "";
       let sentMs = 0;
       while (sentMs < plan.audioMs) {
         if (resp.cancelled || ws.readyState !== WebSocket.OPEN) break;
@@ -1063,6 +1064,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
         const due = Math.ceil((words.length * sentMs) / plan.audioMs);
         while (wordsSent < due) {
           const w = words[wordsSent++];
+          said += w;
           item.text += w;
           send("response.output_audio_transcript.delta", { ...partIds, delta: w });
         }
@@ -1075,8 +1077,9 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       if (ws.readyState !== WebSocket.OPEN) return;
       // A cancelled response closes its audio, transcript, part and item like a finished
       // one (with what was sent so far, the item `incomplete`), then reports `cancelled`.
-      const transcript = resp.cancelled ? item.text ?? "" : plan.transcript;
-      item.text = transcript;
+      const transcript = resp.cancelled ? said : plan.transcript;
+      // A truncation the client sent meanwhile already dropped the item's transcript.
+      if (item.truncatedMs === undefined) item.text = transcript;
       send("response.output_audio.done", partIds);
       send("response.output_audio_transcript.done", { ...partIds, transcript });
       const part = { type: "audio", transcript };

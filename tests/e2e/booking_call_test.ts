@@ -80,7 +80,7 @@ function bookingCall(format: "pcmu" | "pcm16", variation: FakeVariation | "all" 
     // The model saw no protocol error (only those a switch made it send) and got the
     // caller's audio in its format.
     const session = h.fake.sessions[0];
-    assert.deepEqual(session.errors.map((e) => e.code), injectedErrors(variation));
+    assert.deepEqual(session.errors.map((e) => e.code), injectedErrors(variation, session));
     const fmt = (session.config.audio as { input: { format: { type: string } } }).input.format;
     assert.equal(fmt.type, format === "pcmu" ? "audio/pcmu" : "audio/pcm");
     assert.ok(session.inputMs > 8000, `model received ${session.inputMs} ms of caller audio`);
