@@ -39,7 +39,7 @@ import { machineInfo } from "./stats.ts";
 
 interface Variant {
   label: string;
-  options: Pick<LoadOptions, "bridge" | "format" | "ws" | "markIntervalMs" | "probe">;
+  options: Pick<LoadOptions, "bridge" | "format" | "ws" | "markIntervalMs" | "probe" | "src">;
 }
 
 const VARIANTS: Record<string, Variant> = {
@@ -65,6 +65,12 @@ const VARIANTS: Record<string, Variant> = {
     label: "ours pcmu, a mark after every chunk (before)",
     options: { bridge: "ours", format: "pcmu", markIntervalMs: 0 },
   },
+  // Our bridge at another commit, for "no regression" runs: LOAD_BEFORE_SRC=/path/to/old/src
+  // (e.g. `git worktree add /tmp/before <commit>`, then LOAD_BEFORE_SRC=/tmp/before/src).
+  "ours-pcmu-before": {
+    label: `ours pcmu at ${Deno.env.get("LOAD_BEFORE_LABEL") ?? "LOAD_BEFORE_SRC"}`,
+    options: { bridge: "ours", format: "pcmu", src: Deno.env.get("LOAD_BEFORE_SRC") ?? "" },
+  },
   // An experiment, not the product: the model socket with Nagle off (see nodelay_websocket.ts).
   "ours-pcmu-nodelay": {
     label: "ours pcmu, TCP_NODELAY model socket (experiment)",
@@ -78,6 +84,9 @@ const say = (s: string) => console.error(`  ${s}`);
 function variant(key: string): Variant {
   const v = VARIANTS[key];
   if (!v) throw new Error(`unknown bridge ${key}: ${Object.keys(VARIANTS).join(", ")}`);
+  if (key === "ours-pcmu-before" && !v.options.src) {
+    throw new Error("ours-pcmu-before needs LOAD_BEFORE_SRC (another checkout's src/ directory)");
+  }
   return v;
 }
 
@@ -144,7 +153,11 @@ async function measure(key: string, n: number, options: Partial<LoadOptions>): P
       say(`violations: ${result.violationLog.slice(0, 2).join("; ")}`);
     }
     if (result.serverStderrLines > 0) {
-      say(`server said ${result.serverStderrLines} lines, first: ${result.serverStderr[0]}`);
+      say(
+        `server said ${result.serverStderrLines} lines, first: ${
+          result.serverStderr.slice(0, 6).join("\n")
+        }`,
+      );
     }
     say(
       `cpu ${f(result.cpuUsPerFrame)} µs/frame, in-bridge p99 ${f(result.inBridge.up.p99, 3)}/${

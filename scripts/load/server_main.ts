@@ -33,6 +33,8 @@ async function main(): Promise<void> {
       "mark-interval-ms": { type: "string" },
       // `--probe=off` runs without the in-bridge probe (to measure what the probe costs).
       probe: { type: "string", default: "on" },
+      // Another checkout's `src/` (e.g. an older commit) to measure instead of this one's.
+      src: { type: "string" },
     },
   });
   const modelUrl = values["model-url"];
@@ -57,9 +59,18 @@ async function main(): Promise<void> {
     port = server.addr.port;
     stop = () => server.shutdown();
   } else {
-    const { startApp } = await import("../../src/app.ts");
-    const { loadConfig } = await import("../../src/config.ts");
-    const { setupLogging } = await import("../../src/log.ts");
+    const src = values.src
+      ? new URL(values.src.endsWith("/") ? values.src : `${values.src}/`, `file://${Deno.cwd()}/`)
+      : new URL("../../src/", import.meta.url);
+    const { startApp } = await import(
+      new URL("app.ts", src).href
+    ) as typeof import("../../src/app.ts");
+    const { loadConfig } = await import(
+      new URL("config.ts", src).href
+    ) as typeof import("../../src/config.ts");
+    const { setupLogging } = await import(
+      new URL("log.ts", src).href
+    ) as typeof import("../../src/log.ts");
     const { NoDelayWebSocket } = await import("./nodelay_websocket.ts");
     // Warnings and errors only: per-call info lines are not what is being measured.
     await setupLogging({ level: "warning", format: "json" });
