@@ -15,6 +15,12 @@
  *   voice changes after audio; barge-in (speech during a response) cancels it.
  * - Can drop connections on cue and ends sessions at their TTL (`session_expired`).
  * - Answers out-of-band text responses (`conversation: "none"`, see the section at the end).
+ * - Closes a cancelled response like the real server (audio, transcript, part and item done,
+ *   the item `incomplete`), types assistant audio content `output_audio`, and completes input
+ *   transcriptions asynchronously, after the response started.
+ * - Switches for the real server's legal variations ({@linkcode FAKE_VARIATIONS}).
+ * - Its events type-check against the official `openai` package's `RealtimeServerEvent`
+ *   (tests/realtime/sdk_conformance_test.ts).
  *
  * @module
  */
