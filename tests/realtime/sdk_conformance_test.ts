@@ -18,6 +18,7 @@ import type {
   ConversationItem,
   RealtimeFunctionTool,
   RealtimeResponseCreateParams,
+  RealtimeServerEvent,
   RealtimeSessionCreateRequest,
 } from "openai/resources/realtime/realtime";
 import { type FakeRealtime, startFakeRealtime } from "../../scripts/sim/fake_realtime.ts";
@@ -35,9 +36,11 @@ import {
   type ConversationItemInput,
   createItem,
   functionCallOutput,
+  parseServerEvent,
   responseCancel,
   responseCreate,
   type ResponseCreateOptions,
+  ServerEventSchema,
   sessionUpdate,
   systemText,
   truncate,
@@ -515,4 +518,173 @@ Deno.test("sdk types: a misspelled or unknown field fails the check", async () =
   assert.match(result.output, /"output_text"/);
   // Each bad fixture is reported, the good one is not.
   assert.equal(result.output.match(/ERROR/g)?.length, 3, result.output);
+});
+
+/**
+ * Each server event this service consumes, with only the fields the SDK requires (checked
+ * by `satisfies` at `deno check`): the parser must take every one (optional where the SDK
+ * says optional), and ignore fields it does not know.
+ */
+const MINIMAL_SERVER_EVENTS = [
+  {
+    type: "error",
+    event_id: "e",
+    error: { type: "server_error", message: "Sorry" },
+  },
+  { type: "session.created", event_id: "e", session: { type: "realtime" } },
+  { type: "session.updated", event_id: "e", session: { type: "realtime" } },
+  {
+    type: "input_audio_buffer.speech_started",
+    event_id: "e",
+    audio_start_ms: 0,
+    item_id: "i",
+  },
+  { type: "input_audio_buffer.speech_stopped", event_id: "e", audio_end_ms: 9, item_id: "i" },
+  { type: "input_audio_buffer.committed", event_id: "e", item_id: "i" },
+  { type: "input_audio_buffer.cleared", event_id: "e" },
+  {
+    type: "input_audio_buffer.timeout_triggered",
+    event_id: "e",
+    audio_start_ms: 0,
+    audio_end_ms: 9,
+    item_id: "i",
+  },
+  {
+    type: "conversation.item.added",
+    event_id: "e",
+    item: { type: "message", role: "user", content: [{}] },
+  },
+  {
+    type: "conversation.item.done",
+    event_id: "e",
+    item: { type: "message", role: "assistant", content: [{}] },
+  },
+  {
+    type: "conversation.item.truncated",
+    event_id: "e",
+    item_id: "i",
+    content_index: 0,
+    audio_end_ms: 5,
+  },
+  { type: "conversation.item.deleted", event_id: "e", item_id: "i" },
+  {
+    type: "conversation.item.input_audio_transcription.delta",
+    event_id: "e",
+    item_id: "i",
+  },
+  {
+    type: "conversation.item.input_audio_transcription.completed",
+    event_id: "e",
+    item_id: "i",
+    content_index: 0,
+    transcript: "hi",
+    usage: { type: "duration", seconds: 1 },
+  },
+  {
+    type: "conversation.item.input_audio_transcription.failed",
+    event_id: "e",
+    item_id: "i",
+    content_index: 0,
+    error: {},
+  },
+  { type: "response.created", event_id: "e", response: {} },
+  { type: "response.done", event_id: "e", response: {} },
+  {
+    type: "response.output_item.added",
+    event_id: "e",
+    response_id: "r",
+    output_index: 0,
+    item: { type: "function_call", arguments: "{}", name: "get_slots" },
+  },
+  {
+    type: "response.output_item.done",
+    event_id: "e",
+    response_id: "r",
+    output_index: 0,
+    item: { type: "function_call_output", call_id: "c", output: "{}" },
+  },
+  {
+    type: "response.content_part.added",
+    event_id: "e",
+    response_id: "r",
+    item_id: "i",
+    output_index: 0,
+    content_index: 0,
+    part: {},
+  },
+  {
+    type: "response.content_part.done",
+    event_id: "e",
+    response_id: "r",
+    item_id: "i",
+    output_index: 0,
+    content_index: 0,
+    part: {},
+  },
+  {
+    type: "response.output_audio.delta",
+    event_id: "e",
+    response_id: "r",
+    item_id: "i",
+    output_index: 0,
+    content_index: 0,
+    delta: "AAAA",
+  },
+  {
+    type: "response.output_audio.done",
+    event_id: "e",
+    response_id: "r",
+    item_id: "i",
+    output_index: 0,
+    content_index: 0,
+  },
+  {
+    type: "response.output_audio_transcript.delta",
+    event_id: "e",
+    response_id: "r",
+    item_id: "i",
+    output_index: 0,
+    content_index: 0,
+    delta: "Hi",
+  },
+  {
+    type: "response.output_audio_transcript.done",
+    event_id: "e",
+    response_id: "r",
+    item_id: "i",
+    output_index: 0,
+    content_index: 0,
+    transcript: "Hi",
+  },
+  {
+    type: "response.function_call_arguments.delta",
+    event_id: "e",
+    response_id: "r",
+    item_id: "i",
+    output_index: 0,
+    call_id: "c",
+    delta: "{",
+  },
+  {
+    type: "response.function_call_arguments.done",
+    event_id: "e",
+    response_id: "r",
+    item_id: "i",
+    output_index: 0,
+    call_id: "c",
+    name: "get_slots",
+    arguments: "{}",
+  },
+  { type: "rate_limits.updated", event_id: "e", rate_limits: [{}] },
+] satisfies RealtimeServerEvent[];
+
+Deno.test("sdk types: every consumed server event parses with only the SDK's required fields, and with unknown ones", () => {
+  const consumed = new Set(ServerEventSchema.options.map((o) => o.shape.type.value));
+  assert.deepEqual(new Set(MINIMAL_SERVER_EVENTS.map((e) => e.type)), consumed, "all covered");
+  for (const event of MINIMAL_SERVER_EVENTS) {
+    const parsed = parseServerEvent(JSON.stringify(event));
+    assert.ok(parsed.ok, `${event.type}: ${parsed.ok ? "" : parsed.message}`);
+    const extra = parseServerEvent(JSON.stringify({ ...event, x_new: { a: 1 } }));
+    assert.ok(extra.ok, `${event.type} with an unknown field`);
+  }
 });
