@@ -21,12 +21,17 @@ export interface FarNetwork {
 /** Address of the far side (see `netdelay.py`). */
 const FAR_HOST = "10.77.0.2";
 
-/** Starts the relay and waits until the namespace is set up. */
-export async function startFarNetwork(delayMs: number): Promise<FarNetwork> {
+/**
+ * Starts the relay and waits until the namespace is set up; `nice` runs it at the
+ * harness's priority (it is part of the harness).
+ */
+export async function startFarNetwork(delayMs: number, nice?: number): Promise<FarNetwork> {
   const netns = `loadfar${Deno.pid}`;
   const script = new URL("./netdelay.py", import.meta.url).pathname;
-  const child = new Deno.Command("python3", {
-    args: [script, `--netns=${netns}`, `--delay-ms=${delayMs}`],
+  const relay = ["python3", script, `--netns=${netns}`, `--delay-ms=${delayMs}`];
+  const [command, ...args] = nice === undefined ? relay : ["nice", "-n", String(nice), ...relay];
+  const child = new Deno.Command(command, {
+    args,
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",

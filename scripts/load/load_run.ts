@@ -456,7 +456,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   ];
   // A distant model: its processes run in a namespace behind a delay (see netdelay.py).
   const far: FarNetwork | undefined = options.modelDelayMs
-    ? await startFarNetwork(options.modelDelayMs)
+    ? await startFarNetwork(options.modelDelayMs, options.harnessNice)
     : undefined;
   if (far) notes.push(`fake model ${far.delayMs} ms away each way (netdelay.py)`);
   const spawnWorkers = (role: string, n: number) =>
