@@ -74,6 +74,8 @@ export interface LoadOptions {
   markIntervalMs?: number;
   /** Install the in-bridge probe in the server (default true; false measures its cost). */
   probe?: boolean;
+  /** Our bridge from another checkout's `src/` (a path), to compare commits in one run. */
+  src?: string;
   /** Sample RSS / descriptors / CPU every this many s during the window (soak). */
   sampleEverySeconds?: number;
   /** Processes for the simulated callers and for the fake model (default: one per 100 calls, 1-4). */
@@ -352,6 +354,7 @@ function spawnDenoBridge(
       `--model-url=${modelUrl}`,
       `--db=${db}`,
       ...(options.ws === undefined ? [] : [`--ws=${options.ws}`]),
+      ...(options.src ? [`--src=${options.src}`] : []),
       ...(options.markIntervalMs === undefined
         ? []
         : [`--mark-interval-ms=${options.markIntervalMs}`]),

@@ -41,7 +41,7 @@ import { machineInfo } from "./stats.ts";
 
 interface Variant {
   label: string;
-  options: Pick<LoadOptions, "bridge" | "format" | "ws" | "markIntervalMs" | "probe">;
+  options: Pick<LoadOptions, "bridge" | "format" | "ws" | "markIntervalMs" | "probe" | "src">;
 }
 
 const VARIANTS: Record<string, Variant> = {
@@ -76,6 +76,12 @@ const VARIANTS: Record<string, Variant> = {
     label: "ours pcmu, model socket on Deno's WebSocket",
     options: { bridge: "ours", format: "pcmu", ws: "builtin" },
   },
+  // Our bridge at another commit, for "no regression" runs: LOAD_BEFORE_SRC=/path/to/old/src
+  // (e.g. `git worktree add /tmp/before <commit>`, then LOAD_BEFORE_SRC=/tmp/before/src).
+  "ours-pcmu-before": {
+    label: `ours pcmu at ${Deno.env.get("LOAD_BEFORE_LABEL") ?? "LOAD_BEFORE_SRC"}`,
+    options: { bridge: "ours", format: "pcmu", src: Deno.env.get("LOAD_BEFORE_SRC") ?? "" },
+  },
   // An experiment, not the product: the model socket with Nagle off (see nodelay_websocket.ts).
   "ours-pcmu-nodelay": {
     label: "ours pcmu, TCP_NODELAY model socket (experiment)",
@@ -89,6 +95,9 @@ const say = (s: string) => console.error(`  ${s}`);
 function variant(key: string): Variant {
   const v = VARIANTS[key];
   if (!v) throw new Error(`unknown bridge ${key}: ${Object.keys(VARIANTS).join(", ")}`);
+  if (key === "ours-pcmu-before" && !v.options.src) {
+    throw new Error("ours-pcmu-before needs LOAD_BEFORE_SRC (another checkout's src/ directory)");
+  }
   return v;
 }
 
@@ -155,7 +164,11 @@ async function measure(key: string, n: number, options: Partial<LoadOptions>): P
       say(`violations: ${result.violationLog.slice(0, 2).join("; ")}`);
     }
     if (result.serverStderrLines > 0) {
-      say(`server said ${result.serverStderrLines} lines, first: ${result.serverStderr[0]}`);
+      say(
+        `server said ${result.serverStderrLines} lines, first: ${
+          result.serverStderr.slice(0, 6).join("\n")
+        }`,
+      );
     }
     say(
       `cpu ${f(result.cpuUsPerFrame)} µs/frame, in-bridge p99 ${f(result.inBridge.up.p99, 3)}/${

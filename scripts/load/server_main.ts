@@ -35,6 +35,8 @@ async function main(): Promise<void> {
       "mark-interval-ms": { type: "string" },
       // `--probe=off` runs without the in-bridge probe (to measure what the probe costs).
       probe: { type: "string", default: "on" },
+      // Another checkout's `src/` (e.g. an older commit) to measure instead of this one's.
+      src: { type: "string" },
     },
   });
   const modelUrl = values["model-url"];
@@ -59,11 +61,23 @@ async function main(): Promise<void> {
     port = server.addr.port;
     stop = () => server.shutdown();
   } else {
-    const { startApp } = await import("../../src/app.ts");
-    const { loadConfig } = await import("../../src/config.ts");
-    const { setupLogging } = await import("../../src/log.ts");
+    const src = values.src
+      ? new URL(values.src.endsWith("/") ? values.src : `${values.src}/`, `file://${Deno.cwd()}/`)
+      : new URL("../../src/", import.meta.url);
+    const { startApp } = await import(
+      new URL("app.ts", src).href
+    ) as typeof import("../../src/app.ts");
+    const { loadConfig } = await import(
+      new URL("config.ts", src).href
+    ) as typeof import("../../src/config.ts");
+    const { setupLogging } = await import(
+      new URL("log.ts", src).href
+    ) as typeof import("../../src/log.ts");
     const { NoDelayWebSocket } = await import("./nodelay_websocket.ts");
-    const { webSocketFactoryFor } = await import("../../src/realtime/node_ws.ts");
+    // The measured checkout's own client choice (one from before npm `ws` has none).
+    const nodeWs = await import(new URL("realtime/node_ws.ts", src).href).catch(() => undefined) as
+      | typeof import("../../src/realtime/node_ws.ts")
+      | undefined;
     // Warnings and errors only: per-call info lines are not what is being measured.
     await setupLogging({ level: "warning", format: "json" });
     const config = {
@@ -88,15 +102,17 @@ async function main(): Promise<void> {
     const factory = values.ws === "nodelay"
       ? (url: string, headers: Record<string, string>) =>
         new NoDelayWebSocket(url, { headers }) as unknown as WebSocket
-      : webSocketFactoryFor(config.openai.webSocketClient);
+      : nodeWs?.webSocketFactoryFor(config.openai.webSocketClient);
     // The probe sees the built-in client through its wrapped `WebSocket`; others it is shown.
-    const connectionOptions = {
-      webSocketFactory: (url: string, headers: Record<string, string>) => {
-        const socket = factory(url, headers);
-        if (values.probe !== "off") probe.watchModelSocket(socket);
-        return socket;
-      },
-    };
+    const connectionOptions = factory
+      ? {
+        webSocketFactory: (url: string, headers: Record<string, string>) => {
+          const socket = factory(url, headers);
+          if (values.probe !== "off") probe.watchModelSocket(socket);
+          return socket;
+        },
+      }
+      : {};
     const app = await startApp(config, {
       goodbyeSeconds: 2,
       callManager: {

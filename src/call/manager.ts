@@ -171,7 +171,7 @@ export class CallManager {
    * `purpose` for a call this service placed (its prompt and tools).
    */
   onIncomingCall(info: IncomingCallInfo, purpose?: CallPurpose): void {
-    this.#prewarm.warm(info.callSid, () => this.#connection(info.callSid, info.from, purpose));
+    this.#prewarm.warm(info.callSid, () => this.#newConnection(info.callSid, info.from, purpose));
   }
 
   /**
@@ -258,7 +258,7 @@ export class CallManager {
         const from = start.from ?? "";
         const session = claimed === "timeout"
           ? this.#closedConnection(callSid, from) // too late: the caller gets the apology
-          : claimed ?? this.#connection(callSid, from, purpose);
+          : claimed ?? this.#newConnection(callSid, from, purpose);
         const call = this.#startCall(stream, start, session, readyBy, streamStartedAt, purpose);
         slot.call = call;
         const stopWatching = this.#watchBacklog(session, callLog);
@@ -321,7 +321,7 @@ export class CallManager {
   }
 
   #closedConnection(callSid: string, from: string): RealtimeConnection {
-    const connection = this.#connection(callSid, from);
+    const connection = this.#newConnection(callSid, from);
     connection.close("model not ready in time");
     return connection;
   }
@@ -472,7 +472,7 @@ export class CallManager {
   }
 
   /** A fresh, not yet connected Realtime connection for a call. */
-  #connection(callSid: string, from: string, purpose?: CallPurpose): RealtimeConnection {
+  #newConnection(callSid: string, from: string, purpose?: CallPurpose): RealtimeConnection {
     const { config, profile } = this.#deps;
     const tools = new ToolRegistry(
       this.#tools({ requestHangUp() {}, requestTransfer() {} }, purpose),

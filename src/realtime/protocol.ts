@@ -8,6 +8,10 @@
  * @example
  * ```ts
  * import { appendAudio, parseServerEvent } from "./protocol.ts";
+ * declare const ws: WebSocket;
+ * declare const base64Mulaw: string;
+ * declare const text: string; // a message from the model
+ * declare function forward(base64Audio: string): void;
  * ws.send(appendAudio(base64Mulaw));
  * const parsed = parseServerEvent(text);
  * if (parsed.ok && parsed.event.type === "response.output_audio.delta") forward(parsed.event.delta);

@@ -179,7 +179,10 @@ export type StreamLifecycle = {
  * and a caller who hangs up meanwhile is seen by the call as its first events:
  *
  * ```ts
- * const { socket, response } = Deno.upgradeWebSocket(req);
+ * declare const req: Request;
+ * declare const model: { append(mulaw: Uint8Array): void };
+ * declare const reply: Uint8Array; // mu-law from the model
+ * const { socket } = Deno.upgradeWebSocket(req);
  * const stream = new TwilioStream(socket);
  * stream.on("start", (start) => {
  *   stream.attach({ media: (mulaw) => model.append(mulaw), mark() {}, dtmf() {}, stop() {}, close() {} });

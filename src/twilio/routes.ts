@@ -16,7 +16,8 @@
 import type { Config } from "../config.ts";
 import type { Route } from "../http.ts";
 import { clip, logger } from "../log.ts";
-import { type Clock, systemClock } from "../clock.ts";
+import { errorMessage } from "../errors.ts";
+import { type Clock, raceTimer, systemClock } from "../clock.ts";
 import { CallTokenSigner } from "./call_token.ts";
 import {
   CloseCode,
@@ -170,26 +171,17 @@ export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
   /** A call record exists for the CallSid; false when the lookup fails (logged). */
   async function recorded(callSid: string): Promise<boolean> {
     if (!deps.callRecorded) return false;
-    let timer: unknown;
     try {
       // A database that hangs must not hold the caller (Twilio gives the webhook 15 s).
-      return await Promise.race([
-        deps.callRecorded(callSid),
-        new Promise<never>((_, reject) => {
-          timer = clock.setTimeout(
-            () => reject(new Error(`no answer within ${RECORD_CHECK_MS} ms`)),
-            RECORD_CHECK_MS,
-          );
-        }),
-      ]);
+      return await raceTimer(clock, deps.callRecorded(callSid), RECORD_CHECK_MS, () => {
+        throw new Error(`no answer within ${RECORD_CHECK_MS} ms`);
+      });
     } catch (error) {
       log.warn("could not check for an existing record of {callSid}: {error}", {
         callSid,
-        error,
+        error: errorMessage(error),
       });
       return false;
-    } finally {
-      clock.clearTimeout(timer);
     }
   }
 
