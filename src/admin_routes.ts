@@ -50,7 +50,8 @@ export interface AdminRouteDeps {
  *
  * @example
  * ```ts
- * const routes = [...adminRoutes({ config, store })];
+ * declare const deps: AdminRouteDeps; // the service's config and store
+ * const routes = [...adminRoutes(deps)];
  * // GET /calls/CA123?expires=1767225600 with
  * // X-Twilio-Signature = sign(authToken, PUBLIC_URL + "/calls/CA123?expires=1767225600", {})
  * ```

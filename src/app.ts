@@ -178,6 +178,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   const profiles = new BusinessProfileSource(profileFile, profile, (next) => {
     store.setProfile(next);
     calls.setProfile(next);
+    reminders?.setProfile(next);
   });
   let operatorConsole: Console | undefined;
   if (config.console) {

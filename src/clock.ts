@@ -57,6 +57,42 @@ export function timeoutSignal(
   return { signal: controller.signal, cancel: () => clock.clearTimeout(handle) };
 }
 
+/**
+ * `work`'s outcome, or `onTimeout()`'s once `ms` pass on `clock` first (`onTimeout` may
+ * throw to reject). The one promise-against-a-timer race of the code base: the timer is
+ * always cleared, and an injectable clock lets tests run it in virtual time (where
+ * `AbortSignal.timeout` would wait in real time).
+ *
+ * @example
+ * ```ts
+ * const answer = await raceTimer(systemClock, fetch("http://127.0.0.1:8080/"), 1000, () => {
+ *   throw new Error("no answer within 1000 ms");
+ * });
+ * ```
+ */
+export async function raceTimer<T, U>(
+  clock: Clock,
+  work: Promise<T>,
+  ms: number,
+  onTimeout: () => U,
+): Promise<T | U> {
+  let handle: TimerHandle | undefined;
+  const timer = new Promise<U>((resolve, reject) => {
+    handle = clock.setTimeout(() => {
+      try {
+        resolve(onTimeout());
+      } catch (error) {
+        reject(error);
+      }
+    }, Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([work, timer]);
+  } finally {
+    clock.clearTimeout(handle);
+  }
+}
+
 /** Resolves after `ms` on `clock`, or rejects with the signal's reason once it aborts. */
 export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -142,6 +142,7 @@ export function clip(value: unknown, max = 80): string | undefined {
  *
  * @example
  * ```ts
+ * const log = logger("twilio");
  * const limiter = new LogLimiter({ burst: 10, windowMs: 60_000 });
  * const { write, suppressed } = limiter.take();
  * if (write) log.warn("rejected request ({suppressed} similar suppressed)", { suppressed });

@@ -8,6 +8,8 @@
  *
  * @example
  * ```ts
+ * import type { BookingStore } from "./booking/types.ts";
+ * declare const rawStore: BookingStore;
  * const writes = new WriteHealth();
  * const store = watchWrites(rawStore, writes);
  * const { ready, checks } = await checkReadiness({ store, writes, draining: () => false });
@@ -19,7 +21,7 @@ import type { BookingStore } from "./booking/types.ts";
 import { StoreBusyError } from "./booking/store_core.ts";
 import { DateInputError } from "./booking/availability.ts";
 import { logger, LogLimiter } from "./log.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, raceTimer, systemClock } from "./clock.ts";
 import { errorMessage } from "./errors.ts";
 
 const log = logger("readiness");
@@ -106,18 +108,10 @@ function logFailure(what: string, error: unknown): void {
 }
 
 /** Resolves with `work`'s outcome, or rejects once `ms` have passed. */
-async function within<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  return raceTimer(systemClock, work, ms, () => {
+    throw new Error(`no answer within ${ms} ms`);
+  });
 }
 
 /** Checks the database (ping, and writes when they failed lately) and the drain state. */

@@ -69,3 +69,26 @@ Deno.test("log: LogLimiter lets a burst through per window and reports what it h
   assert.deepEqual(limiter.take(), { write: true, suppressed: 7 });
   assert.deepEqual(limiter.take(), { write: true, suppressed: 0 });
 });
+
+Deno.test("log messages in src/ start lowercase unless they start with a name or an acronym", async () => {
+  // One casing for every message: "booked {id}", "stream stopped"; a message may start with a
+  // proper name (Twilio, OpenAI, PostgreSQL, SQLite) or an all-caps word (SMS, REST, MAX_CALLS).
+  const allowed = /^(?:[A-Z][A-Z0-9_]+\b|Twilio\b|OpenAI\b|PostgreSQL\b|SQLite\b)/;
+  const call = /\.(?:debug|info|warn|warning|error|fatal)\(\s*"([^"]*)"/g;
+  const offenders: string[] = [];
+  const walk = async (dir: URL): Promise<void> => {
+    for await (const entry of Deno.readDir(dir)) {
+      const url = new URL(entry.name + (entry.isDirectory ? "/" : ""), dir);
+      if (entry.isDirectory && entry.name !== "vendor") await walk(url);
+      else if (entry.name.endsWith(".ts")) {
+        for (const [, message] of (await Deno.readTextFile(url)).matchAll(call)) {
+          if (/^[A-Z]/.test(message) && !allowed.test(message)) {
+            offenders.push(`${url.pathname.split("/src/")[1]}: ${message}`);
+          }
+        }
+      }
+    }
+  };
+  await walk(new URL("../src/", import.meta.url));
+  assert.deepEqual(offenders, []);
+});

@@ -50,41 +50,33 @@ Deno.test("readyz: a hung database is reported within about a second", async () 
 });
 
 Deno.test("readyz: an unreachable database is 503 with a generic text, never the error", async () => {
-  const h = await startHarness();
-  try {
-    const store = h.app.store as unknown as Patchable;
-    store.ping = () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:55432"));
-    const { status, body } = await readyz(h.app.baseUrl);
-    assert.equal(status, 503);
-    assert.equal(JSON.parse(body).checks.database, "unreachable");
-    assert.doesNotMatch(body, /ECONNREFUSED|55432|127\.0\.0\.1/);
-    delete store.ping;
-  } finally {
-    await h.close();
-  }
+  await using h = await startHarness();
+  const store = h.app.store as unknown as Patchable;
+  store.ping = () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:55432"));
+  const { status, body } = await readyz(h.app.baseUrl);
+  assert.equal(status, 503);
+  assert.equal(JSON.parse(body).checks.database, "unreachable");
+  assert.doesNotMatch(body, /ECONNREFUSED|55432|127\.0\.0\.1/);
+  delete store.ping;
 });
 
 Deno.test("readyz: a database that answers pings but refuses writes is not ready", async () => {
-  const h = await startHarness();
-  try {
-    assert.equal((await readyz(h.app.baseUrl)).status, 200);
-    const store = h.app.store as unknown as Patchable;
-    const readOnly = () => Promise.reject(new Error("attempt to write a readonly database"));
-    store.saveCall = readOnly;
-    store.abandonStaleCalls = readOnly;
-    await assert.rejects(h.app.store.saveCall(RECORD));
-    const { status, body } = await readyz(h.app.baseUrl);
-    assert.equal(status, 503);
-    assert.equal(JSON.parse(body).checks.database, "writes failing");
-    assert.doesNotMatch(body, /readonly/);
-    // Writes work again: the next successful write makes it ready at once.
-    delete store.saveCall;
-    delete store.abandonStaleCalls;
-    await h.app.store.saveCall(RECORD);
-    assert.equal((await readyz(h.app.baseUrl)).status, 200);
-  } finally {
-    await h.close();
-  }
+  await using h = await startHarness();
+  assert.equal((await readyz(h.app.baseUrl)).status, 200);
+  const store = h.app.store as unknown as Patchable;
+  const readOnly = () => Promise.reject(new Error("attempt to write a readonly database"));
+  store.saveCall = readOnly;
+  store.abandonStaleCalls = readOnly;
+  await assert.rejects(h.app.store.saveCall(RECORD));
+  const { status, body } = await readyz(h.app.baseUrl);
+  assert.equal(status, 503);
+  assert.equal(JSON.parse(body).checks.database, "writes failing");
+  assert.doesNotMatch(body, /readonly/);
+  // Writes work again: the next successful write makes it ready at once.
+  delete store.saveCall;
+  delete store.abandonStaleCalls;
+  await h.app.store.saveCall(RECORD);
+  assert.equal((await readyz(h.app.baseUrl)).status, 200);
 });
 
 Deno.test("readiness: after a write failure, a working write probe clears it once the window passed", async () => {
@@ -113,27 +105,19 @@ Deno.test("readiness: after a write failure, a working write probe clears it onc
 });
 
 Deno.test("readyz and metrics show when Twilio signatures are not checked", async () => {
-  const h = await startHarness({
+  await using h = await startHarness({
     env: { TWILIO_VALIDATE_SIGNATURES: "false", TWILIO_ALLOW_UNSIGNED: "true" },
   });
-  try {
-    const { status, body } = await readyz(h.app.baseUrl);
-    assert.equal(status, 200);
-    assert.equal(JSON.parse(body).checks.twilioSignatures, "NOT CHECKED");
-    const metrics = await (await fetch(`${h.app.baseUrl}/metrics`)).text();
-    assert.match(metrics, /^voice_twilio_signatures_checked 0$/m);
-  } finally {
-    await h.close();
-  }
-  const checked = await startHarness();
-  try {
-    assert.equal(
-      JSON.parse((await readyz(checked.app.baseUrl)).body).checks.twilioSignatures,
-      "checked",
-    );
-    const metrics = await (await fetch(`${checked.app.baseUrl}/metrics`)).text();
-    assert.match(metrics, /^voice_twilio_signatures_checked 1$/m);
-  } finally {
-    await checked.close();
-  }
+  const { status, body } = await readyz(h.app.baseUrl);
+  assert.equal(status, 200);
+  assert.equal(JSON.parse(body).checks.twilioSignatures, "NOT CHECKED");
+  const metrics = await (await fetch(`${h.app.baseUrl}/metrics`)).text();
+  assert.match(metrics, /^voice_twilio_signatures_checked 0$/m);
+  await using checked = await startHarness();
+  assert.equal(
+    JSON.parse((await readyz(checked.app.baseUrl)).body).checks.twilioSignatures,
+    "checked",
+  );
+  const checkedMetrics = await (await fetch(`${checked.app.baseUrl}/metrics`)).text();
+  assert.match(checkedMetrics, /^voice_twilio_signatures_checked 1$/m);
 });

@@ -77,6 +77,8 @@ export interface FakeModelOptions {
   apiKey: string;
   scenario?: Partial<Scenario>;
   port?: number;
+  /** Address to listen on (default loopback; `netdelay.py`'s far address for a distant model). */
+  hostname?: string;
   /** Share the port with other processes (SO_REUSEPORT). */
   reusePort?: boolean;
   /** First session index of this process (indices must be unique across processes). */
@@ -85,7 +87,7 @@ export interface FakeModelOptions {
 
 /** A running fake model. */
 export interface FakeModel {
-  /** `ws://127.0.0.1:PORT/v1/realtime` */
+  /** `ws://HOST:PORT/v1/realtime` */
   url: string;
   /** Sessions opened so far. */
   readonly sessionsOpened: number;
@@ -105,7 +107,7 @@ export async function startFakeModel(options: FakeModelOptions): Promise<FakeMod
   const all: ModelSession[] = [];
   let quiet = false;
   const server = Deno.serve({
-    hostname: "127.0.0.1",
+    hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 0,
     reusePort: options.reusePort ?? false,
     onListen: () => {},
@@ -134,7 +136,7 @@ export async function startFakeModel(options: FakeModelOptions): Promise<FakeMod
   await new Promise((r) => setTimeout(r, 0));
   const port = (server.addr as Deno.NetAddr).port;
   return {
-    url: `ws://127.0.0.1:${port}/v1/realtime`,
+    url: `ws://${options.hostname ?? "127.0.0.1"}:${port}/v1/realtime`,
     get sessionsOpened() {
       return all.length;
     },
@@ -295,6 +297,11 @@ class ModelSession implements Ticking {
       case "session.update":
         return this.#onSessionUpdate(e.session as Record<string, unknown> | undefined);
       case "response.create":
+        // Out of band (`conversation: "none"`, the after-call summary): no audio, and it may
+        // run beside the conversation's own response, as on the real server.
+        if ((e.response as { conversation?: unknown } | undefined)?.conversation === "none") {
+          return this.#answerOutOfBand(requestMetadata(e.response));
+        }
         if (this.#response) {
           return this.#error(
             "conversation_already_has_active_response",
@@ -314,6 +321,30 @@ class ModelSession implements Ticking {
       default:
         return this.#error("unknown_event", `unexpected client event ${String(e.type)}`);
     }
+  }
+
+  /** Answers an out-of-band text request at once (created, then done with its text). */
+  #answerOutOfBand(metadata: Record<string, string> | null): void {
+    const id = nextId("resp");
+    const base = { id, object: "realtime.response", conversation_id: null, metadata };
+    this.#send({
+      type: "response.created",
+      event_id: nextId("event"),
+      response: { ...base, status: "in_progress", output: [] },
+    });
+    const item = {
+      id: nextId("item"),
+      object: "realtime.item",
+      type: "message",
+      role: "assistant",
+      status: "completed",
+      content: [{ type: "output_text", text: OUT_OF_BAND_TEXT }],
+    };
+    this.#send({
+      type: "response.done",
+      event_id: nextId("event"),
+      response: { ...base, status: "completed", status_details: null, output: [item] },
+    });
   }
 
   #onSessionUpdate(session: Record<string, unknown> | undefined): void {
@@ -641,6 +672,15 @@ class ModelSession implements Ticking {
     this.#startResponse(true, barge);
   }
 }
+
+/** The text an out-of-band request gets: a summary of a call that booked nothing. */
+const OUT_OF_BAND_TEXT = JSON.stringify({
+  summary: "The caller talked with the receptionist; nothing was booked.",
+  intent: "enquiry",
+  outcome: "no booking",
+  follow_up: { needed: false, reason: null },
+  claims: [],
+});
 
 /** The `metadata` of a `response.create`'s `response`, if it has string values only. */
 function requestMetadata(response: unknown): Record<string, string> | null {

@@ -20,7 +20,8 @@
  *
  * @example
  * ```ts
- * const ws = new NoDelayWebSocket("wss://api.openai.com/v1/realtime?model=gpt-realtime", {
+ * declare const key: string; // the OpenAI API key
+ * const ws = new NoDelayWebSocket("wss://api.openai.com/v1/realtime?model=gpt-realtime-2.1", {
  *   headers: { Authorization: `Bearer ${key}` },
  * });
  * ws.onmessage = (e) => console.log(e.data);

@@ -10,6 +10,8 @@
  * deno task bench:load --calls=200 --seconds=30 --bridges=sample,ours-pcmu
  * deno task bench:load --capacity              # calls one core carries: ours pcmu and the sample
  * deno task bench:load --soak                  # ours, 100 calls for 10 minutes
+ * # the model socket's client, with the fake model 40 ms away each way (root; netdelay.py):
+ * deno task bench:load --calls=50 --bridges=ours-pcmu-builtin,ours-pcmu-ws --model-delay-ms=40
  * ```
  *
  * Options: `--caller-procs=N --model-procs=N` (harness processes; default one per 100
@@ -41,7 +43,7 @@ interface Variant {
   label: string;
   options: Pick<
     LoadOptions,
-    "bridge" | "format" | "ws" | "markIntervalMs" | "probe" | "serviceFlags"
+    "bridge" | "format" | "ws" | "markIntervalMs" | "probe" | "src" | "serviceFlags"
   >;
 }
 
@@ -73,6 +75,21 @@ const VARIANTS: Record<string, Variant> = {
     label: "ours pcmu, without the service's runtime flags",
     options: { bridge: "ours", format: "pcmu", serviceFlags: false },
   },
+  // The model socket's client, named (ours-pcmu runs the product's default).
+  "ours-pcmu-ws": {
+    label: "ours pcmu, model socket on npm ws",
+    options: { bridge: "ours", format: "pcmu", ws: "ws" },
+  },
+  "ours-pcmu-builtin": {
+    label: "ours pcmu, model socket on Deno's WebSocket",
+    options: { bridge: "ours", format: "pcmu", ws: "builtin" },
+  },
+  // Our bridge at another commit, for "no regression" runs: LOAD_BEFORE_SRC=/path/to/old/src
+  // (e.g. `git worktree add /tmp/before <commit>`, then LOAD_BEFORE_SRC=/tmp/before/src).
+  "ours-pcmu-before": {
+    label: `ours pcmu at ${Deno.env.get("LOAD_BEFORE_LABEL") ?? "LOAD_BEFORE_SRC"}`,
+    options: { bridge: "ours", format: "pcmu", src: Deno.env.get("LOAD_BEFORE_SRC") ?? "" },
+  },
   // An experiment, not the product: the model socket with Nagle off (see nodelay_websocket.ts).
   "ours-pcmu-nodelay": {
     label: "ours pcmu, TCP_NODELAY model socket (experiment)",
@@ -86,6 +103,9 @@ const say = (s: string) => console.error(`  ${s}`);
 function variant(key: string): Variant {
   const v = VARIANTS[key];
   if (!v) throw new Error(`unknown bridge ${key}: ${Object.keys(VARIANTS).join(", ")}`);
+  if (key === "ours-pcmu-before" && !v.options.src) {
+    throw new Error("ours-pcmu-before needs LOAD_BEFORE_SRC (another checkout's src/ directory)");
+  }
   return v;
 }
 
@@ -152,7 +172,11 @@ async function measure(key: string, n: number, options: Partial<LoadOptions>): P
       say(`violations: ${result.violationLog.slice(0, 2).join("; ")}`);
     }
     if (result.serverStderrLines > 0) {
-      say(`server said ${result.serverStderrLines} lines, first: ${result.serverStderr[0]}`);
+      say(
+        `server said ${result.serverStderrLines} lines, first: ${
+          result.serverStderr.slice(0, 6).join("\n")
+        }`,
+      );
     }
     say(
       `cpu ${f(result.cpuUsPerFrame)} µs/frame, in-bridge p99 ${f(result.inBridge.up.p99, 3)}/${
@@ -276,6 +300,8 @@ async function main(): Promise<void> {
       "harness-cpus": { type: "string" },
       "server-nice": { type: "string" },
       "harness-nice": { type: "string" },
+      // The fake model this many ms away each way (netdelay.py; needs root).
+      "model-delay-ms": { type: "string" },
       out: { type: "string", default: "BENCHMARKS_load.md" },
     },
   });
@@ -294,6 +320,7 @@ async function main(): Promise<void> {
     ...(values["server-nice"] ? { serverNice: Number(values["server-nice"]) } : {}),
     ...(values["harness-nice"] ? { harnessNice: Number(values["harness-nice"]) } : {}),
     ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
+    ...(values["model-delay-ms"] ? { modelDelayMs: Number(values["model-delay-ms"]) } : {}),
   };
   const lines: string[] = [
     "## Load",
@@ -302,8 +329,8 @@ async function main(): Promise<void> {
       f(machine.memGiB, 1)
     } GiB RAM, Deno ${Deno.version.deno}; ${pin.note}${
       values["server-nice"] ? `; bridge at nice ${values["server-nice"]}` : ""
-    }${
-      values["harness-nice"] ? `; harness at nice ${values["harness-nice"]}` : ""
+    }${values["harness-nice"] ? `; harness at nice ${values["harness-nice"]}` : ""}${
+      values["model-delay-ms"] ? `; fake model ${values["model-delay-ms"]} ms away each way` : ""
     }; harness processes: ${values["caller-procs"] ?? "auto"} caller / ${
       values["model-procs"] ?? "auto"
     } model. Other jobs share the machine: see ` +

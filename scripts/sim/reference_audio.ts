@@ -43,10 +43,10 @@ export function readWav(bytes: Uint8Array, name = "WAV"): WavData {
   throw new Error(`${name}: no data chunk`);
 }
 
-/** Reads the samples of a 16-bit PCM mono 8 kHz WAV fixture (`tests/fixtures/NAME_8k_pcm16.wav`). */
-export function fixturePcm8k(name: string): Int16Array {
-  const bytes = Deno.readFileSync(new URL(`../fixtures/${name}_8k_pcm16.wav`, import.meta.url));
-  const wav = readWav(bytes, name);
+/** Reads the samples of a 16-bit PCM mono 8 kHz WAV file (e.g. `tests/fixtures/NAME_8k_pcm16.wav`). */
+export function readPcm8kWav(file: URL): Int16Array {
+  const name = file.pathname.split("/").pop()!;
+  const wav = readWav(Deno.readFileSync(file), name);
   if (wav.tag !== 1 || wav.bits !== 16 || wav.channels !== 1 || wav.rate !== 8000) {
     throw new Error(`${name}: expected 16-bit PCM mono 8 kHz, got ${JSON.stringify(wav)}`);
   }

@@ -13,6 +13,7 @@ import type { Booking, BookingStore, BookResult } from "../booking/types.ts";
 import { cleanText } from "../booking/sanitize.ts";
 import { samePerson } from "../booking/person.ts";
 import { logger } from "../log.ts";
+import { raceTimer, systemClock } from "../clock.ts";
 import { defineTool, modelText, type Tool, type ToolContext } from "./tools.ts";
 
 const log = logger("tools", "booking");
@@ -104,18 +105,8 @@ export function bookingBudget(timeoutMs: number): {
 }
 
 /** Resolves with `promise`'s value, or `undefined` once `ms` have passed. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<undefined>((resolve) => {
-        timer = setTimeout(() => resolve(undefined), Math.max(0, ms));
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  return raceTimer(systemClock, promise, ms, () => undefined);
 }
 
 const UNKNOWN_OUTCOME =

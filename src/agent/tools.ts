@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import { type Clock, systemClock } from "../clock.ts";
+import { type Clock, raceTimer, systemClock } from "../clock.ts";
 import { cleanText } from "../booking/sanitize.ts";
 import { logger } from "../log.ts";
 
@@ -25,6 +25,9 @@ export function modelText(max: number) {
     z.string().min(1),
   );
 }
+
+/** What a handler's race against its deadline yields when the deadline wins. */
+const TIMED_OUT = Symbol("timed out");
 
 /** What a handler gets besides its arguments. */
 export interface ToolContext {
@@ -178,16 +181,14 @@ export class ToolRegistry {
     const controller = new AbortController();
     const onOuterAbort = () => controller.abort(ctx.signal?.reason);
     ctx.signal?.addEventListener("abort", onOuterAbort, { once: true });
-    let timer: unknown;
-    const timeout = new Promise<"timeout">((resolve) => {
-      timer = clock.setTimeout(() => resolve("timeout"), tool.timeoutMs);
-    });
     try {
-      const result = await Promise.race([
+      const result = await raceTimer(
+        clock,
         tool.handler(parsed.data, { ...ctx, signal: controller.signal }),
-        timeout,
-      ]);
-      if (result === "timeout") {
+        tool.timeoutMs,
+        () => TIMED_OUT,
+      );
+      if (result === TIMED_OUT) {
         controller.abort(new Error("tool timed out"));
         return {
           ok: false,
@@ -216,7 +217,6 @@ export class ToolRegistry {
         durationMs: elapsed(),
       };
     } finally {
-      clock.clearTimeout(timer);
       ctx.signal?.removeEventListener("abort", onOuterAbort);
     }
   }

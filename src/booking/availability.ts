@@ -285,6 +285,9 @@ function slotAt(profile: BusinessProfile, service: Service, g: GridStart): Slot 
  *
  * @example
  * ```ts
+ * import type { BusinessProfile, Service } from "./business.ts";
+ * declare const profile: BusinessProfile;
+ * declare const service: Service;
  * const slots = freeSlots({ profile, service, date: Temporal.PlainDate.from("2026-11-27"),
  *   now: Temporal.Now.instant(), existing: [] });
  * slots[0]; // { start: "2026-11-27T09:00:00-05:00", end: "…", label: "Friday 27 November at 9:00 AM" }

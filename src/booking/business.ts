@@ -257,7 +257,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
  *
  * @example
  * ```ts
- * const profile = parseBusinessProfile(JSON.parse(text), "inline");
+ * const text = await Deno.readTextFile("business.json");
+ * const profile = parseBusinessProfile(JSON.parse(text), "business.json");
  * ```
  */
 export function parseBusinessProfile(value: unknown, source = "(value)"): BusinessProfile {

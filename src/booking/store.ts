@@ -92,6 +92,10 @@ export function parseDatabaseUrl(databaseUrl: string, cwd: string = Deno.cwd()):
  *
  * @example
  * ```ts
+ * import type { BusinessProfile } from "./business.ts";
+ * import type { Slot } from "./availability.ts";
+ * declare const profile: BusinessProfile;
+ * declare const slot: Slot; // one of the free slots offered to the caller
  * const store = await openStore(Deno.env.get("DATABASE_URL") ?? "sqlite:data/bookings.db", profile);
  * const result = await store.book({ serviceId: "mens-cut", start: slot.start,
  *   customerName: "Ann", customerPhone: "+12125550100", idempotencyKey: "CA1:call_7" });

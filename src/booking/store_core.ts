@@ -691,7 +691,7 @@ export abstract class StoreBase implements BookingStore {
     }
     switch (decision.kind) {
       case "insert":
-        log.info("Booked {id} {service} at {start}", {
+        log.info("booked {id} {service} at {start}", {
           id: decision.row.id,
           service: decision.row.serviceId,
           start: prep.start.toString(),
@@ -744,7 +744,7 @@ export abstract class StoreBase implements BookingStore {
     const decision = await this.cancelTx(normalizeBookingId(id), digits, callSid ?? null);
     switch (decision.kind) {
       case "update":
-        log.info("Cancelled {id}", { id: decision.row.id, callSid });
+        log.info("cancelled {id}", { id: decision.row.id, callSid });
         return {
           ok: true,
           booking: rowToBooking(decision.row, this.profile),
@@ -768,7 +768,7 @@ export abstract class StoreBase implements BookingStore {
     const decision = await this.rescheduleTx(prepared.prep);
     if (decision.kind === "update") {
       const previous = rowToBooking(decision.previous, this.profile);
-      log.info("Rescheduled {id} from {from} to {to}", {
+      log.info("rescheduled {id} from {from} to {to}", {
         id: decision.row.id,
         from: previous.start,
         to: prepared.prep.start.toString(),

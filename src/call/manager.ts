@@ -18,6 +18,7 @@ import { callControlTools } from "../agent/call_control_tools.ts";
 import { type Tool, ToolRegistry } from "../agent/tools.ts";
 import { RealtimeConnection, type RealtimeConnectionOptions } from "../realtime/connection.ts";
 import { PrewarmPool } from "../realtime/prewarm.ts";
+import { webSocketFactoryFor } from "../realtime/node_ws.ts";
 import { buildSessionConfig } from "../realtime/session_config.ts";
 import type { TwilioStream } from "../twilio/media_stream.ts";
 import type { StreamStart } from "../twilio/protocol.ts";
@@ -170,7 +171,7 @@ export class CallManager {
    * `purpose` for a call this service placed (its prompt and tools).
    */
   onIncomingCall(info: IncomingCallInfo, purpose?: CallPurpose): void {
-    this.#prewarm.warm(info.callSid, () => this.#connection(info.callSid, info.from, purpose));
+    this.#prewarm.warm(info.callSid, () => this.#newConnection(info.callSid, info.from, purpose));
   }
 
   /**
@@ -257,7 +258,7 @@ export class CallManager {
         const from = start.from ?? "";
         const session = claimed === "timeout"
           ? this.#closedConnection(callSid, from) // too late: the caller gets the apology
-          : claimed ?? this.#connection(callSid, from, purpose);
+          : claimed ?? this.#newConnection(callSid, from, purpose);
         const call = this.#startCall(stream, start, session, readyBy, streamStartedAt, purpose);
         slot.call = call;
         const stopWatching = this.#watchBacklog(session, callLog);
@@ -320,7 +321,7 @@ export class CallManager {
   }
 
   #closedConnection(callSid: string, from: string): RealtimeConnection {
-    const connection = this.#connection(callSid, from);
+    const connection = this.#newConnection(callSid, from);
     connection.close("model not ready in time");
     return connection;
   }
@@ -471,7 +472,7 @@ export class CallManager {
   }
 
   /** A fresh, not yet connected Realtime connection for a call. */
-  #connection(callSid: string, from: string, purpose?: CallPurpose): RealtimeConnection {
+  #newConnection(callSid: string, from: string, purpose?: CallPurpose): RealtimeConnection {
     const { config, profile } = this.#deps;
     const tools = new ToolRegistry(
       this.#tools({ requestHangUp() {}, requestTransfer() {} }, purpose),
@@ -499,6 +500,7 @@ export class CallManager {
       sessionConfig,
       logger: logger("realtime").with({ callSid }),
       clock: this.#clock,
+      webSocketFactory: webSocketFactoryFor(config.openai.webSocketClient),
       ...this.#deps.connectionOptions,
     });
   }

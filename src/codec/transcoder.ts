@@ -22,6 +22,8 @@ import { Scratch } from "./scratch.ts";
  *
  * @example
  * ```ts
+ * declare const twilioMediaPayload: string; // base64 mu-law from a Twilio media message
+ * declare const openAiAudioDelta: string; // base64 PCM16 24 kHz from response.output_audio.delta
  * const t = new MediaTranscoder();
  * const toOpenAi = t.twilioPayloadToPcm24(twilioMediaPayload); // 160 codes -> 960 bytes
  * const toTwilio = t.pcm24ToTwilioPayload(openAiAudioDelta); // 960 bytes -> 160 codes
@@ -140,6 +142,7 @@ export class MediaTranscoder {
    *
    * @example
    * ```ts
+   * const transcoder = new MediaTranscoder();
    * transcoder.reset("toCaller");
    * ```
    */

@@ -45,6 +45,7 @@ export interface PollingFeedOptions {
  *
  * @example
  * ```ts
+ * declare const callManager: LiveCallSource;
  * const feed = pollingLiveFeed(callManager);
  * const stop = feed.subscribe((calls) => console.log(calls.length, "live calls"));
  * stop();

@@ -60,6 +60,10 @@ const round1 = (n: number) => Math.round(n * 10) / 10;
  *
  * @example
  * ```ts
+ * import type { BookingStore } from "../booking/types.ts";
+ * declare const store: BookingStore;
+ * const to = Temporal.Now.instant();
+ * const from = to.subtract({ hours: 24 * 7 });
  * const series = qualitySeries(await store.callQuality(from, to), from, to, "America/New_York");
  * ```
  */

@@ -75,8 +75,11 @@ export interface Console {
  *
  * @example
  * ```ts
- * const console = await createConsole({ config: cfg.console!, publicUrl, store, profiles, live });
- * const routes = [...otherRoutes, ...console.routes];
+ * import type { Route } from "../http.ts";
+ * declare const deps: ConsoleDeps; // config.console, publicUrl, store, profiles, live feed
+ * declare const otherRoutes: Route[];
+ * const adminConsole = await createConsole(deps);
+ * const routes = [...otherRoutes, ...adminConsole.routes];
  * ```
  */
 export async function createConsole(deps: ConsoleDeps): Promise<Console> {

@@ -9,8 +9,12 @@
  *
  * @example
  * ```ts
- * pool.warm(callSid, () => new RealtimeConnection(opts));   // at POST /twilio/voice
- * const conn = await pool.claim(callSid) ?? await fresh();  // at the stream's `start`
+ * import { RealtimeConnection, type RealtimeConnectionOptions } from "./connection.ts";
+ * declare const pool: PrewarmPool;
+ * declare const opts: RealtimeConnectionOptions;
+ * declare const callSid: string;
+ * pool.warm(callSid, () => new RealtimeConnection(opts)); // at POST /twilio/voice
+ * const conn = await pool.claim(callSid) ?? new RealtimeConnection(opts); // at the stream's `start`
  * ```
  *
  * @module

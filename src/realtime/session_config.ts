@@ -4,6 +4,8 @@
  *
  * @example
  * ```ts
+ * import { sessionUpdate } from "./protocol.ts";
+ * declare const ws: WebSocket;
  * const session = buildSessionConfig({
  *   model: "gpt-realtime-2.1", voice: "marin", audioFormat: "pcmu", instructions: "…", tools: [],
  *   vad: { type: "server_vad", threshold: 0.5, prefixPaddingMs: 300, silenceDurationMs: 500 },

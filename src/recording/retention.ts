@@ -46,14 +46,14 @@ const CALL_FILE = /^([A-Za-z0-9_-]{1,64})\.wav$/;
 
 /** Deletes old recordings, now and then every `everyMs`. */
 export class RecordingRetention {
-  readonly #o: RetentionOptions;
+  readonly #options: RetentionOptions;
   readonly #clock: Clock;
   #timer: TimerHandle | undefined;
   #running: Promise<unknown> = Promise.resolve();
   #stopped = false;
 
   constructor(options: RetentionOptions) {
-    this.#o = options;
+    this.#options = options;
     this.#clock = options.clock ?? systemClock;
   }
 
@@ -72,16 +72,19 @@ export class RecordingRetention {
   #tick(): void {
     if (this.#stopped) return;
     this.#running = this.sweep().catch((error) =>
-      this.#o.log.error("recording retention sweep failed: {error}", {
+      this.#options.log.error("recording retention sweep failed: {error}", {
         error: errorMessage(error),
       })
     );
-    this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#o.everyMs ?? 60 * 60 * 1000);
+    this.#timer = this.#clock.setTimeout(
+      () => this.#tick(),
+      this.#options.everyMs ?? 60 * 60 * 1000,
+    );
   }
 
   /** Deletes every recording last written before `now` minus the retention. */
   async sweep(now: number = this.#clock.wallNow()): Promise<SweepResult> {
-    const { dir, retentionDays, log } = this.#o;
+    const { dir, retentionDays, log } = this.#options;
     const cutoff = now - retentionDays * DAY_MS;
     const result: SweepResult = { deleted: [], failed: 0 };
     for (const { path, callSid, folder } of await listRecordings(dir)) {
@@ -103,7 +106,7 @@ export class RecordingRetention {
         continue;
       }
       result.deleted.push(path);
-      this.#o.onDeleted?.();
+      this.#options.onDeleted?.();
       log.info("deleted the recording of call {callSid}: older than {days} days", {
         callSid,
         path,
@@ -124,23 +127,23 @@ export class RecordingRetention {
   /** Notes on the call record that its recording is gone. */
   async #markDeleted(callSid: string, path: string, now: number): Promise<void> {
     try {
-      const record = await this.#o.records.getCall(callSid);
+      const record = await this.#options.records.getCall(callSid);
       if (!record) return;
       const previous = record.extra?.recording;
       const recording = typeof previous === "object" && previous !== null ? previous : { path };
-      await this.#o.records.saveCall({
+      await this.#options.records.saveCall({
         ...record,
         extra: {
           ...record.extra,
           recording: {
             ...recording,
             deletedAt: new Date(now).toISOString(),
-            deletedBecause: `older than ${this.#o.retentionDays} days`,
+            deletedBecause: `older than ${this.#options.retentionDays} days`,
           },
         },
       });
     } catch (error) {
-      this.#o.log.error("could not mark the deleted recording on call {callSid}: {error}", {
+      this.#options.log.error("could not mark the deleted recording on call {callSid}: {error}", {
         callSid,
         error: errorMessage(error),
       });

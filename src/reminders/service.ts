@@ -55,22 +55,36 @@ export class ReminderService {
   /** The plan/claim/dial loop. */
   readonly worker: ReminderWorker;
   readonly #ringing: RingingCalls;
+  readonly #profile: { current: BusinessProfile };
 
   private constructor(
     calls: ReminderCalls,
     links: ReminderLinks,
     worker: ReminderWorker,
     ringing: RingingCalls,
+    profile: { current: BusinessProfile },
   ) {
     this.calls = calls;
     this.links = links;
     this.worker = worker;
     this.#ringing = ringing;
+    this.#profile = profile;
+  }
+
+  /**
+   * Applies a reloaded business profile (console reload, SIGHUP) to every later reminder:
+   * its calling window, time zone, name and phone in calls and texts.
+   */
+  setProfile(profile: BusinessProfile): void {
+    this.#profile.current = profile;
   }
 
   /** Builds the service (derives the link key); call {@linkcode start} to begin. */
   static async create(deps: ReminderServiceDeps): Promise<ReminderService> {
-    const { config, profile, store } = deps;
+    const { config, store } = deps;
+    // One holder read at each use, so a reloaded profile reaches the policy, the worker and
+    // the call webhooks alike.
+    const holder = { current: deps.profile };
     const r = config.reminders;
     if (r.mode === "off") throw new Error("REMINDERS=off: no reminder service");
     const now = deps.now ?? (() => Temporal.Now.instant());
@@ -78,7 +92,9 @@ export class ReminderService {
     const links = await ReminderLinks.create(config.twilio.authToken, config.publicUrl);
     const ringing = new RingingCalls(() => now().epochMilliseconds);
     const policy: ReminderPolicy = {
-      profile,
+      get profile() {
+        return holder.current;
+      },
       hoursBefore: r.hoursBefore,
       retryMinutes: r.retryMinutes,
       mode: r.mode,
@@ -87,7 +103,9 @@ export class ReminderService {
     const owner = deps.owner ??
       `${Deno.hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`;
     const worker = new ReminderWorker({
-      profile,
+      get profile() {
+        return holder.current;
+      },
       store,
       twilio: deps.twilio,
       links,
@@ -104,7 +122,9 @@ export class ReminderService {
     });
     let tokens: Promise<CallTokenSigner> | undefined;
     const calls = new ReminderCalls({
-      profile,
+      get profile() {
+        return holder.current;
+      },
       store,
       twilio: deps.twilio,
       links,
@@ -129,7 +149,7 @@ export class ReminderService {
         "MAX_CALLS is 1: its one line is kept for incoming calls, so no reminder calls go out",
       );
     }
-    return new ReminderService(calls, links, worker, ringing);
+    return new ReminderService(calls, links, worker, ringing, holder);
   }
 
   /** Reminder calls being placed or ringing on this instance (each holds a call slot). */

@@ -8,15 +8,19 @@
  *
  * @example
  * ```ts
+ * import type { TwilioStream } from "./media_stream.ts";
+ * declare const remoteAddr: string;
+ * declare const stream: TwilioStream;
  * const sockets = new MediaSockets(mediaSocketLimits(50));
- * if (sockets.admit(remoteAddr) !== "ok") return new Response("busy", { status: 503 });
- * sockets.track(stream, remoteAddr);
+ * if (sockets.admit(remoteAddr) === "ok") sockets.track(stream, remoteAddr);
+ * else console.warn("busy: answer 503");
  * await sockets.closeAll(1000, "service shutting down", 2000);
  * ```
  *
  * @module
  */
 import type { TwilioStream } from "./media_stream.ts";
+import { raceTimer, systemClock } from "../clock.ts";
 
 /** Bounds on sockets that have not sent `start`. */
 export interface MediaSocketLimits {
@@ -112,11 +116,6 @@ export class MediaSockets {
       })
     );
     if (closed.length === 0) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.all(closed),
-      new Promise<void>((resolve) => timer = setTimeout(resolve, waitMs)),
-    ]);
-    clearTimeout(timer);
+    await raceTimer(systemClock, Promise.all(closed), waitMs, () => undefined);
   }
 }

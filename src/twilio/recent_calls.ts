@@ -8,6 +8,8 @@
  * @example
  * ```ts
  * const streamed = new RecentCallSids({ ttlMs: 3_600_000 });
+ * declare const callSid: string;
+ * declare function refuse(): void;
  * if (streamed.has(callSid)) refuse();
  * streamed.add(callSid);
  * ```

@@ -16,7 +16,8 @@
 import type { Config } from "../config.ts";
 import type { Route } from "../http.ts";
 import { clip, logger } from "../log.ts";
-import { type Clock, systemClock } from "../clock.ts";
+import { errorMessage } from "../errors.ts";
+import { type Clock, raceTimer, systemClock } from "../clock.ts";
 import { CallTokenSigner } from "./call_token.ts";
 import {
   CloseCode,
@@ -170,26 +171,17 @@ export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
   /** A call record exists for the CallSid; false when the lookup fails (logged). */
   async function recorded(callSid: string): Promise<boolean> {
     if (!deps.callRecorded) return false;
-    let timer: unknown;
     try {
       // A database that hangs must not hold the caller (Twilio gives the webhook 15 s).
-      return await Promise.race([
-        deps.callRecorded(callSid),
-        new Promise<never>((_, reject) => {
-          timer = clock.setTimeout(
-            () => reject(new Error(`no answer within ${RECORD_CHECK_MS} ms`)),
-            RECORD_CHECK_MS,
-          );
-        }),
-      ]);
+      return await raceTimer(clock, deps.callRecorded(callSid), RECORD_CHECK_MS, () => {
+        throw new Error(`no answer within ${RECORD_CHECK_MS} ms`);
+      });
     } catch (error) {
       log.warn("could not check for an existing record of {callSid}: {error}", {
         callSid,
-        error,
+        error: errorMessage(error),
       });
       return false;
-    } finally {
-      clock.clearTimeout(timer);
     }
   }
 
@@ -264,14 +256,20 @@ export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
         headers: { "content-type": "text/plain; charset=utf-8", "retry-after": "1" },
       });
     }
-    const { socket, response } = Deno.upgradeWebSocket(req);
-    // Messages after `start` are held by the stream until the call attaches.
-    const stream = new TwilioStream(socket, {
+    const streamOptions: TwilioStreamOptions = {
       mediaTimeoutMs: config.limits.mediaTimeoutSeconds * 1000,
       clock,
       onProtocolError: deps.onProtocolError,
       ...deps.streamOptions,
-    });
+    };
+    // Deno's idle timer (120 s by default) is cancelled and re-armed for every message
+    // received, 50 times a second per call; the stream's own media watchdog (one coarse
+    // timer, re-armed only when it fires) already ends a stream that goes quiet, and the
+    // start timeout below one that never starts. Kept only where the watchdog is off.
+    const watchdogOn = (streamOptions.mediaTimeoutMs ?? 1) > 0;
+    const { socket, response } = Deno.upgradeWebSocket(req, watchdogOn ? { idleTimeout: 0 } : {});
+    // Messages after `start` are held by the stream until the call attaches.
+    const stream = new TwilioStream(socket, streamOptions);
     sockets.track(stream, remoteAddr);
     const timer = setTimeout(() => {
       log.warn("media socket sent no start within {ms} ms", { ms: startTimeoutMs });

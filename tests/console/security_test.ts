@@ -312,34 +312,26 @@ Deno.test("console: CONSOLE_PASSWORD_HASH from `console-password` works; bad val
 });
 
 Deno.test("console: off without a password; METRICS_TOKEN guards /metrics", async () => {
-  const h = await startHarness({ env: { METRICS_TOKEN: "metrics-token-0123456789" } });
-  try {
-    const off = await fetch(`${h.app.baseUrl}/console`);
-    await off.body?.cancel();
-    assert.equal(off.status, 404);
-    const none = await fetch(`${h.app.baseUrl}/metrics`);
-    await none.body?.cancel();
-    assert.equal(none.status, 401);
-    assert.match(none.headers.get("www-authenticate")!, /^Bearer/);
-    const wrong = await fetch(`${h.app.baseUrl}/metrics`, {
-      headers: { authorization: "Bearer metrics-token-0123456780" },
-    });
-    await wrong.body?.cancel();
-    assert.equal(wrong.status, 401);
-    const ok = await fetch(`${h.app.baseUrl}/metrics`, {
-      headers: { authorization: "Bearer metrics-token-0123456789" },
-    });
-    assert.equal(ok.status, 200);
-    assert.match(await ok.text(), /voice_active_calls/);
-  } finally {
-    await h.close();
-  }
-  const open = await startHarness();
-  try {
-    const res = await fetch(`${open.app.baseUrl}/metrics`);
-    await res.body?.cancel();
-    assert.equal(res.status, 200, "no token configured: open as before");
-  } finally {
-    await open.close();
-  }
+  await using h = await startHarness({ env: { METRICS_TOKEN: "metrics-token-0123456789" } });
+  const off = await fetch(`${h.app.baseUrl}/console`);
+  await off.body?.cancel();
+  assert.equal(off.status, 404);
+  const none = await fetch(`${h.app.baseUrl}/metrics`);
+  await none.body?.cancel();
+  assert.equal(none.status, 401);
+  assert.match(none.headers.get("www-authenticate")!, /^Bearer/);
+  const wrong = await fetch(`${h.app.baseUrl}/metrics`, {
+    headers: { authorization: "Bearer metrics-token-0123456780" },
+  });
+  await wrong.body?.cancel();
+  assert.equal(wrong.status, 401);
+  const ok = await fetch(`${h.app.baseUrl}/metrics`, {
+    headers: { authorization: "Bearer metrics-token-0123456789" },
+  });
+  assert.equal(ok.status, 200);
+  assert.match(await ok.text(), /voice_active_calls/);
+  await using open = await startHarness();
+  const res = await fetch(`${open.app.baseUrl}/metrics`);
+  await res.body?.cancel();
+  assert.equal(res.status, 200, "no token configured: open as before");
 });

@@ -59,91 +59,79 @@ function inputMsOf(h: Harness, index: number): number {
 }
 
 Deno.test("abuse: 200 frames each 10 s ahead; the model hears no more than time allows", async () => {
-  const h = await startHarness();
-  try {
-    const t0 = performance.now();
-    const bad = await abusiveStream(h);
-    await modelLive(h, 0);
-    for (let i = 0; i < 200; i++) bad.ws.send(bad.frame(i + 2, i * 10_000));
-    await new Promise((r) => setTimeout(r, 2000)); // time for the model to take what it got
-    const elapsed = performance.now() - t0;
-    // Issue 20: 99,501 appends, about 33 minutes of audio.
-    assert.ok(
-      inputMsOf(h, 0) <= elapsed + 1000,
-      `the model heard ${inputMsOf(h, 0)} ms in ${Math.round(elapsed)} ms`,
-    );
-    bad.ws.close();
-    await within(bad.closed, 5000, "the socket to close");
-    const record = await h.finalRecord(bad.callSid);
-    const counters = record.extra?.streamCounters as { dropped: Record<string, number> };
-    assert.ok(counters.dropped.ahead_of_time >= 190, JSON.stringify(counters));
-  } finally {
-    await h.close();
-  }
+  await using h = await startHarness();
+  const t0 = performance.now();
+  const bad = await abusiveStream(h);
+  await modelLive(h, 0);
+  for (let i = 0; i < 200; i++) bad.ws.send(bad.frame(i + 2, i * 10_000));
+  await new Promise((r) => setTimeout(r, 2000)); // time for the model to take what it got
+  const elapsed = performance.now() - t0;
+  // Issue 20: 99,501 appends, about 33 minutes of audio.
+  assert.ok(
+    inputMsOf(h, 0) <= elapsed + 1000,
+    `the model heard ${inputMsOf(h, 0)} ms in ${Math.round(elapsed)} ms`,
+  );
+  bad.ws.close();
+  await within(bad.closed, 5000, "the socket to close");
+  const record = await h.finalRecord(bad.callSid);
+  const counters = record.extra?.streamCounters as { dropped: Record<string, number> };
+  assert.ok(counters.dropped.ahead_of_time >= 190, JSON.stringify(counters));
 });
 
 Deno.test("abuse: a flood of 43,800 valid frames ends that stream only; a neighbour's call goes on", async () => {
-  const h = await startHarness();
-  try {
-    const good = await h.dial({ audio: mulawSilence(4000) });
-    await modelLive(h, 0);
-    const t0 = performance.now();
-    const bad = await abusiveStream(h);
-    await modelLive(h, 1);
-    let sent = 0;
-    while (sent < 43_800 && bad.ws.readyState === WebSocket.OPEN) {
-      for (let k = 0; k < 200 && sent < 43_800; k++, sent++) {
-        bad.ws.send(bad.frame(sent + 2, sent * 20));
-      }
-      await new Promise((r) => setTimeout(r, 1));
+  await using h = await startHarness();
+  const good = await h.dial({ audio: mulawSilence(4000) });
+  await modelLive(h, 0);
+  const t0 = performance.now();
+  const bad = await abusiveStream(h);
+  await modelLive(h, 1);
+  let sent = 0;
+  while (sent < 43_800 && bad.ws.readyState === WebSocket.OPEN) {
+    for (let k = 0; k < 200 && sent < 43_800; k++, sent++) {
+      bad.ws.send(bad.frame(sent + 2, sent * 20));
     }
-    // (a client still flooding may not get to read the close frame)
-    await within(bad.closed, 10_000, "the flooding socket to be closed");
-    const elapsed = performance.now() - t0;
-    assert.ok(sent < 43_800, `the stream was ended after ${sent} frames`);
-    const record = await h.finalRecord(bad.callSid);
-    const counters = record.extra?.streamCounters as { endedBy?: string };
-    assert.equal(counters.endedBy, "rate_limited");
-    await new Promise((r) => setTimeout(r, 300));
-    // Issue 20: 876 s of audio reached the model in under 6 s.
-    assert.ok(
-      inputMsOf(h, 1) <= elapsed + 1000,
-      `the model heard ${inputMsOf(h, 1)} ms in ${Math.round(elapsed)} ms`,
-    );
-    // The neighbour's audio kept flowing in real time.
-    await waitUntil(() => good.pendingAudioMs === 0, 10_000, "the good call's audio sent");
-    const result = await good.hangUp();
-    assert.equal(result.closedBy, "caller");
-    assert.ok(inputMsOf(h, 0) >= 3500, `the good call's model heard ${inputMsOf(h, 0)} ms`);
-    const metrics = await (await fetch(`${h.app.baseUrl}/metrics`)).text();
-    assert.match(metrics, /voice_protocol_errors_total\{side="twilio",reason="rate_limited"\} 1/);
-  } finally {
-    await h.close();
+    await new Promise((r) => setTimeout(r, 1));
   }
+  // (a client still flooding may not get to read the close frame)
+  await within(bad.closed, 10_000, "the flooding socket to be closed");
+  const elapsed = performance.now() - t0;
+  assert.ok(sent < 43_800, `the stream was ended after ${sent} frames`);
+  const record = await h.finalRecord(bad.callSid);
+  const counters = record.extra?.streamCounters as { endedBy?: string };
+  assert.equal(counters.endedBy, "rate_limited");
+  await new Promise((r) => setTimeout(r, 300));
+  // Issue 20: 876 s of audio reached the model in under 6 s.
+  assert.ok(
+    inputMsOf(h, 1) <= elapsed + 1000,
+    `the model heard ${inputMsOf(h, 1)} ms in ${Math.round(elapsed)} ms`,
+  );
+  // The neighbour's audio kept flowing in real time.
+  await waitUntil(() => good.pendingAudioMs === 0, 10_000, "the good call's audio sent");
+  const result = await good.hangUp();
+  assert.equal(result.closedBy, "caller");
+  assert.ok(inputMsOf(h, 0) >= 3500, `the good call's model heard ${inputMsOf(h, 0)} ms`);
+  const metrics = await (await fetch(`${h.app.baseUrl}/metrics`)).text();
+  assert.match(metrics, /voice_protocol_errors_total\{side="twilio",reason="rate_limited"\} 1/);
 });
 
 Deno.test("abuse: bad frames on a call are counted in voice_protocol_errors_total", async () => {
-  const h = await startHarness();
-  try {
-    const bad = await abusiveStream(h);
-    await waitUntil(() => h.app.calls.activeCount === 1, 5000, "the call");
-    bad.ws.send("{not json");
-    bad.ws.send(bad.frame(2, 0));
-    bad.ws.send(bad.frame(3, 0)); // the same timestamp again
-    await waitUntil(
-      async () =>
-        /reason="out_of_order"/.test(await (await fetch(`${h.app.baseUrl}/metrics`)).text()),
-      5000,
-      "the metric",
-    );
-    const metrics = await (await fetch(`${h.app.baseUrl}/metrics`)).text();
-    assert.match(metrics, /voice_protocol_errors_total\{side="twilio",reason="invalid_json"\} 1/);
-    assert.match(metrics, /voice_protocol_errors_total\{side="twilio",reason="out_of_order"\} 1/);
-    bad.ws.close();
-    await within(bad.closed, 5000, "the socket to close");
-  } finally {
-    await h.close();
-  }
+  await using h = await startHarness();
+  const bad = await abusiveStream(h);
+  await waitUntil(() => h.app.calls.activeCount === 1, 5000, "the call");
+  bad.ws.send("{not json");
+  bad.ws.send(bad.frame(2, 0));
+  bad.ws.send(bad.frame(3, 0)); // the same timestamp again
+  await waitUntil(
+    async () =>
+      /reason="out_of_order"/.test(await (await fetch(`${h.app.baseUrl}/metrics`)).text()),
+    5000,
+    "the metric",
+  );
+  const metrics = await (await fetch(`${h.app.baseUrl}/metrics`)).text();
+  assert.match(metrics, /voice_protocol_errors_total\{side="twilio",reason="invalid_json"\} 1/);
+  assert.match(metrics, /voice_protocol_errors_total\{side="twilio",reason="out_of_order"\} 1/);
+  bad.ws.close();
+  await within(bad.closed, 5000, "the socket to close");
 });
 
 Deno.test("shutdown: every media socket gets a close frame (1000), even one still waiting for start", async () => {

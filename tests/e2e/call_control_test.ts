@@ -52,121 +52,107 @@ function assertOneKeyNote(h: Harness): void {
 const played = (caller: TwilioCaller) => `${caller.agentAudioMsPlayed.toFixed(0)} ms played`;
 
 Deno.test("e2e: end_call hangs up by REST only after the goodbye has played; multi-digit DTMF is one note", async () => {
-  const h = await startHarness({ rest: true, fake: { responder: keyPressResponder("end_call") } });
-  try {
-    const caller = await dialAndPress(h);
-    await waitUntil(
-      () => h.rest!.requests.some((r) => r.form.Status === "completed"),
-      15_000,
-      "the REST hang-up",
-    );
-    const playedAtHangUp = caller.agentAudioMsPlayed;
-    assert.ok(
-      playedAtHangUp >= GREETING_MS + GOODBYE_MS - 20,
-      `hung up after ${playedAtHangUp} ms of greeting + goodbye (${GREETING_MS + GOODBYE_MS} ms)`,
-    );
-    assertOneKeyNote(h);
-    await caller.hangUp(); // Twilio ends the stream after the REST hang-up
-    const record = await h.finalRecord(caller.callSid);
-    assert.equal(record.outcome, "agent_hung_up");
-    assert.deepEqual(record.toolCalls.map((t) => t.name), ["end_call"]);
-    assert.ok(record.transcript.some((t) => t.role === "agent" && t.text === GOODBYE));
-  } finally {
-    await h.close();
-  }
+  await using h = await startHarness({
+    rest: true,
+    fake: { responder: keyPressResponder("end_call") },
+  });
+  const caller = await dialAndPress(h);
+  await waitUntil(
+    () => h.rest!.requests.some((r) => r.form.Status === "completed"),
+    15_000,
+    "the REST hang-up",
+  );
+  const playedAtHangUp = caller.agentAudioMsPlayed;
+  assert.ok(
+    playedAtHangUp >= GREETING_MS + GOODBYE_MS - 20,
+    `hung up after ${playedAtHangUp} ms of greeting + goodbye (${GREETING_MS + GOODBYE_MS} ms)`,
+  );
+  assertOneKeyNote(h);
+  await caller.hangUp(); // Twilio ends the stream after the REST hang-up
+  const record = await h.finalRecord(caller.callSid);
+  assert.equal(record.outcome, "agent_hung_up");
+  assert.deepEqual(record.toolCalls.map((t) => t.name), ["end_call"]);
+  assert.ok(record.transcript.some((t) => t.role === "agent" && t.text === GOODBYE));
 });
 
 Deno.test("e2e: transfer_call transfers by REST after the goodbye played; Twilio's stop is not a hang-up", async () => {
-  const h = await startHarness({
+  await using h = await startHarness({
     rest: true,
     env: { TRANSFER_NUMBER: "+15557770000" },
     fake: { responder: keyPressResponder("transfer_call") },
   });
-  try {
-    const caller = await dialAndPress(h);
-    await waitUntil(() => h.rest!.requests.some((r) => r.form.Twiml), 15_000, "the transfer");
-    assert.ok(caller.agentAudioMsPlayed >= GREETING_MS + GOODBYE_MS - 20, played(caller));
-    const transfer = h.rest!.requests.find((r) => r.form.Twiml)!;
-    assert.match(transfer.form.Twiml, /<Dial>\+15557770000<\/Dial>/);
-    const tools = (h.fake.sessions[0].config.tools as { name: string }[]).map((t) => t.name);
-    assert.ok(tools.includes("transfer_call"));
-    await caller.hangUp();
-    assert.equal((await h.finalRecord(caller.callSid)).outcome, "transferred");
-    assert.equal(h.rest!.requests.filter((r) => r.form.Status).length, 0, "no hang-up");
-  } finally {
-    await h.close();
-  }
+  const caller = await dialAndPress(h);
+  await waitUntil(() => h.rest!.requests.some((r) => r.form.Twiml), 15_000, "the transfer");
+  assert.ok(caller.agentAudioMsPlayed >= GREETING_MS + GOODBYE_MS - 20, played(caller));
+  const transfer = h.rest!.requests.find((r) => r.form.Twiml)!;
+  assert.match(transfer.form.Twiml, /<Dial>\+15557770000<\/Dial>/);
+  const tools = (h.fake.sessions[0].config.tools as { name: string }[]).map((t) => t.name);
+  assert.ok(tools.includes("transfer_call"));
+  await caller.hangUp();
+  assert.equal((await h.finalRecord(caller.callSid)).outcome, "transferred");
+  assert.equal(h.rest!.requests.filter((r) => r.form.Status).length, 0, "no hang-up");
 });
 
 Deno.test("e2e: without REST, end_call closes the stream after the goodbye; no transfer tool is offered", async () => {
-  const h = await startHarness({ fake: { responder: keyPressResponder("end_call") } });
-  try {
-    const caller = await dialAndPress(h);
-    const result = await within(caller.done, 20_000, "the service to end the call");
-    assert.equal(result.closedBy, "server");
-    assert.ok(
-      result.agentAudioMsPlayed >= GREETING_MS + GOODBYE_MS - 20,
-      `${result.agentAudioMsPlayed} ms played`,
-    );
-    const tools = (h.fake.sessions[0].config.tools as { name: string }[]).map((t) => t.name);
-    assert.deepEqual(tools.sort(), [
-      "book_slot",
-      "cancel_booking",
-      "end_call",
-      "find_booking",
-      "get_pricing",
-      "get_slots",
-      "reschedule_booking",
-    ]);
-  } finally {
-    await h.close();
-  }
+  await using h = await startHarness({ fake: { responder: keyPressResponder("end_call") } });
+  const caller = await dialAndPress(h);
+  const result = await within(caller.done, 20_000, "the service to end the call");
+  assert.equal(result.closedBy, "server");
+  assert.ok(
+    result.agentAudioMsPlayed >= GREETING_MS + GOODBYE_MS - 20,
+    `${result.agentAudioMsPlayed} ms played`,
+  );
+  const tools = (h.fake.sessions[0].config.tools as { name: string }[]).map((t) => t.name);
+  assert.deepEqual(tools.sort(), [
+    "book_slot",
+    "cancel_booking",
+    "end_call",
+    "find_booking",
+    "get_pricing",
+    "get_slots",
+    "reschedule_booking",
+  ]);
 });
 
 Deno.test("e2e: a transfer Twilio refuses does not strand the caller: the call is hung up instead", async () => {
-  const h = await startHarness({
+  await using h = await startHarness({
     rest: true,
     env: { TRANSFER_NUMBER: "+15557770000" },
     fake: { responder: keyPressResponder("transfer_call") },
   });
-  try {
-    h.rest!.fail.transfer = true;
-    const caller = await dialAndPress(h);
-    await waitUntil(
-      () => h.rest!.requests.some((r) => r.form.Status === "completed"),
-      15_000,
-      "the hang-up after the failed transfer",
-      () => JSON.stringify(h.rest!.requests.map((r) => r.form)),
-    );
-    const order = h.rest!.requests.map((r) => (r.form.Twiml ? "transfer" : r.form.Status));
-    assert.equal(order.indexOf("transfer"), 0, order.join(","));
-    assert.ok(caller.agentAudioMsPlayed >= GREETING_MS + GOODBYE_MS - 20, played(caller));
-    await caller.hangUp();
-    const record = await h.finalRecord(caller.callSid);
-    assert.notEqual(record.outcome, "transferred");
-  } finally {
-    await h.close();
-  }
+  h.rest!.fail.transfer = true;
+  const caller = await dialAndPress(h);
+  await waitUntil(
+    () => h.rest!.requests.some((r) => r.form.Status === "completed"),
+    15_000,
+    "the hang-up after the failed transfer",
+    () => JSON.stringify(h.rest!.requests.map((r) => r.form)),
+  );
+  const order = h.rest!.requests.map((r) => (r.form.Twiml ? "transfer" : r.form.Status));
+  assert.equal(order.indexOf("transfer"), 0, order.join(","));
+  assert.ok(caller.agentAudioMsPlayed >= GREETING_MS + GOODBYE_MS - 20, played(caller));
+  await caller.hangUp();
+  const record = await h.finalRecord(caller.callSid);
+  assert.notEqual(record.outcome, "transferred");
 });
 
 Deno.test("e2e: when the REST hang-up fails, the service ends the call by closing the stream", async () => {
-  const h = await startHarness({ rest: true, fake: { responder: keyPressResponder("end_call") } });
-  try {
-    h.rest!.fail.hangUp = true;
-    const caller = await dialAndPress(h);
-    const result = await within(caller.done, 20_000, "the service to close the stream");
-    assert.equal(result.closedBy, "server");
-    assert.ok(h.rest!.requests.some((r) => r.form.Status === "completed"), "REST was tried");
-    assert.ok(result.agentAudioMsPlayed >= GREETING_MS + GOODBYE_MS - 20, played(caller));
-    const record = await h.finalRecord(caller.callSid);
-    assert.ok(record.endedAt);
-  } finally {
-    await h.close();
-  }
+  await using h = await startHarness({
+    rest: true,
+    fake: { responder: keyPressResponder("end_call") },
+  });
+  h.rest!.fail.hangUp = true;
+  const caller = await dialAndPress(h);
+  const result = await within(caller.done, 20_000, "the service to close the stream");
+  assert.equal(result.closedBy, "server");
+  assert.ok(h.rest!.requests.some((r) => r.form.Status === "completed"), "REST was tried");
+  assert.ok(result.agentAudioMsPlayed >= GREETING_MS + GOODBYE_MS - 20, played(caller));
+  const record = await h.finalRecord(caller.callSid);
+  assert.ok(record.endedAt);
 });
 
 Deno.test("e2e: a silent caller is checked on, then the agent says goodbye and hangs up", async () => {
-  const h = await startHarness({
+  await using h = await startHarness({
     env: { IDLE_CHECKIN_SECONDS: "1", IDLE_HANGUP_SECONDS: "3" },
     fake: {
       responder: (ctx) => {
@@ -181,21 +167,17 @@ Deno.test("e2e: a silent caller is checked on, then the agent says goodbye and h
       },
     },
   });
-  try {
-    const started = performance.now();
-    const caller = await h.dial({ audio: silence(200) });
-    const result = await within(caller.done, 20_000, "the service to end the call");
-    const elapsed = performance.now() - started;
-    assert.equal(result.closedBy, "server");
-    assert.ok(elapsed > 3000 && elapsed < 10_000, `ended after ${elapsed.toFixed(0)} ms`);
-    const texts = h.fake.sessions[0].items.map((i) => i.text ?? "");
-    assert.ok(texts.includes("Are you still there?"), texts.join(" | "));
-    assert.ok(texts.includes("Goodbye for now."), texts.join(" | "));
-    assert.ok(result.agentAudioMsPlayed >= 1680, "greeting, check-in and goodbye all played");
-    const record = await h.finalRecord(caller.callSid);
-    assert.equal(record.outcome, "agent_hung_up");
-    assert.ok(record.transcript.some((t) => t.role === "system" && /check-in/.test(t.text)));
-  } finally {
-    await h.close();
-  }
+  const started = performance.now();
+  const caller = await h.dial({ audio: silence(200) });
+  const result = await within(caller.done, 20_000, "the service to end the call");
+  const elapsed = performance.now() - started;
+  assert.equal(result.closedBy, "server");
+  assert.ok(elapsed > 3000 && elapsed < 10_000, `ended after ${elapsed.toFixed(0)} ms`);
+  const texts = h.fake.sessions[0].items.map((i) => i.text ?? "");
+  assert.ok(texts.includes("Are you still there?"), texts.join(" | "));
+  assert.ok(texts.includes("Goodbye for now."), texts.join(" | "));
+  assert.ok(result.agentAudioMsPlayed >= 1680, "greeting, check-in and goodbye all played");
+  const record = await h.finalRecord(caller.callSid);
+  assert.equal(record.outcome, "agent_hung_up");
+  assert.ok(record.transcript.some((t) => t.role === "system" && /check-in/.test(t.text)));
 });

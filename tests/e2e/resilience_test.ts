@@ -10,6 +10,8 @@ import { mulawSilence } from "../../src/codec/tones.ts";
 import { freePort } from "../support/process.ts";
 import { silence, speech, startHarness, waitUntil, within } from "../support/harness.ts";
 import { indexOfBytes, readWav } from "../../scripts/sim/reference_audio.ts";
+import { type FakeVariation, variationOptions } from "../../scripts/sim/fake_realtime.ts";
+import { injectedErrors } from "../support/variations.ts";
 
 async function metricValue(baseUrl: string, name: string): Promise<number> {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();
@@ -18,17 +20,24 @@ async function metricValue(baseUrl: string, name: string): Promise<number> {
   return family ? family.metrics.reduce((sum, m) => sum + Number(m.value), 0) : 0;
 }
 
-Deno.test("e2e: the model connection drops mid-call; the call continues with its context", async () => {
-  const h = await startHarness({
-    fake: {
-      transcripts: ["Actually, wait, can you repeat that?"],
-      responder: (ctx) =>
-        ctx.trigger === "response.create"
-          ? { audioMs: 1000, transcript: "Thanks for calling Maple and Main." }
-          : { audioMs: 800, transcript: "Sure, this is Maple and Main." },
-    },
-  });
-  try {
+/**
+ * Also run with the fake answering in text only after re-injected history (and with every
+ * variation switch on): the call must still get a spoken answer.
+ */
+function dropMidCall(variation: FakeVariation | "all" | "none") {
+  const name = variation === "none" ? "" : ` (fake variation: ${variation})`;
+  Deno.test(`e2e: the model connection drops mid-call; the call continues with its context${name}`, async () => {
+    await using h = await startHarness({
+      fake: {
+        transcripts: ["Actually, wait, can you repeat that?"],
+        ...variationOptions(variation),
+        // Before the caller said anything: the greeting (asked for, or the model's own).
+        responder: (ctx) =>
+          ctx.lastUserText === undefined
+            ? { audioMs: 1000, transcript: "Thanks for calling Maple and Main." }
+            : { audioMs: 800, transcript: "Sure, this is Maple and Main." },
+      },
+    });
     const caller = await h.dial({ audio: mulawSilence(500) });
     await waitUntil(() => caller.agentAudioMsPlayed >= 1000, 10_000, "greeting played");
     h.fake.dropConnection();
@@ -58,89 +67,83 @@ Deno.test("e2e: the model connection drops mid-call; the call continues with its
     await waitUntil(() => caller.agentAudioMsPlayed >= 1800, 10_000, "answer played");
     const result = await caller.hangUp();
     assert.ok(result.agentAudioMsReceived >= 1800);
-    assert.deepEqual(second.errors, []);
+    if (variation !== "none") {
+      // The model did answer in text only; the call asked again and got it spoken.
+      assert.ok(second.serverEvents.includes("response.output_text.delta"), "a text-only reply");
+    }
+    assert.deepEqual(second.errors.map((e) => e.code), injectedErrors(variation, second));
     assert.equal(await metricValue(h.app.baseUrl, "voice_model_reconnects_total"), 1);
-  } finally {
-    await h.close();
-  }
-});
+  });
+}
+
+dropMidCall("none");
+dropMidCall("textOnlyAfterReinjection");
+dropMidCall("all");
 
 Deno.test("e2e: model unreachable: apology within 3 s, then the call is hung up", async () => {
-  const h = await startHarness({
+  await using h = await startHarness({
     realtimeUrl: `ws://127.0.0.1:${await freePort()}/v1/realtime`,
   });
-  try {
-    const started = performance.now();
-    const caller = await h.dial({ audio: mulawSilence(500) });
-    await waitUntil(() => caller.mediaMessagesReceived > 0, 5000, "apology audio");
-    const firstAudioMs = performance.now() - started;
-    assert.ok(firstAudioMs < 3000, `apology after ${firstAudioMs.toFixed(0)} ms`);
-    const result = await within(caller.done, 20_000, "the service to end the call");
-    assert.equal(result.closedBy, "server", "the service ended the call");
-    // The whole prepared apology (about 7 s) was played before hanging up.
-    assert.ok(result.agentAudioMsPlayed > 6000, `${result.agentAudioMsPlayed} ms played`);
-    const record = await h.finalRecord(caller.callSid);
-    assert.equal(record.outcome, "model_unavailable");
-  } finally {
-    await h.close();
-  }
+  const started = performance.now();
+  const caller = await h.dial({ audio: mulawSilence(500) });
+  await waitUntil(() => caller.mediaMessagesReceived > 0, 5000, "apology audio");
+  const firstAudioMs = performance.now() - started;
+  assert.ok(firstAudioMs < 3000, `apology after ${firstAudioMs.toFixed(0)} ms`);
+  const result = await within(caller.done, 20_000, "the service to end the call");
+  assert.equal(result.closedBy, "server", "the service ended the call");
+  // The whole prepared apology (about 7 s) was played before hanging up.
+  assert.ok(result.agentAudioMsPlayed > 6000, `${result.agentAudioMsPlayed} ms played`);
+  const record = await h.finalRecord(caller.callSid);
+  assert.equal(record.outcome, "model_unavailable");
 });
 
 Deno.test("e2e: model unreachable with a transfer number: apology, then REST transfer", async () => {
-  const h = await startHarness({
+  await using h = await startHarness({
     rest: true,
     env: { TRANSFER_NUMBER: "+15557770000" },
     realtimeUrl: `ws://127.0.0.1:${await freePort()}/v1/realtime`,
   });
-  try {
-    const caller = await h.dial({ audio: mulawSilence(500) });
-    await waitUntil(() => caller.mediaMessagesReceived > 0, 3000, "apology audio");
-    await waitUntil(
-      () => h.rest!.requests.some((r) => r.form.Twiml?.includes("+15557770000")),
-      15_000,
-      "the transfer request",
-    );
-    const transfer = h.rest!.requests.find((r) => r.form.Twiml)!;
-    assert.match(transfer.path, new RegExp(`/Calls/${caller.callSid}\\.json$`));
-    assert.match(transfer.form.Twiml, /<Dial>\+15557770000<\/Dial>/);
-    assert.ok(caller.agentAudioMsPlayed > 4500, "the apology played before the transfer");
-    // Twilio now ends the media stream with `stop`; that is a transfer, not a hang-up.
-    await caller.hangUp();
-    assert.equal((await h.finalRecord(caller.callSid)).outcome, "transferred");
-    assert.equal(h.rest!.requests.filter((r) => r.form.Status === "completed").length, 0);
-  } finally {
-    await h.close();
-  }
+  const caller = await h.dial({ audio: mulawSilence(500) });
+  await waitUntil(() => caller.mediaMessagesReceived > 0, 3000, "apology audio");
+  await waitUntil(
+    () => h.rest!.requests.some((r) => r.form.Twiml?.includes("+15557770000")),
+    15_000,
+    "the transfer request",
+  );
+  const transfer = h.rest!.requests.find((r) => r.form.Twiml)!;
+  assert.match(transfer.path, new RegExp(`/Calls/${caller.callSid}\\.json$`));
+  assert.match(transfer.form.Twiml, /<Dial>\+15557770000<\/Dial>/);
+  assert.ok(caller.agentAudioMsPlayed > 4500, "the apology played before the transfer");
+  // Twilio now ends the media stream with `stop`; that is a transfer, not a hang-up.
+  await caller.hangUp();
+  assert.equal((await h.finalRecord(caller.callSid)).outcome, "transferred");
+  assert.equal(h.rest!.requests.filter((r) => r.form.Status === "completed").length, 0);
 });
 
 Deno.test("e2e: a caller who hangs up while the model session is still opening is let go at once", async () => {
-  const h = await startHarness({
+  await using h = await startHarness({
     rest: true,
     fake: { sessionCreatedDelayMs: 1500 },
     overrides: { callManager: { limits: { idleCheckinMs: 1000, idleHangupMs: 2000 } } },
   });
-  try {
-    const caller = await h.dial({ audio: mulawSilence(100) });
-    // The stream is accepted (its token checked) while the model is still opening (1.5 s).
-    await new Promise((r) => setTimeout(r, 400));
-    assert.equal(h.fake.sessions.length, 1, "the pre-warmed session is still opening");
-    await caller.hangUp();
-    h.rest!.calls.set(caller.callSid, "completed"); // Twilio: the call is over
-    const record = await h.finalRecord(caller.callSid);
-    assert.equal(record.outcome, "caller_hung_up");
-    await waitUntil(() => h.app.calls.activeCount === 0, 5000, "the call's slot to be freed");
-    assert.equal(
-      h.rest!.requests.length,
-      0,
-      "no greeting, no idle hang-up: nothing is done for a caller who is gone",
-    );
-  } finally {
-    await h.close();
-  }
+  const caller = await h.dial({ audio: mulawSilence(100) });
+  // The stream is accepted (its token checked) while the model is still opening (1.5 s).
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(h.fake.sessions.length, 1, "the pre-warmed session is still opening");
+  await caller.hangUp();
+  h.rest!.calls.set(caller.callSid, "completed"); // Twilio: the call is over
+  const record = await h.finalRecord(caller.callSid);
+  assert.equal(record.outcome, "caller_hung_up");
+  await waitUntil(() => h.app.calls.activeCount === 0, 5000, "the call's slot to be freed");
+  assert.equal(
+    h.rest!.requests.length,
+    0,
+    "no greeting, no idle hang-up: nothing is done for a caller who is gone",
+  );
 });
 
 Deno.test("e2e: the model fails for good mid-sentence: the caller hears the prepared apology, then the transfer", async () => {
-  const h = await startHarness({
+  await using h = await startHarness({
     rest: true,
     env: { TRANSFER_NUMBER: "+15557770000" },
     fake: {
@@ -149,42 +152,38 @@ Deno.test("e2e: the model fails for good mid-sentence: the caller hears the prep
       responder: () => ({ audioMs: 3000, transcript: "Thanks for calling Maple and Main." }),
     },
   });
-  try {
-    const apologyWav = readWav(
-      await Deno.readFile(new URL("../../assets/apology_transfer.wav", import.meta.url)),
-    );
-    assert.equal(apologyWav.tag, 7, "the prepared apology is a mu-law WAV");
-    const caller = await h.dial({ audio: silence(500) });
-    await waitUntil(() => caller.agentAudioMsPlayed >= 500, 5000, "the greeting playing");
-    // The account runs out of quota: a fatal error, no reconnect can help.
-    h.fake.inject(
-      0,
-      JSON.stringify({
-        type: "error",
-        event_id: "event_quota",
-        error: {
-          type: "insufficient_quota",
-          code: "insufficient_quota",
-          message: "You exceeded your current quota.",
-          param: null,
-          event_id: null,
-        },
-      }),
-    );
-    await waitUntil(
-      () => h.rest!.requests.some((r) => r.form.Twiml?.includes("+15557770000")),
-      20_000,
-      "the transfer after the apology",
-    );
-    const heard = caller.heardAudio();
-    const at = indexOfBytes(heard, apologyWav.data);
-    assert.ok(at >= 0, "the caller heard the whole prepared apology, byte for byte");
-    assert.ok(at < 3000 * 8, "the greeting was cut short for it");
-    assert.equal(h.fake.sessions.length, 1, "no reconnect after a fatal error");
-    await caller.hangUp();
-    const record = await h.finalRecord(caller.callSid);
-    assert.equal(record.outcome, "transferred");
-  } finally {
-    await h.close();
-  }
+  const apologyWav = readWav(
+    await Deno.readFile(new URL("../../assets/apology_transfer.wav", import.meta.url)),
+  );
+  assert.equal(apologyWav.tag, 7, "the prepared apology is a mu-law WAV");
+  const caller = await h.dial({ audio: silence(500) });
+  await waitUntil(() => caller.agentAudioMsPlayed >= 500, 5000, "the greeting playing");
+  // The account runs out of quota: a fatal error, no reconnect can help.
+  h.fake.inject(
+    0,
+    JSON.stringify({
+      type: "error",
+      event_id: "event_quota",
+      error: {
+        type: "insufficient_quota",
+        code: "insufficient_quota",
+        message: "You exceeded your current quota.",
+        param: null,
+        event_id: null,
+      },
+    }),
+  );
+  await waitUntil(
+    () => h.rest!.requests.some((r) => r.form.Twiml?.includes("+15557770000")),
+    20_000,
+    "the transfer after the apology",
+  );
+  const heard = caller.heardAudio();
+  const at = indexOfBytes(heard, apologyWav.data);
+  assert.ok(at >= 0, "the caller heard the whole prepared apology, byte for byte");
+  assert.ok(at < 3000 * 8, "the greeting was cut short for it");
+  assert.equal(h.fake.sessions.length, 1, "no reconnect after a fatal error");
+  await caller.hangUp();
+  const record = await h.finalRecord(caller.callSid);
+  assert.equal(record.outcome, "transferred");
 });

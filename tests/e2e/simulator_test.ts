@@ -135,32 +135,28 @@ Deno.test("simulator: a WAV turn against the service; timeline, latency, recordi
 
 Deno.test("simulator: GET /calls/:sid needs the Twilio signature; 404 for an unknown call", async () => {
   // Even with webhook validation off, the record route checks signatures (it holds PII).
-  const h = await startHarness({
+  await using h = await startHarness({
     env: { TWILIO_VALIDATE_SIGNATURES: "false", TWILIO_ALLOW_UNSIGNED: "true" },
   });
-  try {
-    const path = callRecordPath("CA" + "0".repeat(32));
-    const unsigned = await fetch(h.app.baseUrl + path);
-    assert.equal(unsigned.status, 403);
-    await unsigned.body?.cancel();
-    const wrongToken = await fetch(h.app.baseUrl + path, {
-      headers: { "x-twilio-signature": signTwilioRequest("not-the-token", PUBLIC_URL + path, {}) },
-    });
-    assert.equal(wrongToken.status, 403);
-    await wrongToken.body?.cancel();
-    // Signed for another path: no replay of one record's signature on another.
-    const otherPath = await fetch(h.app.baseUrl + path, {
-      headers: {
-        "x-twilio-signature": signTwilioRequest(AUTH_TOKEN, PUBLIC_URL + "/calls/CA1", {}),
-      },
-    });
-    assert.equal(otherPath.status, 403);
-    await otherPath.body?.cancel();
-    const missing = await fetchCallRecord(h.target, "CA" + "0".repeat(32));
-    assert.equal(missing, undefined);
-  } finally {
-    await h.close();
-  }
+  const path = callRecordPath("CA" + "0".repeat(32));
+  const unsigned = await fetch(h.app.baseUrl + path);
+  assert.equal(unsigned.status, 403);
+  await unsigned.body?.cancel();
+  const wrongToken = await fetch(h.app.baseUrl + path, {
+    headers: { "x-twilio-signature": signTwilioRequest("not-the-token", PUBLIC_URL + path, {}) },
+  });
+  assert.equal(wrongToken.status, 403);
+  await wrongToken.body?.cancel();
+  // Signed for another path: no replay of one record's signature on another.
+  const otherPath = await fetch(h.app.baseUrl + path, {
+    headers: {
+      "x-twilio-signature": signTwilioRequest(AUTH_TOKEN, PUBLIC_URL + "/calls/CA1", {}),
+    },
+  });
+  assert.equal(otherPath.status, 403);
+  await otherPath.body?.cancel();
+  const missing = await fetchCallRecord(h.target, "CA" + "0".repeat(32));
+  assert.equal(missing, undefined);
 });
 
 Deno.test("simulator: `deno task call` (its exact permissions) places a call from the command line [needs espeak-ng]", async () => {

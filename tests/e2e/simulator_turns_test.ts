@@ -52,38 +52,34 @@ function options(h: Harness, extra: Partial<SimulatorOptions> = {}): SimulatorOp
 }
 
 Deno.test("simulator: a turn split by the VAD barges in on the answer; the call goes on, played ms stay right", async () => {
-  const h = await startHarness({ env: { VAD_SILENCE_MS: "500" }, fake: { responder } });
-  try {
-    const lines: string[] = [];
-    const started = performance.now();
-    const result = await runSimulation(options(h), (l) => lines.push(l));
-    const took = performance.now() - started;
-    const printed = lines.join("\n");
+  await using h = await startHarness({ env: { VAD_SILENCE_MS: "500" }, fake: { responder } });
+  const lines: string[] = [];
+  const started = performance.now();
+  const result = await runSimulation(options(h), (l) => lines.push(l));
+  const took = performance.now() - started;
+  const printed = lines.join("\n");
 
-    // The barge-in happened: the answer to the first half was cleared mid-way.
-    const clears = result.caller.events.filter((e) => e.type === "clear");
-    assert.equal(clears.length, 1, printed);
-    assert.match(printed, /clear received \(barge-in\)/);
-    // The simulator saw the agent finish after it and sent the second turn (no stall).
-    assert.equal(result.turns.length, 2, printed);
-    assert.ok(result.turns[1].latencyMs !== undefined, `turn 2 was answered:\n${printed}`);
-    assert.ok(took < 30_000, `the call took ${Math.round(took)} ms:\n${printed}`);
-    assert.equal(result.caller.closedBy, "caller", "the caller hung up, not the idle timeout");
+  // The barge-in happened: the answer to the first half was cleared mid-way.
+  const clears = result.caller.events.filter((e) => e.type === "clear");
+  assert.equal(clears.length, 1, printed);
+  assert.match(printed, /clear received \(barge-in\)/);
+  // The simulator saw the agent finish after it and sent the second turn (no stall).
+  assert.equal(result.turns.length, 2, printed);
+  assert.ok(result.turns[1].latencyMs !== undefined, `turn 2 was answered:\n${printed}`);
+  assert.ok(took < 30_000, `the call took ${Math.round(took)} ms:\n${printed}`);
+  assert.equal(result.caller.closedBy, "caller", "the caller hung up, not the idle timeout");
 
-    // "ms played" per segment adds up to what the caller really played.
-    const cleared = result.segments.filter((s) => s.cleared);
-    assert.equal(cleared.length, 1);
-    assert.ok(cleared[0].playedMs > 0 && cleared[0].playedMs < ANSWER_MS, printed);
-    const total = result.segments.reduce((ms, s) => ms + s.playedMs, 0);
-    assert.ok(
-      Math.abs(total - result.caller.agentAudioMsPlayed) <= 2 * result.segments.length,
-      `segments ${total} ms, caller played ${result.caller.agentAudioMsPlayed} ms\n${printed}`,
-    );
-    for (const s of result.segments.filter((s) => !s.cleared)) {
-      assert.ok([800, 600].includes(s.playedMs), `segment of ${s.playedMs} ms\n${printed}`);
-    }
-  } finally {
-    await h.close();
+  // "ms played" per segment adds up to what the caller really played.
+  const cleared = result.segments.filter((s) => s.cleared);
+  assert.equal(cleared.length, 1);
+  assert.ok(cleared[0].playedMs > 0 && cleared[0].playedMs < ANSWER_MS, printed);
+  const total = result.segments.reduce((ms, s) => ms + s.playedMs, 0);
+  assert.ok(
+    Math.abs(total - result.caller.agentAudioMsPlayed) <= 2 * result.segments.length,
+    `segments ${total} ms, caller played ${result.caller.agentAudioMsPlayed} ms\n${printed}`,
+  );
+  for (const s of result.segments.filter((s) => !s.cleared)) {
+    assert.ok([800, 600].includes(s.playedMs), `segment of ${s.playedMs} ms\n${printed}`);
   }
 });
 

@@ -36,58 +36,54 @@ function slotsResponder(date: string, first: Record<string, unknown>): Responder
 }
 
 Deno.test("e2e: invalid tool arguments return a structured error and the model retries", async () => {
-  const h = await startHarness({ fake: { transcripts: ["Hi, I'd like to book a haircut."] } });
-  try {
-    const date = nextOpenDate(h.app.profile);
-    h.fake.setResponder(slotsResponder(date, { service: 42, when: "soon" }));
-    const caller = await h.dial({ audio: withSilence(800, speech("caller_book_haircut")) });
-    await waitUntil(
-      () => h.fake.sessions[0].items.some((i) => i.text === "I have a few times."),
-      20_000,
-      "the answer after the retry",
-    );
-    await caller.hangUp();
-    const outputs = h.fake.sessions[0].items.filter((i) => i.type === "function_call_output")
-      .map((i) => JSON.parse(i.output!));
-    assert.equal(outputs.length, 2);
-    assert.equal(outputs[0].error.code, "invalid_arguments");
-    assert.ok(outputs[0].error.issues.some((s: string) => s.startsWith("service:")));
-    assert.ok(outputs[0].error.issues.some((s: string) => s.startsWith("date:")));
-    assert.ok(outputs[1].slots.length > 0);
-    assert.deepEqual(h.fake.sessions[0].errors, []);
-    const record = await h.finalRecord(caller.callSid);
-    assert.match(record.toolCalls[0].error ?? "", /^invalid_arguments/);
-    assert.equal(record.toolCalls[1].error, undefined);
-  } finally {
-    await h.close();
-  }
+  await using h = await startHarness({
+    fake: { transcripts: ["Hi, I'd like to book a haircut."] },
+  });
+  const date = nextOpenDate(h.app.profile);
+  h.fake.setResponder(slotsResponder(date, { service: 42, when: "soon" }));
+  const caller = await h.dial({ audio: withSilence(800, speech("caller_book_haircut")) });
+  await waitUntil(
+    () => h.fake.sessions[0].items.some((i) => i.text === "I have a few times."),
+    20_000,
+    "the answer after the retry",
+  );
+  await caller.hangUp();
+  const outputs = h.fake.sessions[0].items.filter((i) => i.type === "function_call_output")
+    .map((i) => JSON.parse(i.output!));
+  assert.equal(outputs.length, 2);
+  assert.equal(outputs[0].error.code, "invalid_arguments");
+  assert.ok(outputs[0].error.issues.some((s: string) => s.startsWith("service:")));
+  assert.ok(outputs[0].error.issues.some((s: string) => s.startsWith("date:")));
+  assert.ok(outputs[1].slots.length > 0);
+  assert.deepEqual(h.fake.sessions[0].errors, []);
+  const record = await h.finalRecord(caller.callSid);
+  assert.match(record.toolCalls[0].error ?? "", /^invalid_arguments/);
+  assert.equal(record.toolCalls[1].error, undefined);
 });
 
 Deno.test("e2e: a slow tool gets a spoken filler, so the caller never hears dead air", async () => {
-  const h = await startHarness({ fake: { transcripts: ["Hi, I'd like to book a haircut."] } });
-  try {
-    const date = nextOpenDate(h.app.profile);
-    h.fake.setResponder(slotsResponder(date, { service: "men's cut", date }));
-    // The database is slow today.
-    const store = h.app.store;
-    const original = store.listFreeSlots.bind(store);
-    store.listFreeSlots = async (q) => {
-      await new Promise((r) => setTimeout(r, 2000));
-      return original(q);
-    };
-    const caller = await h.dial({ audio: withSilence(800, speech("caller_book_haircut")) });
-    await waitUntil(
-      () => h.fake.sessions[0].items.some((i) => i.text === "I have a few times."),
-      20_000,
-      "the answer",
-    );
-    await caller.hangUp();
-    const texts = h.fake.sessions[0].items.filter((i) => i.role === "assistant").map((i) => i.text);
-    const filler = texts.indexOf("One moment while I check.");
-    assert.ok(filler >= 0, texts.join(" | "));
-    assert.ok(filler < texts.indexOf("I have a few times."), "the filler came first");
-    assert.deepEqual(h.fake.sessions[0].errors, [], "no overlapping responses");
-  } finally {
-    await h.close();
-  }
+  await using h = await startHarness({
+    fake: { transcripts: ["Hi, I'd like to book a haircut."] },
+  });
+  const date = nextOpenDate(h.app.profile);
+  h.fake.setResponder(slotsResponder(date, { service: "men's cut", date }));
+  // The database is slow today.
+  const store = h.app.store;
+  const original = store.listFreeSlots.bind(store);
+  store.listFreeSlots = async (q) => {
+    await new Promise((r) => setTimeout(r, 2000));
+    return original(q);
+  };
+  const caller = await h.dial({ audio: withSilence(800, speech("caller_book_haircut")) });
+  await waitUntil(
+    () => h.fake.sessions[0].items.some((i) => i.text === "I have a few times."),
+    20_000,
+    "the answer",
+  );
+  await caller.hangUp();
+  const texts = h.fake.sessions[0].items.filter((i) => i.role === "assistant").map((i) => i.text);
+  const filler = texts.indexOf("One moment while I check.");
+  assert.ok(filler >= 0, texts.join(" | "));
+  assert.ok(filler < texts.indexOf("I have a few times."), "the filler came first");
+  assert.deepEqual(h.fake.sessions[0].errors, [], "no overlapping responses");
 });

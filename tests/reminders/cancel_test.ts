@@ -72,22 +72,18 @@ cases(
       }
       assert.ok((await store.cancel(cancelled.id)).ok);
       await store.close();
-      const h = await startHarness({
+      await using h = await startHarness({
         rest: true,
         env: { ...reminderEnv(file.path), DATABASE_URL: databaseUrl },
         overrides: { reminders: { tickMs: 100 } },
       });
-      try {
-        await reminderWhen(h.app.store, kept.id, (r) => r.state === "no_answer");
-        await new Promise((r) => setTimeout(r, 500)); // more ticks
-        assert.deepEqual(h.rest!.placed.map((c) => c.to), [customer(0)]);
-        const r = await h.app.store.getReminder(cancelled.id);
-        assert.equal(r?.state, "done");
-        assert.equal(r?.result, "dropped");
-        assert.deepEqual(r?.attempts, []);
-      } finally {
-        await h.close();
-      }
+      await reminderWhen(h.app.store, kept.id, (r) => r.state === "no_answer");
+      await new Promise((r) => setTimeout(r, 500)); // more ticks
+      assert.deepEqual(h.rest!.placed.map((c) => c.to), [customer(0)]);
+      const r = await h.app.store.getReminder(cancelled.id);
+      assert.equal(r?.state, "done");
+      assert.equal(r?.result, "dropped");
+      assert.deepEqual(r?.attempts, []);
     }),
 );
 

@@ -345,3 +345,24 @@ cases(
       assert.equal((await h.app.store.getBooking(booking.id))?.status, "confirmed");
     }),
 );
+
+cases("a profile reloaded while the service runs names the business in later texts", (backend) => {
+  // Nothing is due until the clock jumps: the reload lands first.
+  let offsetMs = -30 * 24 * 3_600_000;
+  const clock = () => Temporal.Now.instant().add({ milliseconds: offsetMs });
+  return withReminderCall(backend, {
+    script: { answer: "no-answer" },
+    env: { REMINDERS: "sms", SMS_FROM: "+15550008888" },
+    now: clock,
+  }, async ({ harness: h, booking }) => {
+    const file = h.config.businessFile!;
+    const profile = JSON.parse(await Deno.readTextFile(file));
+    await Deno.writeTextFile(file, JSON.stringify({ ...profile, name: "Bella Salon Uptown" }));
+    assert.equal(h.app.reloadProfile().ok, true);
+    offsetMs = 0;
+    await waitUntil(() => h.rest!.messages.length === 1, 20_000, "the text");
+    const text = h.rest!.messages[0];
+    assert.ok(text.body.startsWith("Bella Salon Uptown: reminder of your"), text.body);
+    assert.ok(text.body.includes(booking.label), text.body);
+  });
+});

@@ -49,27 +49,23 @@ async function diedBeforeTwilio(backend: "sqlite" | "postgres") {
     assert.ok(await updated(doomed, booking.id, (r) => begun(r, "doomed", now, 1500)));
     await doomed.close();
 
-    const h = await startHarness({
+    await using h = await startHarness({
       rest: true,
       env: { ...reminderEnv(file.path), DATABASE_URL: databaseUrl },
       overrides: { reminders: { tickMs: 100 } },
     });
-    try {
-      const r = await reminderWhen(h.app.store, booking.id, (x) => x.state === "no_answer");
-      assert.equal(h.rest!.placed.length, 1, "dialled once");
-      assert.equal(h.rest!.placed[0].to, customer(0));
-      assert.ok(h.rest!.placed[0].createdMs >= now + 1500, "only after the lease ran out");
-      assert.deepEqual(r.attempts.map((a) => [a.owner, a.result]), [
-        ["doomed", "not_placed"],
-        [r.attempts[1].owner, "no_answer"],
-      ]);
-      assert.ok(
-        h.rest!.requests.some((q) => q.method === "GET" && q.path.includes("/Calls.json?")),
-        "Twilio was asked first",
-      );
-    } finally {
-      await h.close();
-    }
+    const r = await reminderWhen(h.app.store, booking.id, (x) => x.state === "no_answer");
+    assert.equal(h.rest!.placed.length, 1, "dialled once");
+    assert.equal(h.rest!.placed[0].to, customer(0));
+    assert.ok(h.rest!.placed[0].createdMs >= now + 1500, "only after the lease ran out");
+    assert.deepEqual(r.attempts.map((a) => [a.owner, a.result]), [
+      ["doomed", "not_placed"],
+      [r.attempts[1].owner, "no_answer"],
+    ]);
+    assert.ok(
+      h.rest!.requests.some((q) => q.method === "GET" && q.path.includes("/Calls.json?")),
+      "Twilio was asked first",
+    );
   } finally {
     await db?.drop();
     await file.remove();

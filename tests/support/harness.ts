@@ -62,6 +62,8 @@ export interface Harness {
   finalRecord(callSid: string): Promise<CallRecord>;
   /** Stops everything and removes the temporary directory. */
   close(): Promise<void>;
+  /** `await using h = await startHarness()` closes it when the scope ends, even on failure. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Starts the fake Realtime server and the service (SQLite in a temp dir, port 0). */
@@ -121,7 +123,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     );
     return record!;
   };
-  return {
+  const harness: Harness = {
     app,
     fake,
     rest,
@@ -163,7 +165,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         );
       }
     },
+    [Symbol.asyncDispose]: () => harness.close(),
   };
+  return harness;
 }
 
 /** Reads a committed speech fixture (raw 8 kHz mu-law). */
