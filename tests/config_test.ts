@@ -279,6 +279,18 @@ Deno.test("config: transcription model and reasoning effort; a bad effort is a c
   );
 });
 
+Deno.test("config: the model socket's client is npm ws unless builtin is asked for; a bad one is a clear error", () => {
+  assert.equal(loadConfig(REQUIRED).openai.webSocketClient, "ws");
+  assert.equal(
+    loadConfig({ ...REQUIRED, OPENAI_WEBSOCKET_CLIENT: "builtin" }).openai.webSocketClient,
+    "builtin",
+  );
+  assert.throws(
+    () => loadConfig({ ...REQUIRED, OPENAI_WEBSOCKET_CLIENT: "deno" }),
+    /OPENAI_WEBSOCKET_CLIENT.*ws \(npm ws, TCP_NODELAY on\) or builtin/s,
+  );
+});
+
 Deno.test("config: a deprecated model gets one loud warning with its shutdown date", () => {
   const current = warnDeprecatedModels(loadConfig(REQUIRED));
   assert.deepEqual(current, [], "the defaults are current models");

@@ -43,8 +43,8 @@ import { type Clock, sleep, systemClock, TimerGroup, type TimerHandle } from "..
 import { Emitter } from "../events.ts";
 import { errorMessage } from "../errors.ts";
 import { ConversationLog } from "./conversation_log.ts";
+import { DEFAULT_WEBSOCKET_CLIENT, webSocketFactoryFor } from "./node_ws.ts";
 import {
-  builtInWebSocket,
   closeQuietly,
   closeReasonCode,
   detach,
@@ -130,6 +130,7 @@ export interface RealtimeConnectionOptions {
   clock?: Clock;
   /** Random source in [0, 1) for jitter. */
   random?: () => number;
+  /** Opens the model socket; default npm `ws` (TCP_NODELAY on; see `node_ws.ts`). */
   webSocketFactory?: WebSocketFactory;
 }
 
@@ -303,7 +304,7 @@ export class RealtimeConnection {
       (error) => this.#log.error("realtime timer failed: {error}", { error: errorMessage(error) }),
     );
     this.#random = opts.random ?? Math.random;
-    this.#factory = opts.webSocketFactory ?? builtInWebSocket;
+    this.#factory = opts.webSocketFactory ?? webSocketFactoryFor(DEFAULT_WEBSOCKET_CLIENT);
     this.#inputBytesPerMs = bytesPerMs(inputFormatOf(opts.sessionConfig));
     this.#outputBytesPerMs = bytesPerMs(outputFormatOf(opts.sessionConfig));
     this.#maxBufferedMs = opts.maxBufferedAudioMs ?? 2000;
@@ -811,14 +812,15 @@ export class RealtimeConnection {
 
   /** Keeps response/speech state and the conversation record up to date. */
   #track(e: ServerEvent): void {
+    if (e.type === "response.output_audio.delta") {
+      // The most frequent event: its length measured once, for the record and the truncation.
+      const ms = base64Bytes(e.delta) / this.#outputBytesPerMs;
+      this.#record.assistantAudio(e.item_id, ms);
+      this.#itemAudioMs.set(e.item_id, (this.#itemAudioMs.get(e.item_id) ?? 0) + ms);
+      return;
+    }
     this.#record.observe(e, this.#outputBytesPerMs);
     switch (e.type) {
-      case "response.output_audio.delta":
-        this.#itemAudioMs.set(
-          e.item_id,
-          (this.#itemAudioMs.get(e.item_id) ?? 0) + base64Bytes(e.delta) / this.#outputBytesPerMs,
-        );
-        break;
       case "response.created":
         this.#gate.created(e.response.id, e.response.metadata?.request);
         this.#watchForStall();
