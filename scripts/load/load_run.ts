@@ -75,13 +75,13 @@ export interface LoadOptions {
   markIntervalMs?: number;
   /** Install the in-bridge probe in the server (default true; false measures its cost). */
   probe?: boolean;
+  /** Our bridge from another checkout's `src/` (a path), to compare commits in one run. */
+  src?: string;
   /**
    * Run our bridge with the service's runtime flags (`SERVICE_FLAGS`, as `deno task start`
    * and the compiled binary do); default true, false runs it on Deno's and V8's defaults.
    */
   serviceFlags?: boolean;
-  /** Our bridge from another checkout's `src/` (a path), to compare commits in one run. */
-  src?: string;
   /** Sample RSS / descriptors / CPU every this many s during the window (soak). */
   sampleEverySeconds?: number;
   /** Processes for the simulated callers and for the fake model (default: one per 100 calls, 1-4). */

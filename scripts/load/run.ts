@@ -70,11 +70,6 @@ const VARIANTS: Record<string, Variant> = {
     label: "ours pcmu, a mark after every chunk (before)",
     options: { bridge: "ours", format: "pcmu", markIntervalMs: 0 },
   },
-  // Ours without the service's runtime flags (SERVICE_FLAGS): V8's default young generation.
-  "ours-pcmu-default-flags": {
-    label: "ours pcmu, without the service's runtime flags",
-    options: { bridge: "ours", format: "pcmu", serviceFlags: false },
-  },
   // The model socket's client, named (ours-pcmu runs the product's default).
   "ours-pcmu-ws": {
     label: "ours pcmu, model socket on npm ws",
@@ -89,6 +84,11 @@ const VARIANTS: Record<string, Variant> = {
   "ours-pcmu-before": {
     label: `ours pcmu at ${Deno.env.get("LOAD_BEFORE_LABEL") ?? "LOAD_BEFORE_SRC"}`,
     options: { bridge: "ours", format: "pcmu", src: Deno.env.get("LOAD_BEFORE_SRC") ?? "" },
+  },
+  // Ours without the service's runtime flags (SERVICE_FLAGS): V8's default young generation.
+  "ours-pcmu-default-flags": {
+    label: "ours pcmu, without the service's runtime flags",
+    options: { bridge: "ours", format: "pcmu", serviceFlags: false },
   },
   // An experiment, not the product: the model socket with Nagle off (see nodelay_websocket.ts).
   "ours-pcmu-nodelay": {
