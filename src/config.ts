@@ -18,6 +18,7 @@ import {
   type ReasoningEffort,
 } from "./realtime/models.ts";
 import { redactDatabaseUrl } from "./booking/store.ts";
+import type { WebSocketClient } from "./realtime/node_ws.ts";
 
 const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
 
@@ -35,6 +36,7 @@ const HINTS: Record<string, string> = {
   OPENAI_TRANSCRIPTION_MODEL: "an input transcription model name, e.g. gpt-transcribe",
   OPENAI_REASONING_EFFORT: "minimal, low, medium, high or xhigh (2.x models), or unset",
   OPENAI_VOICE: "a Realtime voice, e.g. marin",
+  OPENAI_WEBSOCKET_CLIENT: "ws (npm ws, TCP_NODELAY on) or builtin (Deno's WebSocket)",
   TWILIO_AUTH_TOKEN: "the auth token of your Twilio account (Console > Account info)",
   TWILIO_ACCOUNT_SID: "your Twilio Account SID: AC followed by 32 hex characters",
   TWILIO_VALIDATE_SIGNATURES:
@@ -135,6 +137,9 @@ export const EnvSchema = z.object({
   OPENAI_TRANSCRIPTION_MODEL: z.string().trim().min(1).default(DEFAULT_TRANSCRIPTION_MODEL),
   OPENAI_REASONING_EFFORT: optionalText.pipe(z.enum(REASONING_EFFORTS).optional()),
   OPENAI_VOICE: z.string().trim().min(1).default("marin"),
+  // The values of `WebSocketClient` (src/realtime/node_ws.ts, not imported here: it is
+  // loaded only where sockets are opened). `ws` sets TCP_NODELAY (BENCHMARKS.md).
+  OPENAI_WEBSOCKET_CLIENT: z.enum(["ws", "builtin"]).default("ws"),
   TWILIO_AUTH_TOKEN: z.string().trim().min(1),
   TWILIO_ACCOUNT_SID: optionalText.pipe(z.string().regex(/^AC[0-9a-fA-F]{32}$/).optional()),
   TWILIO_VALIDATE_SIGNATURES: bool(true),
@@ -194,6 +199,8 @@ export interface Config {
     /** `session.reasoning.effort`, sent only when set. */
     reasoningEffort?: ReasoningEffort;
     voice: string;
+    /** Client of the model socket: npm `ws` or Deno's built-in `WebSocket`. */
+    webSocketClient: WebSocketClient;
   };
   twilio: {
     authToken: string;
@@ -363,6 +370,7 @@ export function loadConfig(
       transcriptionModel: e.OPENAI_TRANSCRIPTION_MODEL,
       reasoningEffort: e.OPENAI_REASONING_EFFORT,
       voice: e.OPENAI_VOICE,
+      webSocketClient: e.OPENAI_WEBSOCKET_CLIENT,
     },
     twilio: {
       authToken: e.TWILIO_AUTH_TOKEN,

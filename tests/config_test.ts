@@ -31,6 +31,7 @@ Deno.test("config: defaults apply when only the required variables are set", () 
     transcriptionModel: "gpt-transcribe",
     reasoningEffort: undefined,
     voice: "marin",
+    webSocketClient: "ws",
   });
   assert.deepEqual(c.twilio, {
     authToken: "twilio-secret-token",
@@ -276,6 +277,18 @@ Deno.test("config: transcription model and reasoning effort; a bad effort is a c
   assert.throws(
     () => loadConfig({ ...REQUIRED, OPENAI_REASONING_EFFORT: "extreme" }),
     /OPENAI_REASONING_EFFORT.*minimal, low, medium, high or xhigh/s,
+  );
+});
+
+Deno.test("config: the model socket's client is npm ws unless builtin is asked for; a bad one is a clear error", () => {
+  assert.equal(loadConfig(REQUIRED).openai.webSocketClient, "ws");
+  assert.equal(
+    loadConfig({ ...REQUIRED, OPENAI_WEBSOCKET_CLIENT: "builtin" }).openai.webSocketClient,
+    "builtin",
+  );
+  assert.throws(
+    () => loadConfig({ ...REQUIRED, OPENAI_WEBSOCKET_CLIENT: "deno" }),
+    /OPENAI_WEBSOCKET_CLIENT.*ws \(npm ws, TCP_NODELAY on\) or builtin/s,
   );
 });
 

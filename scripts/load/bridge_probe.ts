@@ -98,6 +98,8 @@ export class BridgeProbe {
   readonly #downArrivals = new Map<string, Arrival>();
   readonly #modelOf = new WeakMap<WebSocket, WebSocket>();
   readonly #speechStartedAt = new WeakMap<WebSocket, number>();
+  /** Model sockets already watched. */
+  readonly #watched = new WeakSet<WebSocket>();
   #lastSweep = 0;
 
   /** Clears every sample (the start of a measurement window). */
@@ -156,8 +158,40 @@ export class BridgeProbe {
     });
   }
 
+  /**
+   * Watches a model socket that is not the global `WebSocket` (npm `ws` behind the
+   * product's adapter, the `nodelay` experiment): its `onmessage` handler is wrapped so
+   * the probe sees each message first. Sockets the wrapped global made are left alone.
+   */
+  watchModelSocket(socket: WebSocket): void {
+    if (this.#watched.has(socket)) return;
+    this.#watched.add(socket);
+    const listener = this.#modelListener(socket);
+    // The adapter calls `this.onmessage?.(event)`: whatever the bridge sets, the getter
+    // returns it behind the probe's listener.
+    let wrapped: WebSocket["onmessage"] = null;
+    Object.defineProperty(socket, "onmessage", {
+      configurable: true,
+      get: () => wrapped,
+      set: (h: WebSocket["onmessage"]) => {
+        wrapped = h && function (this: WebSocket, e: MessageEvent) {
+          listener(e);
+          h.call(this, e);
+        };
+      },
+    });
+    this.#watchModelSend(socket);
+  }
+
   #watchModel(socket: WebSocket): void {
-    socket.addEventListener("message", (e) => {
+    this.#watched.add(socket);
+    socket.addEventListener("message", this.#modelListener(socket));
+    this.#watchModelSend(socket);
+  }
+
+  /** The probe's first look at each model message. */
+  #modelListener(socket: WebSocket): (e: MessageEvent) => void {
+    return (e) => {
       if (typeof e.data !== "string") return;
       const now = performance.now();
       if (!noteArrival(e.data, '"delta":"', socket, this.#downArrivals, this.toBridgeDown)) {
@@ -166,7 +200,11 @@ export class BridgeProbe {
         }
       }
       this.#sweep(now);
-    });
+    };
+  }
+
+  /** Times each append the bridge sends on a model socket. */
+  #watchModelSend(socket: WebSocket): void {
     this.#afterSend(socket, (text, now) => {
       const key = stampAfter(text, '"audio":"');
       if (!key) return;

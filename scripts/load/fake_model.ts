@@ -77,6 +77,8 @@ export interface FakeModelOptions {
   apiKey: string;
   scenario?: Partial<Scenario>;
   port?: number;
+  /** Address to listen on (default loopback; `netdelay.py`'s far address for a distant model). */
+  hostname?: string;
   /** Share the port with other processes (SO_REUSEPORT). */
   reusePort?: boolean;
   /** First session index of this process (indices must be unique across processes). */
@@ -85,7 +87,7 @@ export interface FakeModelOptions {
 
 /** A running fake model. */
 export interface FakeModel {
-  /** `ws://127.0.0.1:PORT/v1/realtime` */
+  /** `ws://HOST:PORT/v1/realtime` */
   url: string;
   /** Sessions opened so far. */
   readonly sessionsOpened: number;
@@ -105,7 +107,7 @@ export async function startFakeModel(options: FakeModelOptions): Promise<FakeMod
   const all: ModelSession[] = [];
   let quiet = false;
   const server = Deno.serve({
-    hostname: "127.0.0.1",
+    hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 0,
     reusePort: options.reusePort ?? false,
     onListen: () => {},
@@ -134,7 +136,7 @@ export async function startFakeModel(options: FakeModelOptions): Promise<FakeMod
   await new Promise((r) => setTimeout(r, 0));
   const port = (server.addr as Deno.NetAddr).port;
   return {
-    url: `ws://127.0.0.1:${port}/v1/realtime`,
+    url: `ws://${options.hostname ?? "127.0.0.1"}:${port}/v1/realtime`,
     get sessionsOpened() {
       return all.length;
     },

@@ -62,6 +62,7 @@ function modelHandlers(violations: Violations, ticker: Ticker): Record<string, R
   return {
     start: async (p: {
       port: number;
+      hostname?: string;
       reusePort: boolean;
       apiKey: string;
       scenario?: Partial<Scenario>;

@@ -9,8 +9,10 @@
  * @module
  */
 import { RpcChild } from "./rpc.ts";
+import { type FarNetwork, startFarNetwork } from "./far_network.ts";
 import { FRAME_MS, LOAD_API_KEY, LOAD_AUTH_TOKEN, LOAD_PUBLIC_URL, wallClockMs } from "./probe.ts";
 import type { Scenario } from "./fake_model.ts";
+import { SERVICE_FLAGS } from "../compile.ts";
 import type { WorkerReport } from "./harness_worker.ts";
 import { NODE_PROBE_URL, prepareSample } from "./sample_bridge.ts";
 import {
@@ -59,14 +61,27 @@ export interface LoadOptions {
   /** Calls dialled at once while ramping up (over all caller processes). Default 20. */
   dialConcurrency?: number;
   scenario?: Partial<Scenario>;
-  /** Model socket of our bridge: Deno's built-in `std` WebSocket (default, the product) or the `nodelay` experiment. */
-  ws?: "nodelay" | "std";
+  /**
+   * Client of our bridge's model socket: the product's configured default when unset,
+   * npm `ws`, Deno's `builtin` WebSocket, or the hand-written `nodelay` experiment.
+   */
+  ws?: "ws" | "builtin" | "nodelay";
+  /**
+   * Put the fake model this many ms away, one way, ACKs included (`netdelay.py`; needs
+   * root). Unset: loopback.
+   */
+  modelDelayMs?: number;
   /** Agent audio between Twilio marks in our bridge (ms); default the product's (100). */
   markIntervalMs?: number;
   /** Install the in-bridge probe in the server (default true; false measures its cost). */
   probe?: boolean;
   /** Our bridge from another checkout's `src/` (a path), to compare commits in one run. */
   src?: string;
+  /**
+   * Run our bridge with the service's runtime flags (`SERVICE_FLAGS`, as `deno task start`
+   * and the compiled binary do); default true, false runs it on Deno's and V8's defaults.
+   */
+  serviceFlags?: boolean;
   /** Sample RSS / descriptors / CPU every this many s during the window (soak). */
   sampleEverySeconds?: number;
   /** Processes for the simulated callers and for the fake model (default: one per 100 calls, 1-4). */
@@ -337,6 +352,8 @@ function spawnDenoBridge(
       "--allow-sys",
       // Lets the stats endpoint collect garbage before reading the live heap (soak).
       "--v8-flags=--expose-gc",
+      // Ours as it is deployed (the baseline stays on V8's defaults, like the sample on Node's).
+      ...(options.bridge === "ours" && options.serviceFlags !== false ? SERVICE_FLAGS : []),
       // LOAD_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server.
       ...(Deno.env.get("LOAD_SERVER_FLAGS")?.split(" ").filter(Boolean) ?? []),
       script,
@@ -344,7 +361,7 @@ function spawnDenoBridge(
       `--format=${options.format}`,
       `--model-url=${modelUrl}`,
       `--db=${db}`,
-      `--ws=${options.ws ?? "std"}`,
+      ...(options.ws === undefined ? [] : [`--ws=${options.ws}`]),
       ...(options.src ? [`--src=${options.src}`] : []),
       ...(options.markIntervalMs === undefined
         ? []
@@ -448,6 +465,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     // LOAD_WORKER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the harness processes.
     ...(Deno.env.get("LOAD_WORKER_FLAGS")?.split(" ").filter(Boolean) ?? []),
   ];
+  // A distant model: its processes run in a namespace behind a delay (see netdelay.py).
+  const far: FarNetwork | undefined = options.modelDelayMs
+    ? await startFarNetwork(options.modelDelayMs, options.harnessNice)
+    : undefined;
+  if (far) notes.push(`fake model ${far.delayMs} ms away each way (netdelay.py)`);
   const spawnWorkers = (role: string, n: number) =>
     Array.from({ length: n }, (_, i) =>
       RpcChild.spawn(workerScript, {
@@ -456,6 +478,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         args: [`--role=${role === "callers" ? "callers" : "model"}`],
         cpus: options.harnessCpus,
         nice: options.harnessNice,
+        netns: role === "callers" ? undefined : far?.netns,
       }));
   const models = spawnWorkers("model", options.modelProcs ?? defaultProcs(options.calls));
   const callerProcs = spawnWorkers("callers", options.callerProcs ?? defaultProcs(options.calls));
@@ -471,6 +494,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const share = models.length > 1;
     const first = await models[0].call<{ url: string }>("start", {
       port: 0,
+      hostname: far?.host,
       reusePort: share,
       apiKey: LOAD_API_KEY,
       scenario,
@@ -481,6 +505,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       models.slice(1).map((m, i) =>
         m.call("start", {
           port: modelPort,
+          hostname: far?.host,
           reusePort: true,
           apiKey: LOAD_API_KEY,
           scenario,
@@ -715,6 +740,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     await server?.stop();
     await Promise.allSettled(models.map((m) => m.call("close")));
     await Promise.allSettled(workers.map((w) => w.close()));
+    await far?.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

@@ -57,6 +57,8 @@ export interface RpcChildOptions {
   cpus?: string;
   /** Run it under `nice -n` this (below 0 needs root), when given. */
   nice?: number;
+  /** Run it in this network namespace (`ip netns exec`; see `netdelay.py`), when given. */
+  netns?: string;
 }
 
 /** A harness process the coordinator talks to. */
@@ -115,6 +117,9 @@ export class RpcChild {
       : [Deno.execPath(), denoArgs];
     if (options.nice !== undefined) {
       [command, args] = ["nice", ["-n", String(options.nice), command, ...args]];
+    }
+    if (options.netns !== undefined) {
+      [command, args] = ["ip", ["netns", "exec", options.netns, command, ...args]];
     }
     const child = new Deno.Command(command, {
       args,

@@ -10,6 +10,8 @@
  * deno task bench:load --calls=200 --seconds=30 --bridges=sample,ours-pcmu
  * deno task bench:load --capacity              # calls one core carries: ours pcmu and the sample
  * deno task bench:load --soak                  # ours, 100 calls for 10 minutes
+ * # the model socket's client, with the fake model 40 ms away each way (root; netdelay.py):
+ * deno task bench:load --calls=50 --bridges=ours-pcmu-builtin,ours-pcmu-ws --model-delay-ms=40
  * ```
  *
  * Options: `--caller-procs=N --model-procs=N` (harness processes; default one per 100
@@ -39,7 +41,10 @@ import { machineInfo } from "./stats.ts";
 
 interface Variant {
   label: string;
-  options: Pick<LoadOptions, "bridge" | "format" | "ws" | "markIntervalMs" | "probe" | "src">;
+  options: Pick<
+    LoadOptions,
+    "bridge" | "format" | "ws" | "markIntervalMs" | "probe" | "src" | "serviceFlags"
+  >;
 }
 
 const VARIANTS: Record<string, Variant> = {
@@ -65,11 +70,25 @@ const VARIANTS: Record<string, Variant> = {
     label: "ours pcmu, a mark after every chunk (before)",
     options: { bridge: "ours", format: "pcmu", markIntervalMs: 0 },
   },
+  // The model socket's client, named (ours-pcmu runs the product's default).
+  "ours-pcmu-ws": {
+    label: "ours pcmu, model socket on npm ws",
+    options: { bridge: "ours", format: "pcmu", ws: "ws" },
+  },
+  "ours-pcmu-builtin": {
+    label: "ours pcmu, model socket on Deno's WebSocket",
+    options: { bridge: "ours", format: "pcmu", ws: "builtin" },
+  },
   // Our bridge at another commit, for "no regression" runs: LOAD_BEFORE_SRC=/path/to/old/src
   // (e.g. `git worktree add /tmp/before <commit>`, then LOAD_BEFORE_SRC=/tmp/before/src).
   "ours-pcmu-before": {
     label: `ours pcmu at ${Deno.env.get("LOAD_BEFORE_LABEL") ?? "LOAD_BEFORE_SRC"}`,
     options: { bridge: "ours", format: "pcmu", src: Deno.env.get("LOAD_BEFORE_SRC") ?? "" },
+  },
+  // Ours without the service's runtime flags (SERVICE_FLAGS): V8's default young generation.
+  "ours-pcmu-default-flags": {
+    label: "ours pcmu, without the service's runtime flags",
+    options: { bridge: "ours", format: "pcmu", serviceFlags: false },
   },
   // An experiment, not the product: the model socket with Nagle off (see nodelay_websocket.ts).
   "ours-pcmu-nodelay": {
@@ -281,6 +300,8 @@ async function main(): Promise<void> {
       "harness-cpus": { type: "string" },
       "server-nice": { type: "string" },
       "harness-nice": { type: "string" },
+      // The fake model this many ms away each way (netdelay.py; needs root).
+      "model-delay-ms": { type: "string" },
       out: { type: "string", default: "BENCHMARKS_load.md" },
     },
   });
@@ -299,6 +320,7 @@ async function main(): Promise<void> {
     ...(values["server-nice"] ? { serverNice: Number(values["server-nice"]) } : {}),
     ...(values["harness-nice"] ? { harnessNice: Number(values["harness-nice"]) } : {}),
     ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
+    ...(values["model-delay-ms"] ? { modelDelayMs: Number(values["model-delay-ms"]) } : {}),
   };
   const lines: string[] = [
     "## Load",
@@ -307,8 +329,8 @@ async function main(): Promise<void> {
       f(machine.memGiB, 1)
     } GiB RAM, Deno ${Deno.version.deno}; ${pin.note}${
       values["server-nice"] ? `; bridge at nice ${values["server-nice"]}` : ""
-    }${
-      values["harness-nice"] ? `; harness at nice ${values["harness-nice"]}` : ""
+    }${values["harness-nice"] ? `; harness at nice ${values["harness-nice"]}` : ""}${
+      values["model-delay-ms"] ? `; fake model ${values["model-delay-ms"]} ms away each way` : ""
     }; harness processes: ${values["caller-procs"] ?? "auto"} caller / ${
       values["model-procs"] ?? "auto"
     } model. Other jobs share the machine: see ` +

@@ -28,7 +28,9 @@ async function main(): Promise<void> {
       format: { type: "string", default: "pcmu" },
       "model-url": { type: "string" },
       db: { type: "string" },
-      ws: { type: "string", default: "std" },
+      // The model socket's client: unset, the product's default; `ws`, `builtin`, or the
+      // hand-written `nodelay` experiment.
+      ws: { type: "string" },
       // Agent audio between Twilio marks; 0 marks every chunk (the way before marks were thinned).
       "mark-interval-ms": { type: "string" },
       // `--probe=off` runs without the in-bridge probe (to measure what the probe costs).
@@ -72,6 +74,10 @@ async function main(): Promise<void> {
       new URL("log.ts", src).href
     ) as typeof import("../../src/log.ts");
     const { NoDelayWebSocket } = await import("./nodelay_websocket.ts");
+    // The measured checkout's own client choice (one from before npm `ws` has none).
+    const nodeWs = await import(new URL("realtime/node_ws.ts", src).href).catch(() => undefined) as
+      | typeof import("../../src/realtime/node_ws.ts")
+      | undefined;
     // Warnings and errors only: per-call info lines are not what is being measured.
     await setupLogging({ level: "warning", format: "json" });
     const config = {
@@ -86,14 +92,27 @@ async function main(): Promise<void> {
         MAX_CALLS: "5000",
         DRAIN_SECONDS: "2",
         LOG_LEVEL: "warning",
+        ...(values.ws === "ws" || values.ws === "builtin"
+          ? { OPENAI_WEBSOCKET_CLIENT: values.ws }
+          : {}),
       }),
       port: 0,
     };
-    // The product uses Deno's built-in WebSocket (Nagle on); `--ws=nodelay` is an experiment.
-    const connectionOptions = values.ws !== "nodelay" ? {} : {
-      webSocketFactory: (url: string, headers: Record<string, string>) =>
-        new NoDelayWebSocket(url, { headers }) as unknown as WebSocket,
-    };
+    // The product's client comes from the configuration; `--ws=nodelay` is an experiment.
+    const factory = values.ws === "nodelay"
+      ? (url: string, headers: Record<string, string>) =>
+        new NoDelayWebSocket(url, { headers }) as unknown as WebSocket
+      : nodeWs?.webSocketFactoryFor(config.openai.webSocketClient);
+    // The probe sees the built-in client through its wrapped `WebSocket`; others it is shown.
+    const connectionOptions = factory
+      ? {
+        webSocketFactory: (url: string, headers: Record<string, string>) => {
+          const socket = factory(url, headers);
+          if (values.probe !== "off") probe.watchModelSocket(socket);
+          return socket;
+        },
+      }
+      : {};
     const app = await startApp(config, {
       goodbyeSeconds: 2,
       callManager: {

@@ -18,6 +18,7 @@ import { callControlTools } from "../agent/call_control_tools.ts";
 import { type Tool, ToolRegistry } from "../agent/tools.ts";
 import { RealtimeConnection, type RealtimeConnectionOptions } from "../realtime/connection.ts";
 import { PrewarmPool } from "../realtime/prewarm.ts";
+import { webSocketFactoryFor } from "../realtime/node_ws.ts";
 import { buildSessionConfig } from "../realtime/session_config.ts";
 import type { TwilioStream } from "../twilio/media_stream.ts";
 import type { StreamStart } from "../twilio/protocol.ts";
@@ -499,6 +500,7 @@ export class CallManager {
       sessionConfig,
       logger: logger("realtime").with({ callSid }),
       clock: this.#clock,
+      webSocketFactory: webSocketFactoryFor(config.openai.webSocketClient),
       ...this.#deps.connectionOptions,
     });
   }

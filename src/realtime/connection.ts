@@ -43,8 +43,8 @@ import { type Clock, sleep, systemClock, TimerGroup, type TimerHandle } from "..
 import { Emitter } from "../events.ts";
 import { errorMessage } from "../errors.ts";
 import { ConversationLog } from "./conversation_log.ts";
+import { DEFAULT_WEBSOCKET_CLIENT, webSocketFactoryFor } from "./node_ws.ts";
 import {
-  builtInWebSocket,
   closeQuietly,
   closeReasonCode,
   detach,
@@ -130,6 +130,7 @@ export interface RealtimeConnectionOptions {
   clock?: Clock;
   /** Random source in [0, 1) for jitter. */
   random?: () => number;
+  /** Opens the model socket; default npm `ws` (TCP_NODELAY on; see `node_ws.ts`). */
   webSocketFactory?: WebSocketFactory;
 }
 
@@ -303,7 +304,7 @@ export class RealtimeConnection {
       (error) => this.#log.error("realtime timer failed: {error}", { error: errorMessage(error) }),
     );
     this.#random = opts.random ?? Math.random;
-    this.#factory = opts.webSocketFactory ?? builtInWebSocket;
+    this.#factory = opts.webSocketFactory ?? webSocketFactoryFor(DEFAULT_WEBSOCKET_CLIENT);
     this.#inputBytesPerMs = bytesPerMs(inputFormatOf(opts.sessionConfig));
     this.#outputBytesPerMs = bytesPerMs(outputFormatOf(opts.sessionConfig));
     this.#maxBufferedMs = opts.maxBufferedAudioMs ?? 2000;
@@ -846,7 +847,11 @@ export class RealtimeConnection {
   #onError(e: ErrorEvent): void {
     const eventId = e.error.event_id ?? undefined;
     if (eventId !== undefined) {
-      const outcome = this.#gate.rejected(eventId, e.error.code ?? undefined);
+      const outcome = this.#gate.rejected(
+        eventId,
+        e.error.code ?? undefined,
+        e.error.type === "server_error",
+      );
       if (outcome.kind === "waiting" || outcome.kind === "dropped") {
         // The server's own response got there first: not an error, just a race.
         if (outcome.kind === "waiting") this.#stats.responsesDeferred++;
@@ -863,6 +868,17 @@ export class RealtimeConnection {
         this.#events.emit("request", "rejected");
         this.#logError(e, "response.create");
         if (outcome.next) this.#sendRequest(outcome.next, "retried");
+        else if (outcome.retry) {
+          // A transient refusal: the turn is still wanted; ask once more, as a new event.
+          const r = outcome.retry;
+          const again = this.#gate.request(
+            r.options,
+            r.policy,
+            this.#eventId("response.create"),
+            r.attempt + 1,
+          );
+          if (again.kind === "send") this.#sendRequest(again.request, "retried");
+        }
         return;
       }
     }

@@ -187,7 +187,7 @@ export type StreamLifecycle = {
  *
  * ```ts
  * declare const req: Request;
- * declare const model: { append(mulaw: Uint8Array): void };
+ * declare const model: { append(base64Mulaw: string): void };
  * declare const reply: Uint8Array; // mu-law from the model
  * const { socket } = Deno.upgradeWebSocket(req);
  * const stream = new TwilioStream(socket);
