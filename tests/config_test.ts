@@ -31,6 +31,7 @@ Deno.test("config: defaults apply when only the required variables are set", () 
     transcriptionModel: "gpt-transcribe",
     reasoningEffort: undefined,
     voice: "marin",
+    webSocketClient: "ws",
   });
   assert.deepEqual(c.twilio, {
     authToken: "twilio-secret-token",
