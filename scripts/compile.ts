@@ -1,7 +1,7 @@
 /**
  * `deno task compile [--target TARGET] [--output PATH]`: builds the single `voice-agent`
- * binary with `deno compile`, with the permissions of `deno task start` baked in and
- * `assets/` embedded.
+ * binary with `deno compile`, with the permissions and runtime flags of `deno task start` baked
+ * in and `assets/` embedded.
  *
  * `deno compile` needs `denort`, the Deno runtime for the target, of the same version as
  * this `deno`: it downloads it the first time, or takes the file `DENORT_BIN` names. When
@@ -23,6 +23,17 @@ export const COMPILE_PERMISSIONS = [
   "--allow-sys",
 ] as const;
 
+/**
+ * The runtime flags the service runs with: those of `deno task start`, baked into the binary
+ * (the systemd unit in README.md runs it). Both trade nothing measurable for memory (see
+ * BENCHMARKS.md, "Idle memory" and "Memory per call"):
+ * - a smaller young generation (semi-space) keeps V8 from growing the heap under the
+ *   per-frame allocation rate of many calls;
+ * - no V8 code cache: with it every cached function is loaded at start, compiled or not
+ *   (~4 MiB of idle RSS); without it functions compile lazily, once.
+ */
+export const SERVICE_FLAGS = ["--v8-flags=--max-semi-space-size=4", "--no-code-cache"] as const;
+
 /** Folders embedded in the binary (read at run time relative to the module). */
 export const COMPILE_INCLUDES = ["assets", "src/console/static"] as const;
 
@@ -34,6 +45,7 @@ export function compileArgs(options: { target?: string; output?: string } = {}):
   return [
     "compile",
     ...COMPILE_PERMISSIONS,
+    ...SERVICE_FLAGS,
     ...COMPILE_INCLUDES.flatMap((dir) => ["--include", dir]),
     ...(options.target ? ["--target", options.target] : []),
     "--output",

@@ -14,7 +14,7 @@ import { TwilioCaller } from "../src/sim/twilio_caller.ts";
 import { CONSOLE_STATIC_FILES, consoleStaticUrl } from "../src/console/static_files.ts";
 import { CONSOLE_PASSWORD, signIn } from "./console/client.ts";
 import { fromFileUrl } from "./support/paths.ts";
-import { compileArgs } from "../scripts/compile.ts";
+import { compileArgs, SERVICE_FLAGS } from "../scripts/compile.ts";
 import {
   DENO_BASE_ENV as BASE_ENV,
   DENO_CONFIG,
@@ -47,6 +47,22 @@ function flagValues(command: string, flag: string): string[] {
 
 /** The `deno compile` command line `deno task compile` runs (scripts/compile.ts builds it). */
 const COMPILE = `deno ${compileArgs().join(" ")}`;
+
+/** The words of a command line that are service flags (V8 flags, code cache), in order. */
+function serviceFlags(command: string): string[] {
+  return command.split(/\s+/).filter((w) => w.startsWith("--v8-flags=") || w === "--no-code-cache");
+}
+
+Deno.test("compile: the binary, `deno task start`/`dev` and the README's systemd unit run with the same runtime flags", async () => {
+  const t = await tasks();
+  assert.ok(SERVICE_FLAGS.length > 0);
+  assert.deepEqual(serviceFlags(COMPILE), [...SERVICE_FLAGS]);
+  assert.deepEqual(serviceFlags(t.start), [...SERVICE_FLAGS]);
+  assert.deepEqual(serviceFlags(t.dev), [...SERVICE_FLAGS]);
+  // The unit runs the binary (flags baked in); the README says which flags those are.
+  const readme = await Deno.readTextFile(new URL("README.md", ROOT));
+  for (const flag of SERVICE_FLAGS) assert.ok(readme.includes(flag), `README names ${flag}`);
+});
 
 Deno.test("compile: `deno task compile` grants exactly the permissions of `deno task start` and embeds assets/", async () => {
   const t = await tasks();

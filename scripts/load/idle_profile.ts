@@ -1,24 +1,29 @@
 /**
  * What an idle bridge process holds: starts the bridge (`server_main.ts`, ours by default)
- * with the V8 inspector on, waits until it is ready and quiet, then reports its RSS by kind
- * (/proc/<pid>/smaps_rollup), every script V8 compiled so far grouped by package (which
- * modules load at start), and a heap snapshot after a full GC summed by kind and by
+ * a few times, waits until it is ready and quiet, and reports the median RSS by kind
+ * (/proc/<pid>/status, smaps_rollup, the largest mappings); then starts it once more with
+ * the V8 inspector on and reports every script V8 compiled so far grouped by package
+ * (which modules load at start), and a heap snapshot after a full GC summed by kind and by
  * constructor.
  *
  * ```sh
  * deno run -A scripts/load/idle_profile.ts                      # ours, idle
  * deno run -A scripts/load/idle_profile.ts --bridge=baseline
- * deno run -A scripts/load/idle_profile.ts --snapshot=/tmp/ours.heapsnapshot
+ * deno run -A scripts/load/idle_profile.ts --snapshot=/tmp/ours.heapsnapshot --runs=5
+ * deno run -A scripts/load/idle_profile.ts --scripts=/tmp/ours.scripts   # every script, by URL
+ * deno run -A scripts/load/idle_profile.ts --service-flags=off   # ours on Deno's defaults
  * ```
  *
- * The RSS is read before the inspector session starts (a session and a snapshot cost
- * memory of their own). Load-harness only.
+ * Ours runs with the service's runtime flags (`SERVICE_FLAGS`, those of `deno task start`);
+ * `LOAD_SERVER_FLAGS` adds to them. The RSS comes from processes without the inspector (a
+ * listening inspector costs ~15 MiB, a session and a snapshot more). Load-harness only.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { startFakeModel } from "./fake_model.ts";
 import { LOAD_API_KEY, Ticker, Violations } from "./probe.ts";
+import { SERVICE_FLAGS } from "../compile.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
@@ -175,24 +180,22 @@ function summarize(snapshot: {
   return { total, byType, byName, codeByOrigin };
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      bridge: { type: "string", default: "ours" },
-      format: { type: "string", default: "pcmu" },
-      snapshot: { type: "string" },
-    },
-  });
-  const dir = await Deno.makeTempDir({ prefix: "voice-agent-idle-" });
-  const model = await startFakeModel({
-    violations: new Violations(),
-    ticker: new Ticker(),
-    apiKey: LOAD_API_KEY,
-  });
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const inspectPort = (listener.addr as Deno.NetAddr).port;
-  listener.close();
+/** A bridge process started by {@linkcode spawnBridge}, ready and idle. */
+interface IdleBridge {
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `server_main.ts` with `deno run` plus `flags` (the V8 inspector, V8 flags) and
+ * waits until it says it is ready.
+ */
+async function spawnBridge(
+  values: { bridge: string; format: string },
+  modelUrl: string,
+  db: string,
+  flags: string[],
+): Promise<IdleBridge> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -201,12 +204,12 @@ async function main(): Promise<void> {
       "--allow-read",
       "--allow-write",
       "--allow-sys",
-      `--inspect=127.0.0.1:${inspectPort}`,
+      ...flags,
       new URL("./server_main.ts", import.meta.url).pathname,
       `--bridge=${values.bridge}`,
       `--format=${values.format}`,
-      `--model-url=${model.url}`,
-      `--db=${dir}/agent.db`,
+      `--model-url=${modelUrl}`,
+      `--db=${db}`,
       "--probe=off",
     ],
     // Held open: server_main.ts exits when its stdin closes.
@@ -224,23 +227,76 @@ async function main(): Promise<void> {
   const drain = (async () => {
     while (!(await reader.read()).done) { /* discard */ }
   })();
-  await sleep(2000);
-  const pid = child.pid;
-  const rollup = await Deno.readTextFile(`/proc/${pid}/smaps_rollup`);
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  const field = (text: string, key: string) =>
-    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? NaN) * 1024;
+  return {
+    pid: child.pid,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await child.stdin.close().catch(() => {});
+      await drain;
+    },
+  };
+}
+
+const field = (text: string, key: string) =>
+  Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? NaN) * 1024;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      bridge: { type: "string", default: "ours" },
+      format: { type: "string", default: "pcmu" },
+      snapshot: { type: "string" },
+      // Writes every script compiled at start (source length, URL), one a line.
+      scripts: { type: "string" },
+      // Fresh processes whose idle RSS is read (no inspector attached); the median is reported.
+      runs: { type: "string", default: "3" },
+      // `off` runs ours on Deno's defaults instead of the service's runtime flags.
+      "service-flags": { type: "string", default: "on" },
+    },
+  });
+  // Ours runs with the service's own runtime flags (those of `deno task start`), as in the load
+  // harness; LOAD_SERVER_FLAGS adds to them (a later V8 flag wins).
+  const flags = [
+    ...(values.bridge === "ours" && values["service-flags"] !== "off" ? SERVICE_FLAGS : []),
+    ...(Deno.env.get("LOAD_SERVER_FLAGS")?.split(" ").filter(Boolean) ?? []),
+  ];
+  const dir = await Deno.makeTempDir({ prefix: "voice-agent-idle-" });
+  const model = await startFakeModel({
+    violations: new Violations(),
+    ticker: new Ticker(),
+    apiKey: LOAD_API_KEY,
+  });
+  // The RSS first, from processes without the inspector (a listening inspector alone costs
+  // ~15 MiB): each started fresh, read after 2 s idle.
+  const rss: { status: string; rollup: string; smaps: string }[] = [];
+  for (let i = 0; i < Math.max(1, Number(values.runs)); i++) {
+    const bridge = await spawnBridge(values, model.url, `${dir}/agent-${i}.db`, flags);
+    await sleep(2000);
+    rss.push({
+      status: await Deno.readTextFile(`/proc/${bridge.pid}/status`),
+      rollup: await Deno.readTextFile(`/proc/${bridge.pid}/smaps_rollup`),
+      smaps: await Deno.readTextFile(`/proc/${bridge.pid}/smaps`),
+    });
+    await bridge.stop();
+  }
+  const vmRss = (r: { status: string }) => field(r.status, "VmRSS");
+  const sorted = [...rss].sort((a, b) => vmRss(a) - vmRss(b));
+  const { status, rollup, smaps } = sorted[Math.floor((sorted.length - 1) / 2)];
   const lines: string[] = [
     `### Idle ${values.bridge} bridge (${values.format})`,
     "",
-    `RSS ${mib(field(status, "VmRSS"))} MiB: anonymous ${mib(field(status, "RssAnon"))} MiB, ` +
-    `file-backed ${mib(field(status, "RssFile"))} MiB (the deno executable's pages and mapped ` +
-    `files), shared memory ${mib(field(status, "RssShmem"))} MiB; private dirty ` +
+    `Deno flags: ${flags.join(" ") || "(none)"}. RSS of ${rss.length} fresh processes: ` +
+    `${rss.map((r) => mib(vmRss(r))).join(", ")} MiB.`,
+    "",
+    `Median RSS ${mib(field(status, "VmRSS"))} MiB: anonymous ${mib(field(status, "RssAnon"))} ` +
+    `MiB, file-backed ${mib(field(status, "RssFile"))} MiB (the deno executable's pages and ` +
+    `mapped files), shared memory ${mib(field(status, "RssShmem"))} MiB; private dirty ` +
     `${mib(field(rollup, "Private_Dirty"))} MiB.`,
     "",
   ];
   // The largest mappings (from smaps: which part of the address space the RSS is in).
-  const smaps = await Deno.readTextFile(`/proc/${pid}/smaps`);
   const mappings: { what: string; rss: number }[] = [];
   let current = "";
   for (const line of smaps.split("\n")) {
@@ -260,9 +316,26 @@ async function main(): Promise<void> {
   }
   lines.push("");
 
+  // Then what is loaded and held, from one more process with the inspector on.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const inspectPort = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const bridge = await spawnBridge(values, model.url, `${dir}/agent-inspected.db`, [
+    ...flags,
+    `--inspect=127.0.0.1:${inspectPort}`,
+  ]);
+  await sleep(2000);
+  lines.push(
+    `With the inspector listening (before a session): RSS ${
+      mib(field(await Deno.readTextFile(`/proc/${bridge.pid}/status`), "VmRSS"))
+    } MiB.`,
+    "",
+  );
   const inspector = await Inspector.connect(inspectPort);
   const scripts = new Map<string, { count: number; bytes: number }>();
+  const scriptList: string[] = [];
   inspector.on("Debugger.scriptParsed", (p) => {
+    scriptList.push(`${p.length}\t${p.url}`);
     const o = origin(String(p.url ?? ""));
     const entry = scripts.get(o) ?? { count: 0, bytes: 0 };
     entry.count++;
@@ -296,6 +369,7 @@ async function main(): Promise<void> {
   inspector.close();
   const text = chunks.join("");
   if (values.snapshot) await Deno.writeTextFile(values.snapshot, text);
+  if (values.scripts) await Deno.writeTextFile(values.scripts, scriptList.join("\n") + "\n");
   const heap = summarize(JSON.parse(text));
   lines.push(
     `Heap snapshot after a full GC: ${mib(heap.total)} MiB of objects.`,
@@ -324,10 +398,7 @@ async function main(): Promise<void> {
     "",
   );
   console.log(lines.join("\n"));
-  child.kill("SIGTERM");
-  await child.status;
-  await child.stdin.close().catch(() => {});
-  await drain;
+  await bridge.stop();
   await model.close();
   await Deno.remove(dir, { recursive: true });
 }

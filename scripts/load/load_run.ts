@@ -12,6 +12,7 @@ import { RpcChild } from "./rpc.ts";
 import { type FarNetwork, startFarNetwork } from "./far_network.ts";
 import { FRAME_MS, LOAD_API_KEY, LOAD_AUTH_TOKEN, LOAD_PUBLIC_URL, wallClockMs } from "./probe.ts";
 import type { Scenario } from "./fake_model.ts";
+import { SERVICE_FLAGS } from "../compile.ts";
 import type { WorkerReport } from "./harness_worker.ts";
 import { NODE_PROBE_URL, prepareSample } from "./sample_bridge.ts";
 import {
@@ -76,6 +77,11 @@ export interface LoadOptions {
   probe?: boolean;
   /** Our bridge from another checkout's `src/` (a path), to compare commits in one run. */
   src?: string;
+  /**
+   * Run our bridge with the service's runtime flags (`SERVICE_FLAGS`, as `deno task start`
+   * and the compiled binary do); default true, false runs it on Deno's and V8's defaults.
+   */
+  serviceFlags?: boolean;
   /** Sample RSS / descriptors / CPU every this many s during the window (soak). */
   sampleEverySeconds?: number;
   /** Processes for the simulated callers and for the fake model (default: one per 100 calls, 1-4). */
@@ -346,6 +352,8 @@ function spawnDenoBridge(
       "--allow-sys",
       // Lets the stats endpoint collect garbage before reading the live heap (soak).
       "--v8-flags=--expose-gc",
+      // Ours as it is deployed (the baseline stays on V8's defaults, like the sample on Node's).
+      ...(options.bridge === "ours" && options.serviceFlags !== false ? SERVICE_FLAGS : []),
       // LOAD_SERVER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server.
       ...(Deno.env.get("LOAD_SERVER_FLAGS")?.split(" ").filter(Boolean) ?? []),
       script,

@@ -41,7 +41,10 @@ import { machineInfo } from "./stats.ts";
 
 interface Variant {
   label: string;
-  options: Pick<LoadOptions, "bridge" | "format" | "ws" | "markIntervalMs" | "probe" | "src">;
+  options: Pick<
+    LoadOptions,
+    "bridge" | "format" | "ws" | "markIntervalMs" | "probe" | "src" | "serviceFlags"
+  >;
 }
 
 const VARIANTS: Record<string, Variant> = {
@@ -81,6 +84,11 @@ const VARIANTS: Record<string, Variant> = {
   "ours-pcmu-before": {
     label: `ours pcmu at ${Deno.env.get("LOAD_BEFORE_LABEL") ?? "LOAD_BEFORE_SRC"}`,
     options: { bridge: "ours", format: "pcmu", src: Deno.env.get("LOAD_BEFORE_SRC") ?? "" },
+  },
+  // Ours without the service's runtime flags (SERVICE_FLAGS): V8's default young generation.
+  "ours-pcmu-default-flags": {
+    label: "ours pcmu, without the service's runtime flags",
+    options: { bridge: "ours", format: "pcmu", serviceFlags: false },
   },
   // An experiment, not the product: the model socket with Nagle off (see nodelay_websocket.ts).
   "ours-pcmu-nodelay": {

@@ -15,6 +15,12 @@
  *   voice changes after audio; barge-in (speech during a response) cancels it.
  * - Can drop connections on cue and ends sessions at their TTL (`session_expired`).
  * - Answers out-of-band text responses (`conversation: "none"`, see the section at the end).
+ * - Closes a cancelled response like the real server (audio, transcript, part and item done,
+ *   the item `incomplete`), types assistant audio content `output_audio`, and completes input
+ *   transcriptions asynchronously, after the response started.
+ * - Switches for the real server's legal variations ({@linkcode FAKE_VARIATIONS}).
+ * - Its events type-check against the official `openai` package's `RealtimeServerEvent`
+ *   (tests/realtime/sdk_conformance_test.ts).
  *
  * @module
  */
@@ -115,6 +121,65 @@ export interface FakeRealtimeOptions {
   sessionCreatedDelayMs?: number;
   /** Answers out-of-band responses (default {@linkcode honestSummary}). */
   outOfBand?: OutOfBandResponder;
+  /**
+   * Wall time from a turn's `response.created` to its input transcription, ms. Default 0:
+   * the transcription completes asynchronously, right after the response started, as the
+   * real server's separate transcription model does.
+   */
+  transcriptionDelayMs?: number;
+
+  // Switches for the real server's legal variations (see {@linkcode FAKE_VARIATIONS}).
+
+  /** `response.function_call_arguments.done` without `name` (the field is from 2026-02). */
+  omitFunctionCallName?: boolean;
+  /**
+   * The first default-conversation `response.create` of each session meets a response the
+   * server's VAD started itself (the caller's speech just stopped): the server's response
+   * runs, the create is refused with `conversation_already_has_active_response`.
+   */
+  raceResponseCreate?: boolean;
+  /** The first default-conversation `response.create` of each session is refused (`server_error`). */
+  rejectResponseCreate?: boolean;
+  /**
+   * After history was re-injected (the client created system or assistant messages before
+   * the session's first response), the first response is text only: no audio.
+   */
+  textOnlyAfterReinjection?: boolean;
+  /** Input transcriptions complete only after the turn's response is done. */
+  lateTranscription?: boolean;
+  /**
+   * An unknown event type after every `response.created`, and unknown fields on every
+   * event and item (the API adds both without notice).
+   */
+  unknownEvents?: boolean;
+}
+
+/** The fake's switches for the real server's legal variations. */
+export type FakeVariation =
+  | "omitFunctionCallName"
+  | "raceResponseCreate"
+  | "rejectResponseCreate"
+  | "textOnlyAfterReinjection"
+  | "lateTranscription"
+  | "unknownEvents";
+
+/** Every variation switch, by name (for tests that run a call through each). */
+export const FAKE_VARIATIONS: readonly FakeVariation[] = [
+  "omitFunctionCallName",
+  "raceResponseCreate",
+  "rejectResponseCreate",
+  "textOnlyAfterReinjection",
+  "lateTranscription",
+  "unknownEvents",
+];
+
+/** Options turning on the given variations (`"all"`: every one at once). */
+export function variationOptions(
+  which: FakeVariation | "all" | "none",
+): Partial<Record<FakeVariation, boolean>> {
+  if (which === "none") return {};
+  const names = which === "all" ? FAKE_VARIATIONS : [which];
+  return Object.fromEntries(names.map((n) => [n, true]));
 }
 
 /** One connection the fake accepted. */
@@ -229,6 +294,9 @@ const SessionSchema = z.strictObject({
   tool_choice: z.union([z.enum(["auto", "none", "required"]), z.record(z.string(), z.unknown())])
     .optional(),
   max_output_tokens: z.union([z.number().int(), z.literal("inf")]).optional(),
+  reasoning: z.strictObject({
+    effort: z.enum(["minimal", "low", "medium", "high", "xhigh"]).nullable().optional(),
+  }).optional(),
   tracing: z.unknown().optional(),
   truncation: z.unknown().optional(),
   include: z.array(z.string()).optional(),
@@ -322,6 +390,12 @@ interface ActiveResponse {
   cancelled: false | string;
   /** `response.metadata` of the response.create it answers (echoed like the real server). */
   metadata?: Record<string, string>;
+  /** Text only (no audio), e.g. after re-injected history with that switch on. */
+  textOnly?: boolean;
+  /** Run once `response.created` was sent (the turn's transcription). */
+  onCreated?: () => void;
+  /** Run once `response.done` was sent (a late transcription). */
+  onDone?: () => void;
 }
 
 interface VadState {
@@ -379,6 +453,15 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       timers.add(t);
     });
 
+  /** Runs `fn` after `ms` of wall time (cleared by close()). */
+  const later = (ms: number, fn: () => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, ms);
+    timers.add(t);
+  };
+
   const transcriptFor = (turn: number, session: FakeSession): string => {
     const t = opts.transcripts;
     if (typeof t === "function") return t(turn, session);
@@ -388,6 +471,9 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
   function handleSocket(ws: WebSocket, s: FakeSession): void {
     let active: ActiveResponse | null = null;
     let audioOutputStarted = false;
+    /** Default-conversation `response.create`s received, and which switch took which. */
+    let creates = 0;
+    let racedCreate = 0;
     const vad: VadState = {
       rate: 24000,
       samples: 0,
@@ -404,19 +490,21 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
     const send = (type: string, payload: Record<string, unknown> = {}) => {
       if (ws.readyState !== WebSocket.OPEN) return;
       s.serverEvents.push(type);
-      ws.send(JSON.stringify({ type, event_id: nextId("event"), ...payload }));
+      const event = { type, event_id: nextId("event"), ...payload };
+      ws.send(JSON.stringify(opts.unknownEvents ? withUnknownFields(event) : event));
     };
     const error = (
       code: string,
       message: string,
       param: string | null = null,
       clientEventId?: string,
+      type = "invalid_request_error",
     ) => {
-      s.errors.push({ type: "invalid_request_error", code, message, param });
+      s.errors.push({ type, code, message, param });
       send("error", {
         error: {
-          type: "invalid_request_error",
-          code,
+          type,
+          code: type === "server_error" ? null : code,
           message,
           param,
           event_id: clientEventId ?? null,
@@ -662,6 +750,12 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
             outOfBandResponse(oobWire, e.response, evId);
             return;
           }
+          creates++;
+          if (opts.raceResponseCreate && creates === 1 && !active) {
+            // The caller's speech just stopped: the server's VAD response got there first.
+            racedCreate = creates;
+            startResponse("turn", undefined);
+          }
           if (active) {
             error(
               "conversation_already_has_active_response",
@@ -669,6 +763,16 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
                 "Wait until the response is finished before creating a new one.",
               null,
               evId,
+            );
+            return;
+          }
+          if (opts.rejectResponseCreate && creates === (racedCreate === 1 ? 2 : 1)) {
+            error(
+              "server_error",
+              "The server had an error while processing your request. Sorry about that!",
+              null,
+              evId,
+              "server_error",
             );
             return;
           }
@@ -784,7 +888,10 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       send("conversation.item.done", { previous_item_id: prev, item: view });
       const text = transcriptFor(turn, s);
       item.text = text;
-      if (cfg().audio.input.transcription) {
+      // A separate model transcribes: its result comes after the response has started
+      // (or, with `lateTranscription`, after it is done).
+      const transcribe = () => {
+        if (!cfg().audio.input.transcription) return;
         send("conversation.item.input_audio_transcription.delta", {
           item_id: itemId,
           content_index: 0,
@@ -794,22 +901,40 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
           item_id: itemId,
           content_index: 0,
           transcript: text,
+          usage: {
+            type: "tokens",
+            input_tokens: Math.ceil(text.length / 2),
+            output_tokens: Math.ceil(text.length / 4),
+            total_tokens: Math.ceil(text.length / 2) + Math.ceil(text.length / 4),
+            input_token_details: { audio_tokens: Math.ceil(text.length / 2), text_tokens: 0 },
+          },
         });
+      };
+      const delayMs = opts.transcriptionDelayMs ?? 0;
+      const transcribeLater = () => later(delayMs, transcribe);
+      if (respond && !active) {
+        startResponse(
+          "turn",
+          undefined,
+          undefined,
+          opts.lateTranscription ? { onDone: transcribeLater } : { onCreated: transcribeLater },
+        );
+        return;
       }
       if (respond) {
-        if (active) {
-          error(
-            "conversation_already_has_active_response",
-            "Conversation already has an active response in progress.",
-          );
-        } else startResponse("turn", undefined);
+        error(
+          "conversation_already_has_active_response",
+          "Conversation already has an active response in progress.",
+        );
       }
+      transcribeLater();
     }
 
     function startResponse(
       trigger: ResponseContext["trigger"],
       instructions?: string,
       metadata?: Record<string, string>,
+      hooks: Pick<ActiveResponse, "onCreated" | "onDone"> = {},
     ): void {
       const lastUser = [...s.items].reverse().find((x) => x.role === "user");
       const plan = responder({
@@ -821,7 +946,20 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
         lastUserText: lastUser?.text,
         instructions,
       });
-      const resp: ActiveResponse = { id: nextId("resp"), cancelled: false, metadata };
+      // History re-injected into a fresh session (system or assistant messages created
+      // before its first response) can make the model answer in text only.
+      const textOnly = opts.textOnlyAfterReinjection === true && s.responses.length === 0 &&
+        s.items.some((x) =>
+          x.origin === "client" && x.type === "message" &&
+          (x.role === "system" || x.role === "assistant")
+        );
+      const resp: ActiveResponse = {
+        id: nextId("resp"),
+        cancelled: false,
+        metadata,
+        textOnly,
+        ...hooks,
+      };
       s.responses.push({ id: resp.id });
       active = resp;
       const p = streamResponse(resp, plan).catch((err) => {
@@ -829,6 +967,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       }).finally(() => {
         if (active === resp) active = null;
         running.delete(p);
+        resp.onDone?.();
       });
       running.add(p);
     }
@@ -836,6 +975,10 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
     async function streamResponse(resp: ActiveResponse, plan: ScriptedResponse): Promise<void> {
       const base = { object: "realtime.response", id: resp.id, metadata: resp.metadata ?? null };
       send("response.created", { response: { ...base, status: "in_progress", output: [] } });
+      resp.onCreated?.();
+      if (opts.unknownEvents) {
+        send("response.future_feature.added", { response_id: resp.id, detail: { level: 1 } });
+      }
       const output: Record<string, unknown>[] = [];
       const emitCalls = (calls: { name: string; arguments: string }[], firstIndex: number) =>
         calls.forEach((fc, i) => {
@@ -865,7 +1008,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
             ...ids,
             item_id: item.id,
             call_id: item.callId,
-            name: fc.name,
+            ...(opts.omitFunctionCallName ? {} : { name: fc.name }),
             arguments: fc.arguments,
           });
           send("response.output_item.done", { ...ids, item: itemView(item) });
@@ -878,6 +1021,8 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
         send("response.done", { response: { ...base, status: "completed", output } });
         return;
       }
+
+      if (resp.textOnly) return streamText(resp, plan, base);
 
       audioOutputStarted = true;
       const prev = lastItemId();
@@ -911,6 +1056,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       const voice = plan.pcm8k && (fmt === "audio/pcm" ? upsample8kTo24k(plan.pcm8k) : plan.pcm8k);
       const words = plan.transcript.split(/(?<= )/);
       let wordsSent = 0;
+      let said = "";
       let sentMs = 0;
       while (sentMs < plan.audioMs) {
         if (resp.cancelled || ws.readyState !== WebSocket.OPEN) break;
@@ -924,6 +1070,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
         const due = Math.ceil((words.length * sentMs) / plan.audioMs);
         while (wordsSent < due) {
           const w = words[wordsSent++];
+          said += w;
           item.text += w;
           send("response.output_audio_transcript.delta", { ...partIds, delta: w });
         }
@@ -934,30 +1081,86 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
         await sleep(chunkIntervalMs);
       }
       if (ws.readyState !== WebSocket.OPEN) return;
+      // A cancelled response closes its audio, transcript, part and item like a finished
+      // one (with what was sent so far, the item `incomplete`), then reports `cancelled`.
+      const transcript = resp.cancelled ? said : plan.transcript;
+      // A truncation the client sent meanwhile already dropped the item's transcript.
+      if (item.truncatedMs === undefined) item.text = transcript;
+      send("response.output_audio.done", partIds);
+      send("response.output_audio_transcript.done", { ...partIds, transcript });
+      const part = { type: "audio", transcript };
+      send("response.content_part.done", { ...partIds, part });
+      const done = {
+        ...inProgress,
+        status: resp.cancelled ? "incomplete" : "completed",
+        content: [{ type: "output_audio", transcript }],
+      };
+      send("response.output_item.done", { ...ids, item: done });
+      send("conversation.item.done", { previous_item_id: prev, item: done });
+      output.push(done);
       if (resp.cancelled) {
-        const done = { ...inProgress, status: "incomplete" };
-        send("response.output_item.done", { ...ids, item: done });
         send("response.done", {
           response: {
             ...base,
             status: "cancelled",
             status_details: { type: "cancelled", reason: resp.cancelled },
-            output: [done],
+            output,
           },
         });
         return;
       }
-      send("response.output_audio.done", partIds);
-      send("response.output_audio_transcript.done", { ...partIds, transcript: plan.transcript });
-      item.text = plan.transcript;
-      const part = { type: "audio", transcript: plan.transcript };
-      send("response.content_part.done", { ...partIds, part });
-      const done = { ...inProgress, status: "completed", content: [part] };
-      send("response.output_item.done", { ...ids, item: done });
-      send("conversation.item.done", { previous_item_id: prev, item: done });
-      output.push(done);
       if (plan.thenCall) emitCalls(plan.thenCall, 1);
       send("response.done", { response: { ...base, status: "completed", output } });
+    }
+
+    /** A reply in text only (no audio): the transcript as `output_text`. */
+    async function streamText(
+      resp: ActiveResponse,
+      plan: Extract<ScriptedResponse, { transcript: string }>,
+      base: Record<string, unknown>,
+    ): Promise<void> {
+      const prev = lastItemId();
+      const item: FakeItem = {
+        id: nextId("item"),
+        type: "message",
+        role: "assistant",
+        origin: "response",
+        text: plan.transcript,
+        audioMs: 0,
+      };
+      s.items.push(item);
+      s.responses.find((r) => r.id === resp.id)!.itemId = item.id;
+      const ids = { response_id: resp.id, output_index: 0 };
+      const partIds = { ...ids, item_id: item.id, content_index: 0 };
+      const inProgress = {
+        id: item.id,
+        object: "realtime.item",
+        type: "message",
+        role: "assistant",
+        status: "in_progress",
+        content: [],
+      };
+      send("response.output_item.added", { ...ids, item: inProgress });
+      send("conversation.item.added", { previous_item_id: prev, item: inProgress });
+      send("response.content_part.added", { ...partIds, part: { type: "text", text: "" } });
+      send("response.output_text.delta", { ...partIds, delta: plan.transcript });
+      await sleep(chunkIntervalMs);
+      if (ws.readyState !== WebSocket.OPEN) return;
+      send("response.output_text.done", { ...partIds, text: plan.transcript });
+      send("response.content_part.done", {
+        ...partIds,
+        part: { type: "text", text: plan.transcript },
+      });
+      const done = {
+        ...inProgress,
+        status: "completed",
+        content: [{ type: "output_text", text: plan.transcript }],
+      };
+      send("response.output_item.done", { ...ids, item: done });
+      send("conversation.item.done", { previous_item_id: prev, item: done });
+      send("response.done", {
+        response: { ...base, status: "completed", output_modalities: ["text"], output: [done] },
+      });
     }
   }
 
@@ -1422,3 +1625,16 @@ export const honestSummary: OutOfBandResponder = (ctx) => {
     }),
   };
 };
+
+/**
+ * An event as a newer server might send it: an unknown field on the event and on its
+ * item or response (clients must ignore both).
+ */
+function withUnknownFields(event: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...event, x_future_field: { since: "2027-01" } };
+  for (const key of ["item", "response", "session"]) {
+    const v = out[key];
+    if (isPlainObject(v)) out[key] = { ...v, x_future_field: true };
+  }
+  return out;
+}

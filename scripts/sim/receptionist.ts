@@ -35,7 +35,12 @@ function toolOutputs(
 export function bookingResponder(date: string): Responder {
   return (ctx) => {
     const last = ctx.lastItem;
-    if (ctx.trigger === "response.create" && ctx.instructions?.includes("Greet the caller")) {
+    // The greeting the service asks for, or the model's own answer to a sound before the
+    // caller said anything (its VAD response can race the greeting request).
+    if (
+      (ctx.trigger === "response.create" && ctx.instructions?.includes("Greet the caller")) ||
+      (ctx.trigger === "turn" && ctx.items.length === 0)
+    ) {
       return { audioMs: 1200, transcript: "Thanks for calling, how can I help?" };
     }
     if (last?.type === "function_call_output" && last.output) {

@@ -8,6 +8,7 @@
  * @module
  */
 import { MULAW_FRAME_BYTES } from "../codec/mulaw.ts";
+import { strictBase64Bytes } from "../codec/base64.ts";
 import type { AudioPath } from "./audio_path.ts";
 import { FrameAligner } from "./frame_aligner.ts";
 import { Playout, type Truncation } from "./playout.ts";
@@ -68,14 +69,22 @@ export class AgentAudio {
       this.flush();
       this.#itemId = itemId;
     }
-    let mulaw: Uint8Array;
-    try {
-      mulaw = this.#o.audio.toCaller(base64);
-    } catch {
-      return "undecodable";
+    // Pass-through with nothing carried: whole frames go out as the base64 they came in.
+    const length = this.#o.audio.passThrough && this.#aligner.pending === 0
+      ? strictBase64Bytes(base64)
+      : -1;
+    if (length > 0 && length % MULAW_FRAME_BYTES === 0) {
+      this.#sendBase64(itemId, base64, length);
+    } else {
+      let mulaw: Uint8Array;
+      try {
+        mulaw = this.#o.audio.toCaller(base64);
+      } catch {
+        return "undecodable";
+      }
+      this.#aligner.append(mulaw);
+      this.#send(itemId, this.#aligner.takeAligned());
     }
-    this.#aligner.append(mulaw);
-    this.#send(itemId, this.#aligner.takeAligned());
     if (!this.#spoken.has(responseId)) {
       this.#spoken.add(responseId);
       if (this.#spoken.size > SILENCED_KEPT) {
@@ -166,10 +175,24 @@ export class AgentAudio {
 
   #send(itemId: string, mulaw: Uint8Array): void {
     if (mulaw.length === 0 || !this.#o.stream.sendAudio(mulaw)) return;
-    const mark = this.#playout.chunkSent(itemId, mulaw.length);
+    this.#sent(itemId, mulaw.length, mulaw);
+  }
+
+  /** Whole frames of strict base64 (`length` bytes), sent without decoding. */
+  #sendBase64(itemId: string, base64: string, length: number): void {
+    if (!this.#o.stream.sendAudioBase64(base64)) return;
+    this.#sent(itemId, length, undefined, base64);
+  }
+
+  /** Bookkeeping after a chunk went out: its mark, the recording (which gets the bytes). */
+  #sent(itemId: string, length: number, mulaw?: Uint8Array, base64?: string): void {
+    const mark = this.#playout.chunkSent(itemId, length);
     if (mark !== undefined) this.#o.stream.mark(mark);
-    this.#o.tap?.agentAudio(mulaw, itemId, this.#o.now());
-    this.#o.onSent(mulaw.length / MULAW_FRAME_BYTES);
+    const tap = this.#o.tap;
+    if (tap !== undefined) {
+      tap.agentAudio(mulaw ?? Uint8Array.fromBase64(base64!), itemId, this.#o.now());
+    }
+    this.#o.onSent(length / MULAW_FRAME_BYTES);
   }
 
   #silence(responseId: string): void {

@@ -9,6 +9,11 @@ import { MediaTranscoder } from "../codec/transcoder.ts";
 
 /** The two directions of one call's audio. */
 export interface AudioPath {
+  /**
+   * True when the model speaks mu-law 8 kHz too: caller frames go to the model, and whole
+   * frames of model audio to the caller, as the base64 they arrived in (not decoded).
+   */
+  readonly passThrough: boolean;
   /** Caller frame (mu-law bytes) -> base64 for `input_audio_buffer.append`. */
   toModel(mulaw: Uint8Array): string;
   /** Model audio delta (base64 in the session format) -> mu-law bytes for Twilio. */
@@ -19,6 +24,8 @@ export interface AudioPath {
 
 /** `pcmu`: the model speaks G.711 mu-law too, so bytes pass through. */
 export class PassThroughAudioPath implements AudioPath {
+  /** @inheritdoc */
+  readonly passThrough = true;
   /** @inheritdoc */
   toModel(mulaw: Uint8Array): string {
     return mulaw.toBase64();
@@ -33,6 +40,8 @@ export class PassThroughAudioPath implements AudioPath {
 
 /** `pcm16`: transcode with the codec module (mu-law 8 kHz <-> PCM16 24 kHz). */
 export class TranscodingAudioPath implements AudioPath {
+  /** @inheritdoc */
+  readonly passThrough = false;
   readonly #transcoder = new MediaTranscoder();
   /** @inheritdoc */
   toModel(mulaw: Uint8Array): string {

@@ -2,7 +2,7 @@
  * One phone call: the only object that knows both the caller's media stream and the
  * model session (each seen through a narrow port, `ports.ts`).
  *
- * It relays audio both ways (frame-aligned; a mark every 100 ms of audio and at its end),
+ * It relays audio both ways (frame-aligned; a mark every 200 ms of audio and at its end),
  * handles barge-in (clear first, then truncate to what was heard, then drop late audio),
  * runs the model's tools one response at a time, keeps the caller from dead air (greeting,
  * slow-tool filler, idle check-in, apology when the model is gone), carries out transfer
@@ -215,7 +215,7 @@ export class Call {
       to: this.#deps.to,
     });
     stream.attach({
-      media: (mulaw, timestampMs) => this.#onCallerAudio(mulaw, timestampMs),
+      media: (mulawBase64, timestampMs) => this.#onCallerAudio(mulawBase64, timestampMs),
       mark: (name) => this.#audio.markEchoed(name),
       dtmf: (digit) => this.#onDtmf(digit),
       stop: () => this.#onStreamEnded("stop"),
@@ -333,12 +333,17 @@ export class Call {
 
   // ---------------------------------------------------------------- caller -> model
 
-  #onCallerAudio(mulaw: Uint8Array, timestampMs: number): void {
+  #onCallerAudio(mulawBase64: string, timestampMs: number): void {
     const phase = this.#phase;
     if (phase.name === "finished") return;
-    this.#deps.tap?.callerAudio(mulaw, timestampMs);
+    const { tap, audio } = this.#deps;
+    // Decoded only for whoever needs the bytes: the recording, the transcoder.
+    const mulaw = tap !== undefined || !audio.passThrough
+      ? Uint8Array.fromBase64(mulawBase64)
+      : undefined;
+    if (tap !== undefined) tap.callerAudio(mulaw!, timestampMs);
     if (phase.name === "ending" && phase.request.apology) return;
-    this.#deps.session.appendAudio(this.#deps.audio.toModel(mulaw));
+    this.#deps.session.appendAudio(audio.passThrough ? mulawBase64 : audio.toModel(mulaw!));
     this.#recorder.framesToModel++;
   }
 

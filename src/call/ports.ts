@@ -31,6 +31,8 @@ export interface CallerStream {
   attach(listener: StreamListener): void;
   /** Sends mu-law audio; false when it could not be sent. */
   sendAudio(mulaw: Uint8Array): boolean;
+  /** Sends mu-law audio given as strict base64 (passed on as is); false when it could not be sent. */
+  sendAudioBase64(mulawBase64: string): boolean;
   /** Sends a named mark (Twilio echoes it once the audio before it has played). */
   mark(name: string): boolean;
   /** Drops the audio Twilio has buffered (barge-in). */

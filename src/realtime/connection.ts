@@ -812,14 +812,15 @@ export class RealtimeConnection {
 
   /** Keeps response/speech state and the conversation record up to date. */
   #track(e: ServerEvent): void {
+    if (e.type === "response.output_audio.delta") {
+      // The most frequent event: its length measured once, for the record and the truncation.
+      const ms = base64Bytes(e.delta) / this.#outputBytesPerMs;
+      this.#record.assistantAudio(e.item_id, ms);
+      this.#itemAudioMs.set(e.item_id, (this.#itemAudioMs.get(e.item_id) ?? 0) + ms);
+      return;
+    }
     this.#record.observe(e, this.#outputBytesPerMs);
     switch (e.type) {
-      case "response.output_audio.delta":
-        this.#itemAudioMs.set(
-          e.item_id,
-          (this.#itemAudioMs.get(e.item_id) ?? 0) + base64Bytes(e.delta) / this.#outputBytesPerMs,
-        );
-        break;
       case "response.created":
         this.#gate.created(e.response.id, e.response.metadata?.request);
         this.#watchForStall();
@@ -846,7 +847,11 @@ export class RealtimeConnection {
   #onError(e: ErrorEvent): void {
     const eventId = e.error.event_id ?? undefined;
     if (eventId !== undefined) {
-      const outcome = this.#gate.rejected(eventId, e.error.code ?? undefined);
+      const outcome = this.#gate.rejected(
+        eventId,
+        e.error.code ?? undefined,
+        e.error.type === "server_error",
+      );
       if (outcome.kind === "waiting" || outcome.kind === "dropped") {
         // The server's own response got there first: not an error, just a race.
         if (outcome.kind === "waiting") this.#stats.responsesDeferred++;
@@ -863,6 +868,17 @@ export class RealtimeConnection {
         this.#events.emit("request", "rejected");
         this.#logError(e, "response.create");
         if (outcome.next) this.#sendRequest(outcome.next, "retried");
+        else if (outcome.retry) {
+          // A transient refusal: the turn is still wanted; ask once more, as a new event.
+          const r = outcome.retry;
+          const again = this.#gate.request(
+            r.options,
+            r.policy,
+            this.#eventId("response.create"),
+            r.attempt + 1,
+          );
+          if (again.kind === "send") this.#sendRequest(again.request, "retried");
+        }
         return;
       }
     }

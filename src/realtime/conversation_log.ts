@@ -43,6 +43,7 @@ export class ConversationLog {
   readonly #entries: LogEntry[] = [];
   readonly #userByItem = new Map<string, Extract<LogEntry, { kind: "user" }>>();
   readonly #assistantByItem = new Map<string, Extract<LogEntry, { kind: "assistant" }>>();
+  #lastAssistant: Extract<LogEntry, { kind: "assistant" }> | undefined;
 
   /** All entries, oldest first (read-only view). */
   get entries(): readonly LogEntry[] {
@@ -239,11 +240,15 @@ export class ConversationLog {
   }
 
   #assistant(itemId: string): Extract<LogEntry, { kind: "assistant" }> {
+    // Audio deltas come many times a second for the same item: remember the last one.
+    const last = this.#lastAssistant;
+    if (last !== undefined && last.itemId === itemId) return last;
     let entry = this.#assistantByItem.get(itemId);
     if (!entry) {
       this.assistantItem(itemId);
       entry = this.#assistantByItem.get(itemId)!;
     }
+    this.#lastAssistant = entry;
     return entry;
   }
 }

@@ -16,6 +16,8 @@
  *
  * @example
  * ```ts
+ * import { RealtimeConnection, type RealtimeConnectionOptions } from "./connection.ts";
+ * declare const opts: RealtimeConnectionOptions;
  * const conn = new RealtimeConnection({ ...opts, webSocketFactory: webSocketFactoryFor("ws") });
  * ```
  *

@@ -21,6 +21,7 @@
  */
 import { z } from "zod";
 import type { SessionConfig } from "./session_config.ts";
+import { scanAudioDelta } from "./delta_scan.ts";
 
 // ---------------------------------------------------------------------------------------
 // Server events
@@ -192,11 +193,14 @@ export type ParseFailure = {
 export type ParseResult = { ok: true; event: ServerEvent } | ParseFailure;
 
 /**
- * Parses one server text frame. Audio deltas take a fast path that checks only the fields
- * the bridge uses (no zod), everything else is validated by {@linkcode ServerEventSchema}.
+ * Parses one server text frame. Audio deltas take a fast path: in the form the API sends
+ * them, a scanner (`delta_scan.ts`, no `JSON.parse`); otherwise a parse that checks only the
+ * fields the bridge uses (no zod). Everything else is validated by {@linkcode ServerEventSchema}.
  * `conversation.item.created` is accepted and reported as `conversation.item.added`.
  */
 export function parseServerEvent(text: string): ParseResult {
+  const delta = scanAudioDelta(text);
+  if (delta !== undefined) return { ok: true, event: delta as AudioDeltaEvent };
   let raw: unknown;
   try {
     raw = JSON.parse(text);

@@ -13,6 +13,8 @@
  *   while the model is talking anyway);
  * - refused because the server's own response got there first: waits or is dropped the
  *   same way;
+ * - refused by a transient server error (`server_error`): asked again once, under a fresh
+ *   event id, unless a newer request waits (that one answers everything said so far);
  * - refused for any other reason, or unanswered by its deadline: forgotten, so the call is
  *   never left believing it is busy.
  *
@@ -45,6 +47,8 @@ export interface ResponseRequest {
   eventId: string;
   options: ResponseCreateOptions | undefined;
   policy: BusyPolicy;
+  /** 1 for a first request, 2 when asked again after a transient refusal. */
+  attempt: number;
 }
 
 /** The gate's answer to a new request. */
@@ -57,7 +61,11 @@ export type GateDecision =
 export type RejectionOutcome =
   | { kind: "waiting" } // deferred behind the server's own response
   | { kind: "dropped" } // obsolete: the model is responding anyway
-  | { kind: "failed"; next: ResponseRequest | undefined } // refused; `next` may be sent now
+  /**
+   * Refused; `next` (a waiting request) may be sent now, or `retry`, the refused request,
+   * asked again (a transient refusal, first attempt).
+   */
+  | { kind: "failed"; next: ResponseRequest | undefined; retry?: ResponseRequest }
   | { kind: "unknown" }; // not one of ours that is out
 
 /** Tracks the one active response, our request that is out, and one waiting behind. */
@@ -87,13 +95,14 @@ export class ResponseGate {
     return this.#out;
   }
 
-  /** Asks for a response; `eventId` identifies it. */
+  /** Asks for a response; `eventId` identifies it (`attempt` 2: asked again). */
   request(
     options: ResponseCreateOptions | undefined,
     policy: BusyPolicy,
     eventId: string,
+    attempt = 1,
   ): GateDecision {
-    const request = { eventId, options, policy };
+    const request = { eventId, options, policy, attempt };
     if (this.#state === "idle") {
       this.#state = "requested";
       this.#out = request;
@@ -129,8 +138,11 @@ export class ResponseGate {
     return this.#next();
   }
 
-  /** The server refused the event `eventId` with `code`. */
-  rejected(eventId: string, code: string | undefined): RejectionOutcome {
+  /**
+   * The server refused the event `eventId` with `code`; `transient` when the error was the
+   * server's own (`server_error`), which the same request may not meet again.
+   */
+  rejected(eventId: string, code: string | undefined, transient = false): RejectionOutcome {
     const out = this.#out;
     if (out === undefined || out.eventId !== eventId) return { kind: "unknown" };
     this.#out = undefined;
@@ -141,7 +153,11 @@ export class ResponseGate {
       return { kind: "waiting" };
     }
     if (this.#state === "requested") this.#state = "idle";
-    return { kind: "failed", next: this.#state === "idle" ? this.#next() : undefined };
+    const next = this.#state === "idle" ? this.#next() : undefined;
+    const retry = transient && out.attempt < 2 && next === undefined && this.#deferred === undefined
+      ? out
+      : undefined;
+    return { kind: "failed", next, retry };
   }
 
   /**

@@ -2,10 +2,14 @@
  * One Twilio media stream over one WebSocket: {@linkcode TwilioStream} turns frames into
  * typed events (the wire schemas and builders live in `protocol.ts`).
  *
- * Hot path: a `media` frame arrives every 20 ms per call. It is checked by hand (the few
- * fields used); zod validates only the rare events. Outbound media JSON is built by string
- * concatenation (base64 and a validated streamSid need no escaping). Nothing a peer sends
- * can throw out of this module: bad frames are counted, logged (rate-limited) and dropped.
+ * Hot path: a `media` frame arrives every 20 ms per call. It is read by a scanner
+ * (`media_scan.ts`; anything else is parsed in full) and checked by hand (the few fields
+ * used); zod validates only the rare events. Its payload stays base64: it is checked with a
+ * character scan, counted from its length, and handed on as the string (pass-through audio
+ * goes to the model as it came; whoever needs the bytes decodes them). Outbound messages
+ * are built by string concatenation (base64 and a validated streamSid need no escaping).
+ * Nothing a peer sends can throw out of this module: bad frames are counted, logged
+ * (rate-limited) and dropped.
  *
  * Everything a peer sends is bounded (see {@linkcode TwilioStreamOptions}): the inbound
  * audio never runs more than `maxAheadMs` ahead of the wall clock since `start` (so a
@@ -20,6 +24,8 @@ import { type Logger, logger } from "../log.ts";
 import { Emitter } from "../events.ts";
 import { type Clock, systemClock, type TimerHandle } from "../clock.ts";
 import { MULAW_BYTES_PER_MS, MULAW_FRAME_BYTES, MULAW_SILENCE } from "../codec/mulaw.ts";
+import { strictBase64Bytes } from "../codec/base64.ts";
+import { scanMediaMessage } from "./media_scan.ts";
 import {
   buildClearMessage,
   buildMarkMessage,
@@ -34,8 +40,9 @@ import {
 // ---------------------------------------------------------------------------------------------
 // TwilioStream
 
-/** One shared, read-only frame of silence (never handed out for mutation). */
+/** One frame of silence, and its base64 (what a gap is filled with). */
 const SILENCE = new Uint8Array(MULAW_FRAME_BYTES).fill(MULAW_SILENCE);
+const SILENCE_BASE64 = SILENCE.toBase64();
 
 /** Why an inbound frame was dropped. */
 export type DropReason =
@@ -131,7 +138,7 @@ export const MAX_PAYLOAD_BYTES = 2 * MULAW_FRAME_BYTES;
 export const DEFAULT_MAX_AHEAD_MS = 1000;
 /**
  * Default of {@linkcode TwilioStreamOptions.rateLimit}: Twilio sends 50 media frames a
- * second plus mark echoes (10 a second while the agent talks, and every pending one at
+ * second plus mark echoes (5 a second while the agent talks, and every pending one at
  * once after a `clear`); a network stall delivers a backlog in one burst.
  */
 export const DEFAULT_RATE_LIMIT = { perSecond: 250, burst: 1000 } as const;
@@ -149,13 +156,13 @@ const OPEN = 1;
 /** How many drops per stream are logged one by one before only every 1000th is. */
 const DROP_LOG_BURST = 20;
 
-/**
- * The one consumer of a started stream (the call), given to {@linkcode TwilioStream.attach}.
- * Bytes passed to `media` must not be modified (silence fill shares one buffer).
- */
+/** The one consumer of a started stream (the call), given to {@linkcode TwilioStream.attach}. */
 export interface StreamListener {
-  /** An inbound frame (or a silence frame filling a gap), in timestamp order. */
-  media(mulaw: Uint8Array, timestampMs: number): void;
+  /**
+   * An inbound frame (or a silence frame filling a gap), in timestamp order: mu-law, as
+   * strict base64 (standard alphabet, padded; never empty), decode with `Uint8Array.fromBase64`.
+   */
+  media(mulawBase64: string, timestampMs: number): void;
   /** Twilio echoed a mark. */
   mark(name: string): void;
   /** The caller pressed a key. */
@@ -180,12 +187,12 @@ export type StreamLifecycle = {
  *
  * ```ts
  * declare const req: Request;
- * declare const model: { append(mulaw: Uint8Array): void };
+ * declare const model: { append(base64Mulaw: string): void };
  * declare const reply: Uint8Array; // mu-law from the model
  * const { socket } = Deno.upgradeWebSocket(req);
  * const stream = new TwilioStream(socket);
  * stream.on("start", (start) => {
- *   stream.attach({ media: (mulaw) => model.append(mulaw), mark() {}, dtmf() {}, stop() {}, close() {} });
+ *   stream.attach({ media: (b64) => model.append(b64), mark() {}, dtmf() {}, stop() {}, close() {} });
  * });
  * stream.sendAudio(reply);
  * ```
@@ -434,6 +441,11 @@ export class TwilioStream {
   }
 
   #onText(data: string): void {
+    const scanned = scanMediaMessage(data);
+    if (scanned !== undefined) {
+      const { streamSid, track, timestamp, payload, payloadBytes } = scanned;
+      return this.#onMedia(streamSid, track, timestamp, payload, payloadBytes);
+    }
     let msg: unknown;
     try {
       msg = JSON.parse(data);
@@ -446,7 +458,7 @@ export class TwilioStream {
       return;
     }
     const event = (msg as { event?: unknown }).event;
-    if (event === "media") this.#onMedia(msg as Record<string, unknown>);
+    if (event === "media") this.#onMediaMessage(msg as Record<string, unknown>);
     else if (event === "start") this.#onStartMessage(msg);
     else if (event === "connected") this.#onConnected(msg);
     else if (event === "mark") this.#onMark(msg as Record<string, unknown>);
@@ -456,14 +468,32 @@ export class TwilioStream {
       });}
   }
 
-  /** Hand-checked: only the fields used. Full zod here costs more than the rest of the path. */
-  #onMedia(msg: Record<string, unknown>): void {
+  /** A parsed `media` message (one the scanner did not take). */
+  #onMediaMessage(msg: Record<string, unknown>): void {
+    const media = msg.media as Record<string, unknown> | null | undefined;
+    if (typeof media !== "object" || media === null) {
+      if (this.#streamSid === undefined) return this.#drop("media_before_start");
+      if (this.#stopped) return this.#drop("after_stop");
+      if (msg.streamSid !== this.#streamSid) return this.#drop("wrong_stream_sid");
+      return this.#drop("invalid_message");
+    }
+    this.#onMedia(msg.streamSid, media.track, media.timestamp, media.payload, -1);
+  }
+
+  /**
+   * Hand-checked: only the fields used. Full zod here costs more than the rest of the path.
+   * `payloadBytes`: the payload's length when the scanner already found it strict base64, else -1.
+   */
+  #onMedia(
+    streamSid: unknown,
+    track: unknown,
+    timestamp: unknown,
+    payload: unknown,
+    payloadBytes: number,
+  ): void {
     if (this.#streamSid === undefined) return this.#drop("media_before_start");
     if (this.#stopped) return this.#drop("after_stop");
-    if (msg.streamSid !== this.#streamSid) return this.#drop("wrong_stream_sid");
-    const media = msg.media as Record<string, unknown> | null | undefined;
-    if (typeof media !== "object" || media === null) return this.#drop("invalid_message");
-    const { payload, timestamp, track } = media;
+    if (streamSid !== this.#streamSid) return this.#drop("wrong_stream_sid");
     if (typeof payload !== "string" || typeof timestamp !== "string") {
       return this.#drop("invalid_message");
     }
@@ -479,24 +509,31 @@ export class TwilioStream {
     }
     // A frame that starts before the audio already delivered ended is a replay or reordering.
     if (this.#nextTs >= 0 && ts < this.#nextTs - 1) return this.#drop("out_of_order", { ts });
-    let bytes: Uint8Array;
-    try {
-      bytes = Uint8Array.fromBase64(payload);
-    } catch {
-      return this.#drop("invalid_base64");
+    // Twilio's base64 is strict: counted, not decoded. Anything looser that still decodes
+    // (whitespace, no padding) is accepted as before and passed on re-encoded.
+    let base64 = payload;
+    let length = payloadBytes >= 0 ? payloadBytes : strictBase64Bytes(payload);
+    if (length < 0) {
+      try {
+        const bytes = Uint8Array.fromBase64(payload);
+        base64 = bytes.toBase64();
+        length = bytes.length;
+      } catch {
+        return this.#drop("invalid_base64");
+      }
     }
-    if (bytes.length === 0) return;
+    if (length === 0) return;
     // Media time may not outrun the wall clock: timestamps are the peer's claim, time is not.
-    if (ts + bytes.length / MULAW_BYTES_PER_MS > now - this.#startedAt + this.#maxAheadMs) {
+    if (ts + length / MULAW_BYTES_PER_MS > now - this.#startedAt + this.#maxAheadMs) {
       return this.#drop("ahead_of_time", { ts });
     }
     if (this.#nextTs >= 0 && ts > this.#nextTs) this.#fillGap(this.#nextTs, ts);
-    const end = ts + bytes.length / MULAW_BYTES_PER_MS;
+    const end = ts + length / MULAW_BYTES_PER_MS;
     if (end > this.#nextTs) this.#nextTs = end;
     this.counters.mediaIn++;
     // Inline rather than #safely: no closure per frame on the hot path.
     try {
-      this.#listener!.media(bytes, ts);
+      this.#listener!.media(base64, ts);
     } catch (error) {
       this.#drop("handler_error", { error });
     }
@@ -537,7 +574,7 @@ export class TwilioStream {
     let at = from;
     while (bytesLeft > 0 && !this.#closed) {
       const n = Math.min(bytesLeft, MULAW_FRAME_BYTES);
-      const frame = n === MULAW_FRAME_BYTES ? SILENCE : SILENCE.subarray(0, n);
+      const frame = n === MULAW_FRAME_BYTES ? SILENCE_BASE64 : SILENCE.subarray(0, n).toBase64();
       this.counters.mediaIn++;
       this.counters.silenceFramesFilled++;
       const frameTs = at;

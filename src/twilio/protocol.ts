@@ -157,12 +157,19 @@ export function buildMediaMessage(streamSid: string, payloadBase64: string): str
     payloadBase64 + '"}}';
 }
 
-/** `{"event":"mark","streamSid":S,"mark":{"name":N}}` (the name is JSON-escaped). */
+/** Mark names that need no JSON escaping (ours are `a1`, `a2`, ...). */
+const PLAIN_NAME = /^[\w.:-]*$/;
+
+/**
+ * `{"event":"mark","streamSid":S,"mark":{"name":N}}` by concatenation; a name with
+ * characters that may need escaping is JSON-escaped. `streamSid` as for media.
+ */
 export function buildMarkMessage(streamSid: string, name: string): string {
-  return JSON.stringify({ event: "mark", streamSid, mark: { name } });
+  const quoted = PLAIN_NAME.test(name) ? '"' + name + '"' : JSON.stringify(name);
+  return '{"event":"mark","streamSid":"' + streamSid + '","mark":{"name":' + quoted + "}}";
 }
 
-/** `{"event":"clear","streamSid":S}` */
+/** `{"event":"clear","streamSid":S}` by concatenation (`streamSid` as for media). */
 export function buildClearMessage(streamSid: string): string {
-  return JSON.stringify({ event: "clear", streamSid });
+  return '{"event":"clear","streamSid":"' + streamSid + '"}';
 }

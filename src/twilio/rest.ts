@@ -4,9 +4,14 @@
  * messages up, cancel or redirect a call. The client is built once; tests inject an `httpClient` that points it at a
  * local fake (see `tests/support/fake_twilio_rest.ts`).
  *
+ * The twilio package's root (its REST client with axios, jsonwebtoken, ...) is loaded on the
+ * first request, not at start: it is ~13 MiB of RSS that a service taking calls without
+ * transfers, hang-ups, SMS or reminders never needs. The `import("twilio")` is a string
+ * literal, so `deno compile` still embeds it.
+ *
  * @module
  */
-import twilio from "twilio";
+import type twilio from "twilio";
 import { logger } from "../log.ts";
 import { transferTwiml } from "./twiml.ts";
 
@@ -103,14 +108,23 @@ function callInfo(
 
 /** Transfer, hang-up and SMS for live calls. Construct once per process. */
 export class TwilioCallControl {
-  readonly #client: twilio.Twilio;
+  readonly #options: TwilioCallControlOptions;
+  #loading?: Promise<twilio.Twilio>;
 
-  /** Builds the one twilio client. */
+  /** Keeps the credentials; the twilio client is built on the first request. */
   constructor(options: TwilioCallControlOptions) {
-    this.#client = twilio(options.accountSid, options.authToken, {
-      httpClient: options.httpClient,
-      timeout: options.timeoutMs ?? 10_000,
-    });
+    this.#options = options;
+  }
+
+  /** The one twilio client, its library loaded by the first caller (concurrent callers share it). */
+  #client(): Promise<twilio.Twilio> {
+    this.#loading ??= import("twilio").then(({ default: twilio }) =>
+      twilio(this.#options.accountSid, this.#options.authToken, {
+        httpClient: this.#options.httpClient,
+        timeout: this.#options.timeoutMs ?? 10_000,
+      })
+    );
+    return this.#loading;
   }
 
   /**
@@ -121,7 +135,8 @@ export class TwilioCallControl {
    */
   async transfer(callSid: string, number: string): Promise<void> {
     try {
-      await this.#client.calls(callSid).update({ twiml: transferTwiml(number) });
+      const client = await this.#client();
+      await client.calls(callSid).update({ twiml: transferTwiml(number) });
       log.info("call {callSid} transferred", { callSid, number });
     } catch (error) {
       const e = errorCode(error);
@@ -133,7 +148,8 @@ export class TwilioCallControl {
   /** Ends a call. A call that is already gone is not an error (`"already_ended"`). */
   async hangUp(callSid: string): Promise<HangUpResult> {
     try {
-      await this.#client.calls(callSid).update({ status: "completed" });
+      const client = await this.#client();
+      await client.calls(callSid).update({ status: "completed" });
       log.info("call {callSid} hung up", { callSid });
       return "completed";
     } catch (error) {
@@ -158,7 +174,8 @@ export class TwilioCallControl {
    */
   async placeCall(p: PlaceCallParams): Promise<CallInfo> {
     try {
-      const call = await this.#client.calls.create({
+      const client = await this.#client();
+      const call = await client.calls.create({
         to: p.to,
         from: p.from,
         url: p.url,
@@ -189,7 +206,8 @@ export class TwilioCallControl {
   /** A call's current status. */
   async fetchCall(callSid: string): Promise<CallInfo> {
     try {
-      return callInfo(await this.#client.calls(callSid).fetch());
+      const client = await this.#client();
+      return callInfo(await client.calls(callSid).fetch());
     } catch (error) {
       const e = errorCode(error);
       throw new CallControlError(`fetching ${callSid} failed: ${e.message}`, e.code, e.status);
@@ -199,7 +217,8 @@ export class TwilioCallControl {
   /** Calls from `from` to `to` created at or after `sinceMs` (newest first). */
   async findCalls(q: { to: string; from: string; sinceMs: number }): Promise<CallInfo[]> {
     try {
-      const calls = await this.#client.calls.list({
+      const client = await this.#client();
+      const calls = await client.calls.list({
         to: q.to,
         from: q.from,
         startTimeAfter: new Date(q.sinceMs - 86_400_000), // the filter has day granularity
@@ -218,7 +237,8 @@ export class TwilioCallControl {
    */
   async cancelCall(callSid: string): Promise<void> {
     try {
-      await this.#client.calls(callSid).update({ status: "canceled" });
+      const client = await this.#client();
+      await client.calls(callSid).update({ status: "canceled" });
       log.info("call {callSid} cancelled", { callSid });
     } catch (error) {
       const e = errorCode(error);
@@ -236,7 +256,8 @@ export class TwilioCallControl {
    */
   async redirect(callSid: string, twiml: string): Promise<void> {
     try {
-      await this.#client.calls(callSid).update({ twiml });
+      const client = await this.#client();
+      await client.calls(callSid).update({ twiml });
       log.info("call {callSid} redirected", { callSid });
     } catch (error) {
       const e = errorCode(error);
@@ -250,7 +271,8 @@ export class TwilioCallControl {
     q: { to: string; from: string; sinceMs: number },
   ): Promise<{ sid: string; createdMs: number }[]> {
     try {
-      const messages = await this.#client.messages.list({
+      const client = await this.#client();
+      const messages = await client.messages.list({
         to: q.to,
         from: q.from,
         dateSentAfter: new Date(q.sinceMs - 86_400_000),
@@ -267,7 +289,8 @@ export class TwilioCallControl {
   /** Sends an SMS; returns the message SID. */
   async sendSms(to: string, from: string, body: string): Promise<{ sid: string }> {
     try {
-      const message = await this.#client.messages.create({ to, from, body });
+      const client = await this.#client();
+      const message = await client.messages.create({ to, from, body });
       log.info("SMS {sid} sent", { sid: message.sid });
       return { sid: message.sid };
     } catch (error) {

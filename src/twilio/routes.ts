@@ -256,14 +256,20 @@ export function twilioRoutes(deps: TwilioRouteDeps): Route[] {
         headers: { "content-type": "text/plain; charset=utf-8", "retry-after": "1" },
       });
     }
-    const { socket, response } = Deno.upgradeWebSocket(req);
-    // Messages after `start` are held by the stream until the call attaches.
-    const stream = new TwilioStream(socket, {
+    const streamOptions: TwilioStreamOptions = {
       mediaTimeoutMs: config.limits.mediaTimeoutSeconds * 1000,
       clock,
       onProtocolError: deps.onProtocolError,
       ...deps.streamOptions,
-    });
+    };
+    // Deno's idle timer (120 s by default) is cancelled and re-armed for every message
+    // received, 50 times a second per call; the stream's own media watchdog (one coarse
+    // timer, re-armed only when it fires) already ends a stream that goes quiet, and the
+    // start timeout below one that never starts. Kept only where the watchdog is off.
+    const watchdogOn = (streamOptions.mediaTimeoutMs ?? 1) > 0;
+    const { socket, response } = Deno.upgradeWebSocket(req, watchdogOn ? { idleTimeout: 0 } : {});
+    // Messages after `start` are held by the stream until the call attaches.
+    const stream = new TwilioStream(socket, streamOptions);
     sockets.track(stream, remoteAddr);
     const timer = setTimeout(() => {
       log.warn("media socket sent no start within {ms} ms", { ms: startTimeoutMs });

@@ -1,10 +1,12 @@
 /**
- * TwiML documents the service answers with, built by `twilio.twiml.VoiceResponse`
+ * TwiML documents the service answers with, built by twilio's `VoiceResponse`
  * (so attribute and text escaping is the library's, not ours).
  *
  * @module
  */
-import twilio from "twilio";
+// The TwiML builders alone, not the package root (which loads the whole REST client).
+import MessagingResponse from "twilio/lib/twiml/MessagingResponse.js";
+import VoiceResponse from "twilio/lib/twiml/VoiceResponse.js";
 import { mediaStreamUrl } from "./signature.ts";
 import { STREAM_STATUS_PATH } from "./protocol.ts";
 
@@ -26,7 +28,7 @@ export interface StreamTwimlOptions {
  * ```
  */
 export function streamTwiml(options: StreamTwimlOptions): string {
-  const response = new twilio.twiml.VoiceResponse();
+  const response = new VoiceResponse();
   const stream = response.connect().stream({
     url: mediaStreamUrl(options.publicUrl),
     statusCallback: new URL(options.publicUrl).origin + STREAM_STATUS_PATH,
@@ -52,7 +54,7 @@ export interface BusyTwimlOptions {
 
 /** A polite `<Say>` for when no call can be taken (draining, at capacity), plus an optional `<Dial>`. */
 export function busyTwiml(options: BusyTwimlOptions = {}): string {
-  const response = new twilio.twiml.VoiceResponse();
+  const response = new VoiceResponse();
   const message = options.message ??
     (options.transferNumber
       ? "Thanks for calling. All of our lines are busy right now, so let me connect you to a colleague."
@@ -78,7 +80,7 @@ export function cannotServeTwiml(options: { transferNumber?: string } = {}): str
 
 /** `<Response><Dial>number</Dial></Response>`: used to redirect a live call (transfer). */
 export function transferTwiml(number: string): string {
-  const response = new twilio.twiml.VoiceResponse();
+  const response = new VoiceResponse();
   response.dial(number);
   return response.toString();
 }
@@ -96,7 +98,7 @@ export interface SayOptions {
  * the call (a reminder left on voicemail, or a short apology).
  */
 export function sayAndHangUpTwiml(message: string, options: SayOptions = {}): string {
-  const response = new twilio.twiml.VoiceResponse();
+  const response = new VoiceResponse();
   response.say(
     {
       ...(options.language ? { language: options.language as never } : {}),
@@ -110,12 +112,12 @@ export function sayAndHangUpTwiml(message: string, options: SayOptions = {}): st
 
 /** An empty messaging answer (`<Response/>`): the SMS webhook took note, nothing to reply. */
 export function emptyMessagingTwiml(): string {
-  return new twilio.twiml.MessagingResponse().toString();
+  return new MessagingResponse().toString();
 }
 
 /** `<Response><Hangup/></Response>`: end the call without a word (e.g. a fax answered). */
 export function hangUpTwiml(): string {
-  const response = new twilio.twiml.VoiceResponse();
+  const response = new VoiceResponse();
   response.hangup();
   return response.toString();
 }

@@ -75,6 +75,10 @@ export class FakeCallerStream implements CallerStream {
     return true;
   }
 
+  sendAudioBase64(mulawBase64: string): boolean {
+    return this.sendAudio(Uint8Array.fromBase64(mulawBase64));
+  }
+
   mark(name: string): boolean {
     if (this.closed) return false;
     this.sent.push({ kind: "mark", name, at: this.#clock.now() });
@@ -123,7 +127,9 @@ export class FakeCallerStream implements CallerStream {
 
   /** The caller speaks (or is silent): `ms` of mu-law frames, delivered at once. */
   say(ms: number): void {
-    for (let t = 0; t < ms; t += 20) this.#listener!.media(new Uint8Array(160).fill(0x7f), t);
+    for (let t = 0; t < ms; t += 20) {
+      this.#listener!.media(new Uint8Array(160).fill(0x7f).toBase64(), t);
+    }
   }
 
   /**
@@ -132,7 +138,7 @@ export class FakeCallerStream implements CallerStream {
    */
   sayAudio(mulaw: Uint8Array, fromMs: number): void {
     for (let at = 0; at < mulaw.length; at += 160) {
-      this.#listener!.media(mulaw.subarray(at, at + 160), fromMs + at / 8);
+      this.#listener!.media(mulaw.subarray(at, at + 160).toBase64(), fromMs + at / 8);
     }
   }
 

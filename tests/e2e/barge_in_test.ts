@@ -2,12 +2,20 @@
  * Barge-in as a caller experiences it: the agent is mid-sentence, the caller talks over
  * it, the agent goes quiet at once, and the model is told exactly how much was heard.
  * Once on a perfect line in pcmu, once in pcm16 over a phone-like network (60 ms each way
- * and a 40 ms jitter buffer), where the playout estimate has to do real work.
+ * and a 40 ms jitter buffer), where the playout estimate has to do real work. The perfect
+ * line also runs through each of the fake model's variation switches, and both lines with
+ * all of them at once.
  */
 import assert from "node:assert/strict";
 import type { NetworkOptions, TwilioCaller } from "../../src/sim/twilio_caller.ts";
 import { referenceDecode } from "../../scripts/sim/g711.ts";
+import {
+  FAKE_VARIATIONS,
+  type FakeVariation,
+  variationOptions,
+} from "../../scripts/sim/fake_realtime.ts";
 import { speech, startHarness, waitUntil, withSilence } from "../support/harness.ts";
+import { injectedErrors } from "../support/variations.ts";
 
 const LEAD_IN_MS = 2000;
 /** The fake model's VAD: a 20 ms frame is speech at RMS >= 500; 2 such frames start a turn. */
@@ -30,12 +38,14 @@ function vadTriggerFrame(audio: Uint8Array): number {
 interface Line {
   format: "pcmu" | "pcm16";
   network?: NetworkOptions;
+  variation?: FakeVariation | "all";
 }
 
-function bargeInTest({ format, network }: Line) {
-  const where = network
-    ? `${format}, ${network.downMs} ms each way, ${network.jitterBufferMs} ms jitter buffer`
-    : `${format}, perfect line`;
+function bargeInTest({ format, network, variation }: Line) {
+  const where =
+    (network
+      ? `${format}, ${network.downMs} ms each way, ${network.jitterBufferMs} ms jitter buffer`
+      : `${format}, perfect line`) + (variation ? `, fake variation: ${variation}` : "");
   Deno.test(`e2e (${where}): barge-in clears at once and truncates to what the caller heard`, async () => {
     await using h = await startHarness({
       env: { AUDIO_FORMAT: format },
@@ -44,8 +54,11 @@ function bargeInTest({ format, network }: Line) {
         transcripts: ["Actually, wait, can you repeat that?"],
         chunkMs: 100,
         chunkIntervalMs: 50,
+        ...variationOptions(variation ?? "none"),
+        // The long greeting before the caller said anything (asked for, or the model's own
+        // VAD response racing the request), a short answer after.
         responder: (ctx) =>
-          ctx.trigger === "response.create"
+          ctx.lastUserText === undefined
             ? {
               audioMs: 8000,
               transcript: "Thanks for calling Maple and Main. We have lots of services and " +
@@ -126,7 +139,11 @@ function bargeInTest({ format, network }: Line) {
     );
     const greeting = session.items.find((i) => i.role === "assistant")!;
     assert.equal(greeting.truncatedMs, audioEndMs);
-    assert.deepEqual(session.errors, [], "the model accepted every event");
+    assert.deepEqual(
+      session.errors.map((e) => e.code),
+      injectedErrors(variation ?? "none", session),
+      "the model accepted every event (but those a switch refused)",
+    );
 
     // No late audio: after the clear the caller got only the new answer (1000 ms; in
     // pcm16 within one frame, the resampler's tail).
@@ -147,5 +164,9 @@ function bargeInTest({ format, network }: Line) {
   });
 }
 
+const PHONE_LINE = { downMs: 60, upMs: 60, jitterBufferMs: 40 };
 bargeInTest({ format: "pcmu" });
-bargeInTest({ format: "pcm16", network: { downMs: 60, upMs: 60, jitterBufferMs: 40 } });
+bargeInTest({ format: "pcm16", network: PHONE_LINE });
+bargeInTest({ format: "pcmu", variation: "all" });
+bargeInTest({ format: "pcm16", network: PHONE_LINE, variation: "all" });
+for (const variation of FAKE_VARIATIONS) bargeInTest({ format: "pcmu", variation });

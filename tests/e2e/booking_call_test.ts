@@ -1,12 +1,18 @@
 /**
  * The whole product on one call: the fake Twilio caller speaks real speech (espeak-ng
  * fixtures) in real time, the fake Realtime model asks for slots and books, and the
- * booking lands in the real database. Runs in both AUDIO_FORMAT modes.
+ * booking lands in the real database. Runs in both AUDIO_FORMAT modes, and through each of
+ * the fake model's switches for the real server's legal variations and all of them at once.
  */
 import assert from "node:assert/strict";
 import parsePrometheus from "parse-prometheus-text-format";
 import { postSignedForm } from "../../src/sim/twilio_caller.ts";
 import { bookingResponder, TRANSCRIPTS } from "../../scripts/sim/receptionist.ts";
+import {
+  FAKE_VARIATIONS,
+  type FakeVariation,
+  variationOptions,
+} from "../../scripts/sim/fake_realtime.ts";
 import {
   ACCOUNT_SID,
   nextOpenDate,
@@ -15,14 +21,16 @@ import {
   waitUntil,
   withSilence,
 } from "../support/harness.ts";
+import { injectedErrors } from "../support/variations.ts";
 
-for (const format of ["pcmu", "pcm16"] as const) {
-  Deno.test(`e2e (${format}): a caller books a slot by voice; booking and call record are stored`, async () => {
+function bookingCall(format: "pcmu" | "pcm16", variation: FakeVariation | "all" | "none") {
+  const name = variation === "none" ? format : `${format}, fake variation: ${variation}`;
+  Deno.test(`e2e (${name}): a caller books a slot by voice; booking and call record are stored`, async () => {
     await using h = await startHarness({
       // The fixture pauses between sentences; a patient VAD keeps it one turn.
       env: { AUDIO_FORMAT: format, VAD_SILENCE_MS: "900", SMS_FROM: "+15553334444" },
       rest: true,
-      fake: { transcripts: TRANSCRIPTS },
+      fake: { transcripts: TRANSCRIPTS, ...variationOptions(variation) },
     });
     const date = nextOpenDate(h.app.profile);
     h.fake.setResponder(bookingResponder(date));
@@ -69,9 +77,10 @@ for (const format of ["pcmu", "pcm16"] as const) {
     assert.equal(result.agentAudioMsReceived % 20, 0, "whole 20 ms frames");
     assert.deepEqual(result.events.filter((e) => e.type === "violation"), []);
 
-    // The model saw no protocol error and got the caller's audio in its format.
+    // The model saw no protocol error (only those a switch made it send) and got the
+    // caller's audio in its format.
     const session = h.fake.sessions[0];
-    assert.deepEqual(session.errors, []);
+    assert.deepEqual(session.errors.map((e) => e.code), injectedErrors(variation, session));
     const fmt = (session.config.audio as { input: { format: { type: string } } }).input.format;
     assert.equal(fmt.type, format === "pcmu" ? "audio/pcmu" : "audio/pcm");
     assert.ok(session.inputMs > 8000, `model received ${session.inputMs} ms of caller audio`);
@@ -144,3 +153,9 @@ for (const format of ["pcmu", "pcm16"] as const) {
     assert.ok(value("voice_process_resident_memory_bytes") > 0);
   });
 }
+
+for (const format of ["pcmu", "pcm16"] as const) {
+  bookingCall(format, "none");
+  bookingCall(format, "all");
+}
+for (const variation of FAKE_VARIATIONS) bookingCall("pcmu", variation);

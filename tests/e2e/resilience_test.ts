@@ -10,6 +10,8 @@ import { mulawSilence } from "../../src/codec/tones.ts";
 import { freePort } from "../support/process.ts";
 import { silence, speech, startHarness, waitUntil, within } from "../support/harness.ts";
 import { indexOfBytes, readWav } from "../../scripts/sim/reference_audio.ts";
+import { type FakeVariation, variationOptions } from "../../scripts/sim/fake_realtime.ts";
+import { injectedErrors } from "../support/variations.ts";
 
 async function metricValue(baseUrl: string, name: string): Promise<number> {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();
@@ -18,48 +20,65 @@ async function metricValue(baseUrl: string, name: string): Promise<number> {
   return family ? family.metrics.reduce((sum, m) => sum + Number(m.value), 0) : 0;
 }
 
-Deno.test("e2e: the model connection drops mid-call; the call continues with its context", async () => {
-  await using h = await startHarness({
-    fake: {
-      transcripts: ["Actually, wait, can you repeat that?"],
-      responder: (ctx) =>
-        ctx.trigger === "response.create"
-          ? { audioMs: 1000, transcript: "Thanks for calling Maple and Main." }
-          : { audioMs: 800, transcript: "Sure, this is Maple and Main." },
-    },
+/**
+ * Also run with the fake answering in text only after re-injected history (and with every
+ * variation switch on): the call must still get a spoken answer.
+ */
+function dropMidCall(variation: FakeVariation | "all" | "none") {
+  const name = variation === "none" ? "" : ` (fake variation: ${variation})`;
+  Deno.test(`e2e: the model connection drops mid-call; the call continues with its context${name}`, async () => {
+    await using h = await startHarness({
+      fake: {
+        transcripts: ["Actually, wait, can you repeat that?"],
+        ...variationOptions(variation),
+        // Before the caller said anything: the greeting (asked for, or the model's own).
+        responder: (ctx) =>
+          ctx.lastUserText === undefined
+            ? { audioMs: 1000, transcript: "Thanks for calling Maple and Main." }
+            : { audioMs: 800, transcript: "Sure, this is Maple and Main." },
+      },
+    });
+    const caller = await h.dial({ audio: mulawSilence(500) });
+    await waitUntil(() => caller.agentAudioMsPlayed >= 1000, 10_000, "greeting played");
+    h.fake.dropConnection();
+    await waitUntil(() => h.fake.sessions.length === 2, 10_000, "a second session");
+    const second = h.fake.sessions[1];
+    await waitUntil(
+      () => second.clientEvents.some((e) => e.type === "session.update"),
+      10_000,
+      "reconfigured",
+    );
+    // The new session was told what was said before.
+    await waitUntil(
+      () =>
+        second.clientEvents.some((e) =>
+          e.type === "conversation.item.create" &&
+          JSON.stringify(e).includes("Thanks for calling Maple and Main.")
+        ),
+      5000,
+      "context re-injected",
+    );
+    caller.sendAudio(speech("caller_repeat_that"));
+    await waitUntil(
+      () => second.items.some((i) => i.text === "Sure, this is Maple and Main."),
+      15_000,
+      "an answer from the new session",
+    );
+    await waitUntil(() => caller.agentAudioMsPlayed >= 1800, 10_000, "answer played");
+    const result = await caller.hangUp();
+    assert.ok(result.agentAudioMsReceived >= 1800);
+    if (variation !== "none") {
+      // The model did answer in text only; the call asked again and got it spoken.
+      assert.ok(second.serverEvents.includes("response.output_text.delta"), "a text-only reply");
+    }
+    assert.deepEqual(second.errors.map((e) => e.code), injectedErrors(variation, second));
+    assert.equal(await metricValue(h.app.baseUrl, "voice_model_reconnects_total"), 1);
   });
-  const caller = await h.dial({ audio: mulawSilence(500) });
-  await waitUntil(() => caller.agentAudioMsPlayed >= 1000, 10_000, "greeting played");
-  h.fake.dropConnection();
-  await waitUntil(() => h.fake.sessions.length === 2, 10_000, "a second session");
-  const second = h.fake.sessions[1];
-  await waitUntil(
-    () => second.clientEvents.some((e) => e.type === "session.update"),
-    10_000,
-    "reconfigured",
-  );
-  // The new session was told what was said before.
-  await waitUntil(
-    () =>
-      second.clientEvents.some((e) =>
-        e.type === "conversation.item.create" &&
-        JSON.stringify(e).includes("Thanks for calling Maple and Main.")
-      ),
-    5000,
-    "context re-injected",
-  );
-  caller.sendAudio(speech("caller_repeat_that"));
-  await waitUntil(
-    () => second.items.some((i) => i.text === "Sure, this is Maple and Main."),
-    15_000,
-    "an answer from the new session",
-  );
-  await waitUntil(() => caller.agentAudioMsPlayed >= 1800, 10_000, "answer played");
-  const result = await caller.hangUp();
-  assert.ok(result.agentAudioMsReceived >= 1800);
-  assert.deepEqual(second.errors, []);
-  assert.equal(await metricValue(h.app.baseUrl, "voice_model_reconnects_total"), 1);
-});
+}
+
+dropMidCall("none");
+dropMidCall("textOnlyAfterReinjection");
+dropMidCall("all");
 
 Deno.test("e2e: model unreachable: apology within 3 s, then the call is hung up", async () => {
   await using h = await startHarness({

@@ -501,3 +501,29 @@ Deno.test("a response.create the server never answers is forgotten and reported 
     await closeAll(fake, conn);
   }
 });
+
+Deno.test("a response.create refused by a server error is asked again once (the turn is not lost)", async () => {
+  const fake = await startFakeRealtime({
+    rejectResponseCreate: true,
+    responder: (ctx) => ({ audioMs: 200, transcript: ctx.instructions ?? "Hello." }),
+  });
+  const conn = makeConn(fake);
+  try {
+    await conn.connect();
+    assert.equal(conn.createResponse({ instructions: "Greet the caller." }, "drop"), "sent");
+    await fake.waitFor(() => fake.sessions[0].responses.length === 1, 3000, "the response");
+    const creates = fake.sessions[0].clientEvents.filter((e) => e.type === "response.create");
+    assert.equal(creates.length, 2);
+    assert.notEqual(creates[0].event_id, creates[1].event_id, "a fresh event id");
+    // The same request: the session's instructions, then this reply's.
+    assert.deepEqual(creates[1].response, {
+      ...(creates[0].response as Record<string, unknown>),
+      metadata: { request: creates[1].event_id },
+    });
+    assert.equal(fake.sessions[0].errors[0].code, "server_error");
+    assert.equal(conn.stats.responsesRejected, 1);
+    await fake.waitFor(() => !conn.responseActive, 3000, "the response done");
+  } finally {
+    await closeAll(fake, conn);
+  }
+});

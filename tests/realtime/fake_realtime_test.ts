@@ -7,6 +7,7 @@ import { type FakeRealtime, startFakeRealtime } from "../../scripts/sim/fake_rea
 import { buildSessionConfig } from "../../src/realtime/session_config.ts";
 import {
   appendAudio,
+  responseCancel,
   responseCreate,
   sessionUpdate,
   truncate,
@@ -216,6 +217,121 @@ Deno.test("fake cancels the active response on barge-in and checks call ids", as
     });
     const err = await c.next("error", 2000, before);
     assert.match(String((err.error as Record<string, unknown>).message), /call_missing/);
+    await c.close();
+  } finally {
+    await fake.close();
+  }
+});
+
+Deno.test("fake closes a cancelled response like the real server: audio, transcript, part, item", async () => {
+  const fake = await startFakeRealtime({
+    responder: () => ({ audioMs: 5000, transcript: "A long answer with many words in it." }),
+    chunkIntervalMs: 20,
+  });
+  try {
+    const c = await configuredClient(fake);
+    c.send(responseCreate());
+    await c.next("response.output_audio_transcript.delta");
+    c.send(responseCancel());
+    const done = await c.next("response.done");
+    assert.equal((done.response as { status: string }).status, "cancelled");
+    const created = c.events.findIndex((e) => e.type === "response.created");
+    const tail = c.events.slice(created).filter((e) =>
+      !e.type.endsWith(".delta") && e.type !== "response.created"
+    );
+    assert.deepEqual(tail.map((e) => e.type), [
+      "response.output_item.added",
+      "conversation.item.added",
+      "response.content_part.added",
+      "response.output_audio.done",
+      "response.output_audio_transcript.done",
+      "response.content_part.done",
+      "response.output_item.done",
+      "conversation.item.done",
+      "response.done",
+    ]);
+    // The transcript and item hold what was sent before the cancel, not the whole answer.
+    const said = c.events.filter((e) => e.type === "response.output_audio_transcript.delta")
+      .map((e) => e.delta).join("");
+    const transcriptDone = c.events.find((e) =>
+      e.type === "response.output_audio_transcript.done"
+    )!;
+    assert.equal(transcriptDone.transcript, said);
+    assert.notEqual(said, "A long answer with many words in it.");
+    const item = (c.events.find((e) => e.type === "response.output_item.done")!.item) as {
+      status: string;
+      content: { type: string; transcript: string }[];
+    };
+    assert.equal(item.status, "incomplete");
+    assert.deepEqual(item.content, [{ type: "output_audio", transcript: said }]);
+    await c.close();
+  } finally {
+    await fake.close();
+  }
+});
+
+Deno.test("fake types assistant audio content output_audio and transcribes after the response started", async () => {
+  const fake = await startFakeRealtime({ transcripts: ["Are you open on Sunday?"] });
+  try {
+    const c = await configuredClient(fake);
+    for (const f of turnFrames("pcmu")) c.send(appendAudio(f));
+    await c.next("response.done");
+    await c.next("conversation.item.input_audio_transcription.completed");
+    const types = c.events.map((e) => e.type);
+    assert.ok(
+      types.indexOf("conversation.item.input_audio_transcription.completed") >
+        types.indexOf("response.created"),
+      types.join(", "),
+    );
+    const item = c.events.find((e) => e.type === "response.output_item.done")!.item as {
+      content: { type: string }[];
+    };
+    assert.deepEqual(item.content.map((p) => p.type), ["output_audio"]);
+    const completed = c.events.find((e) =>
+      e.type === "conversation.item.input_audio_transcription.completed"
+    )!;
+    assert.equal((completed.usage as { type: string }).type, "tokens");
+    await c.close();
+  } finally {
+    await fake.close();
+  }
+});
+
+Deno.test("fake refuses a truncate beyond the audio and a second response with the client's event_id", async () => {
+  const fake = await startFakeRealtime({
+    responder: () => ({ audioMs: 600, transcript: "Hello there." }),
+    chunkIntervalMs: 20,
+  });
+  try {
+    const c = await configuredClient(fake);
+    c.send(responseCreate(undefined, "first"));
+    const created = await c.next("response.created");
+    c.send(responseCreate(undefined, "second"));
+    const busy = (await c.next("error")).error as Record<string, unknown>;
+    assert.deepEqual(busy, {
+      type: "invalid_request_error",
+      code: "conversation_already_has_active_response",
+      message: `Conversation already has an active response in progress: ${
+        (created.response as { id: string }).id
+      }. Wait until the response is finished before creating a new one.`,
+      param: null,
+      event_id: "second",
+    });
+    await c.next("response.done");
+    const itemId = c.events.find((e) => e.type === "response.output_audio.delta")!.item_id;
+    const before = c.events.length;
+    c.send(truncate(itemId as string, 601, "cut"));
+    const tooFar = (await c.next("error", 2000, before)).error as Record<string, unknown>;
+    assert.deepEqual(tooFar, {
+      type: "invalid_request_error",
+      code: "invalid_value",
+      message: "Audio content of 600ms is already shorter than 601ms",
+      param: "audio_end_ms",
+      event_id: "cut",
+    });
+    // Nothing changed: the whole item can still be truncated to its length.
+    c.send(truncate(itemId as string, 600));
+    assert.equal((await c.next("conversation.item.truncated", 2000, before)).audio_end_ms, 600);
     await c.close();
   } finally {
     await fake.close();

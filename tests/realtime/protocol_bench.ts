@@ -18,8 +18,14 @@ Deno.bench("appendAudio (concatenation)", { group: "append", baseline: true }, (
 Deno.bench("append via JSON.stringify", { group: "append" }, () => {
   JSON.stringify({ type: "input_audio_buffer.append", audio: frame });
 });
-Deno.bench("parseServerEvent (delta fast path)", { group: "delta", baseline: true }, () => {
+Deno.bench("parseServerEvent (delta scanner)", { group: "delta", baseline: true }, () => {
   parseServerEvent(delta);
+});
+Deno.bench("JSON.parse + field checks of a delta (the path before the scanner)", {
+  group: "delta",
+}, () => {
+  const e = JSON.parse(delta);
+  if (typeof e.delta !== "string" || typeof e.item_id !== "string") throw new Error("bad");
 });
 Deno.bench("JSON.parse + full zod parse of a delta", { group: "delta" }, () => {
   ServerEventSchema.parse(JSON.parse(delta));

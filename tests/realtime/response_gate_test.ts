@@ -81,3 +81,33 @@ Deno.test("gate: an unknown event id is not ours", () => {
   assert.deepEqual(g.rejected("e9", "whatever"), { kind: "unknown" });
   assert.equal(g.outstanding?.eventId, "e1");
 });
+
+Deno.test("gate: refused by a transient server error: tried again once, then forgotten", () => {
+  const g = new ResponseGate();
+  g.request({ instructions: "greet" }, "drop", "e1");
+  const first = g.rejected("e1", undefined, true);
+  assert.equal(first.kind, "failed");
+  assert.equal(g.busy, false, "free");
+  const retry = first.kind === "failed" ? first.retry : undefined;
+  assert.deepEqual(retry?.options, { instructions: "greet" });
+  assert.equal(retry?.policy, "drop");
+  // The connection asks again with a fresh event id, counting the attempt.
+  const again = g.request(retry!.options, retry!.policy, "e2", retry!.attempt + 1);
+  assert.equal(again.kind, "send");
+  const second = g.rejected("e2", undefined, true);
+  assert.equal(second.kind === "failed" && second.retry, undefined, "only once");
+  assert.equal(g.busy, false);
+  // Not transient (e.g. invalid_value): not tried again.
+  g.request({}, "defer", "e3");
+  const invalid = g.rejected("e3", "invalid_value");
+  assert.equal(invalid.kind === "failed" && invalid.retry, undefined);
+});
+
+Deno.test("gate: a transient refusal with a newer request waiting sends the newer one only", () => {
+  const g = new ResponseGate();
+  g.request({}, "defer", "e1");
+  g.request({ instructions: "newer" }, "defer", "e2");
+  const outcome = g.rejected("e1", undefined, true);
+  assert.equal(outcome.kind === "failed" && outcome.next?.eventId, "e2");
+  assert.equal(outcome.kind === "failed" && outcome.retry, undefined);
+});

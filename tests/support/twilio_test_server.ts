@@ -68,8 +68,8 @@ export interface TwilioTestServerOptions {
 
 /** Wires a stream to send every inbound frame straight back (fresh bytes each time). */
 export function echo(stream: TwilioStream, _start: StreamStart, on: TestListener): void {
-  on.media = (mulaw) => {
-    stream.sendAudio(mulaw);
+  on.media = (mulawBase64) => {
+    stream.sendAudio(Uint8Array.fromBase64(mulawBase64));
   };
 }
 

@@ -41,7 +41,7 @@ function recorder() {
   const media: { bytes: Uint8Array; ts: number }[] = [];
   const events: string[] = [];
   const listener: { -readonly [K in keyof StreamListener]: StreamListener[K] } = {
-    media: (bytes, ts) => media.push({ bytes: bytes.slice(), ts }),
+    media: (mulawBase64, ts) => media.push({ bytes: Uint8Array.fromBase64(mulawBase64), ts }),
     dtmf: (d) => events.push(`dtmf ${d}`),
     mark: (n) => events.push(`mark ${n}`),
     stop: () => events.push("stop"),
@@ -122,7 +122,7 @@ Deno.test("TwilioStream: huge timestamp jumps fill at most maxGapFillMs", async 
   const clock = new VirtualClock();
   const { socket, listener } = setup({ maxGapFillMs: 1000, clock, mediaTimeoutMs: 0 });
   let bytes = 0;
-  listener.media = (m) => bytes += m.length;
+  listener.media = (m) => bytes += Uint8Array.fromBase64(m).length;
   socket.json(startMsg());
   socket.json(mediaMsg(2, 0, new Uint8Array(160)));
   await clock.advance(100_000); // a real 100 s gap (the media time stays behind the clock)
@@ -263,6 +263,43 @@ Deno.test("TwilioStream: outbound messages carry exactly Twilio's fields", () =>
     `{"event":"mark","streamSid":"${SID}","mark":{"name":"a"}}`,
   );
   assert.equal(buildClearMessage(SID), `{"event":"clear","streamSid":"${SID}"}`);
+  for (
+    const name of ["", "a12", "item_1.x-2:3", "a\\b", 'a"b', "é", "line\nbreak", "\u2028", "a b"]
+  ) {
+    assert.deepEqual(
+      OutboundMessageSchema.parse(JSON.parse(buildMarkMessage(SID, name))),
+      { event: "mark", streamSid: SID, mark: { name } },
+      name,
+    );
+  }
   stream.close(1000, "done");
   assert.equal(stream.sendAudio(new Uint8Array([1])), false);
+});
+
+Deno.test("TwilioStream: payloads pass through as base64; looser base64 is re-encoded, not dropped", async () => {
+  const clock = new VirtualClock();
+  const { socket, stream, listener } = setup({ clock, mediaTimeoutMs: 0 });
+  const got: string[] = [];
+  listener.media = (b64) => got.push(b64);
+  socket.json(startMsg());
+  await clock.advance(1000);
+  const frame = new Uint8Array(160).map((_, i) => i * 3);
+  const strict = frame.toBase64();
+  const message = (seq: number, ts: number, payload: string) => ({
+    ...mediaMsg(seq, ts, frame),
+    media: { track: "inbound", chunk: String(seq), timestamp: String(ts), payload },
+  });
+  socket.json(message(2, 0, strict)); // as Twilio sends it (scanned)
+  socket.receive(JSON.stringify(message(3, 20, strict)).replace(",", ", ")); // parsed in full
+  socket.json(message(4, 40, strict.replace(/=+$/, ""))); // unpadded: decodes
+  socket.json(message(5, 60, strict.slice(0, 100) + "\n" + strict.slice(100))); // whitespace
+  socket.json(message(6, 80, strict.replaceAll("/", "_"))); // URL-safe alphabet: not base64
+  socket.json(message(7, 80, strict.slice(0, 100) + '"' + strict.slice(101)));
+  assert.equal(got.length, 4);
+  assert.equal(got[0], strict, "the payload itself is handed on");
+  assert.equal(got[1], strict);
+  for (const b64 of got) assert.deepEqual(Uint8Array.fromBase64(b64), frame);
+  assert.equal(got[2], strict, "re-encoded strictly");
+  assert.equal(got[3], strict);
+  assert.deepEqual(stream.counters.dropped, { invalid_base64: 2 });
 });

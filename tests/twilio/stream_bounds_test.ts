@@ -46,9 +46,9 @@ function started(options: TwilioStreamOptions = {}) {
   });
   const got = { frames: 0, bytes: 0, closes: [] as string[], timestamps: [] as number[] };
   const listener: StreamListener = {
-    media: (mulaw, ts) => {
+    media: (mulawBase64, ts) => {
       got.frames++;
-      got.bytes += mulaw.length;
+      got.bytes += Uint8Array.fromBase64(mulawBase64).length;
       got.timestamps.push(ts);
     },
     mark() {},
