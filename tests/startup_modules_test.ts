@@ -3,7 +3,7 @@
  * graph (`deno info --json`, the graph `deno compile` builds too).
  *
  * Every npm package loaded at start costs idle RSS in every process (see BENCHMARKS.md,
- * "Idle memory"): the twilio REST client, `postgres` and the like load on first use with a
+ * "Idle memory"): the twilio REST client, `postgres`, `ws` and the like load on first use with a
  * dynamic `import()` of a string literal, which `deno compile` still follows and embeds.
  */
 import assert from "node:assert/strict";
@@ -64,7 +64,7 @@ function npmModules(specifiers: Set<string>): string[] {
   return [...specifiers].flatMap((s) => npmModule(s) ?? []).sort();
 }
 
-Deno.test("startup modules: the service loads only these npm modules at start (not the twilio or prom-client roots; twilio's REST client and postgres on first use)", async () => {
+Deno.test("startup modules: the service loads only these npm modules at start (not the twilio or prom-client roots; twilio's REST client, postgres and ws on first use)", async () => {
   const atStart = await reachable("src/app.ts", false);
   assert.ok(atStart.has(new URL("src/call/call.ts", `file://${ROOT}`).href), "walked the app");
   assert.deepEqual(npmModules(atStart), [
@@ -83,7 +83,7 @@ Deno.test("startup modules: the service loads only these npm modules at start (n
 Deno.test("startup modules: `deno compile` still embeds what loads on first use (dynamic imports of string literals)", async () => {
   const embedded = await reachable("main.ts", true);
   const modules = npmModules(embedded);
-  for (const lazy of ["twilio", "postgres"]) assert.ok(modules.includes(lazy), lazy);
+  for (const lazy of ["twilio", "postgres", "ws"]) assert.ok(modules.includes(lazy), lazy);
   for (const file of ["src/app.ts", "src/booking/postgres_store.ts", "src/twilio/rest.ts"]) {
     assert.ok(embedded.has(new URL(file, `file://${ROOT}`).href), file);
   }

@@ -15,7 +15,10 @@ const b64url = (bytes: Uint8Array) => bytes.toBase64({ alphabet: "base64url", om
 
 function fromB64url(text: string): Uint8Array | undefined {
   try {
-    return Uint8Array.fromBase64(text, { alphabet: "base64url" });
+    const bytes = Uint8Array.fromBase64(text, { alphabet: "base64url" });
+    // Only the one spelling this service writes: the decoder ignores a last character's
+    // unused bits, so "…A" and "…B" can decode alike; a changed token must not verify.
+    return b64url(bytes) === text ? bytes : undefined;
   } catch {
     return undefined;
   }

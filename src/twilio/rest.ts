@@ -5,9 +5,10 @@
  * local fake (see `tests/support/fake_twilio_rest.ts`).
  *
  * The twilio package's root (its REST client with axios, jsonwebtoken, ...) is loaded on the
- * first request, not at start: it is ~13 MiB of RSS that a service taking calls without
- * transfers, hang-ups, SMS or reminders never needs. The `import("twilio")` is a string
- * literal, so `deno compile` still embeds it.
+ * first request, not at start: ~10 MiB of idle RSS (BENCHMARKS.md) that a service without
+ * transfers, hang-ups, SMS or reminders never needs. The first request waits once for it
+ * to load (0.2-0.35 s on the build machine). The `import("twilio")` is a string literal, so
+ * `deno compile` still embeds it.
  *
  * @module
  */

@@ -8,7 +8,7 @@
  * @module
  */
 // The webhooks module alone, not the package root: the root loads the whole REST client
-// (axios, jsonwebtoken, ...), ~13 MiB of idle RSS that checking a signature does not need.
+// (axios, jsonwebtoken, ...), ~10 MiB of idle RSS that checking a signature does not need.
 import { getExpectedTwilioSignature, validateRequest } from "twilio/lib/webhooks/webhooks.js";
 import type { Config } from "../config.ts";
 import { logger } from "../log.ts";
