@@ -91,7 +91,8 @@ export class NodeWsSocket {
       (mod) => {
         if (!this.#closedEarly) this.#open(mod, headers);
       },
-      (error) => this.#fail(error),
+      // Said in the close reason, which the handshake's error carries to the log.
+      (error) => this.#fail(error, `npm ws did not load: ${errorMessage(error)}`),
     );
   }
 
@@ -156,10 +157,10 @@ export class NodeWsSocket {
   }
 
   /** A connection that never opened: error, then close (1006). */
-  #fail(error: unknown): void {
+  #fail(error: unknown, reason = ""): void {
     this.#closedEarly = true;
     this.#emitError(error);
-    this.onclose?.(new CloseEvent("close", { code: ABNORMAL_CLOSURE, wasClean: false }));
+    this.onclose?.(new CloseEvent("close", { code: ABNORMAL_CLOSURE, reason, wasClean: false }));
   }
 
   #emitError(error: unknown): void {

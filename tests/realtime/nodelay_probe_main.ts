@@ -14,7 +14,10 @@ const ws = webSocketFactoryFor(Deno.args[0] as WebSocketClient)(
   `ws://127.0.0.1:${server.addr.port}/`,
   { Authorization: "Bearer probe" },
 );
-await new Promise((r) => (ws.onopen = r));
+await new Promise((resolve, reject) => {
+  ws.onopen = resolve;
+  ws.onclose = (c) => reject(new Error(`closed ${c.code} ${c.reason}`));
+});
 ws.send("ping");
 await new Promise((r) => (ws.onmessage = r));
 ws.close(1000, "done");
