@@ -85,7 +85,8 @@ Deno.test("simulator: a WAV turn against the service; timeline, latency, recordi
     assert.match(printed, /caller {2}turn 1 starts: .*caller_book_haircut_8k_pcm16\.wav/);
     assert.match(printed, /caller {2}turn 1 speech ends/);
     assert.equal(lines.filter((l) => /agent {3}audio starts/.test(l)).length, 2, printed);
-    assert.match(printed, /agent {3}audio ends: 1200 ms played, 12 marks echoed/);
+    // A mark per 200 ms of agent audio (MARK_INTERVAL_MS): 1200 ms is six marks, all echoed.
+    assert.match(printed, /agent {3}audio ends: 1200 ms played, 6 marks echoed/);
 
     // Turn latency: speech end -> first agent audio; at least the server VAD's 900 ms.
     assert.equal(result.turns.length, 1);
