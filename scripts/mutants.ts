@@ -706,8 +706,8 @@ export const MUTANTS: Mutant[] = [
   {
     id: "call.dtmf-batched",
     area: "call",
-    file: "src/call/call.ts",
-    find: "    this.#timers.clear(this.#dtmfTimer);\n",
+    file: "src/call/dtmf.ts",
+    find: "    this.#timers.clear(this.#timer);\n",
     replace: "",
     breaks: "key presses in quick succession become one message",
     tests: CALL,
@@ -724,9 +724,9 @@ export const MUTANTS: Mutant[] = [
   {
     id: "call.text-only-apology",
     area: "call",
-    file: "src/call/call.ts",
-    find: "    if (this.#textOnlyReplies >= 2) {",
-    replace: "    if (this.#textOnlyReplies >= 3) {",
+    file: "src/call/spoken_replies.ts",
+    find: '    return this.#textOnlyInARow >= TEXT_ONLY_LIMIT ? "give_up" : "ask_again";',
+    replace: '    return this.#textOnlyInARow >= TEXT_ONLY_LIMIT + 1 ? "give_up" : "ask_again";',
     breaks: "a second text-only reply in a row means the apology",
     tests: CALL,
   },

@@ -37,6 +37,8 @@ import {
   reasonWhenStreamEnds,
 } from "./phase.ts";
 import { type ToolGate, ToolRunner } from "./tool_runner.ts";
+import { DtmfBatcher } from "./dtmf.ts";
+import { saidInTextOnly, SpokenReplies } from "./spoken_replies.ts";
 import type { LiveCallView } from "./live_view.ts";
 import type { AfterEndStep, CallTap } from "./call_tap.ts";
 
@@ -103,7 +105,6 @@ export interface CallDeps {
   afterEnd?: AfterEndStep;
 }
 
-const DTMF_BATCH_MS = 700;
 const DEFAULT_ENDING_GRACE_MS = 20_000;
 const DEFAULT_STOP_GRACE_MS = 5_000;
 /** How long a dropped model session may take to come back before the apology, ms. */
@@ -126,10 +127,8 @@ export class Call {
   #phase: CallPhase = { name: "starting" };
   #callerSpeaking = false;
   #callerTurns = 0;
-  /** Completed responses in a row that sent no audio. */
-  #textOnlyReplies = 0;
-  #dtmfDigits: string[] = [];
-  #dtmfTimer: TimerHandle | undefined;
+  readonly #spoken = new SpokenReplies();
+  readonly #keys: DtmfBatcher;
   readonly #unsubscribe: Array<() => void> = [];
   readonly #done: Promise<CallRecord>;
   #resolveDone!: (r: CallRecord) => void;
@@ -142,6 +141,7 @@ export class Call {
       deps.clock,
       (error) => this.#log.error("call timer failed: {error}", { error: errorMessage(error) }),
     );
+    this.#keys = new DtmfBatcher(this.#timers, (digits) => this.#onKeys(digits));
     this.#recorder = new CallRecorder({
       callSid: deps.callSid,
       from: deps.from,
@@ -349,20 +349,17 @@ export class Call {
 
   #onDtmf(digit: string): void {
     if (this.#phase.name !== "live" && this.#phase.name !== "starting") return;
-    this.#dtmfDigits.push(digit);
+    this.#keys.press(digit);
     this.#idle.touch(true);
-    // Collect a quick sequence of key presses into one note and one message.
-    this.#timers.clear(this.#dtmfTimer);
-    this.#dtmfTimer = this.#timers.after(DTMF_BATCH_MS, () => {
-      const digits = this.#dtmfDigits.join(" ");
-      this.#dtmfDigits = [];
-      this.#dtmfTimer = undefined;
-      if (this.#phase.name !== "live") return;
-      this.#log.info("caller pressed {digits}", { digits });
-      this.#recorder.note(`caller pressed ${digits}`);
-      this.#deps.session.sendUserText(`(caller pressed ${digits})`);
-      this.#deps.session.createResponse(undefined, "defer");
-    });
+  }
+
+  /** A quick sequence of key presses: one note and one message to the model. */
+  #onKeys(digits: string): void {
+    if (this.#phase.name !== "live") return;
+    this.#log.info("caller pressed {digits}", { digits });
+    this.#recorder.note(`caller pressed ${digits}`);
+    this.#deps.session.sendUserText(`(caller pressed ${digits})`);
+    this.#deps.session.createResponse(undefined, "defer");
   }
 
   // ---------------------------------------------------------------- model -> caller
@@ -721,27 +718,18 @@ export class Call {
     });
   }
 
-  /**
-   * A completed response that said something in text but sent no audio leaves the caller in
-   * silence (a known Realtime behaviour after re-injected history): ask once more for a
-   * spoken answer; a second one in a row means the model is not usable here.
-   */
+  /** A reply said in text only: ask again aloud once, then give up on the model. */
   #checkSpokeAloud(responseId: string, output: readonly ServerItem[]): void {
-    const textOnly = !this.#audio.spoke(responseId) &&
-      output.some((item) =>
-        item.type === "message" &&
-        !(item.content ?? []).some((c) => c.type === "output_audio" || c.type === "audio")
-      );
-    if (!textOnly) {
-      if (this.#audio.spoke(responseId)) this.#textOnlyReplies = 0;
-      return;
-    }
-    this.#textOnlyReplies++;
+    const verdict = this.#spoken.judge({
+      spoke: this.#audio.spoke(responseId),
+      saidInText: saidInTextOnly(output),
+    });
+    if (verdict === "fine") return;
     this.#log.warn("the model answered in text only ({count} in a row)", {
-      count: this.#textOnlyReplies,
+      count: this.#spoken.textOnlyInARow,
     });
     this.#deps.metrics?.protocolErrors.inc({ side: "model", reason: "text_only_reply" });
-    if (this.#textOnlyReplies >= 2) {
+    if (verdict === "give_up") {
       this.#deps.session.close("model answers in text only");
       return;
     }
