@@ -108,7 +108,7 @@ export async function launchBrowser(
     async screenshot(name, options = {}) {
       const path = new URL(`${name}.png`, SCREENSHOTS).pathname;
       // From the top: a full-page capture of a scrolled page draws the sticky header mid-page.
-      await page.evaluate(() => globalThis.scrollTo(0, 0));
+      await page.evaluate("window.scrollTo(0, 0)");
       await page.screenshot({ path, fullPage: options.fullPage ?? true });
       return path;
     },
