@@ -1025,29 +1025,7 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       if (resp.textOnly) return streamText(resp, plan, base);
 
       audioOutputStarted = true;
-      const prev = lastItemId();
-      const item: FakeItem = {
-        id: nextId("item"),
-        type: "message",
-        role: "assistant",
-        origin: "response",
-        text: "",
-        audioMs: 0,
-      };
-      s.items.push(item);
-      s.responses.find((r) => r.id === resp.id)!.itemId = item.id;
-      const ids = { response_id: resp.id, output_index: 0 };
-      const partIds = { ...ids, item_id: item.id, content_index: 0 };
-      const inProgress = {
-        id: item.id,
-        object: "realtime.item",
-        type: "message",
-        role: "assistant",
-        status: "in_progress",
-        content: [],
-      };
-      send("response.output_item.added", { ...ids, item: inProgress });
-      send("conversation.item.added", { previous_item_id: prev, item: inProgress });
+      const { item, ids, partIds, prev, inProgress } = openAssistantMessage(resp, "");
       send("response.content_part.added", {
         ...partIds,
         part: { type: "audio", transcript: "" },
@@ -1113,19 +1091,18 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       send("response.done", { response: { ...base, status: "completed", output } });
     }
 
-    /** A reply in text only (no audio): the transcript as `output_text`. */
-    async function streamText(
-      resp: ActiveResponse,
-      plan: Extract<ScriptedResponse, { transcript: string }>,
-      base: Record<string, unknown>,
-    ): Promise<void> {
+    /**
+     * Opens the response's assistant message: the item on record, then
+     * `response.output_item.added` and `conversation.item.added` with it in progress.
+     */
+    function openAssistantMessage(resp: ActiveResponse, text: string) {
       const prev = lastItemId();
       const item: FakeItem = {
         id: nextId("item"),
         type: "message",
         role: "assistant",
         origin: "response",
-        text: plan.transcript,
+        text,
         audioMs: 0,
       };
       s.items.push(item);
@@ -1142,6 +1119,16 @@ export function startFakeRealtime(opts: FakeRealtimeOptions = {}): Promise<FakeR
       };
       send("response.output_item.added", { ...ids, item: inProgress });
       send("conversation.item.added", { previous_item_id: prev, item: inProgress });
+      return { item, ids, partIds, prev, inProgress };
+    }
+
+    /** A reply in text only (no audio): the transcript as `output_text`. */
+    async function streamText(
+      resp: ActiveResponse,
+      plan: Extract<ScriptedResponse, { transcript: string }>,
+      base: Record<string, unknown>,
+    ): Promise<void> {
+      const { ids, partIds, prev, inProgress } = openAssistantMessage(resp, plan.transcript);
       send("response.content_part.added", { ...partIds, part: { type: "text", text: "" } });
       send("response.output_text.delta", { ...partIds, delta: plan.transcript });
       await sleep(chunkIntervalMs);
