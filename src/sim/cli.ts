@@ -297,6 +297,12 @@ export function formatCallRecord(record: CallRecord): string[] {
 }
 
 const POLL_MS = 10;
+/**
+ * How long a played-out stretch of agent audio waits for late mark echoes before its
+ * "audio ends" line (ms). A mark sent right after the last chunk can reach the caller
+ * after that chunk has played when the machine stalls between the two messages.
+ */
+const MARK_SETTLE_MS = 250;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -330,16 +336,20 @@ export async function runSimulation(
   let droppedBytes = 0;
   const queuedMs = () => (receivedBytes - droppedBytes) / 8;
   const segments: AgentSegment[] = [];
-  let open: { startMs: number; startPlayedMs: number; marks: number } | undefined;
+  // playedOutAt: when the caller had played all of it. The segment stays open for
+  // MARK_SETTLE_MS more, so a mark echo that comes in after the audio it follows has
+  // played (its message was late) is still counted with that audio.
+  let open:
+    | { startMs: number; startPlayedMs: number; marks: number; playedOutAt?: number }
+    | undefined;
   // The turn whose speech has ended and whose reply has not started yet.
   let awaitingReply: TurnMeasurement | undefined;
   let lastAgentActivity = 0;
   let closed = false;
   let caller: TwilioCaller | undefined;
 
-  const closeSegment = (cleared: boolean, playedMs: number) => {
+  const closeSegment = (cleared: boolean, playedMs: number, at = now()) => {
     if (!open) return;
-    const at = now();
     const seg = {
       startMs: open.startMs,
       endMs: at,
@@ -358,6 +368,8 @@ export async function runSimulation(
   };
   const onEvent = (event: CallerEvent) => {
     if (event.type === "clear") {
+      // A stretch that had played out before the clear ended on its own.
+      if (open?.playedOutAt !== undefined) closeSegment(false, queuedMs(), open.playedOutAt);
       droppedBytes += event.droppedMs * 8; // fractional: playback is timed, not whole bytes
       log(`twilio  clear received (barge-in): dropped ${Math.round(event.droppedMs)} ms`);
       closeSegment(true, event.playedMsAtClear);
@@ -372,6 +384,8 @@ export async function runSimulation(
   const onMedia = (mulaw: Uint8Array) => {
     const at = now();
     mediaArrivals.push(at);
+    // Audio after a gap is a new stretch: the one that had played out ends where it did.
+    if (open?.playedOutAt !== undefined) closeSegment(false, queuedMs(), open.playedOutAt);
     if (!open) {
       // Playout was idle: everything queued before this media has played.
       open = { startMs: at, startPlayedMs: queuedMs(), marks: 0 };
@@ -423,7 +437,12 @@ export async function runSimulation(
   const tick = async (): Promise<boolean> => {
     await sleep(POLL_MS);
     // Within a fraction of a sample: played and queued are both sums of fractional amounts.
-    if (open && active.agentAudioMsPlayed >= queuedMs() - 0.01) closeSegment(false, queuedMs());
+    if (open && active.agentAudioMsPlayed >= queuedMs() - 0.01) {
+      open.playedOutAt ??= now();
+      if (now() - open.playedOutAt >= MARK_SETTLE_MS) {
+        closeSegment(false, queuedMs(), open.playedOutAt);
+      }
+    }
     return !closed && now() < deadline;
   };
 
@@ -479,7 +498,8 @@ export async function runSimulation(
   if (!closed && now() >= deadline) log(`caller  --max-seconds reached`);
   log(closed ? "twilio  the server ended the call" : "caller  hangs up");
   const result = await active.hangUp();
-  if (open) closeSegment(false, result.agentAudioMsPlayed);
+  if (open?.playedOutAt !== undefined) closeSegment(false, queuedMs(), open.playedOutAt);
+  else if (open) closeSegment(false, result.agentAudioMsPlayed);
   log(
     `twilio  stream closed by ${result.closedBy} (${result.closeCode}${
       result.closeReason ? ` ${result.closeReason}` : ""

@@ -280,3 +280,57 @@ Deno.test("simulator: arguments keep turn order, take defaults from env/.env, li
   }
   assert.equal(parseSimulatorArgs(["--frobnicate"], env).kind, "error");
 });
+
+Deno.test("simulator: a mark echo that comes in after its audio has played counts with that audio", async () => {
+  // A scripted service: 200 ms of agent audio, then the mark for it 250 ms later (50 ms
+  // after the caller played it), as when a loaded machine stalls between two messages.
+  let markSentAt = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/twilio/voice") {
+      return new Response(
+        '<Response><Connect><Stream url="wss://voice.example.com/twilio/media"/></Connect></Response>',
+        { headers: { "content-type": "text/xml" } },
+      );
+    }
+    if (path !== "/twilio/media") return new Response("not found", { status: 404 });
+    const { socket, response } = Deno.upgradeWebSocket(req);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    socket.onmessage = (ev) => {
+      const msg = JSON.parse(ev.data);
+      if (msg.event !== "start") return;
+      const streamSid = msg.start.streamSid;
+      const payload = mulawSilence(200).toBase64();
+      socket.send(JSON.stringify({ event: "media", streamSid, media: { payload } }));
+      timer = setTimeout(() => {
+        markSentAt = performance.now();
+        socket.send(JSON.stringify({ event: "mark", streamSid, mark: { name: "late" } }));
+      }, 250);
+    };
+    socket.onclose = () => clearTimeout(timer);
+    return response;
+  });
+  try {
+    const lines: string[] = [];
+    const result = await runSimulation({
+      serverUrl: `http://127.0.0.1:${server.addr.port}`,
+      publicUrl: PUBLIC_URL,
+      authToken: AUTH_TOKEN,
+      turns: [],
+      outFormat: "mulaw",
+      pauseMs: 300,
+      replyTimeoutMs: 5_000,
+      maxMs: 10_000,
+    }, (l) => lines.push(l));
+    const printed = lines.join("\n");
+    assert.ok(markSentAt > 0, printed);
+    assert.match(printed, /agent {3}audio ends: 200 ms played, 1 marks echoed/);
+    assert.deepEqual(result.segments.map((s) => [s.playedMs, s.marks]), [[200, 1]]);
+    assert.deepEqual(
+      result.caller.events.filter((e) => e.type === "mark_echo").map((e) => e.name),
+      ["late"],
+    );
+  } finally {
+    await server.shutdown();
+  }
+});
