@@ -263,6 +263,12 @@ export class RealtimeConnection {
   readonly #buffer: string[] = [];
   #bufferedMs = 0;
   readonly #gate = new ResponseGate();
+  /**
+   * Out-of-band responses (`conversation: "none"`) in progress, by id. They run beside the
+   * conversation's response and write nothing to it, so neither the gate nor the record
+   * follows them.
+   */
+  #outOfBand = new Set<string>();
   #userSpeaking = false;
   #quietWaiter: (() => void) | undefined;
   /** Audio ms received per assistant item of the current session. */
@@ -656,6 +662,7 @@ export class RealtimeConnection {
     }
     this.#itemAudioMs = new Map();
     this.#gate.reset();
+    this.#outOfBand.clear();
     this.#userSpeaking = false;
     const ws = live.ws;
     ws.onmessage = (m: MessageEvent) => this.#onMessage(m);
@@ -813,12 +820,14 @@ export class RealtimeConnection {
   /** Keeps response/speech state and the conversation record up to date. */
   #track(e: ServerEvent): void {
     if (e.type === "response.output_audio.delta") {
+      if (this.#outOfBand.size > 0 && this.#outOfBand.has(e.response_id)) return;
       // The most frequent event: its length measured once, for the record and the truncation.
       const ms = base64Bytes(e.delta) / this.#outputBytesPerMs;
       this.#record.assistantAudio(e.item_id, ms);
       this.#itemAudioMs.set(e.item_id, (this.#itemAudioMs.get(e.item_id) ?? 0) + ms);
       return;
     }
+    if (this.#isOutOfBand(e)) return;
     this.#record.observe(e, this.#outputBytesPerMs);
     switch (e.type) {
       case "response.created":
@@ -841,6 +850,24 @@ export class RealtimeConnection {
         this.#onError(e);
         break;
     }
+  }
+
+  /**
+   * Whether `e` belongs to an out-of-band response: one whose `response.created` says
+   * `conversation_id: null`, until its `response.done`.
+   */
+  #isOutOfBand(e: ServerEvent): boolean {
+    if (e.type === "response.created") {
+      if (e.response.conversation_id !== null || e.response.id === undefined) return false;
+      this.#outOfBand.add(e.response.id);
+      return true;
+    }
+    if (this.#outOfBand.size === 0) return false;
+    if (e.type === "response.done") {
+      return e.response.id !== undefined && this.#outOfBand.delete(e.response.id);
+    }
+    return "response_id" in e && typeof e.response_id === "string" &&
+      this.#outOfBand.has(e.response_id);
   }
 
   /** Logs an error, naming the client event it refers to, and reconciles a refused request. */

@@ -61,6 +61,8 @@ const ResponseInfoSchema = z.looseObject({
   id: z.string().optional(),
   status: z.string().optional(),
   metadata: z.record(z.string(), z.string()).nullish(),
+  /** null for an out-of-band response (`conversation: "none"`), an id otherwise. */
+  conversation_id: z.string().nullish(),
   status_details: z.unknown().optional(),
   output: z.array(ServerItemSchema).optional(),
   usage: z.unknown().optional(),

@@ -13,6 +13,7 @@ import {
 } from "../../src/realtime/connection.ts";
 import type { ServerEvent } from "../../src/realtime/protocol.ts";
 import { buildSessionConfig } from "../../src/realtime/session_config.ts";
+import { summaryRequestEvent } from "../../src/after_call/summary_request.ts";
 import { delay, frames, turnFrames } from "./helpers.ts";
 
 const sessionConfig = buildSessionConfig({
@@ -523,6 +524,47 @@ Deno.test("a response.create refused by a server error is asked again once (the 
     assert.equal(fake.sessions[0].errors[0].code, "server_error");
     assert.equal(conn.stats.responsesRejected, 1);
     await fake.waitFor(() => !conn.responseActive, 3000, "the response done");
+  } finally {
+    await closeAll(fake, conn);
+  }
+});
+
+Deno.test("an out-of-band response beside the conversation's neither frees the gate nor joins the record", async () => {
+  const fake = await startFakeRealtime({
+    // 3 s of audio, a 100 ms chunk every 50 ms: the response talks for 1.5 s.
+    responder: () => ({ audioMs: 3000, transcript: "Let me check the diary for you." }),
+    chunkIntervalMs: 50,
+    outOfBand: () => ({ text: "A summary." }),
+  });
+  const conn = makeConn(fake);
+  const oob: ServerEvent[] = [];
+  conn.on("event", (e) => {
+    if (e.type === "response.done" && e.response.conversation_id === null) oob.push(e);
+  });
+  try {
+    await conn.connect();
+    assert.equal(conn.createResponse(), "sent");
+    await fake.waitFor(
+      () => fake.sessions[0].serverEvents.includes("response.output_audio.delta"),
+      3000,
+      "the conversation's response under way",
+    );
+    // Out of band while the conversation's response talks: the server allows both.
+    conn.send(summaryRequestEvent("oob_1", [], "Summarise.", "What happened?"));
+    await fake.waitFor(() => oob.length === 1, 3000, "the out-of-band answer");
+    // Its response.done ended only itself: the conversation's response is still active, so
+    // a new request waits instead of being refused by the server.
+    assert.equal(conn.responseActive, true);
+    assert.equal(conn.createResponse({ instructions: "Ask for the name" }), "deferred");
+    await fake.waitFor(
+      () => fake.sessions[0].serverEvents.filter((t) => t === "response.done").length === 3,
+      5000,
+      "the deferred response done",
+    );
+    assert.deepEqual(fake.sessions[0].errors, [], "no request refused");
+    // The record holds the conversation only: two assistant turns, no summary text.
+    const assistant = conn.conversation.entries.filter((e) => e.kind === "assistant");
+    assert.equal(assistant.length, 2, JSON.stringify(conn.conversation.entries));
   } finally {
     await closeAll(fake, conn);
   }
