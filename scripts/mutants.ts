@@ -624,16 +624,16 @@ export const MUTANTS: Mutant[] = [
   {
     id: "call.goodbye-played-first",
     area: "call",
-    file: "src/call/call.ts",
-    find: "    this.#audio.flush();\n    await this.#drained();",
-    replace: "    this.#audio.flush();",
+    file: "src/call/ending.ts",
+    find: "    this.#deps.audio.flush();\n    await this.#drained();",
+    replace: "    this.#deps.audio.flush();",
     breaks: "hang-up and transfer only after the goodbye has played",
     tests: CALL,
   },
   {
     id: "call.goodbye-awaited",
     area: "call",
-    file: "src/call/call.ts",
+    file: "src/call/ending.ts",
     find:
       '    if (session.state === "open" && session.responseActive) return; // the goodbye is coming',
     replace: "",
@@ -652,7 +652,7 @@ export const MUTANTS: Mutant[] = [
   {
     id: "call.already-ended",
     area: "call",
-    file: "src/call/call.ts",
+    file: "src/call/ending.ts",
     find: 'if (result === "completed") return this.#awaitStop();',
     replace: "return this.#awaitStop();",
     breaks: "a REST hang-up answering 'already ended' finishes the call",
@@ -661,8 +661,8 @@ export const MUTANTS: Mutant[] = [
   {
     id: "call.transfer-falls-back",
     area: "call",
-    file: "src/call/call.ts",
-    find: '        this.#setPhase({ ...now, reason: "error", ifCallerLeaves: "error" });\n',
+    file: "src/call/ending.ts",
+    find: '        setPhase({ ...now, reason: "error", ifCallerLeaves: "error" });\n',
     replace: "        return;\n",
     breaks: "a failed transfer falls back to hanging up",
     tests: CALL,

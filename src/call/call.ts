@@ -15,103 +15,36 @@
  * @module
  */
 import type { Logger } from "../log.ts";
-import { type Clock, timeoutSignal, TimerGroup, type TimerHandle } from "../clock.ts";
+import { type Clock, TimerGroup } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
 import type { ServerEvent, ServerItem } from "../realtime/protocol.ts";
-import type { Metrics } from "../metrics.ts";
 import { callerNumber } from "../phone.ts";
-import type { ToolRegistry } from "../agent/tools.ts";
-import type { AudioPath } from "./audio_path.ts";
 import { AgentAudio } from "./agent_audio.ts";
 import { IdlePolicy } from "./idle_policy.ts";
 import { MARK_INTERVAL_MS } from "./playout.ts";
-import type { CallControl, CallerStream, ModelSession } from "./ports.ts";
+import type { CallControl } from "./ports.ts";
 import type { CallOutcome, CallRecord } from "./record.ts";
+import type { CallDeps, CallLimits } from "./deps.ts";
 import { CallRecorder, type CallRecordSink } from "./recorder.ts";
 import {
   type CallPhase,
-  endingPhase,
   type EndReason,
   type EndRequest,
   outcomeFor,
   reasonWhenStreamEnds,
 } from "./phase.ts";
 import { type ToolGate, ToolRunner } from "./tool_runner.ts";
+import { CallEnding } from "./ending.ts";
 import { DtmfBatcher } from "./dtmf.ts";
 import { saidInTextOnly, SpokenReplies } from "./spoken_replies.ts";
 import type { LiveCallView } from "./live_view.ts";
-import type { AfterEndStep, CallTap } from "./call_tap.ts";
+import { runAfterEndStep } from "./call_tap.ts";
 
-export type { CallControl, CallPhase, CallRecordSink, EndReason, EndRequest };
+export type { CallControl, CallDeps, CallLimits, CallPhase, CallRecordSink, EndReason, EndRequest };
 
-/** Time limits of a call, ms. */
-export interface CallLimits {
-  idleCheckinMs: number;
-  idleHangupMs: number;
-  /** At this age the agent wraps the call up (says goodbye, then hangs up). */
-  maxCallMs: number;
-  /** The model must be ready this long after the stream starts, or the apology plays. */
-  modelReadyMs: number;
-  /** A tool slower than this gets a spoken filler. */
-  slowToolMs: number;
-  /** Agent audio between Twilio marks (ms); default {@linkcode MARK_INTERVAL_MS}, 0: every chunk. */
-  markIntervalMs?: number;
-  /**
-   * Past `maxCallMs` + this, or this long into any ending, the call is ended without
-   * waiting any longer (a goodbye that never comes, marks that are never echoed).
-   * Default 20 000.
-   */
-  endingGraceMs?: number;
-  /** After a REST hang-up or transfer, how long Twilio has to send `stop`. Default 5000. */
-  stopGraceMs?: number;
-  /** A model session that dropped gets this long to come back before the apology. Default 2500. */
-  reconnectPatienceMs?: number;
-  /** Longest the after-call step may keep the model session open. Default 10 000. */
-  afterEndMs?: number;
-}
-
-/** Everything a call needs; built per call by the call manager. */
-export interface CallDeps {
-  callSid: string;
-  from: string;
-  to: string;
-  stream: CallerStream;
-  session: ModelSession;
-  audio: AudioPath;
-  tools: ToolRegistry;
-  records: CallRecordSink;
-  greeting: string;
-  limits: CallLimits;
-  /**
-   * Clock time by which the model must be ready, counted from the stream's start;
-   * default: `limits.modelReadyMs` after {@linkcode Call.start}.
-   */
-  modelReadyBy?: number;
-  /** Prepared mu-law 8 kHz prompts, played without the model. */
-  prompts: {
-    /** Played when the model cannot be reached (a transfer or hang-up follows). */
-    apology: Uint8Array;
-    /** "One moment, please": played at once when the model connection drops mid-call. */
-    hold: Uint8Array;
-  };
-  transferNumber?: string;
-  control?: CallControl;
-  metrics?: Metrics;
-  log: Logger;
-  clock: Clock;
-  /** Sees the caller's and the agent's audio (the recording). */
-  tap?: CallTap;
-  /** Runs once the call is over, with the model session still open (the summary). */
-  afterEnd?: AfterEndStep;
-}
-
-const DEFAULT_ENDING_GRACE_MS = 20_000;
-const DEFAULT_STOP_GRACE_MS = 5_000;
 /** How long a dropped model session may take to come back before the apology, ms. */
 const RECONNECT_PATIENCE_MS = 2500;
 const DEFAULT_AFTER_END_MS = 10_000;
-
-type Ending = Extract<CallPhase, { name: "ending" }>;
 
 /** One phone call. Create with the started stream, then {@linkcode Call.start}. */
 export class Call {
@@ -123,6 +56,7 @@ export class Call {
   readonly #idle: IdlePolicy;
   readonly #recorder: CallRecorder;
   readonly #tools: ToolRunner;
+  readonly #ending: CallEnding;
 
   #phase: CallPhase = { name: "starting" };
   #callerSpeaking = false;
@@ -171,7 +105,7 @@ export class Call {
       log: deps.log,
       gate: () => this.#toolGate(),
       onRecorded: () => void this.#save("in_progress"), // a crash now keeps what the tools did
-      onIdle: () => this.#continueEnding(),
+      onIdle: () => this.#ending.proceed(),
     });
     this.#idle = new IdlePolicy({
       clock: deps.clock,
@@ -183,6 +117,22 @@ export class Call {
         this.#phase.name !== "live",
       onCheckIn: () => this.#checkIn(),
       onGiveUp: () => this.#wrapUp("idle"),
+    });
+    this.#ending = new CallEnding({
+      callSid: deps.callSid,
+      control: deps.control,
+      transferNumber: deps.transferNumber,
+      endingGraceMs: deps.limits.endingGraceMs,
+      stopGraceMs: deps.limits.stopGraceMs,
+      session: deps.session,
+      audio: this.#audio,
+      timers: this.#timers,
+      log: deps.log,
+      phase: () => this.#phase,
+      setPhase: (next) => this.#setPhase(next),
+      toolsBusy: () => this.#tools.busy,
+      started: () => this.#idle.stop(),
+      finish: (reason) => this.#finish(reason),
     });
     this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
@@ -283,12 +233,12 @@ export class Call {
 
   /** Called by the call-control tools: hang up once the goodbye has played. */
   requestHangUp(why: string): void {
-    this.#endWith({ kind: "hangup", why, apology: false }, "agent_hung_up");
+    this.#ending.begin({ kind: "hangup", why, apology: false }, "agent_hung_up");
   }
 
   /** Called by the call-control tools (only offered when a transfer is possible). */
   requestTransfer(why: string): void {
-    this.#endWith({ kind: "transfer", why, apology: false }, "transferred");
+    this.#ending.begin({ kind: "transfer", why, apology: false }, "transferred");
   }
 
   // ---------------------------------------------------------------- phase
@@ -403,7 +353,7 @@ export class Call {
         // A call whose output item never arrived is still in the response's output.
         for (const item of e.response.output ?? []) this.#toolCall(item, id);
         if (status === "completed") this.#checkSpokeAloud(id, e.response.output ?? []);
-        if (!this.#tools.responseDone(id, status)) this.#continueEnding();
+        if (!this.#tools.responseDone(id, status)) this.#ending.proceed();
         return;
       }
       case "error":
@@ -463,126 +413,6 @@ export class Call {
 
   // ---------------------------------------------------------------- ending
 
-  /**
-   * Enters `ending` with its reason (decided here, once), unless the call is already
-   * ending or over. What is still being said is finished first.
-   */
-  #endWith(request: EndRequest, reason: EndReason): boolean {
-    const name = this.#phase.name;
-    if (name === "ending" || name === "finished") return false;
-    this.#setPhase(endingPhase(request, reason));
-    this.#idle.stop();
-    this.#log.info("call ending ({kind}): {why}", { kind: request.kind, why: request.why });
-    // Whatever happens (no goodbye, no echo), the call is over within the grace.
-    this.#timers.after(
-      this.#deps.limits.endingGraceMs ?? DEFAULT_ENDING_GRACE_MS,
-      () => this.#forceEnd(),
-    );
-    this.#continueEnding();
-    return true;
-  }
-
-  /** Carries out the ending once no response is in progress and no tool is running. */
-  #continueEnding(): void {
-    const phase = this.#phase;
-    if (phase.name !== "ending" || phase.stage !== "goodbye") return;
-    const { session } = this.#deps;
-    if (session.state === "open" && session.responseActive) return; // the goodbye is coming
-    if (this.#tools.busy) return; // their results come first
-    void this.#carryOut(phase);
-  }
-
-  /** Transfer or hang up once everything said has been heard. */
-  async #carryOut(ending: Ending): Promise<void> {
-    this.#setPhase({ ...ending, stage: "draining" });
-    this.#audio.flush();
-    await this.#drained();
-    const phase = this.#phase;
-    if (phase.name === "ending" && phase.stage === "draining") await this.#execute(phase);
-  }
-
-  /** Carries out the request now: transfer (falling back to hang-up) or hang up. */
-  async #execute(ending: Ending): Promise<void> {
-    this.#setPhase({ ...ending, stage: "executing" });
-    const { control, transferNumber, callSid } = this.#deps;
-    const { request } = ending;
-    if (request.kind === "transfer" && control && transferNumber) {
-      this.#log.info("transferring call: {why}", { why: request.why });
-      try {
-        await control.transfer(callSid, transferNumber);
-        this.#awaitStop(); // Twilio now sends `stop`; that is not a hang-up
-        return;
-      } catch (error) {
-        this.#log.error("transfer failed, hanging up: {error}", { error: errorMessage(error) });
-        const now = this.#phase;
-        if (now.name !== "ending") return;
-        this.#setPhase({ ...now, reason: "error", ifCallerLeaves: "error" });
-      }
-    }
-    await this.#hangUp(request.why);
-  }
-
-  /** Resolves when the audio sent so far has played, or by its deadline. */
-  async #drained(): Promise<void> {
-    let timer: TimerHandle | undefined;
-    await Promise.race([
-      this.#audio.whenDrained(),
-      new Promise<void>((resolve) => {
-        timer = this.#timers.after(this.#audio.drainDeadlineMs(), () => {
-          this.#log.warn("playback not confirmed by its deadline; ending anyway");
-          resolve();
-        });
-      }),
-    ]);
-    this.#timers.clear(timer);
-  }
-
-  async #hangUp(why: string): Promise<void> {
-    this.#log.info("hanging up: {why}", { why });
-    const control = this.#deps.control;
-    if (control) {
-      try {
-        const result = await control.hangUp(this.#deps.callSid);
-        if (result === "completed") return this.#awaitStop();
-        this.#log.info("Twilio says the call had already ended");
-      } catch (error) {
-        this.#log.error("REST hang-up failed, closing the stream: {error}", {
-          error: errorMessage(error),
-        });
-      }
-    }
-    // Without REST (or when it failed): closing the socket runs the <Hangup/> after </Connect>.
-    this.#finishEnding();
-  }
-
-  /** After a REST transfer or hang-up: Twilio sends `stop`; if it does not, end anyway. */
-  #awaitStop(): void {
-    const phase = this.#phase;
-    if (phase.name !== "ending") return;
-    this.#setPhase({ ...phase, stage: "awaiting_stop" });
-    this.#timers.after(this.#deps.limits.stopGraceMs ?? DEFAULT_STOP_GRACE_MS, () => {
-      this.#log.warn("no stop from Twilio after the REST request; closing the stream");
-      this.#finishEnding();
-    });
-  }
-
-  #finishEnding(): void {
-    const phase = this.#phase;
-    if (phase.name === "ending") this.#finish(phase.reason);
-  }
-
-  /** The ending's grace ran out before the request was carried out: do it now. */
-  #forceEnd(): void {
-    const phase = this.#phase;
-    if (phase.name !== "ending" || (phase.stage !== "goodbye" && phase.stage !== "draining")) {
-      return;
-    }
-    this.#log.warn("ending took too long (stage {stage}); carrying it out now", {
-      stage: phase.stage,
-    });
-    void this.#execute(phase);
-  }
-
   #wrapUp(why: "max_duration" | "idle" | "shutdown"): void {
     const name = this.#phase.name;
     if (name !== "live" && name !== "starting") return;
@@ -599,14 +429,13 @@ export class Call {
       session.sendSystemText(`${say} Say a short, polite goodbye now. Do not call any tool.`);
       session.createResponse({ tool_choice: "none" }, "defer"); // the ending waits for it
     }
-    this.#endWith(request, reason);
+    this.#ending.begin(request, reason);
   }
 
   #onModelClosed(): void {
     const phase = this.#phase;
     if (phase.name === "starting" || phase.name === "live") return this.#modelGone();
-    // Ending: the goodbye will not come; carry out what was asked now.
-    if (phase.name === "ending" && phase.stage === "goodbye") void this.#carryOut(phase);
+    this.#ending.modelClosed(); // ending: the goodbye will not come; go on without it
   }
 
   /** The model is gone for good: apologise with prepared audio, then transfer or hang up. */
@@ -617,7 +446,7 @@ export class Call {
     this.#recorder.note("model unavailable: apology played");
     this.#audio.playPrompt(this.#deps.prompts.apology, "apology");
     const canTransfer = Boolean(this.#deps.control && this.#deps.transferNumber);
-    this.#endWith(
+    this.#ending.begin(
       { kind: canTransfer ? "transfer" : "hangup", why: "model unavailable", apology: true },
       canTransfer ? "transferred" : "model_unavailable",
     );
@@ -667,29 +496,23 @@ export class Call {
   }
 
   /**
-   * Runs the after-call step until it is done or its deadline, then closes the model
-   * session (at once when there is no step); never rejects.
+   * Runs the after-call step (bounded, never rejects), then closes the model session (at
+   * once when there is no step).
    */
   async #runAfterEnd(reason: EndReason, outcome: CallOutcome): Promise<void> {
     const { afterEnd: step, session } = this.#deps;
-    if (!step) return session.close("call ended");
-    const limitMs = this.#deps.limits.afterEndMs ?? DEFAULT_AFTER_END_MS;
-    const { signal, cancel } = timeoutSignal(this.#clock, limitMs, "after-call step timed out");
-    const deadline = new Promise<void>((resolve) =>
-      signal.addEventListener("abort", () => resolve(), { once: true })
-    );
-    try {
-      const annotate = (key: string, value: unknown) => this.#recorder.annotate(key, value);
-      await Promise.race([step({ reason, outcome, signal, annotate }), deadline]);
-      if (signal.aborted) {
-        this.#log.warn("after-call step stopped at its deadline ({limitMs} ms)", { limitMs });
-      }
-    } catch (error) {
-      this.#log.error("after-call step failed: {error}", { error: errorMessage(error) });
-    } finally {
-      cancel();
-      session.close("call ended");
+    if (step) {
+      await runAfterEndStep(step, {
+        reason,
+        outcome,
+        annotate: (key, value) => this.#recorder.annotate(key, value),
+      }, {
+        clock: this.#clock,
+        limitMs: this.#deps.limits.afterEndMs ?? DEFAULT_AFTER_END_MS,
+        log: this.#log,
+      });
     }
+    session.close("call ended");
   }
 
   /** Saves the record as it is now, after every earlier save; never rejects. */

@@ -5,6 +5,9 @@
  *
  * @module
  */
+import type { Logger } from "../log.ts";
+import { type Clock, timeoutSignal } from "../clock.ts";
+import { errorMessage } from "../errors.ts";
 import type { Truncation } from "./playout.ts";
 import type { CallOutcome } from "./record.ts";
 import type { EndReason } from "./phase.ts";
@@ -47,3 +50,29 @@ export interface AfterEndContext {
  * saved. Bounded by the call's `afterEndMs` limit; a rejection is logged, never fatal.
  */
 export type AfterEndStep = (context: AfterEndContext) => Promise<void>;
+
+/**
+ * Runs `step` until it is done or `limitMs` pass on `clock` (its signal then aborts and
+ * the call stops waiting); a failure or the deadline is logged. Never rejects.
+ */
+export async function runAfterEndStep(
+  step: AfterEndStep,
+  context: Omit<AfterEndContext, "signal">,
+  options: { clock: Clock; limitMs: number; log: Logger },
+): Promise<void> {
+  const { clock, limitMs, log } = options;
+  const { signal, cancel } = timeoutSignal(clock, limitMs, "after-call step timed out");
+  const deadline = new Promise<void>((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true })
+  );
+  try {
+    await Promise.race([step({ ...context, signal }), deadline]);
+    if (signal.aborted) {
+      log.warn("after-call step stopped at its deadline ({limitMs} ms)", { limitMs });
+    }
+  } catch (error) {
+    log.error("after-call step failed: {error}", { error: errorMessage(error) });
+  } finally {
+    cancel();
+  }
+}
