@@ -130,3 +130,40 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "console in Chromium: a page's late answer never replaces the page opened after it",
+  ignore: !CHROMIUM_AVAILABLE,
+  async fn() {
+    const c = await startConsoleServer();
+    const b = await launchBrowser();
+    try {
+      const day = new Date().toISOString().slice(0, 10);
+      await c.store.saveCall(record("CAlate", `${day}T14:00:00.000Z`, { flagged: false }));
+      const { page } = b;
+      // The calendar (the first page after sign-in) answers slowly, as on a loaded server.
+      let calendarAnswered!: () => void;
+      const calendarDone = new Promise<void>((resolve) => (calendarAnswered = resolve));
+      await page.route("**/console/api/calendar", async (route) => {
+        await new Promise((r) => setTimeout(r, 1500));
+        await route.continue();
+        calendarAnswered();
+      });
+      await page.goto(`${c.base}/console`);
+      await page.fill("#password", CONSOLE_PASSWORD);
+      await page.click("button[type=submit]");
+      await page.waitForURL(/\/console$/);
+      // The operator opens the calls list before the calendar has come.
+      await page.goto(`${c.base}/console#/calls`);
+      await page.waitForSelector("table.calls");
+      await calendarDone;
+      await new Promise((r) => setTimeout(r, 300)); // the calendar's answer is handled
+      assert.ok(await page.$("table.calls"), "the calls list is still shown");
+      assert.equal(await page.$(".days"), null, "the calendar did not replace it");
+      assert.deepEqual(b.problems, []);
+    } finally {
+      await b.close();
+      await c.close();
+    }
+  },
+});

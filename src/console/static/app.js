@@ -6,8 +6,21 @@
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const app = document.getElementById("app");
 
-/** Calls the console API; a 401 sends the browser to the login form. */
+// Each route() opens a new page. An answer that arrives after the page changed belongs to a
+// page no longer shown: api() drops it (StaleView), so a slow calendar never replaces the
+// calls list the operator opened meanwhile.
+let pageGeneration = 0;
+class StaleView extends Error {}
+addEventListener("unhandledrejection", (e) => {
+  if (e.reason instanceof StaleView) e.preventDefault();
+});
+
+/**
+ * Calls the console API; a 401 sends the browser to the login form. Throws StaleView when
+ * the page changed while the answer was on its way.
+ */
 async function api(name, body = {}) {
+  const generation = pageGeneration;
   const res = await fetch(`/console/api/${name}`, {
     method: "POST",
     headers: { "content-type": "application/json", "x-csrf-token": csrf },
@@ -19,6 +32,7 @@ async function api(name, body = {}) {
     throw new Error("signed out");
   }
   const data = await res.json().catch(() => ({}));
+  if (generation !== pageGeneration) throw new StaleView(`${name}: the page changed`);
   return { ok: res.ok, status: res.status, data };
 }
 
@@ -106,6 +120,7 @@ const routes = {
 };
 
 async function route() {
+  pageGeneration++;
   cleanup();
   cleanup = () => {};
   const [name, arg] = location.hash.replace(/^#\/?/, "").split("/");
@@ -124,7 +139,8 @@ async function route() {
   try {
     await render(arg ? decodeURIComponent(arg) : undefined);
   } catch (error) {
-    if (String(error?.message) !== "signed out") show(errorBox(`Something went wrong: ${error}`));
+    if (error instanceof StaleView || String(error?.message) === "signed out") return;
+    show(errorBox(`Something went wrong: ${error}`));
   }
 }
 
