@@ -346,7 +346,9 @@ Deno.test("expiry: a fresh session takes over before expires_at, after the activ
   try {
     await conn.connect();
     assert.equal(conn.createResponse(), "sent");
-    await fake.waitFor(() => conn.stats.rollovers === 1, 8000, "rollover");
+    // Every fresh session is due for rollover as soon as the first was (same TTL, same
+    // margin), so more may follow before this wait looks: the first one is checked below.
+    await fake.waitFor(() => conn.stats.rollovers >= 1, 8000, "rollover");
     assert.equal(conn.state, "open");
     // The response finished on the old session and was seen by the client before the swap
     // (a swap mid-response would cut it off: its response.done would never arrive).
