@@ -33,9 +33,13 @@ export async function pgAvailable(): Promise<boolean> {
 }
 
 let counter = 0;
-/** A schema name no other test (or concurrent run) uses. */
+/**
+ * A schema (or database) name no other test uses: test files running in parallel share the
+ * process id and may share the millisecond, so a random part keeps them apart.
+ */
 export function freshPgSchema(prefix = "t"): string {
-  return `${prefix}_${Deno.pid}_${Date.now().toString(36)}_${counter++}`;
+  const random = crypto.randomUUID().slice(0, 8);
+  return `${prefix}_${Deno.pid}_${Date.now().toString(36)}_${counter++}_${random}`;
 }
 
 /** Drops a test schema and everything in it. */

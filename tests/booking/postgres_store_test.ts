@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PG_TEST_URL, pgAvailable } from "./pg_test_db.ts";
+import { freshPgSchema, PG_TEST_URL, pgAvailable } from "./pg_test_db.ts";
 import postgres from "postgres";
 import { openStore } from "../../src/booking/store.ts";
 import { defineStoreSuite } from "./store_suite.ts";
@@ -17,10 +17,9 @@ if (!available) {
   );
 }
 
-let counter = 0;
 /** A fresh schema name per store, unique across concurrent test runs. */
 function freshSchema(): string {
-  return `booking_test_${Deno.pid}_${Date.now().toString(36)}_${counter++}`;
+  return freshPgSchema("booking_test");
 }
 
 async function dropSchema(schema: string): Promise<void> {

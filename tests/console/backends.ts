@@ -7,7 +7,7 @@
 import postgres from "postgres";
 import type { BusinessProfile } from "../../src/booking/business.ts";
 import { openStore } from "../../src/booking/store.ts";
-import { PG_TEST_URL, pgAvailable } from "../booking/pg_test_db.ts";
+import { freshPgSchema, PG_TEST_URL, pgAvailable } from "../booking/pg_test_db.ts";
 import type { BookingStore } from "../../src/booking/types.ts";
 
 /** URL of the test PostgreSQL server. */
@@ -18,8 +18,6 @@ export const PG_AVAILABLE = await pgAvailable();
 if (!PG_AVAILABLE) {
   console.warn(`SKIPPING PostgreSQL console tests: no server at ${URL_PG}`);
 }
-
-let counter = 0;
 
 /** A database for one test: its `DATABASE_URL`, store options, and cleanup. */
 export interface TestDatabase {
@@ -60,7 +58,7 @@ export const BACKENDS: Backend[] = [
     name: "postgres",
     ignore: !PG_AVAILABLE,
     create() {
-      const schema = `console_test_${Deno.pid}_${Date.now().toString(36)}_${counter++}`;
+      const schema = freshPgSchema("console_test");
       return Promise.resolve({
         url: URL_PG,
         schema,

@@ -11,6 +11,7 @@ import { begun } from "../../src/reminders/machine.ts";
 import { updated } from "../../src/reminders/update.ts";
 import { TestClock, testProfile } from "../booking/fixtures.ts";
 import { PG_URL, postgresAvailable } from "./support.ts";
+import { freshPgSchema } from "../booking/pg_test_db.ts";
 
 const pgAvailable = await postgresAvailable();
 
@@ -41,9 +42,8 @@ const sqlite: Factory = async (clock) => {
   };
 };
 
-let schemas = 0;
 const pg: Factory = async (clock) => {
-  const schema = `reminder_test_${Deno.pid}_${Date.now().toString(36)}_${schemas++}`;
+  const schema = freshPgSchema("reminder_test");
   const others: BookingStore[] = [];
   const store = await openStore(PG_URL, testProfile(), { clock, schema, maxConnections: 4 });
   return {

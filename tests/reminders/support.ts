@@ -6,7 +6,7 @@
  * @module
  */
 import postgres from "postgres";
-import { PG_TEST_URL, pgAvailable } from "../booking/pg_test_db.ts";
+import { freshPgSchema, PG_TEST_URL, pgAvailable } from "../booking/pg_test_db.ts";
 import { DEFAULT_BUSINESS_FILE } from "../../src/booking/business.ts";
 import type { BusinessProfile } from "../../src/booking/business.ts";
 import { openStore } from "../../src/booking/store.ts";
@@ -23,11 +23,9 @@ export const PG_URL = PG_TEST_URL;
 /** Whether PostgreSQL answers (tests on it are skipped otherwise, with a message). */
 export const postgresAvailable = pgAvailable;
 
-let dbCounter = 0;
-
 /** A fresh, empty PostgreSQL database (instances use its `public` schema, as in production). */
 export async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `reminders_${Deno.pid}_${Date.now().toString(36)}_${dbCounter++}`;
+  const name = freshPgSchema("reminders");
   const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
   try {
     await admin.unsafe(`CREATE DATABASE "${name}"`);
