@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { freshPgSchema, PG_TEST_URL, pgAvailable } from "./pg_test_db.ts";
+import { dropPgSchema, freshPgSchema, PG_TEST_URL, pgAvailable } from "./pg_test_db.ts";
 import postgres from "postgres";
 import { openStore } from "../../src/booking/store.ts";
 import { defineStoreSuite } from "./store_suite.ts";
@@ -17,22 +17,8 @@ if (!available) {
   );
 }
 
-/** A fresh schema name per store, unique across concurrent test runs. */
-function freshSchema(): string {
-  return freshPgSchema("booking_test");
-}
-
-async function dropSchema(schema: string): Promise<void> {
-  const sql = postgres(URL_PG, { max: 1, onnotice: () => {} });
-  try {
-    await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await sql.end({ timeout: 1 });
-  }
-}
-
 defineStoreSuite("postgres", async (profile, clock) => {
-  const schema = freshSchema();
+  const schema = freshPgSchema("booking_test");
   const others: { close(): Promise<void> }[] = [];
   const store = await openStore(URL_PG, profile, { clock, schema, maxConnections: 4 });
   return {
@@ -57,7 +43,7 @@ defineStoreSuite("postgres", async (profile, clock) => {
     cleanup: async () => {
       await store.close();
       for (const o of others) await o.close();
-      await dropSchema(schema);
+      await dropPgSchema(schema);
     },
   };
 }, { ignore: !available, suffix: needs("postgresql") });
@@ -67,7 +53,7 @@ Deno.test({
     needs("postgresql"),
   ignore: !available,
   fn: async () => {
-    const schema = freshSchema();
+    const schema = freshPgSchema("booking_test");
     const profile = testProfile();
     const clock = () => MONDAY_7AM;
     const instances = 6;
@@ -122,7 +108,7 @@ Deno.test({
       );
     } finally {
       for (const s of stores) await s.close();
-      await dropSchema(schema);
+      await dropPgSchema(schema);
     }
   },
 });
@@ -131,7 +117,7 @@ Deno.test({
   name: "postgres: instances starting together migrate once" + needs("postgresql"),
   ignore: !available,
   fn: async () => {
-    const schema = freshSchema();
+    const schema = freshPgSchema("booking_test");
     const stores = await Promise.all(
       Array.from(
         { length: 4 },
@@ -148,7 +134,7 @@ Deno.test({
       }
     } finally {
       for (const s of stores) await s.close();
-      await dropSchema(schema);
+      await dropPgSchema(schema);
     }
   },
 });
@@ -158,7 +144,7 @@ Deno.test({
     "postgres: a booking stuck behind another session's day lock gives up by its deadline and never commits later",
   ignore: !available,
   fn: async () => {
-    const schema = freshSchema();
+    const schema = freshPgSchema("booking_test");
     const store = await openStore(URL_PG, testProfile(), { clock: () => MONDAY_7AM, schema });
     const holder = postgres(URL_PG, { max: 1, onnotice: () => {} });
     const request = {
@@ -198,7 +184,7 @@ Deno.test({
       await held.catch(() => {});
       await holder.end({ timeout: 1 });
       await store.close();
-      await dropSchema(schema);
+      await dropPgSchema(schema);
     }
   },
 });

@@ -4,10 +4,9 @@
  *
  * @module
  */
-import postgres from "postgres";
 import type { BusinessProfile } from "../../src/booking/business.ts";
 import { openStore } from "../../src/booking/store.ts";
-import { freshPgSchema, PG_TEST_URL, pgAvailable } from "../booking/pg_test_db.ts";
+import { dropPgSchema, freshPgSchema, PG_TEST_URL, pgAvailable } from "../booking/pg_test_db.ts";
 import type { BookingStore } from "../../src/booking/types.ts";
 
 /** URL of the test PostgreSQL server. */
@@ -63,14 +62,7 @@ export const BACKENDS: Backend[] = [
         url: URL_PG,
         schema,
         open: (profile, clock) => openStore(URL_PG, profile, { clock, schema, maxConnections: 4 }),
-        async cleanup() {
-          const sql = postgres(URL_PG, { max: 1, onnotice: () => {} });
-          try {
-            await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-          } finally {
-            await sql.end({ timeout: 1 });
-          }
-        },
+        cleanup: () => dropPgSchema(schema),
       });
     },
   },

@@ -4,14 +4,13 @@
  * and end for numbers that opted out.
  */
 import assert from "node:assert/strict";
-import postgres from "postgres";
 import { openStore } from "../../src/booking/store.ts";
 import type { BookingStore, Reminder, ReminderClaim } from "../../src/booking/types.ts";
 import { begun } from "../../src/reminders/machine.ts";
 import { updated } from "../../src/reminders/update.ts";
 import { TestClock, testProfile } from "../booking/fixtures.ts";
 import { PG_URL, postgresAvailable } from "./support.ts";
-import { freshPgSchema } from "../booking/pg_test_db.ts";
+import { dropPgSchema, freshPgSchema } from "../booking/pg_test_db.ts";
 
 const pgAvailable = await postgresAvailable();
 
@@ -55,10 +54,7 @@ const pg: Factory = async (clock) => {
     },
     close: async () => {
       for (const s of [store, ...others]) await s.close();
-      const sql = postgres(PG_URL, { max: 1, onnotice: () => {} });
-      await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).finally(() =>
-        sql.end({ timeout: 1 })
-      );
+      await dropPgSchema(schema);
     },
   };
 };
