@@ -366,10 +366,13 @@ export async function runSimulation(
       at,
     );
   };
+  /** Ends the open stretch where it played out, if it has (its marks had their wait). */
+  const closePlayedOut = () => {
+    if (open?.playedOutAt !== undefined) closeSegment(false, queuedMs(), open.playedOutAt);
+  };
   const onEvent = (event: CallerEvent) => {
     if (event.type === "clear") {
-      // A stretch that had played out before the clear ended on its own.
-      if (open?.playedOutAt !== undefined) closeSegment(false, queuedMs(), open.playedOutAt);
+      closePlayedOut(); // a stretch that had played out before the clear ended on its own
       droppedBytes += event.droppedMs * 8; // fractional: playback is timed, not whole bytes
       log(`twilio  clear received (barge-in): dropped ${Math.round(event.droppedMs)} ms`);
       closeSegment(true, event.playedMsAtClear);
@@ -384,8 +387,7 @@ export async function runSimulation(
   const onMedia = (mulaw: Uint8Array) => {
     const at = now();
     mediaArrivals.push(at);
-    // Audio after a gap is a new stretch: the one that had played out ends where it did.
-    if (open?.playedOutAt !== undefined) closeSegment(false, queuedMs(), open.playedOutAt);
+    closePlayedOut(); // audio after a gap is a new stretch: the last one ended where it did
     if (!open) {
       // Playout was idle: everything queued before this media has played.
       open = { startMs: at, startPlayedMs: queuedMs(), marks: 0 };
@@ -439,9 +441,7 @@ export async function runSimulation(
     // Within a fraction of a sample: played and queued are both sums of fractional amounts.
     if (open && active.agentAudioMsPlayed >= queuedMs() - 0.01) {
       open.playedOutAt ??= now();
-      if (now() - open.playedOutAt >= MARK_SETTLE_MS) {
-        closeSegment(false, queuedMs(), open.playedOutAt);
-      }
+      if (now() - open.playedOutAt >= MARK_SETTLE_MS) closePlayedOut();
     }
     return !closed && now() < deadline;
   };
@@ -498,8 +498,8 @@ export async function runSimulation(
   if (!closed && now() >= deadline) log(`caller  --max-seconds reached`);
   log(closed ? "twilio  the server ended the call" : "caller  hangs up");
   const result = await active.hangUp();
-  if (open?.playedOutAt !== undefined) closeSegment(false, queuedMs(), open.playedOutAt);
-  else if (open) closeSegment(false, result.agentAudioMsPlayed);
+  closePlayedOut();
+  if (open) closeSegment(false, result.agentAudioMsPlayed);
   log(
     `twilio  stream closed by ${result.closedBy} (${result.closeCode}${
       result.closeReason ? ` ${result.closeReason}` : ""
