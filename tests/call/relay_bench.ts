@@ -11,7 +11,7 @@
  * RELAY_BENCH_BEFORE_SRC=/tmp/before/src deno bench -A tests/call/relay_bench.ts
  * ```
  */
-import { startMessage } from "../../src/sim/twilio_caller.ts";
+import { startFrame } from "../support/stream_socket.ts";
 
 const SID = "MZ" + "0123456789abcdef".repeat(2);
 const FRAMES = 20_000;
@@ -101,16 +101,7 @@ function relay(m: Modules): () => void {
     markIntervalMs: m.playout.MARK_INTERVAL_MS,
     onSent() {},
   });
-  socket.onmessage!(
-    new MessageEvent("message", {
-      data: JSON.stringify(startMessage({
-        accountSid: "AC" + "0".repeat(32),
-        streamSid: SID,
-        callSid: "CA" + "0".repeat(32),
-        customParameters: {},
-      })),
-    }),
-  );
+  socket.onmessage!(new MessageEvent("message", { data: startFrame(SID) }));
   let n = 0;
   return () => {
     const i = n++ % FRAMES;

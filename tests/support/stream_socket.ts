@@ -5,6 +5,17 @@
  * @module
  */
 import type { StreamSocket } from "../../src/twilio/media_stream.ts";
+import { startMessage } from "../../src/sim/twilio_caller.ts";
+
+/** Twilio's `start` frame (JSON text) for `streamSid`, with placeholder account and call SIDs. */
+export function startFrame(streamSid: string): string {
+  return JSON.stringify(startMessage({
+    accountSid: "AC" + "0".repeat(32),
+    streamSid,
+    callSid: "CA" + "0".repeat(32),
+    customParameters: {},
+  }));
+}
 
 /** The socket double. */
 export class FakeSocket implements StreamSocket {

@@ -5,7 +5,7 @@
  */
 import { type StreamSocket, TwilioStream } from "../../src/twilio/media_stream.ts";
 import { buildMediaMessage, MediaMessageSchema } from "../../src/twilio/protocol.ts";
-import { startMessage } from "../../src/sim/twilio_caller.ts";
+import { startFrame } from "../support/stream_socket.ts";
 
 const FRAMES = 100_000;
 const SID = "MZ" + "0123456789abcdef".repeat(2);
@@ -48,16 +48,7 @@ function startedStream(): { socket: StreamSocket; stream: TwilioStream } {
       stop() {},
       close() {},
     }));
-  socket.onmessage?.(
-    new MessageEvent("message", {
-      data: JSON.stringify(startMessage({
-        accountSid: "AC" + "0".repeat(32),
-        streamSid: SID,
-        callSid: "CA" + "0".repeat(32),
-        customParameters: {},
-      })),
-    }),
-  );
+  socket.onmessage?.(new MessageEvent("message", { data: startFrame(SID) }));
   return { socket, stream };
 }
 const events = frames.map((data) => new MessageEvent("message", { data }));
